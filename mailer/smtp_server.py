@@ -1,0 +1,119 @@
+"""The SMTP intake: an aiosmtpd server whose handler decides, nothing more.
+
+The server speaks SMTP (SIZE, STARTTLS when a certificate is configured); the
+handler refuses recipients that are not ours at RCPT and passes each accepted
+message to a *delivery* callable, run in a worker thread so that database and
+PII work never block the event loop.  The callable's reply is what the client
+hears: ``250`` only once the message is durably recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, Envelope, Session
+
+from mailer.recipients import RecipientMap
+
+__all__ = ["Delivery", "InboundEnvelope", "IntakeHandler", "SmtpSettings", "start_smtp_server"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class InboundEnvelope:
+    """One message as it came off the wire, before anything looked inside it."""
+
+    raw: bytes
+    mail_from: str
+    recipients: tuple[str, ...]
+    mailboxes: tuple[str, ...]
+    peer: str
+
+
+Delivery = Callable[[InboundEnvelope], str]
+"""Records a message and returns the SMTP reply line (``"250 2.0.0 …"`` or a 4xx/5xx)."""
+
+
+def not_accepting(_envelope: InboundEnvelope) -> str:
+    """The delivery used until an intake pipeline is wired: the sender retries later."""
+    return "451 4.3.2 Intake is not accepting mail yet, try again later"
+
+
+class IntakeHandler:
+    """aiosmtpd handler: RCPT policy and the hand-off of DATA to ``deliver``."""
+
+    def __init__(self, recipients: RecipientMap, deliver: Delivery) -> None:
+        self._recipients = recipients
+        self._deliver = deliver
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if self._recipients.mailbox_for(address) is None:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.original_content or b""
+        mailboxes = tuple(
+            dict.fromkeys(
+                box for box in map(self._recipients.mailbox_for, envelope.rcpt_tos) if box
+            )
+        )
+        inbound = InboundEnvelope(
+            raw=content,
+            mail_from=envelope.mail_from or "",
+            recipients=tuple(envelope.rcpt_tos),
+            mailboxes=mailboxes,
+            peer=str(session.peer[0]) if session.peer else "",
+        )
+        try:
+            return await asyncio.get_running_loop().run_in_executor(None, self._deliver, inbound)
+        except Exception:
+            log.exception("delivery failed; answering 451")
+            return "451 4.3.0 Temporary failure, try again later"
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int
+    max_message_size: int
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    hostname: str | None = None
+
+
+def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
+    if not settings.tls_cert or not settings.tls_key:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    return context
+
+
+async def start_smtp_server(settings: SmtpSettings, handler: IntakeHandler) -> asyncio.Server:
+    """Listen on ``settings.host:port``; the caller closes the returned server."""
+    loop = asyncio.get_running_loop()
+    tls = _tls_context(settings)
+
+    def factory() -> Any:
+        return SMTP(
+            handler,
+            data_size_limit=settings.max_message_size,
+            hostname=settings.hostname,
+            ident="ticketd",
+            tls_context=tls,
+            loop=loop,
+        )
+
+    server = await loop.create_server(factory, host=settings.host, port=settings.port)
+    log.info("SMTP intake listening on %s:%d", settings.host, settings.port)
+    return server

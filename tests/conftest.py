@@ -1,0 +1,162 @@
+"""Shared fixtures: real databases (SQLite and PostgreSQL), the shared corpus, the CLI.
+
+Tests that need a server skip with a reason when it is absent, except under
+``TICKETD_REQUIRE_SERVICES=1`` (CI), where its absence is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+from sqlalchemy.engine import Engine, make_url
+
+from ticketing.config import DatabaseConfig
+from ticketing.db import create_db_engine
+from ticketing.schema import upgrade
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TICKETD_SHARED_DIR", REPO.parent / "shared"))
+REQUIRE_SERVICES = os.environ.get("TICKETD_REQUIRE_SERVICES") == "1"
+
+
+def unavailable(reason: str) -> None:
+    """Skip on a developer's laptop; fail where CI promises the service exists."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (TICKETD_REQUIRE_SERVICES=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not (SHARED / "corpus").is_dir():
+        unavailable(f"the shared corpus is not at {SHARED}")
+    return SHARED
+
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+
+def _admin_conninfo(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def _pg_execute(url: str, sql: str) -> None:
+    with psycopg.connect(_admin_conninfo(url), autocommit=True, connect_timeout=5) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The server URL from ``TICKETD_TEST_POSTGRES_URL``, checked to answer."""
+    url = os.environ.get("TICKETD_TEST_POSTGRES_URL")
+    if not url:
+        unavailable("TICKETD_TEST_POSTGRES_URL is not set")
+    assert url is not None
+    try:
+        _pg_execute(url, "SELECT 1")
+    except psycopg.OperationalError as exc:
+        unavailable(f"PostgreSQL at TICKETD_TEST_POSTGRES_URL does not answer: {exc}")
+    return url
+
+
+def _with_database(url: str, name: str) -> str:
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template(postgres_url: str) -> Iterator[str]:
+    """A database migrated to head once per session, copied for each test."""
+    name = f"ticketd_tpl_{uuid.uuid4().hex[:10]}"
+    _pg_execute(postgres_url, f'CREATE DATABASE "{name}"')
+    engine = create_db_engine(DatabaseConfig(url=_with_database(postgres_url, name)))
+    upgrade(engine)
+    engine.dispose()
+    yield name
+    _pg_execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _fresh_pg_database(postgres_url: str, template: str | None) -> Iterator[str]:
+    name = f"ticketd_t_{uuid.uuid4().hex[:12]}"
+    clause = f' TEMPLATE "{template}"' if template else ""
+    _pg_execute(postgres_url, f'CREATE DATABASE "{name}"{clause}')
+    yield _with_database(postgres_url, name)
+    _pg_execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# --- one fixture, both databases ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL of an empty database of the parametrised kind."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    yield from _fresh_pg_database(request.getfixturevalue("postgres_url"), None)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL of a database migrated to head, of the parametrised kind."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'ticketd.db'}"
+        engine = create_db_engine(DatabaseConfig(url=url))
+        upgrade(engine)
+        engine.dispose()
+        yield url
+        return
+    template = request.getfixturevalue("postgres_template")
+    yield from _fresh_pg_database(request.getfixturevalue("postgres_url"), template)
+
+
+@pytest.fixture
+def engine(db_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(DatabaseConfig(url=db_url))
+    yield engine
+    engine.dispose()
+
+
+# --- the command line, in process --------------------------------------------------------------
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str) -> None:
+        self.code, self.out, self.err = code, out, err
+
+    def __repr__(self) -> str:
+        return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
+
+
+@pytest.fixture
+def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    """Run ``ticketd ARGS`` in this process; returns exit code, stdout and stderr."""
+    from ticketing.cli import main
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+def write_config(directory: Path, db_url: str, extra: str = "") -> Path:
+    """A config file in ``directory`` that points at ``db_url``; ``extra`` is appended."""
+    path = directory / "config.toml"
+    path.write_text(f'[database]\nurl = "{db_url}"\n{extra}', encoding="utf-8")
+    return path

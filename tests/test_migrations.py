@@ -1,0 +1,56 @@
+"""Migrations: empty to head on both databases, and models and migrations agree."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+from ticketing.config import DatabaseConfig
+from ticketing.db import create_db_engine
+from ticketing.errors import SchemaOutOfDateError
+from ticketing.schema import head_revision, require_current, upgrade
+
+
+def test_empty_to_head_and_models_match(empty_db_url: str) -> None:
+    engine = create_db_engine(DatabaseConfig(url=empty_db_url))
+    with pytest.raises(SchemaOutOfDateError, match="run 'ticketd init'"):
+        require_current(engine)
+    before, after = upgrade(engine)
+    assert (before, after) == (None, head_revision())
+    require_current(engine)
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        diff = compare_metadata(context, SQLModel.metadata)
+    assert diff == []
+    assert set(inspect(engine).get_table_names()) >= set(SQLModel.metadata.tables)
+    engine.dispose()
+
+
+def test_upgrade_is_idempotent_and_downgrade_works(empty_db_url: str) -> None:
+    engine = create_db_engine(DatabaseConfig(url=empty_db_url))
+    upgrade(engine)
+    assert upgrade(engine) == (head_revision(), head_revision())
+    from alembic import command
+
+    from ticketing.schema import alembic_config
+
+    with engine.begin() as conn:
+        command.downgrade(alembic_config(conn), "base")
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    upgrade(engine)
+    require_current(engine)
+    engine.dispose()
+
+
+def test_init_command_on_both_databases(run_cli, empty_db_url: str, tmp_path) -> None:
+    from .conftest import write_config
+
+    config = write_config(tmp_path, empty_db_url)
+    first = run_cli("--config", str(config), "init")
+    assert first.code == 0, first
+    assert first.out == f"database schema upgraded from empty to {head_revision()}\n"
+    again = run_cli("--config", str(config), "init", "--json")
+    assert '"changed": false' in again.out

@@ -1,0 +1,48 @@
+"""Where the token secret comes from."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from ticketing.config import SecurityConfig
+from ticketing.errors import SecretError
+from ticketing.signing_key import load_signing_secret
+
+
+def test_environment_variable_wins(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TOKEN_SECRET_X", "s" * 32)
+    config = SecurityConfig(
+        token_secret_env="TOKEN_SECRET_X", generated_secret_file=str(tmp_path / "f")
+    )
+    assert load_signing_secret(config) == b"s" * 32
+    assert not (tmp_path / "f").exists()
+
+
+def test_short_secret_is_refused_without_echoing_it(monkeypatch) -> None:
+    monkeypatch.setenv("TOKEN_SECRET_X", "hunter2")
+    with pytest.raises(SecretError) as info:
+        load_signing_secret(SecurityConfig(token_secret_env="TOKEN_SECRET_X"))
+    assert "hunter2" not in str(info.value)
+    assert "TOKEN_SECRET_X must be at least 32 characters" in str(info.value)
+
+
+def test_generated_secret_is_private_stable_and_warned(monkeypatch, tmp_path: Path, caplog) -> None:
+    monkeypatch.delenv("TOKEN_SECRET_X", raising=False)
+    path = tmp_path / "var" / "token_secret"
+    config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=str(path))
+    first = load_signing_secret(config)
+    assert load_signing_secret(config) == first
+    assert len(first) >= 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "TOKEN_SECRET_X is not set" in caplog.text
+    assert first.decode() not in caplog.text
+
+
+def test_no_fallback_means_the_variable_is_required(monkeypatch) -> None:
+    monkeypatch.delenv("TOKEN_SECRET_X", raising=False)
+    config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=None)
+    with pytest.raises(SecretError, match="environment variable TOKEN_SECRET_X is not set"):
+        load_signing_secret(config)

@@ -1,0 +1,5 @@
+"""``python -m ticketing`` is ``ticketd``."""
+
+from ticketing.cli import main
+
+main()

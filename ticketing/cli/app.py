@@ -1,0 +1,111 @@
+"""The ``ticketd`` command group, its shared context and its error edge.
+
+Every ticketd error is caught here and printed as one line per problem on
+stderr with a non-zero exit: no tracebacks for user mistakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+from sqlalchemy.engine import Engine
+
+from ticketing.config import LoadedConfig, load_config
+from ticketing.db import create_db_engine
+from ticketing.errors import ConfigError, TicketdError
+
+__all__ = ["Context", "main", "pass_context"]
+
+
+@dataclass
+class Context:
+    """What every command may need, loaded on first use and passed explicitly."""
+
+    config_path: Path | None
+    _loaded: LoadedConfig | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def loaded(self) -> LoadedConfig:
+        if self._loaded is None:
+            self._loaded = load_config(self.config_path)
+            logging.getLogger().setLevel(self._loaded.config.logging.level)
+        return self._loaded
+
+    @property
+    def source(self) -> str:
+        path = self.loaded.path
+        return str(path) if path else "(embedded defaults)"
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_db_engine(self.loaded.config.database)
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Configuration file (default: $TICKETD_CONFIG, then ./config.toml).",
+)
+@click.version_option(package_name="ticketd")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """ticketd: email intake and ticketing for the escalated-cases desk."""
+    ctx.obj = Context(config_path)
+    ctx.call_on_close(ctx.obj.close)
+
+
+def _register_commands() -> None:
+    from ticketing.cli import config_cmd, incidents_cmd, producers_cmd, serve_cmd
+
+    cli.add_command(config_cmd.config_group)
+    cli.add_command(producers_cmd.producers_group)
+    cli.add_command(incidents_cmd.incidents_group)
+    cli.add_command(serve_cmd.init_command)
+    cli.add_command(serve_cmd.serve_command)
+
+
+_register_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    try:
+        cli.main(args=argv, prog_name="ticketd", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("ticketd: aborted", err=True)
+        sys.exit(1)
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            click.echo(f"ticketd: {line}", err=True)
+        sys.exit(1)
+    except TicketdError as exc:
+        click.echo(f"ticketd: {exc}", err=True)
+        sys.exit(1)

@@ -1,0 +1,160 @@
+"""The configuration schema: typed, frozen models for ``config.toml``.
+
+Every default here is the *embedded default*: the root ``config.toml`` of the
+repository documents exactly these values (a test holds the two together).
+Scalars are strict (a port written as ``"2525"`` is an error, not a guess) and
+unknown keys are errors, so a typo never silently falls back to a default.
+Relative paths are resolved against the config file's folder by the loader.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from ticketing.addresses import InvalidAddressError, normalize_address
+
+__all__ = [
+    "Config",
+    "DatabaseConfig",
+    "ImapConfig",
+    "IntakeConfig",
+    "LoggingConfig",
+    "MailboxConfig",
+    "OutboundConfig",
+    "SecurityConfig",
+    "SmtpConfig",
+    "TeamConfig",
+]
+
+Port = Annotated[StrictInt, Field(ge=1, le=65535)]
+PositiveInt = Annotated[StrictInt, Field(ge=1)]
+NonEmptyStr = Annotated[StrictStr, Field(min_length=1)]
+EnvName = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+PiiPolicy = Literal["reject", "redact", "off"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _address(value: str) -> str:
+    try:
+        return normalize_address(value)
+    except InvalidAddressError:
+        raise ValueError("must be a single email address like desk@example.org") from None
+
+
+class DatabaseConfig(_Section):
+    url: NonEmptyStr = "sqlite:///var/ticketd.db"
+    busy_timeout_ms: PositiveInt = 5000
+
+
+class SmtpConfig(_Section):
+    host: NonEmptyStr = "127.0.0.1"
+    port: Port = 2525
+    max_message_size: PositiveInt = 26_214_400
+    tls_cert: StrictStr | None = None
+    tls_key: StrictStr | None = None
+
+
+class OutboundConfig(_Section):
+    transport: Literal["maildir", "smtp"] = "maildir"
+    from_address: StrictStr = "escalations@exchange.example"
+    maildir: NonEmptyStr = "var/sent"
+    host: NonEmptyStr = "127.0.0.1"
+    port: Port = 25
+    starttls: StrictBool = True
+    username: StrictStr | None = None
+    password_env: EnvName | None = None
+
+    _check_from = field_validator("from_address")(_address)
+
+
+class SecurityConfig(_Section):  # names and paths of secrets, never secrets
+    token_secret_env: EnvName = "TICKETD_TOKEN_SECRET"  # noqa: S105
+    token_org: Annotated[StrictStr, Field(pattern=r"^[0-9A-Za-z]{3,18}$")] = "00Dtkd01"  # noqa: S105
+    generated_secret_file: StrictStr | None = "var/token_secret"  # noqa: S105
+
+
+class IntakeConfig(_Section):
+    unknown_senders: Literal["reply", "accept"] = "reply"
+
+
+class ImapConfig(_Section):
+    host: NonEmptyStr
+    port: Port = 993
+    tls: Literal["implicit", "starttls", "none"] = "implicit"
+    username: NonEmptyStr
+    password_env: EnvName | None = None
+    oauth2_token_command: StrictStr | None = None
+    folder: NonEmptyStr = "INBOX"
+    processed_folder: NonEmptyStr = "ticketd/processed"
+    quarantine_folder: NonEmptyStr = "ticketd/quarantine"
+    sent_folder: StrictStr | None = None
+    poll_interval: PositiveInt = 60
+
+
+class MailboxConfig(_Section):
+    name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    address: StrictStr
+    team: NonEmptyStr
+    pii_policy: PiiPolicy = "reject"
+    imap: ImapConfig | None = None
+
+    _check_address = field_validator("address")(_address)
+
+
+class TeamConfig(_Section):
+    name: NonEmptyStr
+
+
+class LoggingConfig(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+def _default_teams() -> dict[str, TeamConfig]:
+    return {
+        "escalated_cases": TeamConfig(name="MHBE Escalated caseworkers Team"),
+        "producer_operations": TeamConfig(name="MHBE Producer Operations Team"),
+    }
+
+
+def _default_mailboxes() -> tuple[MailboxConfig, ...]:
+    return (
+        MailboxConfig(
+            name="escalations",
+            address="escalations@exchange.example",
+            team="escalated_cases",
+            pii_policy="redact",
+        ),
+        MailboxConfig(
+            name="producer-operations",
+            address="producer.operations@exchange.example",
+            team="producer_operations",
+            pii_policy="reject",
+        ),
+    )
+
+
+class Config(_Section):
+    """The whole daemon configuration, passed explicitly to whatever needs it."""
+
+    database: DatabaseConfig = DatabaseConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    outbound: OutboundConfig = OutboundConfig()
+    security: SecurityConfig = SecurityConfig()
+    intake: IntakeConfig = IntakeConfig()
+    logging: LoggingConfig = LoggingConfig()
+    teams: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], TeamConfig] = Field(
+        default_factory=_default_teams
+    )
+    mailboxes: tuple[MailboxConfig, ...] = Field(default_factory=_default_mailboxes)
+
+    def mailbox(self, name: str) -> MailboxConfig:
+        """The mailbox called ``name``; ``KeyError`` when there is none."""
+        for mailbox in self.mailboxes:
+            if mailbox.name == name:
+                return mailbox
+        raise KeyError(name)

@@ -1,0 +1,85 @@
+"""Database engines and transactions, the same code for SQLite and PostgreSQL.
+
+SQLite is opened the way a daemon needs it: WAL (readers never wait for the
+writer), foreign keys on, a busy timeout, ``synchronous=FULL`` (a committed
+message survives a power cut: we acknowledge mail only after commit) and
+``BEGIN IMMEDIATE`` so that two writers queue on the busy timeout instead of
+failing with a lock upgrade deadlock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
+
+from ticketing.config import DatabaseConfig
+from ticketing.errors import StorageError
+
+__all__ = ["create_db_engine", "is_sqlite", "normalize_url", "transaction"]
+
+
+def normalize_url(url: str) -> URL:
+    """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def is_sqlite(engine: Engine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def create_db_engine(config: DatabaseConfig) -> Engine:
+    """An engine for ``config.url``; the folder of a SQLite file is created."""
+    url = normalize_url(config.url)
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, config.busy_timeout_ms)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        connect_args={"connect_timeout": max(1, config.busy_timeout_ms // 1000)},
+    )
+
+
+def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+@contextmanager
+def transaction(engine: Engine) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on error.
+
+    Driver-level failures (server down, database locked past the timeout) are
+    translated to ``StorageError`` so callers can answer "try again later".
+    """
+    try:
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            yield session
+    except OperationalError as exc:
+        raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc

@@ -1,0 +1,61 @@
+"""Creating and upgrading the database schema with Alembic.
+
+The migration scripts live inside the package (``ticketing/migrations``) so an
+installed ticketd can upgrade a database without the source tree.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from ticketing.errors import SchemaOutOfDateError, StorageError
+
+__all__ = ["alembic_config", "current_revision", "head_revision", "require_current", "upgrade"]
+
+
+def alembic_config(connection: Connection | None = None) -> AlembicConfig:
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", "ticketing:migrations")
+    if connection is not None:
+        cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
+
+
+def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to ``revision``; returns (before, after)."""
+    before = current_revision(engine)
+    try:
+        with engine.begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
+    except OperationalError as exc:
+        raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
+    return before, current_revision(engine) or ""
+
+
+def require_current(engine: Engine) -> None:
+    """Refuse to run on a database that ``ticketd init`` has not brought to head."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        raise SchemaOutOfDateError(
+            f"database schema is at {current or 'nothing'}, this ticketd needs {head}: "
+            "run 'ticketd init'"
+        )
