@@ -32,8 +32,8 @@ def check_command(ctx: Context, as_json: bool) -> None:
     except ConfigError as exc:
         if not as_json:
             raise
-        problems = [{"key": p.key, "message": p.message} for p in exc.problems]
-        emit_json({"ok": False, "source": exc.source, "problems": problems})
+        found = [{"key": p.key, "message": p.message} for p in exc.problems]
+        emit_json({"ok": False, "source": exc.source, "problems": found})
         sys.exit(1)
     if as_json:
         emit_json({"ok": True, "source": ctx.source, "problems": []})
