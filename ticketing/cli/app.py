@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         stream=sys.stderr,
     )
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # aiosmtpd logs every command with addresses at INFO and message data at
+    # DEBUG: never let that reach our logs, whatever the configured level.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     try:
         cli.main(args=argv, prog_name="ticketd", standalone_mode=False)
     except click.exceptions.Exit as exc:
