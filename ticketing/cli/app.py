@@ -73,9 +73,20 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
 
 def _register_commands() -> None:
-    from ticketing.cli import config_cmd, incidents_cmd, producers_cmd, serve_cmd
+    from ticketing.cli import (
+        config_cmd,
+        incidents_cmd,
+        outbox_cmd,
+        pii_cmd,
+        producers_cmd,
+        serve_cmd,
+        templates_cmd,
+    )
 
     cli.add_command(config_cmd.config_group)
+    cli.add_command(templates_cmd.templates_group)
+    cli.add_command(outbox_cmd.outbox_group)
+    cli.add_command(pii_cmd.pii_group)
     cli.add_command(producers_cmd.producers_group)
     cli.add_command(incidents_cmd.incidents_group)
     cli.add_command(serve_cmd.init_command)

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from ticketing.addresses import InvalidAddressError, normalize_address
+from ticketing.config.pii_schema import PiiConfig
+from ticketing.config.templates_schema import TemplatesConfig
 
 __all__ = [
     "Config",
@@ -147,6 +149,8 @@ class Config(_Section):
     security: SecurityConfig = SecurityConfig()
     intake: IntakeConfig = IntakeConfig()
     logging: LoggingConfig = LoggingConfig()
+    templates: TemplatesConfig = TemplatesConfig()
+    pii: PiiConfig = PiiConfig()
     teams: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], TeamConfig] = Field(
         default_factory=_default_teams
     )
