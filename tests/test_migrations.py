@@ -54,3 +54,26 @@ def test_init_command_on_both_databases(run_cli, empty_db_url: str, tmp_path) ->
     assert first.out == f"database schema upgraded from empty to {head_revision()}\n"
     again = run_cli("--config", str(config), "init", "--json")
     assert '"changed": false' in again.out
+
+
+def test_upgrade_keeps_existing_rows(empty_db_url: str) -> None:
+    """Each migration runs on a database that already holds data, not only on an empty one."""
+    from sqlalchemy import text
+
+    engine = create_db_engine(DatabaseConfig(url=empty_db_url))
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO messages (direction, mailbox, sender, recipients, subject, text,"
+                " raw_sha256, pii_findings, received_at) VALUES ('in', 'escalations', 's@x.org',"
+                " '[]', 'subj', 'body', :h, '{}', CURRENT_TIMESTAMP)"
+            ),
+            {"h": "a" * 64},
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT dedup_key, kind, mailboxes FROM messages")).one()
+    assert row.dedup_key == "a" * 48 + "-1"
+    assert row.kind == "normal"
+    engine.dispose()

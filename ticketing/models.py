@@ -34,6 +34,7 @@ __all__ = [
     "Message",
     "OutboxMessage",
     "Producer",
+    "UndeliverableAddress",
     "utcnow",
 ]
 
@@ -132,12 +133,25 @@ class IncidentConsumer(SQLModel, table=True):
 
 
 class Message(SQLModel, table=True):
+    """One message, once, however many times or ways it arrived.
+
+    ``dedup_key`` (Message-ID + a hash of the content without trace headers)
+    makes ingest idempotent; ``mailboxes`` lists every mailbox it reached.
+    ``kind`` is what screening found (``normal``, ``auto_reply``, ``bounce``,
+    ``loop``), ``disposition`` what was done with it.
+    """
+
     __tablename__ = "messages"
     __table_args__ = (Index("ix_messages_dedup", "message_id", "raw_sha256"),)
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
     direction: str = Field(max_length=3)  # "in" | "out"
     mailbox: str = Field(max_length=64)
+    mailboxes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    dedup_key: str = Field(max_length=64, unique=True)
+    kind: str = Field(default="normal", max_length=16, index=True)
+    disposition: str = Field(default="recorded", max_length=32)
+    source: str = Field(default="smtp", max_length=8)  # smtp | pipe | imap
     message_id: str | None = Field(default=None, max_length=998)
     in_reply_to: str | None = Field(default=None, sa_column=Column(Text))
     references: str | None = Field(default=None, sa_column=Column(Text))
@@ -145,6 +159,8 @@ class Message(SQLModel, table=True):
     recipients: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     subject: str = Field(default="", sa_column=Column(Text, nullable=False))
     text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    new_text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    size: int = 0
     raw_sha256: str = Field(max_length=64)
     pii_findings: dict[str, int] = _json()
     received_at: datetime = _when(index=True)
@@ -158,6 +174,9 @@ class Attachment(SQLModel, table=True):
     content_type: str = Field(max_length=255)
     size: int
     sha256: str = Field(max_length=64)
+    # stored | dropped_unscannable | dropped_pii | not_stored (content withheld by policy)
+    disposition: str = Field(default="stored", max_length=32)
+    content: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
 
 class OutboxMessage(SQLModel, table=True):
@@ -190,6 +209,17 @@ class AuditEvent(SQLModel, table=True):
     actor: str = Field(default="system", max_length=254)
     detail: dict[str, Any] = _json()
     created_at: datetime = _when(index=True)
+
+
+class UndeliverableAddress(SQLModel, table=True):
+    """An address our mail bounced from: no more auto-replies go there."""
+
+    __tablename__ = "undeliverable_addresses"
+    address: str = Field(primary_key=True, max_length=254)
+    reason: str = Field(default="", max_length=255)
+    bounces: int = 1
+    first_seen: datetime = _when()
+    last_seen: datetime = _when()
 
 
 class MailboxCursor(SQLModel, table=True):
