@@ -40,11 +40,6 @@ Delivery = Callable[[InboundEnvelope], str]
 """Records a message and returns the SMTP reply line (``"250 2.0.0 …"`` or a 4xx/5xx)."""
 
 
-def not_accepting(_envelope: InboundEnvelope) -> str:
-    """The delivery used until an intake pipeline is wired: the sender retries later."""
-    return "451 4.3.2 Intake is not accepting mail yet, try again later"
-
-
 class IntakeHandler:
     """aiosmtpd handler: RCPT policy and the hand-off of DATA to ``deliver``."""
 

@@ -160,3 +160,9 @@ def write_config(directory: Path, db_url: str, extra: str = "") -> Path:
     path = directory / "config.toml"
     path.write_text(f'[database]\nurl = "{db_url}"\n{extra}', encoding="utf-8")
     return path
+
+
+@pytest.fixture
+def pg_db_url(postgres_url: str, postgres_template: str) -> Iterator[str]:
+    """A PostgreSQL database migrated to head, for tests about PostgreSQL alone."""
+    yield from _fresh_pg_database(postgres_url, postgres_template)

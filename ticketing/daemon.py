@@ -9,38 +9,39 @@ import signal
 from sqlalchemy.engine import Engine
 
 from mailer.recipients import RecipientMap
-from mailer.smtp_server import IntakeHandler, SmtpSettings, not_accepting, start_smtp_server
+from mailer.smtp_server import IntakeHandler, SmtpSettings, start_smtp_server
 from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError
+from ticketing.intake import build_pipeline, smtp_delivery
+from ticketing.pipeline import IntakePipeline
 from ticketing.schema import require_current
-from ticketing.signing_key import load_signing_secret
 
 __all__ = ["run_daemon"]
 
 log = logging.getLogger(__name__)
 
 
-def preflight(config: Config, source: str, engine: Engine) -> None:
+def preflight(config: Config, source: str, engine: Engine) -> IntakePipeline:
     """Fail before listening: missing secrets, an unmigrated database."""
     problems = environment_problems(config)
     if problems:
         raise ConfigError(source, problems)
-    load_signing_secret(config.security)
     require_current(engine)
+    return build_pipeline(config, engine)
 
 
 def run_daemon(config: Config, source: str, engine: Engine) -> None:
-    preflight(config, source, engine)
-    asyncio.run(_serve(config))
+    pipeline = preflight(config, source, engine)
+    asyncio.run(_serve(config, pipeline))
 
 
-async def _serve(config: Config) -> None:
+async def _serve(config: Config, pipeline: IntakePipeline) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
-    handler = IntakeHandler(recipients, not_accepting)
+    handler = IntakeHandler(recipients, smtp_delivery(pipeline))
     settings = SmtpSettings(
         host=config.smtp.host,
         port=config.smtp.port,

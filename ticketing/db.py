@@ -24,6 +24,8 @@ from ticketing.errors import StorageError
 
 __all__ = ["create_db_engine", "is_sqlite", "normalize_url", "transaction"]
 
+_READONLY = "ticketd_readonly"
+
 
 def normalize_url(url: str) -> URL:
     """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
@@ -66,20 +68,23 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        readonly = conn.get_execution_options().get(_READONLY, False)
+        conn.exec_driver_sql("BEGIN" if readonly else "BEGIN IMMEDIATE")
 
     return engine
 
 
 @contextmanager
-def transaction(engine: Engine) -> Iterator[Session]:
+def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on error.
 
-    Driver-level failures (server down, database locked past the timeout) are
-    translated to ``StorageError`` so callers can answer "try again later".
+    ``readonly`` transactions do not take SQLite's write lock, so lookups never
+    queue behind a writer.  Driver-level failures (server down, database locked
+    past the timeout) become ``StorageError`` so callers answer "try again later".
     """
+    bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
     try:
-        with Session(engine, expire_on_commit=False) as session, session.begin():
+        with Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
     except OperationalError as exc:
         raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from ticketing.config import LoadedConfig, load_config
 from ticketing.db import create_db_engine
 from ticketing.errors import ConfigError, TicketdError
+from ticketing.logsetup import configure_logging
 
 __all__ = ["Context", "main", "pass_context"]
 
@@ -76,6 +77,7 @@ def _register_commands() -> None:
     from ticketing.cli import (
         config_cmd,
         incidents_cmd,
+        ingest_cmd,
         outbox_cmd,
         pii_cmd,
         producers_cmd,
@@ -91,21 +93,14 @@ def _register_commands() -> None:
     cli.add_command(incidents_cmd.incidents_group)
     cli.add_command(serve_cmd.init_command)
     cli.add_command(serve_cmd.serve_command)
+    cli.add_command(ingest_cmd.ingest_command)
 
 
 _register_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    # aiosmtpd logs every command with addresses at INFO and message data at
-    # DEBUG: never let that reach our logs, whatever the configured level.
-    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    configure_logging()
     try:
         cli.main(args=argv, prog_name="ticketd", standalone_mode=False)
     except click.exceptions.Exit as exc:

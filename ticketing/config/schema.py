@@ -57,6 +57,7 @@ class SmtpConfig(_Section):
     host: NonEmptyStr = "127.0.0.1"
     port: Port = 2525
     max_message_size: PositiveInt = 26_214_400
+    max_header_count: PositiveInt = 1000
     tls_cert: StrictStr | None = None
     tls_key: StrictStr | None = None
 
@@ -98,11 +99,17 @@ class ImapConfig(_Section):
     poll_interval: PositiveInt = 60
 
 
+CaseTypeKey = Literal[
+    "enrollment", "determination", "system_error", "termination", "form_1095a", "commission"
+]
+
+
 class MailboxConfig(_Section):
     name: Annotated[StrictStr, Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     address: StrictStr
     team: NonEmptyStr
     pii_policy: PiiPolicy = "reject"
+    default_type: CaseTypeKey = "enrollment"
     imap: ImapConfig | None = None
 
     _check_address = field_validator("address")(_address)
@@ -136,6 +143,7 @@ def _default_mailboxes() -> tuple[MailboxConfig, ...]:
             address="producer.operations@exchange.example",
             team="producer_operations",
             pii_policy="reject",
+            default_type="commission",
         ),
     )
 

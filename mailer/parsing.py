@@ -1,0 +1,246 @@
+"""bytes -> ParsedMessage: headers, addresses, text, new text, attachments.
+
+Parsing never raises on real-world mail: broken headers, wrong or missing
+charsets, missing boundaries and endless nesting all produce a message (with
+``defects`` noting what was odd) rather than an exception, because a message
+the daemon cannot read still has to be recorded or refused with a reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import Message
+from email.utils import getaddresses, parseaddr, parsedate_to_datetime
+
+from mailer.bodies import body_text, new_text_of
+from mailer.headers import clean_text, decode_header_value, header_values, message_ids
+from mailer.tnef import unpack_tnef
+
+__all__ = ["Attachment", "ParsedMessage", "content_hash", "parse_message"]
+
+_MAX_DEPTH = 25
+_MAX_PARTS = 500
+_TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    payload: bytes = field(repr=False)
+    is_tnef: bool = False
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What the rest of the pipeline knows about a message (the raw bytes stay behind)."""
+
+    message_id: str | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    subject: str
+    from_address: str | None
+    from_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    date: datetime | None
+    content_type: str
+    text: str
+    new_text: str
+    attachments: tuple[Attachment, ...]
+    defects: tuple[str, ...]
+    size: int
+    raw_sha256: str
+    content_sha256: str
+    headers: dict[str, tuple[str, ...]] = field(repr=False)
+    message: Message = field(repr=False, compare=False)
+
+    def header(self, name: str) -> str:
+        """The first value of header ``name`` (lower-case lookup), or ``""``."""
+        values = self.headers.get(name.lower(), ())
+        return values[0] if values else ""
+
+
+def parse_message(raw: bytes) -> ParsedMessage:
+    message = message_from_bytes(raw, policy=policy.default)
+    headers = _all_headers(message)
+    leaves = list(_leaves(message, 0))
+    text = body_text(leaves)
+    sender_name, sender = _first_address(headers.get("from", ()))
+    return ParsedMessage(
+        message_id=_first(message_ids(" ".join(headers.get("message-id", ())))),
+        in_reply_to=message_ids(" ".join(headers.get("in-reply-to", ()))),
+        references=message_ids(" ".join(headers.get("references", ()))),
+        subject=" ".join(headers.get("subject", ())),
+        from_address=sender,
+        from_name=sender_name,
+        to=_addresses(headers.get("to", ())),
+        cc=_addresses(headers.get("cc", ())),
+        date=_date(headers.get("date", ())),
+        content_type=_safe_content_type(message),
+        text=text,
+        new_text=new_text_of(text),
+        attachments=tuple(_attachments(leaves)),
+        defects=tuple(sorted({type(d).__name__ for part in leaves for d in part.defects})),
+        size=len(raw),
+        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        content_sha256=content_hash(raw),
+        headers=headers,
+        message=message,
+    )
+
+
+def _first(values: tuple[str, ...]) -> str | None:
+    return values[0] if values else None
+
+
+def _all_headers(message: Message) -> dict[str, tuple[str, ...]]:
+    names = dict.fromkeys(k.lower() for k, _ in message.raw_items())
+    return {name: tuple(header_values(message, name)) for name in names}
+
+
+def _first_address(values: tuple[str, ...]) -> tuple[str, str | None]:
+    for value in values:
+        name, address = parseaddr(value)
+        if "@" in address:
+            return name, address.strip().lower()
+    return "", None
+
+
+def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
+    found = (addr.strip().lower() for _, addr in getaddresses(list(values)))
+    return tuple(dict.fromkeys(a for a in found if "@" in a))
+
+
+def _date(values: tuple[str, ...]) -> datetime | None:
+    try:
+        parsed = parsedate_to_datetime(values[0]) if values else None
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed if parsed is None or parsed.tzinfo else None
+
+
+def _safe_content_type(part: Message) -> str:
+    try:
+        return part.get_content_type()
+    except (ValueError, IndexError, AttributeError):
+        return "application/octet-stream"
+
+
+def _leaves(part: Message, depth: int) -> Iterator[Message]:
+    """Leaf parts in order; ``message/rfc822`` counts as a leaf (a forwarded mail)."""
+    payload = part.get_payload()
+    multipart = depth < _MAX_DEPTH and _safe_content_type(part).startswith("multipart/")
+    if multipart and isinstance(payload, list):
+        for sub in payload[:_MAX_PARTS]:
+            if isinstance(sub, Message):
+                yield from _leaves(sub, depth + 1)
+        return
+    yield part
+
+
+def _attachments(leaves: list[Message]) -> Iterator[Attachment]:
+    for part in leaves:
+        content_type = _safe_content_type(part)
+        filename = _filename(part)
+        is_attachment = _disposition(part) == "attachment" or bool(filename)
+        if not is_attachment and content_type.startswith("text/"):
+            continue
+        payload = _payload_bytes(part)
+        is_tnef = content_type in _TNEF_TYPES or filename.lower() == "winmail.dat"
+        yield _attachment(filename, content_type, payload, is_tnef=is_tnef)
+        if is_tnef:
+            for name, inner_type, data in unpack_tnef(payload):
+                yield _attachment(name, inner_type, data)
+
+
+def _attachment(
+    filename: str, content_type: str, payload: bytes, *, is_tnef: bool = False
+) -> Attachment:
+    return Attachment(
+        filename=filename,
+        content_type=content_type,
+        size=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        payload=payload,
+        is_tnef=is_tnef,
+    )
+
+
+def _filename(part: Message) -> str:
+    try:
+        name = part.get_filename() or ""
+    except (ValueError, IndexError, AttributeError, LookupError):
+        name = ""
+    return clean_text(decode_header_value(name))[:255]
+
+
+def _disposition(part: Message) -> str | None:
+    try:
+        return part.get_content_disposition()
+    except (ValueError, IndexError, AttributeError):
+        return None
+
+
+def _payload_bytes(part: Message) -> bytes:
+    """The decoded payload; a forwarded message as its bytes."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return b"".join(_flatten(p) for p in payload if isinstance(p, Message))
+    try:
+        data = part.get_payload(decode=True)
+    except (ValueError, LookupError, UnicodeError, TypeError, AssertionError):
+        data = None
+    return data if isinstance(data, bytes) else b""
+
+
+def _flatten(message: Message) -> bytes:
+    """An embedded message's bytes.  compat32 writes headers back as they came, where
+    the default policy re-parses them and can fail on broken ones."""
+    try:
+        return message.as_bytes(policy=policy.compat32)
+    except Exception:  # noqa: BLE001  (the generator raises many kinds on broken input)
+        return b""
+
+
+_TRACE_HEADERS = frozenset(
+    {
+        "received",
+        "return-path",
+        "delivered-to",
+        "x-original-to",
+        "x-envelope-from",
+        "x-envelope-to",
+        "authentication-results",
+        "arc-seal",
+        "arc-message-signature",
+        "arc-authentication-results",
+        "received-spf",
+        "x-spam-status",
+        "x-spam-score",
+        "x-spam-flag",
+        "x-virus-scanned",
+    }
+)
+
+
+def content_hash(raw: bytes) -> str:
+    """SHA-256 of the message without trace headers: the same mail reaching two of our
+    mailboxes by different paths hashes the same, a different mail does not."""
+    normalized = raw.replace(b"\r\n", b"\n")
+    head, _, body = normalized.partition(b"\n\n")
+    kept: list[bytes] = []
+    keep = True
+    for line in head.split(b"\n"):
+        if line[:1] not in (b" ", b"\t"):
+            name = line.split(b":", 1)[0].strip().lower()
+            keep = name.decode("latin-1") not in _TRACE_HEADERS
+        if keep:
+            kept.append(line)
+    return hashlib.sha256(b"\n".join(kept) + b"\n\n" + body).hexdigest()

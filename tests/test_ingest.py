@@ -1,0 +1,84 @@
+"""``ticketd ingest``: the MTA pipe, with sysexits exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from .conftest import write_config
+from .daemon import SECRET_ENV, free_port, ticketd
+from .mail import make_mail
+
+ACCEPT = '[intake]\nunknown_senders = "accept"\n'
+
+
+def _ingest(config: Path, raw: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        ticketd("--config", str(config), "ingest", *args),
+        input=raw,
+        capture_output=True,
+        env={**os.environ, **SECRET_ENV},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_recorded_then_duplicate(db_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, db_url, ACCEPT)
+    raw = make_mail(
+        to="Producer Ops <producer.operations@exchange.example>",
+        subject="Commission question PID 1001",
+    )
+    first = _ingest(config, raw, "--json")
+    assert first.returncode == 0, first.stderr
+    outcome = json.loads(first.stdout)
+    assert (outcome["action"], outcome["new_incident"]) == ("recorded", True)
+    shown = subprocess.run(
+        ticketd("--config", str(config), "incidents", "show", outcome["incident"], "--json"),
+        capture_output=True,
+        check=True,
+        env={**os.environ, **SECRET_ENV},
+    )
+    assert json.loads(shown.stdout)["mailbox"] == "producer-operations"
+    again = _ingest(config, raw, "--json")
+    assert again.returncode == 0
+    assert json.loads(again.stdout)["action"] == "duplicate"
+
+
+def test_from_a_file_with_an_explicit_mailbox(db_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, db_url, ACCEPT)
+    path = tmp_path / "message.eml"
+    path.write_bytes(make_mail(to="someone-else@exchange.example"))
+    result = subprocess.run(
+        ticketd("--config", str(config), "ingest", "--mailbox", "escalations", str(path)),
+        capture_output=True,
+        env={**os.environ, **SECRET_ENV},
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b""
+
+
+def test_a_message_that_can_never_be_accepted_exits_65(db_url: str, tmp_path: Path) -> None:
+    config = write_config(tmp_path, db_url)
+    result = _ingest(config, b"\n\n", "--mailbox", "escalations")
+    assert result.returncode == 65
+    assert result.stderr.decode().strip() == "ticketd: rejected: empty message"
+    not_ours = _ingest(config, make_mail(to="nobody@elsewhere.example"))
+    assert not_ours.returncode == 65
+    assert b"pass --mailbox" in not_ours.stderr
+
+
+def test_temporary_failures_exit_75(tmp_path: Path) -> None:
+    unreachable = f"postgresql://postgres@127.0.0.1:{free_port()}/test"
+    config = write_config(tmp_path, unreachable)
+    down = _ingest(config, make_mail())
+    assert down.returncode == 75
+    assert down.stderr.decode().startswith("ticketd: temporary failure: database unavailable")
+    assert b"Traceback" not in down.stderr
+    unknown = _ingest(config, make_mail(), "--mailbox", "nope")
+    assert unknown.returncode == 75
+    assert b"unknown mailbox 'nope'" in unknown.stderr

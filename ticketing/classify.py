@@ -1,0 +1,49 @@
+"""What a new escalation is about: its type and the Person IDs it names.
+
+The exchange's own subject format (``Escalated Case: Enrollment.PID #:174097``)
+decides when present; otherwise keywords in the subject, then the body.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ticketing.case_types import CASE_TYPES
+
+__all__ = ["detect_type", "person_ids"]
+
+_EXCHANGE_SUBJECT = re.compile(
+    r"Escalated\s+Case:\s*(?P<label>[A-Za-z0-9 -]+?)\s*\.\s*PID", re.IGNORECASE
+)
+_KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("form_1095a", re.compile(r"\b1095[\s-]?A\b", re.IGNORECASE)),
+    ("commission", re.compile(r"\bcommissions?\b", re.IGNORECASE)),
+    ("termination", re.compile(r"\bterminat(e|ed|ion|ing)\b", re.IGNORECASE)),
+    ("determination", re.compile(r"\b(determination|eligibility)\b", re.IGNORECASE)),
+    ("system_error", re.compile(r"\b(system\s+error|error\s+message|glitch)\b", re.IGNORECASE)),
+    ("enrollment", re.compile(r"\b(enrol(l)?(ment|ed|ing)?)\b", re.IGNORECASE)),
+)
+_PERSON_ID = re.compile(
+    r"\b(?:PID|Person\s*ID)\s*(?:#|No\.?|number)?\s*[:#]?\s*(\d{4,12})\b", re.IGNORECASE
+)
+_LABELS = {re.sub(r"[\s-]", "", t.label).lower(): t.key for t in CASE_TYPES.values()}
+
+
+def detect_type(subject: str, text: str) -> str | None:
+    """The case type key, or ``None`` when nothing says (the mailbox default applies)."""
+    exchange = _EXCHANGE_SUBJECT.search(subject)
+    if exchange:
+        found = _LABELS.get(re.sub(r"[\s-]", "", exchange.group("label")).lower())
+        if found:
+            return found
+    for where in (subject, text[:4000]):
+        for key, pattern in _KEYWORDS:
+            if pattern.search(where):
+                return key
+    return None
+
+
+def person_ids(subject: str, text: str) -> list[str]:
+    """Person IDs after ``PID``/``Person ID``, subject first, each once."""
+    found = _PERSON_ID.findall(subject) + _PERSON_ID.findall(text[:20000])
+    return list(dict.fromkeys(found))

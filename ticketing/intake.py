@@ -1,0 +1,81 @@
+"""Building the intake pipeline from configuration, and speaking its outcome
+back to the SMTP client or the MTA that piped the message."""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy.engine import Engine
+
+from mailer.screening import OwnIdentity
+from mailer.smtp_server import Delivery, InboundEnvelope
+from ticketing.addresses import base_address
+from ticketing.config import Config
+from ticketing.errors import TicketdError
+from ticketing.pipeline import (
+    IntakePipeline,
+    NoGuard,
+    NoReplies,
+    Outcome,
+    PermanentRejection,
+    PiiStage,
+    RawMessage,
+    ReplySink,
+)
+from ticketing.signing_key import load_signing_secret
+from ticketing.tokens import RefTokens
+
+__all__ = ["EX_DATAERR", "EX_OK", "EX_TEMPFAIL", "build_pipeline", "own_identity", "smtp_delivery"]
+
+log = logging.getLogger(__name__)
+
+EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
+
+
+def own_identity(config: Config) -> OwnIdentity:
+    """Our addresses, Message-ID domain and X-Loop marker, to spot our own mail coming back."""
+    sender = config.outbound.from_address
+    addresses = {base_address(box.address) for box in config.mailboxes} | {base_address(sender)}
+    return OwnIdentity(frozenset(addresses), sender.split("@", 1)[1], sender)
+
+
+def build_pipeline(
+    config: Config,
+    engine: Engine,
+    *,
+    guard: PiiStage | None = None,
+    replies: ReplySink | None = None,
+) -> IntakePipeline:
+    tokens = RefTokens(load_signing_secret(config.security), config.security.token_org)
+    return IntakePipeline(
+        config=config,
+        engine=engine,
+        tokens=tokens,
+        guard=guard or NoGuard(),
+        replies=replies or NoReplies(),
+        own=own_identity(config),
+    )
+
+
+def smtp_reply(outcome: Outcome) -> str:
+    if outcome.incident_number:
+        return f"250 2.0.0 Ok: recorded on incident {outcome.incident_number}"
+    return "250 2.0.0 Ok: recorded"
+
+
+def smtp_delivery(pipeline: IntakePipeline) -> Delivery:
+    """The SMTP handler's delivery: 250 after commit, 5xx for the hopeless, 451 otherwise."""
+
+    def deliver(envelope: InboundEnvelope) -> str:
+        raw = RawMessage(
+            envelope.raw, "smtp", envelope.mailboxes, envelope.mail_from, envelope.recipients
+        )
+        try:
+            return smtp_reply(pipeline.process(raw))
+        except PermanentRejection as exc:
+            return f"{exc.smtp_status} {exc}"
+        except TicketdError as exc:
+            log.warning("intake failed, answering 451: %s", exc)
+            return "451 4.3.0 Temporary failure, please try again later"
+
+    return deliver

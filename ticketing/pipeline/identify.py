@@ -1,0 +1,21 @@
+"""Stage *identify*: who sent this — a producer in the roster, or a stranger."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from mailer.parsing import ParsedMessage
+from ticketing.models import Producer
+from ticketing.pipeline.types import Identity
+
+__all__ = ["identify"]
+
+
+def identify(session: Session, message: ParsedMessage) -> Identity:
+    address = message.from_address
+    if not address:
+        return Identity(address=None)
+    producer = session.exec(select(Producer).where(Producer.email == address)).first()
+    if producer is None:
+        return Identity(address=address, name=message.from_name)
+    return Identity(address, producer.id, producer.name, producer.language)

@@ -1,0 +1,236 @@
+"""Stage *record*: everything about one message in ONE transaction.
+
+Message row, attachments, incident (new or existing), audit events and the
+outbox rows of the auto-replies commit together or not at all; only after
+that commit does an intake adapter acknowledge the message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from mailer.parsing import ParsedMessage
+from mailer.screening import Screening
+from ticketing.classify import detect_type, person_ids
+from ticketing.config import Config, MailboxConfig
+from ticketing.incidents import open_incident
+from ticketing.models import Attachment, AuditEvent, Incident, Message
+from ticketing.pipeline.bounces import note_bounce
+from ticketing.pipeline.match import MatchResult
+from ticketing.pipeline.replies import ReplyOrder, ReplySink
+from ticketing.pipeline.types import GuardResult, Identity, Outcome, RawMessage
+
+__all__ = ["Prepared", "find_duplicate", "record"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """All a message's stages decided before the recording transaction."""
+
+    raw: RawMessage
+    parsed: ParsedMessage
+    dedup_key: str
+    mailbox: MailboxConfig
+    screening: Screening
+    identity: Identity
+    guard: GuardResult
+
+
+def find_duplicate(session: Session, dedup_key: str) -> Message | None:
+    return session.exec(select(Message).where(Message.dedup_key == dedup_key)).first()
+
+
+def note_duplicate(session: Session, existing: Message, raw: RawMessage) -> Outcome:
+    """A message seen again: nothing changes, except a mailbox it had not reached yet."""
+    added = [box for box in raw.mailboxes if box not in existing.mailboxes]
+    if added:
+        existing.mailboxes = [*existing.mailboxes, *added]
+        session.add(existing)
+        session.add(
+            AuditEvent(
+                incident_id=existing.incident_id,
+                message_row_id=existing.id,
+                kind="also_sent_to",
+                detail={"mailboxes": added},
+            )
+        )
+    number = _number(session, existing.incident_id)
+    return Outcome("duplicate", existing.id, number, kind=existing.kind)
+
+
+def record(
+    session: Session, prep: Prepared, match: MatchResult, config: Config, replies: ReplySink
+) -> Outcome:
+    if prep.screening.automatic:
+        return _record_automatic(session, prep, match)
+    if prep.guard.action == "reject":
+        return _record_rejected(session, prep, replies)
+    unknown = not prep.identity.is_producer and match.incident is None
+    if unknown and config.intake.unknown_senders == "reply":
+        row = _store(session, prep, None, "unknown_sender")
+        _reply(session, replies, prep, "unknown_sender", None)
+        return Outcome("unknown_sender", row.id, kind="normal", reason="sender not in roster")
+    return _record_for_incident(session, prep, match)
+
+
+def _record_automatic(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
+    incident = match.incident
+    row = _store(session, prep, incident, f"screened_{prep.screening.kind}")
+    if prep.screening.kind == "bounce":
+        note_bounce(session, prep.screening, row, prep.raw.received_at)
+    number = incident.number if incident else None
+    return Outcome(
+        "screened", row.id, number, kind=prep.screening.kind, reason=prep.screening.reason
+    )
+
+
+def _record_rejected(session: Session, prep: Prepared, replies: ReplySink) -> Outcome:
+    row = _store(session, prep, None, "pii_rejected", content=False)
+    session.add(
+        AuditEvent(
+            message_row_id=row.id, kind="pii_rejected", detail={"finding_counts": prep.guard.counts}
+        )
+    )
+    _reply(
+        session, replies, prep, "pii_rejected", None, {"finding_types": sorted(prep.guard.counts)}
+    )
+    return Outcome(
+        "pii_rejected",
+        row.id,
+        reason="personal data found: " + ", ".join(sorted(prep.guard.counts)),
+    )
+
+
+def _record_for_incident(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
+    incident, new = match.incident, match.incident is None
+    if incident is None:
+        incident = _open(session, prep)
+    row = _store(session, prep, incident, "recorded")
+    session.add(
+        AuditEvent(
+            incident_id=incident.id,
+            message_row_id=row.id,
+            kind="message_received",
+            actor=prep.identity.address or "",
+            detail={"matched_by": match.reason, "source": prep.raw.source},
+        )
+    )
+    incident.updated_at = prep.raw.received_at
+    session.add(incident)
+    return Outcome("recorded", row.id, incident.number, new_incident=new)
+
+
+def _open(session: Session, prep: Prepared) -> Incident:
+    subject, text = prep.guard.subject, prep.guard.text
+    return open_incident(
+        session,
+        type=detect_type(subject, text) or prep.mailbox.default_type,
+        team=prep.mailbox.team,
+        mailbox=prep.mailbox.name,
+        subject=subject,
+        producer_id=prep.identity.producer_id,
+        person_ids=person_ids(subject, text),
+        when=prep.raw.received_at,
+    )
+
+
+def _store(
+    session: Session,
+    prep: Prepared,
+    incident: Incident | None,
+    disposition: str,
+    *,
+    content: bool = True,
+) -> Message:
+    parsed, guard = prep.parsed, prep.guard
+    row = Message(
+        incident_id=incident.id if incident else None,
+        direction="in",
+        mailbox=prep.mailbox.name,
+        mailboxes=list(prep.raw.mailboxes),
+        dedup_key=prep.dedup_key,
+        kind=prep.screening.kind,
+        disposition=disposition,
+        source=prep.raw.source,
+        message_id=parsed.message_id,
+        in_reply_to=" ".join(parsed.in_reply_to) or None,
+        references=" ".join(parsed.references) or None,
+        sender=(parsed.from_address or prep.raw.envelope_from or "")[:254],
+        recipients=list(prep.raw.recipients or (*parsed.to, *parsed.cc)),
+        subject=guard.subject if content else "",
+        text=guard.text if content else "",
+        new_text=guard.new_text if content else "",
+        size=parsed.size,
+        raw_sha256=parsed.raw_sha256,
+        pii_findings=dict(guard.counts),
+        received_at=prep.raw.received_at,
+    )
+    session.add(row)
+    session.flush()
+    assert row.id is not None
+    _store_attachments(session, row.id, prep, keep_content=content)
+    return row
+
+
+def _store_attachments(
+    session: Session, row_id: int, prep: Prepared, *, keep_content: bool
+) -> None:
+    dispositions = prep.guard.attachments
+    for index, part in enumerate(prep.parsed.attachments):
+        disposition = dispositions[index] if index < len(dispositions) else "stored"
+        if not keep_content:
+            disposition = "not_stored"
+        session.add(
+            Attachment(
+                message_row_id=row_id,
+                filename=part.filename,
+                content_type=part.content_type[:255],
+                size=part.size,
+                sha256=part.sha256,
+                disposition=disposition,
+                content=part.payload if disposition == "stored" else None,
+            )
+        )
+
+
+def _reply(
+    session: Session,
+    replies: ReplySink,
+    prep: Prepared,
+    kind: str,
+    incident: Incident | None,
+    extra: dict[str, object] | None = None,
+) -> None:
+    if prep.screening.no_reply or not prep.identity.address:
+        return
+    order = ReplyOrder(kind, prep.identity, prep.parsed, prep.mailbox.team, incident, extra or {})
+    replies.queue(session, order, prep.raw.received_at)
+
+
+def queue_acknowledgement(
+    session: Session, replies: ReplySink, prep: Prepared, outcome: Outcome, now: datetime
+) -> None:
+    """ack_new for a new incident, ack_reply for a follow-up, pii_redacted when redacted."""
+    if outcome.action != "recorded" or outcome.incident_number is None:
+        return
+    incident = session.exec(
+        select(Incident).where(Incident.number == outcome.incident_number)
+    ).one()
+    _reply(session, replies, prep, "ack_new" if outcome.new_incident else "ack_reply", incident)
+    if prep.guard.action == "redact" and prep.guard.counts:
+        _reply(
+            session,
+            replies,
+            prep,
+            "pii_redacted",
+            incident,
+            {"finding_types": sorted(prep.guard.counts)},
+        )
+
+
+def _number(session: Session, incident_id: int | None) -> str | None:
+    incident = session.get(Incident, incident_id) if incident_id else None
+    return incident.number if incident else None

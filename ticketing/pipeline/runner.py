@@ -1,0 +1,118 @@
+"""The intake pipeline: the one place that knows the order of the stages.
+
+    parse -> screen -> identify -> guard -> [ match -> record -> replies ] -> outcome
+                                            one transaction
+
+Parsing, screening and the PII guard (the CPU-heavy part) run before the
+transaction; matching runs inside it, so what it found cannot change before
+the commit.  The adapter (SMTP, pipe, IMAP) acknowledges only after
+``process`` returns, that is after the commit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
+
+from mailer.parsing import ParsedMessage, parse_message
+from mailer.screening import OwnIdentity, screen
+from ticketing.config import Config, MailboxConfig
+from ticketing.db import transaction
+from ticketing.pipeline.guard import PiiStage
+from ticketing.pipeline.identify import identify
+from ticketing.pipeline.match import match_incident
+from ticketing.pipeline.record import (
+    Prepared,
+    find_duplicate,
+    note_duplicate,
+    queue_acknowledgement,
+    record,
+)
+from ticketing.pipeline.replies import ReplySink
+from ticketing.pipeline.types import Outcome, PermanentRejection, RawMessage
+from ticketing.tokens import RefTokens
+
+__all__ = ["IntakePipeline", "dedup_key"]
+
+log = logging.getLogger(__name__)
+
+
+def dedup_key(message: ParsedMessage) -> str:
+    """Same Message-ID and same content (trace headers aside) = the same message."""
+    basis = f"{message.message_id or ''}\0{message.content_sha256}"
+    return hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IntakePipeline:
+    config: Config
+    engine: Engine
+    tokens: RefTokens
+    guard: PiiStage
+    replies: ReplySink
+    own: OwnIdentity
+
+    def process(self, raw: RawMessage) -> Outcome:
+        """Record ``raw`` once; raise ``PermanentRejection`` or ``StorageError``."""
+        self._check_size(raw)
+        parsed = parse_message(raw.raw)
+        self._check_headers(parsed)
+        mailbox = self._mailbox(raw)
+        with transaction(self.engine, readonly=True) as session:
+            identity = identify(session, parsed)
+        screening = screen(parsed, raw.envelope_from, self.own)
+        guarded = self.guard.check(mailbox.pii_policy, parsed, identity)
+        prep = Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
+        try:
+            outcome = self._record(prep)
+        except IntegrityError:  # the same message committed meanwhile by another worker
+            outcome = self._record(prep)
+        log.info(
+            "message %s from %s: %s (incident %s, %s)",
+            outcome.message_row_id,
+            raw.source,
+            outcome.action,
+            outcome.incident_number or "-",
+            outcome.kind,
+        )
+        return outcome
+
+    def _record(self, prep: Prepared) -> Outcome:
+        with transaction(self.engine) as session:
+            existing = find_duplicate(session, prep.dedup_key)
+            if existing is not None:
+                return note_duplicate(session, existing, prep.raw)
+            match = match_incident(session, prep.parsed, prep.screening, prep.identity, self.tokens)
+            outcome = record(session, prep, match, self.config, self.replies)
+            queue_acknowledgement(session, self.replies, prep, outcome, prep.raw.received_at)
+            return outcome
+
+    def _check_size(self, raw: RawMessage) -> None:
+        limit = self.config.smtp.max_message_size
+        if len(raw.raw) > limit:
+            raise PermanentRejection(
+                f"message exceeds the size limit of {limit} bytes", "552 5.3.4"
+            )
+        if not raw.raw.strip():
+            raise PermanentRejection("empty message")
+
+    def _check_headers(self, parsed: ParsedMessage) -> None:
+        count = sum(len(values) for values in parsed.headers.values())
+        if count > self.config.smtp.max_header_count:
+            raise PermanentRejection(
+                f"more than {self.config.smtp.max_header_count} header fields", "552 5.3.4"
+            )
+        if count == 0:
+            raise PermanentRejection("not an email message: no header fields")
+
+    def _mailbox(self, raw: RawMessage) -> MailboxConfig:
+        if not raw.mailboxes:
+            raise PermanentRejection("no mailbox of ours among the recipients")
+        try:
+            return self.config.mailbox(raw.mailboxes[0])
+        except KeyError:
+            raise PermanentRejection(f"unknown mailbox '{raw.mailboxes[0]}'") from None
