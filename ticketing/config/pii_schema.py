@@ -1,13 +1,54 @@
-"""``[pii]``: the PII guard's engine and thresholds."""
+"""``[pii]``: the PII guard's engine and thresholds.
+
+Entity names are spelled out here rather than imported from ``pii_guard``:
+loading the configuration must not load Presidio and spaCy (a second or so).
+A test holds this list and ``pii_guard.ALL_ENTITIES`` together.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from typing import Annotated, Literal, get_args
 
-__all__ = ["PiiConfig"]
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+__all__ = ["PII_ENTITIES", "PiiConfig", "PiiEntity"]
+
+PiiEntity = Literal[
+    "US_SSN",
+    "US_ITIN",
+    "DATE_OF_BIRTH",
+    "PHONE_NUMBER",
+    "EMAIL_ADDRESS",
+    "ADDRESS",
+    "MEDICAID_ID",
+    "MEMBER_ID",
+    "MEDICARE_MBI",
+    "US_DRIVER_LICENSE",
+    "US_BANK_NUMBER",
+    "ABA_ROUTING_NUMBER",
+    "CREDIT_CARD",
+    "PERSON",
+]
+PII_ENTITIES: tuple[PiiEntity, ...] = get_args(PiiEntity)
+
+Score = Annotated[float, Field(ge=0.0, le=1.0, strict=True)]
+Term = Annotated[StrictStr, Field(min_length=3)]
 
 
 class PiiConfig(BaseModel):
+    """The guard's settings; mailboxes choose their policy in ``[[mailboxes]] pii_policy``.
+
+    A finding scoring at least its redact threshold is redacted; at least its
+    reject threshold, it makes a ``reject`` mailbox refuse the message.  Per
+    entity tables override the two defaults.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     spacy_model: StrictStr | None = None
+    redact_threshold: Score = 0.4
+    reject_threshold: Score = 0.6
+    redact_thresholds: dict[PiiEntity, Score] = Field(default_factory=dict)
+    reject_thresholds: dict[PiiEntity, Score] = Field(default_factory=dict)
+    entities: tuple[PiiEntity, ...] = PII_ENTITIES
+    allow_terms: tuple[Term, ...] = ()

@@ -1,0 +1,119 @@
+"""What is never PII here: the desk's own identifiers, public contact points, the sender.
+
+System identifiers are found as spans first; a finding that overlaps one is
+dropped.  Spans are narrow (the number after "NPN", not the sentence) so an
+allowed identifier cannot shelter a neighbouring SSN.  Public phone numbers
+and addresses are compared by value, so any formatting of the hotline passes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+
+from pii_guard import entities as E
+from pii_guard.findings import AllowList, Finding
+from pii_guard.recognizers.base import fold
+from pii_guard.recognizers.checksums import digits
+
+__all__ = ["PUBLIC_EMAILS", "PUBLIC_PHONES", "Allowance"]
+
+PUBLIC_PHONES = frozenset({"8442246761"})
+PUBLIC_EMAILS = frozenset({"mhbe.producers@maryland.gov", "mhc.trainingsupport@maryland.gov"})
+
+_ID_GAP = r"[\s:#.,]*(?:(?:is|was|number|no|num|nbr|es|of)\b[\s:#.,]*){0,2}"
+_PID_NPN = re.compile(
+    r"(?:\bpids?|\bperson\s+ids?|\bnpns?|\bnational\s+producer\s+numbers?)"
+    + _ID_GAP
+    + r"(?P<v>\d{1,10}(?:\s*(?:,|and|&|/)\s*\d{1,10})*)"
+)
+# All run on the folded (lower-cased) text: case-insensitive flags cost five times more.
+# (a literal every match contains, pattern): the literal test skips most patterns cheaply.
+_SYSTEM_SPANS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # incident numbers YYMMDD-NNNNNNN and ref tokens
+    ("-", re.compile(r"(?<!\d)\d{6}-\d{7}(?!\d)")),
+    ("ref:_", re.compile(r"ref:_[a-z0-9]+\._[a-z0-9]+:ref")),
+    # Person IDs and NPNs name the value that follows (lists of them too)
+    ("", _PID_NPN),
+    # money, form names, times, timestamps, UUIDs
+    ("$", re.compile(r"(?:us)?\$\s?\d[\d,]*(?:\.\d{1,2})?")),
+    ("", re.compile(r"(?<![\d,.])\d[\d,]*(?:\.\d{2})?\s?(?:usd|dollars)\b")),
+    ("", re.compile(r"\b(?:1095|1094|1040|8962|8965|w-?2|1099)-?[a-c]?\b(?:-?[a-z]{1,3})?")),
+    (":", re.compile(r"\b\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s?(?:[ap]\.?m\.?)?")),
+    (
+        ":",
+        re.compile(
+            r"\b\d{4}-\d{2}-\d{2}[t ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:z|[+-]\d{2}:?\d{2})?"
+        ),
+    ),
+    ("-", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")),
+)
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+
+
+class Allowance:
+    """The allow rules for one scan: system spans of the text plus the sender's identity."""
+
+    def __init__(self, allow: AllowList, terms: Sequence[str] = ()) -> None:
+        self.phones = set(PUBLIC_PHONES)
+        self.emails = set(PUBLIC_EMAILS)
+        self.terms = tuple(t.lower() for t in terms if t.strip())
+        self.name_words: frozenset[str] = frozenset()
+        self.address = _squash(allow.sender_address or "")
+        if allow.sender_phone:
+            self.phones.add(_phone_key(allow.sender_phone))
+        if allow.sender_email:
+            self.emails.add(allow.sender_email.strip().lower())
+        if allow.sender_name:
+            self.name_words = frozenset(w.lower() for w in _NAME_WORD.findall(allow.sender_name))
+
+    def filter(self, text: str, findings: Iterable[Finding]) -> list[Finding]:
+        findings = list(findings)
+        if not findings:
+            return []
+        spans = system_spans(text) + self._term_spans(text)
+        return [
+            f
+            for f in findings
+            if not any(f.overlaps(s, e) for s, e in spans) and not self._is_sender(text, f)
+        ]
+
+    def _term_spans(self, text: str) -> list[tuple[int, int]]:
+        lowered = text.lower()
+        return [m.span() for term in self.terms for m in re.finditer(re.escape(term), lowered)]
+
+    def _is_sender(self, text: str, finding: Finding) -> bool:
+        value = text[finding.start : finding.end]
+        kind = finding.entity_type
+        if kind == E.PHONE_NUMBER:
+            return _phone_key(value) in self.phones
+        if kind == E.EMAIL_ADDRESS:
+            return value.lower() in self.emails
+        if kind == E.PERSON and self.name_words:
+            words = {w.lower() for w in _NAME_WORD.findall(value)}
+            return bool(words) and words <= self.name_words
+        if kind == E.ADDRESS and self.address:
+            squashed = _squash(value)
+            return bool(squashed) and (squashed in self.address or self.address in squashed)
+        return False
+
+
+def system_spans(text: str) -> list[tuple[int, int]]:
+    """Where the desk's own identifiers and other never-PII tokens are in ``text``."""
+    spans: list[tuple[int, int]] = []
+    lower = fold(text)
+    for literal, pattern in _SYSTEM_SPANS:
+        if literal not in lower:
+            continue
+        for match in pattern.finditer(lower):
+            spans.append(match.span("v") if "v" in pattern.groupindex else match.span())
+    return spans
+
+
+def _phone_key(value: str) -> str:
+    number = digits(value)
+    return number[1:] if len(number) == 11 and number.startswith("1") else number
+
+
+def _squash(value: str) -> str:
+    return re.sub(r"[\W_]+", "", value.lower())

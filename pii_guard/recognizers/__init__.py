@@ -1,0 +1,1 @@
+"""Presidio recognizers for this domain: compiled patterns, validators and context."""

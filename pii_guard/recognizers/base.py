@@ -1,0 +1,115 @@
+"""A Presidio recognizer driven by a table of rules: a pattern, a score, a context.
+
+Presidio's own ``PatternRecognizer`` scores the whole match and raises scores
+with context words found by lemma; here a bare number is ambiguous (nine
+digits may be an SSN, a routing number or nothing), so each rule says what the
+value is worth alone and what it is worth when a context phrase precedes it
+closely.  A rule whose bare score is 0 needs its context.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+__all__ = ["Rule", "RuleRecognizer", "ctx", "fold"]
+
+
+def ctx(*phrases: str) -> re.Pattern[str]:
+    """A pattern for any of ``phrases`` (lower case) as whole words, run on ``fold(text)``.
+
+    Matching lower-cased text case-sensitively is about five times faster
+    than ``re.IGNORECASE`` in CPython's engine, and context is searched often.
+    """
+    return re.compile(r"(?<![\w])(?:" + "|".join(phrases) + r")(?![\w])")
+
+
+def fold(text: str) -> str:
+    """``text`` lower-cased with every offset unchanged (``İ`` alone grows when lowered)."""
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``pattern`` finds candidates (group ``v`` is the value when present)."""
+
+    entity: str
+    pattern: re.Pattern[str]
+    score: float
+    context: re.Pattern[str] | None = None
+    context_score: float = 0.0
+    validate: Callable[[str], bool] | None = None
+    window: int = 40
+    after: re.Pattern[str] | None = None  # context that may follow the value instead
+    literal: str = ""  # a character every match contains: without it the pattern is skipped
+
+    def matches(self, text: str) -> Iterator[tuple[int, int, float]]:
+        lower = fold(text)
+        if self.applies(lower):
+            yield from self.judge(text, lower, self.pattern.finditer(text))
+
+    def applies(self, lower: str) -> bool:
+        """False when the rule needs a context phrase and the (folded) text has none at all."""
+        if self.literal and self.literal not in lower:
+            return False
+        return self.score > 0.0 or self._any_context(lower)
+
+    def judge(
+        self, text: str, lower: str, candidates: Iterable[re.Match[str]]
+    ) -> Iterator[tuple[int, int, float]]:
+        """Score the matches of this rule's pattern; the caller may share one scan."""
+        valued = "v" in self.pattern.groupindex
+        for match in candidates:
+            start, end = match.span("v") if valued else match.span()
+            score = self._score(lower, start, end)
+            if score > 0.0 and (self.validate is None or self.validate(text[start:end])):
+                yield start, end, score
+
+    def _any_context(self, lower: str) -> bool:
+        return any(p is not None and p.search(lower) for p in (self.context, self.after))
+
+    def _score(self, lower: str, start: int, end: int) -> float:
+        if self.context is not None and self.context.search(
+            lower, max(0, start - self.window), start
+        ):
+            return max(self.score, self.context_score)
+        if self.after is not None and self.after.match(lower, end):
+            return max(self.score, self.context_score)
+        return self.score
+
+
+class RuleRecognizer(EntityRecognizer):
+    """Runs its rules over the raw text; spaCy's tokens are not needed for patterns."""
+
+    def __init__(self, name: str, rules: Sequence[Rule]) -> None:
+        self.rules = tuple(rules)
+        entities = sorted({rule.entity for rule in self.rules})
+        super().__init__(supported_entities=entities, name=name, supported_language="en")
+
+    def load(self) -> None:
+        """Nothing to load: the patterns are compiled at import."""
+
+    def analyze(
+        self, text: str, entities: Iterable[str], nlp_artifacts: Any = None
+    ) -> list[RecognizerResult]:
+        wanted = set(entities)
+        lower = fold(text)
+        scans: dict[re.Pattern[str], list[re.Match[str]]] = {}
+        results: list[RecognizerResult] = []
+        for rule in self.rules:
+            if rule.entity not in wanted or not rule.applies(lower):
+                continue
+            if rule.pattern not in scans:  # several rules share a shape (nine digits)
+                scans[rule.pattern] = list(rule.pattern.finditer(text))
+            results.extend(
+                RecognizerResult(rule.entity, start, end, score)
+                for start, end, score in rule.judge(text, lower, scans[rule.pattern])
+            )
+        return results

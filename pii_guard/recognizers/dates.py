@@ -1,0 +1,167 @@
+"""Dates of birth, and only those: business dates (effective, due, paid on) are kept.
+
+A date is a birth date when a birth phrase ("DOB", "born", "fecha de
+nacimiento", ...) stands shortly before it with no business word
+("effective", "paid", ...) in between, or when it continues a list of such
+dates.  A full date with an old year and no context at all is a weak hit:
+redacted, never enough to reject.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from pii_guard.entities import DATE_OF_BIRTH
+from pii_guard.recognizers.base import ctx, fold
+
+__all__ = ["DateOfBirthRecognizer"]
+
+_MONTH = (
+    r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
+    r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|sep?tiembre|octubre|noviembre"
+    r"|diciembre)\.?"
+)
+_DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
+_YEAR = r"(?:1[89]|20)\d{2}"
+_DATE = re.compile(
+    r"(?<![\w/.-])(?:"
+    r"\d{1,2}[/.-]\d{1,2}[/.-](?:\d{4}|\d{2})"
+    r"|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
+    rf"|{_MONTH}\s+{_DAY},?\s+{_YEAR}"
+    rf"|{_DAY}\s+(?:of\s+|de\s+)?{_MONTH},?\s+(?:de\s+|del\s+)?{_YEAR}"
+    rf"|{_DAY}-{_MONTH}-(?:{_YEAR}|\d{{2}})"
+    rf"|{_MONTH},?\s+(?:de\s+)?{_YEAR}"
+    r"|(?:19|20)\d{6}"
+    r")(?![\w/-]|\.\d)",
+)  # run on the folded text: month names are lower case
+_NEEDS_CONTEXT = re.compile(rf"^(?:{_MONTH},?\s+(?:de\s+)?{_YEAR}|\d{{8}})$")
+_FULL_YEAR = re.compile(r"(?:1[89]|20)\d{2}(?!\d)")
+
+BIRTH_CONTEXT = ctx(
+    r"dob",
+    r"d\.o\.b\.?",
+    r"dobs",
+    r"date\s+of\s+birth",
+    r"dates\s+of\s+birth",
+    r"birth\s*date",
+    r"birthdates?",
+    r"birthday",
+    r"born",
+    r"b\.",
+    r"fecha\s+de\s+nacimiento",
+    r"nacid[oa]s?",
+    r"nacimiento",
+    r"f\.\s?de\s+nac\.?",
+    r"fdn",
+    r"age\s+and\s+dob",
+)
+BUSINESS_CONTEXT = ctx(
+    r"effective",
+    r"eff\.?",
+    r"terminat\w*",
+    r"termed",
+    r"term",
+    r"ended",
+    r"ends?",
+    r"due",
+    r"paid",
+    r"payments?",
+    r"cancel+ed",
+    r"cancel\w*",
+    r"as\s+of",
+    r"since",
+    r"through",
+    r"thru",
+    r"until",
+    r"renew\w*",
+    r"received",
+    r"submitted",
+    r"sent",
+    r"issued",
+    r"filed",
+    r"deadline",
+    r"coverage",
+    r"enrolled",
+    r"enrollment",
+    r"applied",
+    r"notice",
+    r"dated",
+    r"expir\w*",
+    r"completed",
+    r"closed",
+    r"opened",
+    r"scheduled",
+    r"vigencia",
+    r"efectiv\w*",
+    r"pag\w*",
+    r"venc\w*",
+)
+_WEEKDAY = re.compile(r"\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s*$")
+_TIME = re.compile(r",?\s*(?:at\s+)?\d{1,2}:\d{2}")
+_LIST_GAP = re.compile(r"^[\s,;]*(?:and|y|&|or)?[\s,;]*$")
+_WINDOW = 60
+_STRONG, _WEAK = 0.9, 0.45
+
+
+class DateOfBirthRecognizer(EntityRecognizer):
+    """Birth dates in English and Spanish writing, in most numeric and written forms."""
+
+    def __init__(self, weak_before_year: int | None = None) -> None:
+        self.weak_before_year = weak_before_year or dt.date.today().year - 12
+        super().__init__(
+            supported_entities=[DATE_OF_BIRTH],
+            name="DateOfBirthRecognizer",
+            supported_language="en",
+        )
+
+    def load(self) -> None:
+        """Nothing to load."""
+
+    def analyze(
+        self, text: str, entities: Iterable[str], nlp_artifacts: Any = None
+    ) -> list[RecognizerResult]:
+        if DATE_OF_BIRTH not in entities:
+            return []
+        results: list[RecognizerResult] = []
+        prev_end, prev_birth = 0, False
+        lower = fold(text)
+        for match in _DATE.finditer(lower):
+            start, end = match.span()
+            score = self._score(lower, start, match.group(), prev_end, prev_birth)
+            if score:
+                results.append(RecognizerResult(DATE_OF_BIRTH, start, end, score))
+            prev_end, prev_birth = end, score == _STRONG
+        return results
+
+    def _score(self, text: str, start: int, value: str, prev_end: int, prev_birth: bool) -> float:
+        window_start = max(prev_end, start - _WINDOW)
+        birth = _last(BIRTH_CONTEXT, text, window_start, start)
+        business = _last(BUSINESS_CONTEXT, text, window_start, start)
+        if birth >= 0 and business < birth:
+            return _STRONG
+        if prev_birth and _LIST_GAP.match(text[prev_end:start]):
+            return _STRONG
+        if business >= 0 or _NEEDS_CONTEXT.match(value) or _timestamp(text, start, value):
+            return 0.0
+        year = _FULL_YEAR.search(value)
+        return _WEAK if year and int(year.group()) <= self.weak_before_year else 0.0
+
+
+def _timestamp(lower: str, start: int, value: str) -> bool:
+    """A mail header's date ("Mon, 25 Jul 2006 10:22"): a weekday before or a time after."""
+    end = start + len(value)
+    return bool(_WEEKDAY.search(lower, max(0, start - 12), start) or _TIME.match(lower, end))
+
+
+def _last(pattern: re.Pattern[str], text: str, start: int, end: int) -> int:
+    """Where the last match of ``pattern`` in ``text[start:end]`` begins; -1 when none."""
+    position = -1
+    for match in pattern.finditer(text, start, end):
+        position = match.start()
+    return position

@@ -1,0 +1,243 @@
+"""Person names without a downloaded model: gazetteer, honorifics and context.
+
+Runs of capitalised words are candidates.  A run is a name when an honorific
+or a role word ("client", "spouse", "cliente", "(primary)") stands beside
+it, or when its words are known given names and surnames.  Lower-case names
+("the consumer, jonathan mills") count only right after a role word and when
+the gazetteer knows them.  Scores say how sure: both parts known or context
+present is enough to reject; one part known only redacts.
+
+Speed: role words and honorifics are found by one scan of the text each, and
+capitalised regions by a third; the Python loop only sees those.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+from pii_guard.entities import PERSON
+from pii_guard.recognizers.base import fold
+from pii_guard.recognizers.gazetteer import ORG_WORDS, Gazetteer, words
+
+__all__ = ["NameRecognizer"]
+
+_TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+_UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"  # Latin capitals (Extended-A/B mix cases: checked later)
+_WORD_REST = r"(?:[^\W\d_]|['\u2019.-])*"
+_REGION = re.compile(
+    rf"[{_UPPER}](?<![^\W\d_][{_UPPER}]){_WORD_REST}"
+    rf"(?:[ \t]+(?:(?:van|von|de|del|della|da|di|du|la|le|bin|al)[ \t]+)?[{_UPPER}]{_WORD_REST})*"
+)
+_POSSESSIVE = ("'s", "\u2019s")
+_SPACE = re.compile(r"[ \t]+")
+_INITIAL_GAP = re.compile(r"\.?[ \t]+")
+_ROLE = (
+    r"clients?|consumers?|customers?|applicants?|co-applicant|members?|enrollees?|subscribers?"
+    r"|beneficiar(?:y|ies)|spouse|wife|husband|partner|child|children|kids?|son|daughter"
+    r"|dependents?|dependants?|primary|household|patient|mother|father|mom|dad|parents?"
+    r"|guardian|grandmother|grandfather|sister|brother|insured|policyholder|tax\s+filer"
+    r"|names?|named|called|cliente|clienta|clientes|esposo|esposa|hijo|hija|madre|padre"
+    r"|nombre|llamad[oa]|se\s+llama|miembro|solicitante|contact\s+person|emergency\s+contact"
+)
+# Role words, honorifics and what may follow a name are matched on the folded text.
+_ROLE_WORD = re.compile(r"\b(?:" + _ROLE + r")\b")
+_ROLE_GAP = re.compile(r"[\s,:;()'\"-]*(?:(?:is|was|es|de)\b[\s,:]*)?")
+_HONORIFIC = re.compile(
+    r"\b(?:mr|mrs|ms|miss|mx|dr|sr|sra|srta|señor|señora|señorita|don|doña)\.?[ \t]+"
+)
+_AFTER = re.compile(r"\s*[(,-]\s*(?:" + _ROLE + r"|age|aged|dob|\d{1,3}\s*(?:yo|y/o|years))\b")
+_LOWER_NAMES = re.compile(
+    r"[\s,:]+(?:is\s+|named\s+)?(?P<v>[a-zà-ÿ][a-zà-ÿ'-]+(?:[ \t]+[a-zà-ÿ][a-zà-ÿ'-]+){0,2})"
+)
+_PARTICLES = words("van von de del della da di du la le bin al")
+# A run ending in a street word is a street name, not a person ("Philip Bypass").
+_PLACE_WORDS = words(
+    """street st road rd avenue ave lane ln drive dr court ct boulevard blvd way place pl
+    bridge bypass loop square sq terrace circle parkway pkwy highway hwy pike trail row
+    crescent close gardens park hill hills heights village station center centre plaza"""
+)
+_OPENERS = " \t\r\n\"'(*>-"
+_CONTEXT, _BOTH_KNOWN, _ONE_KNOWN, _SINGLE = 0.85, 0.8, 0.55, 0.4
+_ONE_KNOWN_LOWER = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    text: str
+    start: int
+    end: int
+
+    @property
+    def lower(self) -> str:
+        return self.text.lower()
+
+    @property
+    def is_initial(self) -> bool:
+        return len(self.text) == 1 and self.text.isupper()
+
+
+@dataclass(frozen=True)
+class _Context:
+    """Where role words end and honorifics end in one text."""
+
+    text: str
+    lower: str
+    role_ends: list[int]
+    honorific_ends: frozenset[int]
+
+    @classmethod
+    def of(cls, text: str) -> _Context:
+        lower = fold(text)
+        roles = [m.end() for m in _ROLE_WORD.finditer(lower)]
+        return cls(text, lower, roles, frozenset(m.end() for m in _HONORIFIC.finditer(lower)))
+
+    def role_before(self, start: int) -> bool:
+        """A role word, then only punctuation or "is", right before ``start``."""
+        index = bisect.bisect_right(self.role_ends, start) - 1
+        if index < 0:
+            return False
+        gap = _ROLE_GAP.match(self.lower, self.role_ends[index], start)
+        return gap is not None and gap.end() == start
+
+    def sentence_start(self, start: int) -> bool:
+        before = self.text[max(0, start - 12) : start].rstrip(_OPENERS)
+        return not before or before[-1] in ".!?:;\n"
+
+
+class NameRecognizer(EntityRecognizer):
+    """PERSON findings from capitalised runs, honorifics, role words and the gazetteer."""
+
+    def __init__(self, gazetteer: Gazetteer) -> None:
+        self.gazetteer = gazetteer
+        super().__init__(
+            supported_entities=[PERSON], name="NameRecognizer", supported_language="en"
+        )
+
+    def load(self) -> None:
+        """The gazetteer is loaded by the engine and passed in."""
+
+    def analyze(
+        self, text: str, entities: Iterable[str], nlp_artifacts: Any = None
+    ) -> list[RecognizerResult]:
+        if PERSON not in entities:
+            return []
+        context = _Context.of(text)
+        found = [*self._capitalised(context), *self._lower_case(context)]
+        return [RecognizerResult(PERSON, start, end, score) for start, end, score in found]
+
+    def _capitalised(self, context: _Context) -> Iterator[tuple[int, int, float]]:
+        for run in _runs(context.text, self._name_shaped):
+            if any(t.lower in ORG_WORDS for t in run):
+                continue
+            tokens = self._trim(run)
+            if not tokens:
+                continue
+            score = self._score(context, tokens)
+            if len(tokens) == 1 and len(run) > 1 and score <= _SINGLE:
+                continue  # the rest of "Kaiser Permanente": part of a name of a firm
+            if score:
+                yield tokens[0].start, tokens[-1].end, score
+
+    def _name_shaped(self, token: _Token) -> bool:
+        word = token.text
+        if not word[0].isupper():
+            return word in _PARTICLES
+        if len(word) > 1 and word.isupper():
+            return self.gazetteer.is_first(token.lower) or self.gazetteer.is_last(token.lower)
+        return True
+
+    def _trim(self, run: list[_Token]) -> list[_Token]:
+        never = self.gazetteer.is_never
+        while run and (never(run[0].lower) or run[0].is_initial or run[0].text in _PARTICLES):
+            run = run[1:]
+        while run and (never(run[-1].lower) or run[-1].is_initial or run[-1].text in _PARTICLES):
+            run = run[:-1]
+        return run
+
+    def _score(self, context: _Context, tokens: list[_Token]) -> float:
+        words = [t.lower for t in tokens if not t.is_initial]
+        if len(words) > 4 or words[-1] in _PLACE_WORDS:
+            return 0.0
+        gaz = self.gazetteer
+        first, last = gaz.is_first(words[0]), len(words) > 1 and gaz.is_last(words[-1])
+        start, end = tokens[0].start, tokens[-1].end
+        if start in context.honorific_ends:
+            return _CONTEXT
+        if context.role_before(start) or _AFTER.match(context.lower, end):
+            return _CONTEXT if first or last or len(words) > 1 else _ONE_KNOWN
+        if len(words) > 1:
+            if first and last:
+                return _BOTH_KNOWN
+            return _ONE_KNOWN if first or last else 0.0
+        if first and not tokens[0].text.isupper() and not context.sentence_start(start):
+            return _SINGLE  # a lone known given name mid-sentence; "ABA" is an acronym
+        return 0.0
+
+    def _lower_case(self, context: _Context) -> Iterator[tuple[int, int, float]]:
+        gaz = self.gazetteer
+        for role_end in context.role_ends:
+            match = _LOWER_NAMES.match(context.text, role_end)
+            if match is None:
+                continue
+            words = match.group("v").split()
+            if not gaz.is_first(words[0]):
+                continue
+            count = 1
+            while count < len(words) and gaz.is_last(words[count]):
+                count += 1
+            start = match.start("v")
+            score = _BOTH_KNOWN if count > 1 else _ONE_KNOWN_LOWER
+            yield start, _real_end(context.text, start, words[:count]), score
+
+
+def _real_end(text: str, start: int, words: list[str]) -> int:
+    """The end offset of ``words`` read from ``text`` at ``start`` (any run of blanks between)."""
+    position = start
+    for word in words:
+        position = text.index(word, position) + len(word)
+    return position
+
+
+def _runs(text: str, keep: Any) -> Iterator[list[_Token]]:
+    """Maximal runs of name-shaped tokens separated by blanks (or an initial's dot).
+
+    A compiled pattern finds the regions of capitalised words first, so the
+    Python loop sees a few dozen tokens instead of every word of the message.
+    """
+    for region in _REGION.finditer(text):
+        yield from _region_runs(text, region.start(), region.end(), keep)
+
+
+def _region_runs(text: str, start: int, end: int, keep: Any) -> Iterator[list[_Token]]:
+    run: list[_Token] = []
+    for match in _TOKEN.finditer(text, start, end):
+        token = _Token(match.group(), match.start(), match.end())
+        if not keep(token):
+            if run:
+                yield run
+            run = []
+            continue
+        if run and not _joined(text, run[-1], token):
+            yield run
+            run = []
+        if token.text[-2:] in _POSSESSIVE:  # "Kim Tran's Medicaid": the name ends here
+            run.append(_Token(token.text[:-2], token.start, token.end - 2))
+            yield run
+            run = []
+            continue
+        run.append(token)
+    if run:
+        yield run
+
+
+def _joined(text: str, previous: _Token, token: _Token) -> bool:
+    gap = text[previous.end : token.start]
+    if previous.is_initial:
+        return _INITIAL_GAP.fullmatch(gap) is not None
+    return _SPACE.fullmatch(gap) is not None

@@ -1,0 +1,209 @@
+"""The PII guard's engine: what it finds, what it never flags, and what it never leaks."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+import pytest
+
+from pii_guard import AllowList, Finding, GuardSettings, PiiEngineError, PiiGuard, is_scannable
+
+
+@pytest.fixture(scope="module")
+def guard() -> PiiGuard:
+    return PiiGuard.build()
+
+
+def found(guard: PiiGuard, text: str, allow: AllowList | None = None) -> dict[str, str]:
+    """``{value: entity type}`` of the findings in ``text``."""
+    return {text[f.start : f.end]: f.entity_type for f in guard.scan(text, allow or AllowList())}
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity"),
+    [
+        ("Client SSN: 123-45-6789, please update.", "123-45-6789", "US_SSN"),
+        ("social security number 321 54 9876 for the spouse", "321 54 9876", "US_SSN"),
+        ("His SS # is 078051120.", "078051120", "US_SSN"),
+        ("ITIN 987-65-4321 was entered", "987-65-4321", "US_ITIN"),
+        ("D.O.B.: 02-14-1975", "02-14-1975", "DATE_OF_BIRTH"),
+        ("born on 14 February 1975 in Lima", "14 February 1975", "DATE_OF_BIRTH"),
+        ("Date of Birth: Feb. 14, 1975", "Feb. 14, 1975", "DATE_OF_BIRTH"),
+        ("fecha de nacimiento: 14/02/1975", "14/02/1975", "DATE_OF_BIRTH"),
+        ("nacida el 3 de marzo de 1962", "3 de marzo de 1962", "DATE_OF_BIRTH"),
+        ("reach him at +1 (240) 555-0133 tonight", "+1 (240) 555-0133", "PHONE_NUMBER"),
+        ("Her cell is 301-555-0199.", "301-555-0199", "PHONE_NUMBER"),
+        ("consumer email john.doe@yahoo.com", "john.doe@yahoo.com", "EMAIL_ADDRESS"),
+        (
+            "New address: 1200 N. Charles Street, Apt. 5, Baltimore, MD 21201 since May",
+            "1200 N. Charles Street, Apt. 5, Baltimore, MD 21201",
+            "ADDRESS",
+        ),
+        ("mail goes to P.O. Box 442, Silver Spring, MD 20910", None, "ADDRESS"),
+        ("Medical Assistance number: 98765432109", "98765432109", "MEDICAID_ID"),
+        ("Member ID: W123456789 (Kaiser)", "W123456789", "MEMBER_ID"),
+        ("MBI: 5TG7JK4MN21", "5TG7JK4MN21", "MEDICARE_MBI"),
+        ("Medicare card: 2AB3-CD4-EF56", "2AB3-CD4-EF56", "MEDICARE_MBI"),
+        ("La clienta María Fernanda López llamó", "María Fernanda López", "PERSON"),
+        ("vive en 12 Calle Principal, Wheaton, MD 20902", None, "ADDRESS"),
+        ("MD DL S-123-456-789-012", "S-123-456-789-012", "US_DRIVER_LICENSE"),
+        ("checking account # 123456789012 at PNC", "123456789012", "US_BANK_NUMBER"),
+        ("routing number 021000021", "021000021", "ABA_ROUTING_NUMBER"),
+        ("Visa 4012-8888-8888-1881 was declined", "4012-8888-8888-1881", "CREDIT_CARD"),
+        ("My client John Smith called.", "John Smith", "PERSON"),
+        ("Dependents: Liam O'Brien (son) and more", "Liam O'Brien", "PERSON"),
+        ("Mrs. Okonkwo says she never got the notice.", "Okonkwo", "PERSON"),
+        ("the client's name is tyrone washington", "tyrone washington", "PERSON"),
+        ("Kim Tran's Medicaid was approved", "Kim Tran", "PERSON"),
+    ],
+)
+def test_finds_each_kind(guard: PiiGuard, text: str, value: str | None, entity: str) -> None:
+    findings = found(guard, text)
+    if value is None:
+        assert entity in findings.values()
+    else:
+        assert findings.get(value) == entity, findings
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Incident 251103-0045521, PID 883120, NPN 1234567890",
+        "ref:_00Dr01aQ5._500r06HRvE:ref",
+        "Escalated Case: Termination.PID #:174097",
+        "Person ID: 174097 and Person IDs 174098, 174099",
+        "Call the Producer Support Hotline at 1-844-224-6761 or (844) 224-6761.",
+        "Write to mhbe.producers@maryland.gov or mhc.trainingsupport@maryland.gov",
+        "Coverage effective 02/01/2026 was cancelled on 01/28/2026; paid on 11/02/2025.",
+        "APTC of $623.00 is missing; premium $1,234.56 due 12/01/2026",
+        "The 1095-A for tax year 2025, plan year 2026",
+        "Sent: Tuesday, May 28, 2020 11:52 AM",
+        "request 3f2b8c1e-9a7d-4e2f-8b1a-2c3d4e5f6a7b failed at 2026-01-14T10:22:03Z",
+        "Open Enrollment ends January 15. Maryland Health Connection is down.",
+        "CareFirst BlueChoice Gold 1000 plan; Kaiser Permanente Silver",
+        "Thanks,\nEscalated Cases Team\nMaryland Health Benefit Exchange",
+    ],
+)
+def test_never_flags_system_identifiers_and_business_text(guard: PiiGuard, text: str) -> None:
+    assert found(guard, text) == {}
+
+
+def test_acronyms_are_not_names(guard: PiiGuard) -> None:
+    text = "Please refund to checking 000123456789, ABA 021000021."
+    assert found(guard, text) == {
+        "000123456789": "US_BANK_NUMBER",
+        "021000021": "ABA_ROUTING_NUMBER",
+    }
+
+
+def test_business_date_beside_a_birth_date_is_kept(guard: PiiGuard) -> None:
+    text = "Coverage effective 01/01/2026, DOB 5/5/1990, premium due 02/01/2026"
+    assert found(guard, text) == {"5/5/1990": "DATE_OF_BIRTH"}
+
+
+def test_sender_identity_is_never_flagged(guard: PiiGuard) -> None:
+    text = "My client Tom Baker.\nThanks,\nKevin Brooks\nkevin@brooksins.com\n(410) 555-2323"
+    allow = AllowList("Kevin Brooks", "Kevin@BrooksIns.com", "410.555.2323")
+    assert found(guard, text, allow) == {"Tom Baker": "PERSON"}
+    assert "Kevin Brooks" in found(guard, text)
+
+
+def test_allow_terms_from_settings() -> None:
+    guard = PiiGuard.build(GuardSettings(allow_terms=("410-767-1234",)))
+    assert found(guard, "Our office line is 410-767-1234, cell 410-555-0101") == {
+        "410-555-0101": "PHONE_NUMBER"
+    }
+
+
+def test_redact_replaces_each_finding_with_its_type(guard: PiiGuard) -> None:
+    text = "ss# 219099999 for Maria Gonzalez, incident 251103-0045521"
+    redacted = guard.redact(text, guard.scan(text))
+    assert redacted == ("ss# [REDACTED:US_SSN] for [REDACTED:PERSON], incident 251103-0045521")
+
+
+def test_redact_merges_overlapping_findings(guard: PiiGuard) -> None:
+    text = "abcdefghij"
+    findings = [Finding("PERSON", 0, 5, 0.5), Finding("ADDRESS", 3, 8, 0.9)]
+    assert guard.redact(text, findings) == "[REDACTED:ADDRESS]ij"
+
+
+def test_weak_name_scores_below_reject(guard: PiiGuard) -> None:
+    (weak,) = guard.scan("We talked to Xochitl Brennan about it.")
+    (strong,) = guard.scan("My client Xochitl Brennan called.")
+    assert weak.score < guard.settings.reject_at("PERSON") <= strong.score
+
+
+def test_reprs_carry_no_values(guard: PiiGuard) -> None:
+    allow = AllowList("Kevin Brooks", "kb@example.com", "410-555-2323")
+    (finding,) = guard.scan("SSN 219-09-9999")
+    assert "219" not in repr(finding) and "Kevin" not in repr(allow)
+    assert "kb@" not in repr(allow) and "555" not in repr(allow)
+
+
+def test_no_value_in_log_lines(guard: PiiGuard, caplog: pytest.LogCaptureFixture) -> None:
+    text = "Client Maria Gonzalez, SSN 219-09-9999, DOB 04/12/1986, MBI 1EG4-TE5-MK73"
+    with caplog.at_level(logging.DEBUG):
+        guard.redact(text, guard.scan(text))
+        PiiGuard.build().scan(text)
+    for value in ("Maria", "Gonzalez", "219-09-9999", "04/12/1986", "1EG4"):
+        assert value not in caplog.text
+
+
+def test_builds_and_scans_without_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the PII guard tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    guard = PiiGuard.build()
+    assert found(guard, "email jane.roe@example.org") == {"jane.roe@example.org": "EMAIL_ADDRESS"}
+
+
+def test_missing_spacy_model_is_a_clear_error() -> None:
+    with pytest.raises(PiiEngineError, match=r"en_core_web_nonexistent.*not installed"):
+        PiiGuard.build(GuardSettings(spacy_model="en_core_web_nonexistent"))
+
+
+def test_settings_refuse_unknown_entities_and_bad_thresholds() -> None:
+    with pytest.raises(Exception, match="unknown entity type 'NAME'"):
+        GuardSettings(reject_thresholds={"NAME": 0.5})
+    with pytest.raises(Exception, match="between 0 and 1"):
+        GuardSettings(redact_threshold=1.5)
+
+
+def test_disabled_entities_are_not_reported() -> None:
+    guard = PiiGuard.build(GuardSettings(entities=("US_SSN",)))
+    assert found(guard, "My client John Smith, SSN 219-09-9999") == {"219-09-9999": "US_SSN"}
+
+
+@pytest.mark.parametrize(
+    ("mime_type", "scannable"),
+    [
+        ("text/plain", True),
+        ("text/html; charset=utf-8", True),
+        ("text/csv", True),
+        ("application/json", True),
+        ("message/rfc822", True),
+        ("image/png", False),
+        ("application/pdf", False),
+        ("application/vnd.openxmlformats-officedocument.wordprocessingml.document", False),
+        ("application/zip", False),
+    ],
+)
+def test_scannable_mime_types(mime_type: str, scannable: bool) -> None:
+    assert is_scannable(mime_type) is scannable
+
+
+def test_an_installed_spacy_model_adds_its_ner(tmp_path: Path) -> None:
+    import spacy
+
+    nlp = spacy.blank("en")
+    nlp.add_pipe("ner").add_label("PERSON")
+    nlp.initialize()
+    nlp.to_disk(tmp_path / "model")
+    guard = PiiGuard.build(GuardSettings(spacy_model=str(tmp_path / "model")))
+    assert "SpacyRecognizer" in guard.recognizers
+    assert "SpacyRecognizer" not in PiiGuard.build().recognizers
+    assert found(guard, "SSN 219-09-9999") == {"219-09-9999": "US_SSN"}
