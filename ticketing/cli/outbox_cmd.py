@@ -1,12 +1,83 @@
-"""``ticketd outbox``."""
+"""``ticketd outbox list|retry``."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
+from ticketing.cli.app import Context, pass_context
+from ticketing.cli.output import emit_json, emit_table, iso
+from ticketing.db import transaction
+from ticketing.models import OutboxMessage, utcnow
+from ticketing.outbox import list_outbox, retry_message
+from ticketing.schema import require_current
+
 __all__ = ["outbox_group"]
+
+STATUSES = ("pending", "sending", "sent", "failed", "bounced")
 
 
 @click.group("outbox")
 def outbox_group() -> None:
     """Outbound mail waiting, sent or failed."""
+
+
+def _row(row: OutboxMessage) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "status": row.status,
+        "kind": row.kind,
+        "to": row.to_address,
+        "incident_id": row.incident_id,
+        "message_id": row.message_id,
+        "attempts": row.attempts,
+        "next_attempt_at": iso(row.next_attempt_at),
+        "expires_at": iso(row.expires_at),
+        "created_at": iso(row.created_at),
+        "sent_at": iso(row.sent_at),
+        "reason": row.reason,
+        "last_error": row.last_error,
+    }
+
+
+@outbox_group.command("list")
+@click.option("--status", default=None, type=click.Choice(STATUSES), help="Only this status.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def list_command(ctx: Context, status: str | None, limit: int, as_json: bool) -> None:
+    """The most recent outbound mails, newest first."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine) as session:
+        rows = [_row(r) for r in list_outbox(session, status=status, limit=limit)]
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table(
+        ("ID", "STATUS", "KIND", "TO", "TRIES", "CREATED", "NEXT/SENT", "REASON"),
+        [
+            (
+                r["id"],
+                r["status"],
+                r["kind"],
+                r["to"],
+                r["attempts"],
+                (r["created_at"] or "")[:19],
+                (r["sent_at"] or r["next_attempt_at"] or "")[:19],
+                r["reason"] or r["last_error"] or "",
+            )
+            for r in rows
+        ],
+    )
+
+
+@outbox_group.command("retry")
+@click.argument("outbox_id", type=int)
+@pass_context
+def retry_command(ctx: Context, outbox_id: int) -> None:
+    """Send a failed (or waiting) mail again now, with a fresh maximum age."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine) as session:
+        retry_message(session, outbox_id, utcnow(), ctx.loaded.config.outbound)
+    click.echo(f"outbox {outbox_id}: pending, due now")

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, StrictStr
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 __all__ = ["TemplatesConfig"]
 
 
 class TemplatesConfig(BaseModel):
+    """An admin folder that overrides the shipped templates, and how often ``serve`` rereads it.
+
+    The folder mirrors the shipped layout (``<kind>/``, ``<team>/<kind>/``), so an
+    admin copies one folder, edits it, and never touches the installed package.
+    """
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     override_dir: StrictStr | None = None
+    reload_interval_seconds: Annotated[StrictInt, Field(ge=1)] = 5

@@ -1,0 +1,150 @@
+"""Outbound transports: a local maildir, or an SMTP relay over STARTTLS with AUTH.
+
+Errors are ticketd's own and say what the dispatcher needs to decide:
+
+    TicketdError
+    └── DeliveryError
+        ├── TemporaryDeliveryError   try again later (4xx, timeout, no STARTTLS)
+        │   └── RelayUnavailableError    the relay cannot be reached at all
+        └── PermanentDeliveryError   never retry (5xx for the recipient or the message)
+
+With ``starttls = true`` a relay that does not offer STARTTLS is a temporary
+error, never a silent fall-back to plaintext: a password and producers' mail
+do not cross the network in the clear because a relay was misconfigured.
+Error texts carry SMTP codes and a short phrase, never addresses or content.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mailbox
+import os
+import re
+import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+from ticketing.errors import TicketdError
+
+__all__ = [
+    "DeliveryError",
+    "MaildirTransport",
+    "PermanentDeliveryError",
+    "RelaySettings",
+    "RelayUnavailableError",
+    "SmtpRelayTransport",
+    "TemporaryDeliveryError",
+    "Transport",
+]
+
+_ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})")
+
+
+class DeliveryError(TicketdError):
+    """A mail could not be handed over; subclasses say whether to retry."""
+
+
+class TemporaryDeliveryError(DeliveryError):
+    """The relay or the disk may accept it later."""
+
+
+class RelayUnavailableError(TemporaryDeliveryError):
+    """No connection to the relay: the other mails of this round would fail the same way."""
+
+
+class PermanentDeliveryError(DeliveryError):
+    """The relay refused the recipient or the message for good."""
+
+
+class Transport(Protocol):
+    """Hands one message to the next hop, or raises a ``DeliveryError``."""
+
+    async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None: ...
+
+
+class MaildirTransport:
+    """Writes each message into a maildir (``tmp/`` then ``new/``): the embedded default."""
+
+    def __init__(self, path: str | Path) -> None:
+        self._path = Path(path)
+
+    async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None:
+        await asyncio.to_thread(self._write, message)
+
+    def _write(self, message: bytes) -> None:
+        try:
+            box = mailbox.Maildir(self._path, create=True)
+            key = box.add(message)
+            with open(self._path / "new" / key, "rb") as handle:  # add() does not fsync
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise TemporaryDeliveryError(f"maildir not writable: {exc.strerror}") from None
+
+
+@dataclass(frozen=True)
+class RelaySettings:
+    host: str
+    port: int
+    starttls: bool
+    username: str | None
+    password: str | None
+    timeout: float
+    tls_context: ssl.SSLContext | None = None
+
+
+class SmtpRelayTransport:
+    """One SMTP session per message through ``[outbound] host:port``."""
+
+    def __init__(self, settings: RelaySettings) -> None:
+        self._settings = settings
+
+    async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None:
+        s = self._settings
+        client = aiosmtplib.SMTP(hostname=s.host, port=s.port, timeout=s.timeout, start_tls=False)
+        try:
+            await client.connect()
+            await self._secure(client)
+            if s.username:
+                await client.login(s.username, s.password or "")
+            await client.sendmail(mail_from, list(recipients), message)
+        except (aiosmtplib.SMTPConnectError, aiosmtplib.SMTPConnectTimeoutError) as exc:
+            raise RelayUnavailableError(f"relay unreachable: {type(exc).__name__}") from None
+        except aiosmtplib.SMTPException as exc:
+            raise _translate(exc) from None
+        except OSError as exc:
+            raise RelayUnavailableError(f"relay unreachable: {type(exc).__name__}") from None
+        finally:
+            # Always: after a failed STARTTLS handshake aiosmtplib reports itself
+            # disconnected while its socket is still open.
+            client.close()
+
+    async def _secure(self, client: aiosmtplib.SMTP) -> None:
+        if not self._settings.starttls:
+            return
+        await client.ehlo()
+        if not client.supports_extension("starttls"):
+            raise TemporaryDeliveryError("relay does not offer STARTTLS (refusing plaintext)")
+        context = self._settings.tls_context or ssl.create_default_context()
+        await client.starttls(tls_context=context)
+
+
+def _translate(exc: aiosmtplib.SMTPException) -> DeliveryError:
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        worst = min(codes) if codes else 450
+        return _by_code(worst, exc.recipients[0].message if exc.recipients else "", "recipient")
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return TemporaryDeliveryError(f"relay refused AUTH: SMTP {exc.code}")
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _by_code(exc.code, exc.message, type(exc).__name__.removeprefix("SMTP"))
+    return TemporaryDeliveryError(f"relay session failed: {type(exc).__name__}")
+
+
+def _by_code(code: int, message: str, what: str) -> DeliveryError:
+    enhanced = _ENHANCED.match(message or "")
+    text = f"SMTP {code}{' ' + enhanced.group(1) if enhanced else ''} ({what})"
+    return PermanentDeliveryError(text) if 500 <= code < 600 else TemporaryDeliveryError(text)

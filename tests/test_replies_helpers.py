@@ -1,0 +1,210 @@
+"""Shared parts for the auto-reply and outbound tests (no tests here).
+
+A real aiosmtpd server on a loopback port plays the relay; it can be stopped
+and started on the same port, and told to answer DATA with an error.
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy.engine import Engine
+
+from ticketing.config import Config, OutboundConfig
+from ticketing.db import transaction
+from ticketing.models import Incident, IncidentConsumer, Producer
+from ticketing.replies import ReplyComposer, TemplateStore
+from ticketing.tokens import RefTokens
+
+SECRET = b"test-secret-" + b"x" * 30
+NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self) -> EmailMessage:
+        parsed = email.message_from_bytes(self.data, policy=email.policy.default)
+        assert isinstance(parsed, EmailMessage)
+        return parsed
+
+
+@dataclass
+class SinkHandler:
+    """Records what it accepts; ``answer`` (e.g. ``"451 4.3.0 later"``) refuses DATA instead."""
+
+    received: list[Received] = field(default_factory=list)
+    answer: str | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.answer is not None:
+            return self.answer
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content)
+            )
+        return "250 2.0.0 OK"
+
+
+class Sink:
+    """An SMTP relay sink that can go down and come back on the same port."""
+
+    def __init__(self, port: int, **smtp_kwargs: Any) -> None:
+        self.port = port
+        self.handler = SinkHandler()
+        self._kwargs = smtp_kwargs
+        self._controller: Controller | None = None
+
+    def start(self) -> None:
+        self._controller = Controller(
+            self.handler, hostname="127.0.0.1", port=self.port, **self._kwargs
+        )
+        self._controller.start()
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def received(self) -> list[Received]:
+        return self.handler.received
+
+
+@pytest.fixture(name="sink")
+def sink_fixture() -> Iterator[Sink]:
+    relay = Sink(free_port())
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+def relay_config(port: int, **extra: Any) -> OutboundConfig:
+    values: dict[str, Any] = {
+        "transport": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "starttls": False,
+        "timeout_seconds": 5,
+    }
+    return OutboundConfig(**{**values, **extra})
+
+
+def make_config(**outbound: Any) -> Config:
+    return Config(outbound=OutboundConfig(**outbound)) if outbound else Config()
+
+
+_SHIPPED: list[TemplateStore] = []
+
+
+def shipped_store() -> TemplateStore:
+    """One store of the shipped templates for the whole session (loading validates them all)."""
+    if not _SHIPPED:
+        _SHIPPED.append(TemplateStore.from_config(Config()))
+    return _SHIPPED[0]
+
+
+def make_composer(config: Config, store: TemplateStore | None = None) -> ReplyComposer:
+    if store is None:
+        custom = config.templates.override_dir or config.teams != Config().teams
+        store = TemplateStore.from_config(config) if custom else shipped_store()
+    return ReplyComposer(config, store, RefTokens(SECRET, config.security.token_org), SECRET)
+
+
+def add_case(
+    engine: Engine,
+    *,
+    number: str = "200528-2866868",
+    case_type: str = "enrollment",
+    person_ids: tuple[str, ...] = ("174097",),
+    language: str = "en",
+    email_address: str = "sam@brokers.example",
+    npn: str = "19283746",
+) -> tuple[Incident, Producer]:
+    """A producer and an incident of theirs, committed (as the intake would leave them)."""
+    with transaction(engine) as session:
+        producer = Producer(npn=npn, name="sam amsung", email=email_address, language=language)
+        session.add(producer)
+        session.flush()
+        incident = Incident(
+            number=number,
+            type=case_type,
+            team="escalated_cases",
+            mailbox="escalations",
+            producer_id=producer.id,
+            opened_at=NOW,
+            updated_at=NOW,
+        )
+        session.add(incident)
+        session.flush()
+        assert incident.id is not None
+        for pid in person_ids:
+            session.add(IncidentConsumer(incident_id=incident.id, person_id=pid))
+    return incident, producer
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    cert: Path
+    key: Path
+
+    def server_context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def client_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.cert))
+
+
+@pytest.fixture(scope="session", name="tls_files")
+def tls_files_fixture(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return TlsFiles(cert, key)

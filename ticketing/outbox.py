@@ -1,0 +1,299 @@
+"""The outbox dispatcher: claim due rows, deliver, back off, give up after the maximum age.
+
+A row is claimed by one statement that moves it to ``sending`` and pushes
+``next_attempt_at`` forward by a lease: on PostgreSQL the candidates are
+picked ``FOR UPDATE SKIP LOCKED``, so dispatchers on several instances share
+the work; on SQLite the statement is a guarded ``UPDATE`` inside ``BEGIN
+IMMEDIATE``.  The outcome is written with a guard on the attempt number, so
+a dispatcher whose lease ran out cannot overwrite a newer attempt.  If a
+dispatcher dies between delivery and recording, the lease runs out and the
+mail is sent again: at-least-once, the only honest promise over SMTP, and
+the relay sees the same Message-ID.
+
+Times come from the caller (``now``), so tests drive the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from mailer.delivery import (
+    DeliveryError,
+    MaildirTransport,
+    PermanentDeliveryError,
+    RelaySettings,
+    RelayUnavailableError,
+    SmtpRelayTransport,
+    Transport,
+)
+from ticketing.config import OutboundConfig
+from ticketing.db import transaction
+from ticketing.errors import NotFoundError, TicketdError
+from ticketing.models import AuditEvent, OutboxMessage, UndeliverableAddress, utcnow
+
+__all__ = [
+    "OutboxDispatcher",
+    "OutboxStateError",
+    "dispatch_due",
+    "list_outbox",
+    "retry_message",
+    "transport_from_config",
+]
+
+log = logging.getLogger(__name__)
+_TABLE: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+_DUE = ("pending", "sending")
+
+
+class OutboxStateError(TicketdError):
+    """The row is not in a state that allows the request (retrying a sent mail)."""
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: int
+    attempts: int
+    kind: str
+    incident_id: int | None
+    to_address: str
+    mail_from: str
+    mime: bytes
+    expires_at: datetime
+
+
+def transport_from_config(config: OutboundConfig) -> Transport:
+    """The transport ``[outbound]`` names; the relay password comes from ``password_env``."""
+    if config.transport == "maildir":
+        return MaildirTransport(config.maildir)
+    password = os.environ.get(config.password_env) if config.password_env else None
+    return SmtpRelayTransport(
+        RelaySettings(
+            host=config.host,
+            port=config.port,
+            starttls=config.starttls,
+            username=config.username,
+            password=password,
+            timeout=float(config.timeout_seconds),
+        )
+    )
+
+
+def _lease(config: OutboundConfig) -> timedelta:
+    """Long enough for one whole SMTP session (several timeouts), so no twin attempt starts."""
+    return timedelta(seconds=config.timeout_seconds * 6 + 30)
+
+
+def _backoff(config: OutboundConfig, attempts: int) -> timedelta:
+    seconds = config.retry_initial_seconds * 2 ** min(max(attempts - 1, 0), 30)
+    return timedelta(seconds=min(seconds, config.retry_max_seconds))
+
+
+def claim_next(engine: Engine, now: datetime, config: OutboundConfig) -> Claim | None:
+    """Claim the most overdue row, or ``None`` when nothing is due."""
+    with transaction(engine) as session:
+        candidate = (
+            select(col(OutboxMessage.id))
+            .where(col(OutboxMessage.status).in_(_DUE), col(OutboxMessage.next_attempt_at) <= now)
+            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+            .limit(1)
+            .with_for_update(skip_locked=True)
+            .scalar_subquery()
+        )
+        stmt = (
+            update(_TABLE)
+            .where(_TABLE.c.id == candidate, _TABLE.c.status.in_(_DUE))
+            .values(
+                status="sending",
+                attempts=_TABLE.c.attempts + 1,
+                next_attempt_at=now + _lease(config),
+            )
+            .returning(*(_TABLE.c[name] for name in Claim.__dataclass_fields__))
+        )
+        row = session.execute(stmt).mappings().first()
+    return Claim(**row) if row is not None else None
+
+
+def _undeliverable(engine: Engine, address: str) -> bool:
+    with transaction(engine) as session:
+        query = select(UndeliverableAddress.address).where(
+            func.lower(UndeliverableAddress.address) == address.lower()
+        )
+        return session.exec(query).first() is not None
+
+
+def _finish(engine: Engine, claim: Claim, values: dict[str, Any], audit: AuditEvent | None) -> bool:
+    """Record an outcome unless a newer attempt took the row over (then ``False``)."""
+    with transaction(engine) as session:
+        result = session.execute(
+            update(_TABLE)
+            .where(
+                _TABLE.c.id == claim.id,
+                _TABLE.c.attempts == claim.attempts,
+                _TABLE.c.status == "sending",
+            )
+            .values(**values)
+        )
+        recorded = bool(getattr(result, "rowcount", 0))
+        if recorded and audit is not None:
+            session.add(audit)
+    if not recorded:
+        log.warning("outbox %d: lease lost before the outcome was recorded", claim.id)
+    return recorded
+
+
+def _failed(
+    claim: Claim, now: datetime, reason: str, error: str
+) -> tuple[dict[str, Any], AuditEvent]:
+    values = {"status": "failed", "reason": reason, "last_error": error, "next_attempt_at": now}
+    audit = AuditEvent(
+        incident_id=claim.incident_id,
+        kind="outbox_failed",
+        created_at=now,
+        detail={"outbox_id": claim.id, "reply_kind": claim.kind, "reason": reason, "error": error},
+    )
+    return values, audit
+
+
+def _outcome(
+    claim: Claim, error: DeliveryError | None, now: datetime, config: OutboundConfig
+) -> tuple[dict[str, Any], AuditEvent | None]:
+    if error is None:
+        return {"status": "sent", "sent_at": now, "last_error": None, "reason": None}, None
+    if isinstance(error, PermanentDeliveryError):
+        return _failed(claim, now, "rejected", str(error))
+    retry_at = now + _backoff(config, claim.attempts)
+    if retry_at > claim.expires_at:
+        return _failed(claim, now, "expired", str(error))
+    return {"status": "pending", "next_attempt_at": retry_at, "last_error": str(error)}, None
+
+
+async def _deliver(
+    claim: Claim, transport: Transport, config: OutboundConfig
+) -> DeliveryError | None:
+    try:
+        await transport.send(claim.mail_from or config.from_address, [claim.to_address], claim.mime)
+    except DeliveryError as exc:
+        log.info("outbox %d: attempt %d failed: %s", claim.id, claim.attempts, exc)
+        return exc
+    return None
+
+
+async def dispatch_due(
+    engine: Engine,
+    transport: Transport,
+    now: datetime,
+    config: OutboundConfig,
+    *,
+    limit: int = 100,
+) -> int:
+    """Deliver up to ``limit`` due rows, one claim at a time; the number sent.
+
+    Stops early when the relay cannot be reached at all: the other rows stay
+    due for the next round instead of each waiting for the same refusal.
+    """
+    sent = 0
+    for _ in range(limit):
+        claim = await asyncio.to_thread(claim_next, engine, now, config)
+        if claim is None:
+            break
+        if await asyncio.to_thread(_undeliverable, engine, claim.to_address):
+            failed, failure = _failed(claim, now, "undeliverable", "address bounced before")
+            await asyncio.to_thread(_finish, engine, claim, failed, failure)
+            continue
+        error = await _deliver(claim, transport, config)
+        values, audit = _outcome(claim, error, now, config)
+        await asyncio.to_thread(_finish, engine, claim, values, audit)
+        sent += error is None
+        if isinstance(error, RelayUnavailableError):
+            break
+    return sent
+
+
+class OutboxDispatcher:
+    """The daemon's delivery loop: a round every ``poll_interval_seconds`` or on ``wake()``."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        transport: Transport,
+        config: OutboundConfig,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._engine = engine
+        self._transport = transport
+        self._config = config
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def wake(self) -> None:
+        """Start a round now (callable from any thread, e.g. after the intake commit)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set; a failed round is logged and retried, never fatal."""
+        self._loop = asyncio.get_running_loop()
+        while not stop.is_set():
+            self._wake.clear()
+            try:
+                await dispatch_due(self._engine, self._transport, self._clock(), self._config)
+            except TicketdError as exc:
+                log.warning("outbox round failed: %s", exc)
+            except Exception:  # the loop must outlive any one bad round
+                log.exception("outbox round failed unexpectedly")
+            await _first(stop, self._wake, self._config.poll_interval_seconds)
+
+
+async def _first(stop: asyncio.Event, wake: asyncio.Event, timeout: float) -> None:
+    waiters = [asyncio.create_task(stop.wait()), asyncio.create_task(wake.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waiters:
+            task.cancel()
+
+
+def list_outbox(
+    session: Session, *, status: str | None = None, limit: int = 50
+) -> list[OutboxMessage]:
+    """The most recent outbox rows, newest first."""
+    query = select(OutboxMessage).order_by(col(OutboxMessage.id).desc())
+    if status:
+        query = query.where(OutboxMessage.status == status)
+    return list(session.exec(query.limit(limit)))
+
+
+def retry_message(
+    session: Session, outbox_id: int, now: datetime, config: OutboundConfig
+) -> OutboxMessage:
+    """Make a failed (or waiting) row due now with a fresh maximum age; audited."""
+    row = session.get(OutboxMessage, outbox_id)
+    if row is None:
+        raise NotFoundError(f"no outbox message {outbox_id}")
+    if row.status not in ("failed", "pending"):
+        raise OutboxStateError(f"outbox message {outbox_id} is {row.status}, not failed or pending")
+    row.status, row.reason = "pending", None
+    row.next_attempt_at = now
+    row.expires_at = now + timedelta(hours=config.max_age_hours)
+    session.add(row)
+    session.add(
+        AuditEvent(
+            incident_id=row.incident_id,
+            kind="outbox_retried",
+            actor="admin",
+            created_at=now,
+            detail={"outbox_id": outbox_id, "reply_kind": row.kind},
+        )
+    )
+    return row

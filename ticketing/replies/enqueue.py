@@ -1,0 +1,127 @@
+"""``queue_reply``: decide, compose and write one outbox row in the caller's transaction.
+
+The row is part of the transaction that records the event causing it (the
+transactional outbox): if that transaction rolls back, no mail goes out, and
+once it commits the dispatcher will deliver it however often it restarts.
+Suppressions and template failures are audit events in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, col, select
+
+from ticketing.addresses import InvalidAddressError, normalize_address
+from ticketing.models import AuditEvent, IncidentConsumer, OutboxMessage
+from ticketing.replies.compose import ComposedMail, ReplyComposer
+from ticketing.replies.errors import TemplateSecurityError
+from ticketing.replies.kinds import reply_kind
+from ticketing.replies.policy import suppression_rule
+from ticketing.replies.request import ReplyRequest
+
+__all__ = ["queue_reply"]
+
+
+def queue_reply(
+    session: Session, composer: ReplyComposer, request: ReplyRequest, *, now: datetime
+) -> OutboxMessage | None:
+    """The outbox row for ``request`` (added and flushed, not committed), or ``None``.
+
+    ``None`` means a loop or rate rule suppressed the mail; the reason is an
+    ``auto_reply_suppressed`` audit event.
+    """
+    kind = reply_kind(request.kind)
+    incident_id = request.incident.id if request.incident else None
+    try:
+        to = normalize_address(request.to)
+    except InvalidAddressError:
+        _suppressed(session, kind.name, incident_id, "invalid_address", now)
+        return None
+    rule = suppression_rule(
+        session,
+        kind,
+        to,
+        incident_id=incident_id,
+        fingerprint=request.trigger_fingerprint,
+        now=now,
+        config=composer.config.outbound,
+    )
+    if rule is not None:
+        _suppressed(session, kind.name, incident_id, rule, now)
+        return None
+    mail = composer.compose(request, person_ids=_person_ids(session, incident_id), now=now)
+    _audit_failures(session, mail, incident_id, now)
+    max_age = timedelta(hours=composer.config.outbound.max_age_hours)
+    return _write_row(session, mail, request, incident_id, now, now + max_age)
+
+
+def _person_ids(session: Session, incident_id: int | None) -> list[str]:
+    if incident_id is None:
+        return []
+    query = (
+        select(IncidentConsumer.person_id)
+        .where(IncidentConsumer.incident_id == incident_id)
+        .order_by(col(IncidentConsumer.id))
+    )
+    return list(session.exec(query))
+
+
+def _write_row(
+    session: Session,
+    mail: ComposedMail,
+    request: ReplyRequest,
+    incident_id: int | None,
+    now: datetime,
+    expires_at: datetime,
+) -> OutboxMessage:
+    row = OutboxMessage(
+        incident_id=incident_id,
+        kind=mail.kind,
+        to_address=mail.to,
+        mail_from=mail.mail_from,
+        message_id=mail.message_id,
+        mime=mail.mime,
+        trigger_fingerprint=request.trigger_fingerprint,
+        next_attempt_at=now,
+        expires_at=expires_at,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    detail = {"reply_kind": mail.kind, "outbox_id": row.id, "message_id": mail.message_id}
+    session.add(
+        AuditEvent(incident_id=incident_id, kind="reply_queued", detail=detail, created_at=now)
+    )
+    return row
+
+
+def _suppressed(
+    session: Session, reply_kind_name: str, incident_id: int | None, rule: str, now: datetime
+) -> None:
+    detail = {"reply_kind": reply_kind_name, "rule": rule}
+    session.add(
+        AuditEvent(
+            incident_id=incident_id, kind="auto_reply_suppressed", detail=detail, created_at=now
+        )
+    )
+
+
+def _audit_failures(
+    session: Session, mail: ComposedMail, incident_id: int | None, now: datetime
+) -> None:
+    """A template that failed at send time (the shipped one answered instead), for admins."""
+    for failure in mail.failures:
+        kind = (
+            "template_security_violation"
+            if isinstance(failure, TemplateSecurityError)
+            else "template_failed"
+        )
+        detail = {
+            "reply_kind": mail.kind,
+            "file": failure.file,
+            "line": failure.line,
+            "error": failure.message,
+            "used_instead": list(mail.files),
+        }
+        session.add(AuditEvent(incident_id=incident_id, kind=kind, detail=detail, created_at=now))
