@@ -19,7 +19,7 @@ from mailparser_reply import EmailReplyParser
 
 from mailer.headers import clean_text, decode_bytes
 
-__all__ = ["body_text", "html_to_text", "new_text_of"]
+__all__ = ["body_text", "html_source", "html_to_text", "new_text_of"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,13 @@ def body_text(leaves: Sequence[Message]) -> str:
         if _content_type(part) == "text/html":
             return html_to_text(_part_text(part))[:_MAX_TEXT]
     return ""
+
+
+def html_source(leaves: Sequence[Message]) -> str:
+    """The inline HTML parts as they came (for finding tokens that only the HTML
+    alternative kept); never stored."""
+    parts = [_part_text(p) for p in leaves if _is_inline(p) and _content_type(p) == "text/html"]
+    return "\n".join(parts)[:_MAX_TEXT]
 
 
 def _content_type(part: Message) -> str:

@@ -16,7 +16,7 @@ from email import message_from_bytes, policy
 from email.message import Message
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 
-from mailer.bodies import body_text, new_text_of
+from mailer.bodies import body_text, html_source, new_text_of
 from mailer.headers import clean_text, decode_header_value, header_values, message_ids
 from mailer.tnef import unpack_tnef
 
@@ -60,6 +60,7 @@ class ParsedMessage:
     content_sha256: str
     headers: dict[str, tuple[str, ...]] = field(repr=False)
     message: Message = field(repr=False, compare=False)
+    html: str = field(default="", repr=False)
 
     def header(self, name: str) -> str:
         """The first value of header ``name`` (lower-case lookup), or ``""``."""
@@ -93,6 +94,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         content_sha256=content_hash(raw),
         headers=headers,
         message=message,
+        html=html_source(leaves),
     )
 
 

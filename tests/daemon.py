@@ -69,16 +69,17 @@ def send(
     sender: str = "sam@brokers.example",
     rcpt: str = "escalations@exchange.example",
 ) -> tuple[int, str]:
-    """One message in its own SMTP session; returns the DATA reply (or the refusal)."""
+    """One message in its own SMTP session; the first refusal or the DATA reply."""
     try:
         with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-            client.sendmail(sender, [rcpt], raw)
-            return 250, ""
+            client.ehlo("producer.example")
+            for code, text in (client.mail(sender), client.rcpt(rcpt)):
+                if code >= 400:
+                    return code, text.decode(errors="replace")
+            code, text = client.data(raw)
+            return code, text.decode(errors="replace")
     except smtplib.SMTPResponseException as exc:
         return exc.smtp_code, exc.smtp_error.decode(errors="replace")
-    except smtplib.SMTPRecipientsRefused as exc:
-        code, text = next(iter(exc.recipients.values()))
-        return code, text.decode(errors="replace")
     except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
         return 0, type(exc).__name__
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email import policy
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -32,4 +33,4 @@ def make_mail(
     for filename, content_type, payload in attachments or []:
         maintype, subtype = content_type.split("/")
         message.add_attachment(payload, maintype=maintype, subtype=subtype, filename=filename)
-    return message.as_bytes()
+    return message.as_bytes(policy=policy.SMTP)  # CRLF, as a mail client sends it

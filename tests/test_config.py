@@ -22,8 +22,21 @@ def test_documented_example_is_the_embedded_default() -> None:
 def test_example_comments_name_the_default_of_every_scalar_key() -> None:
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)
-    for section in ("database", "smtp", "outbound", "security", "intake", "logging"):
-        for key in data[section]:
+    sections = (
+        "database",
+        "smtp",
+        "outbound",
+        "security",
+        "intake",
+        "logging",
+        "lifecycle",
+        "templates",
+        "pii",
+    )
+    for section in (*sections, "staff", "sla"):
+        for key, value in data[section].items():
+            if isinstance(value, dict):
+                continue
             line = next(ln for ln in text.splitlines() if ln.startswith(f"{key} ="))
             assert "# default:" in line, f"[{section}] {key} has no documented default"
 
@@ -31,7 +44,7 @@ def test_example_comments_name_the_default_of_every_scalar_key() -> None:
 def test_problems_are_all_reported_with_key_paths(run_cli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
-        '[smtp]\nport = "2525"\n\n[reporting]\nenabled = true\n\n'
+        '[smtp]\nport = "2525"\n\n[frobnicate]\nenabled = true\n\n'
         '[[mailboxes]]\nname = "a"\naddress = "a@example.org"\nteam = "escalated_cases"\n\n'
         '[[mailboxes]]\nname = "b"\naddress = "b@example.org"\nteam = "escalated_cases"\n'
         'pii_policy = "sometimes"\n',
@@ -42,9 +55,19 @@ def test_problems_are_all_reported_with_key_paths(run_cli, tmp_path: Path) -> No
     lines = result.err.strip().splitlines()
     assert f"ticketd: {bad}: mailboxes[1].pii_policy: must be one of reject, redact, off" in lines
     assert f"ticketd: {bad}: smtp.port: must be an integer" in lines
-    assert f"ticketd: {bad}: reporting: unknown section" in lines
+    assert f"ticketd: {bad}: frobnicate: unknown section" in lines
     assert len(lines) == 3
     assert "Traceback" not in result.err
+
+
+def test_routing_names_known_types_and_teams() -> None:
+    with pytest.raises(ConfigError) as info:
+        validate_config(
+            {"routing": {"teams": {"dental": "escalated_cases", "commission": "billing"}}}, "c.toml"
+        )
+    lines = str(info.value).splitlines()
+    assert "c.toml: routing.teams.commission: unknown team 'billing'" in lines
+    assert any(line.startswith("c.toml: routing.teams.dental: unknown case type") for line in lines)
 
 
 def test_typo_gets_a_suggestion() -> None:

@@ -184,7 +184,8 @@ def test_forged_or_foreign_tokens_do_not_attach(pipeline, engine) -> None:  # ty
     outcome = pipeline.process(smtp(make_mail(subject="Re: x", body=f"hi {forged}")))
     assert outcome.new_incident
     other = make_mail(sender="ana@brokers.example", subject="Re: x", body=f"hi {token}")
-    assert pipeline.process(smtp(other, mail_from="ana@brokers.example")).new_incident
+    refused = pipeline.process(smtp(other, mail_from="ana@brokers.example"))
+    assert (refused.action, refused.incident_number) == ("not_authorized", None)
     with transaction(engine, readonly=True) as session:
         kinds = session.exec(select(AuditEvent.kind)).all()
     assert "forged_token" in kinds and "match_refused" in kinds

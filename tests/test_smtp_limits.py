@@ -23,7 +23,7 @@ def test_header_count_and_line_length_are_limited(db_url: str, tmp_path: Path) -
     port = free_port()
     config = _serve_config(tmp_path, db_url, port, "max_header_count = 50\n")
     many_headers = b"".join(b"X-Extra-%d: v\r\n" % i for i in range(60)) + make_mail()
-    long_line = make_mail(body="x" * 2000)
+    long_line = make_mail().replace(b"\r\n\r\n", b"\r\n\r\n" + b"x" * 2000 + b"\r\n", 1)
     with serving(config, port, tmp_path / "serve.log"):
         code, text = send(port, many_headers)
         assert (code, text) == (552, "5.3.4 more than 50 header fields")

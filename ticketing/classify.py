@@ -7,10 +7,11 @@ decides when present; otherwise keywords in the subject, then the body.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 from ticketing.case_types import CASE_TYPES
 
-__all__ = ["detect_type", "person_ids"]
+__all__ = ["detect_type", "person_ids", "priority_of"]
 
 _EXCHANGE_SUBJECT = re.compile(
     r"Escalated\s+Case:\s*(?P<label>[A-Za-z0-9 -]+?)\s*\.\s*PID", re.IGNORECASE
@@ -47,3 +48,11 @@ def person_ids(subject: str, text: str) -> list[str]:
     """Person IDs after ``PID``/``Person ID``, subject first, each once."""
     found = _PERSON_ID.findall(subject) + _PERSON_ID.findall(text[:20000])
     return list(dict.fromkeys(found))
+
+
+def priority_of(subject: str, text: str, keywords: Sequence[str]) -> str:
+    """``high`` when a configured keyword appears as a whole word, else ``normal``."""
+    if not keywords:
+        return "normal"
+    pattern = r"\b(" + "|".join(re.escape(k) for k in keywords) + r")\b"
+    return "high" if re.search(pattern, f"{subject}\n{text[:4000]}", re.IGNORECASE) else "normal"

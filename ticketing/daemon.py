@@ -1,58 +1,121 @@
-"""``ticketd serve``: check everything it needs, start the intake, run until told to stop."""
+"""``ticketd serve``: check everything it needs, then run intake, outbox and SLA sweep
+until told to stop."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
 from mailer.recipients import RecipientMap
 from mailer.smtp_server import IntakeHandler, SmtpSettings, start_smtp_server
+from pii_guard import PiiGuard
 from ticketing.config import Config, environment_problems
+from ticketing.db import transaction
 from ticketing.errors import ConfigError
 from ticketing.intake import build_pipeline, smtp_delivery
+from ticketing.models import utcnow
+from ticketing.outbox import OutboxDispatcher, transport_from_config
+from ticketing.pii_settings import build_guard
 from ticketing.pipeline import IntakePipeline
+from ticketing.pipeline.pii_stage import PresidioStage
+from ticketing.pipeline.templated import TemplatedReplies
+from ticketing.replies import ReplyComposer, TemplateStore, audit_refused, watch_templates
 from ticketing.schema import require_current
+from ticketing.signing_key import load_signing_secret
+from ticketing.sla.notices import TemplatedNotices
+from ticketing.sla.service import start_sweeper
+from ticketing.tokens import RefTokens
 
-__all__ = ["run_daemon"]
+__all__ = ["build_composer", "build_intake", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
 
-def preflight(config: Config, source: str, engine: Engine) -> IntakePipeline:
+@dataclass(frozen=True)
+class Services:
+    pipeline: IntakePipeline
+    composer: ReplyComposer
+    store: TemplateStore
+    guard: PiiGuard
+
+
+def build_composer(config: Config, engine: Engine) -> tuple[ReplyComposer, TemplateStore]:
+    """The templates (a broken one refused and audited) and the composer that uses them."""
+    secret = load_signing_secret(config.security)
+    store = TemplateStore.from_config(config)
+    with transaction(engine) as session:
+        audit_refused(session, store.initial_result, utcnow())
+    tokens = RefTokens(secret, config.security.token_org)
+    return ReplyComposer(config, store, tokens, secret), store
+
+
+def build_intake(config: Config, engine: Engine) -> Services:
+    """The intake pipeline with the PII guard and templated auto-replies (serve, ingest)."""
+    guard = build_guard(config.pii)
+    composer, store = build_composer(config, engine)
+    pipeline = build_pipeline(
+        config, engine, guard=PresidioStage(guard), replies=TemplatedReplies(composer, guard)
+    )
+    return Services(pipeline, composer, store, guard)
+
+
+def preflight(config: Config, source: str, engine: Engine) -> Services:
     """Fail before listening: missing secrets, an unmigrated database."""
     problems = environment_problems(config)
     if problems:
         raise ConfigError(source, problems)
     require_current(engine)
-    return build_pipeline(config, engine)
+    for key, team in config.teams.items():
+        if team.lead is None:
+            log.warning("team %s has no lead address: SLA notices are audited, not mailed", key)
+    return build_intake(config, engine)
 
 
 def run_daemon(config: Config, source: str, engine: Engine) -> None:
-    pipeline = preflight(config, source, engine)
-    asyncio.run(_serve(config, pipeline))
+    services = preflight(config, source, engine)
+    notices = TemplatedNotices(config, services.composer, services.guard)
+    sweeper = start_sweeper(config, engine, notices)
+    try:
+        asyncio.run(_serve(config, engine, services))
+    finally:
+        sweeper.shutdown(wait=True)
+        log.info("stopped")
 
 
-async def _serve(config: Config, pipeline: IntakePipeline) -> None:
+async def _serve(config: Config, engine: Engine, services: Services) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    dispatcher = OutboxDispatcher(engine, transport_from_config(config.outbound), config.outbound)
+    tasks = [
+        asyncio.create_task(dispatcher.run(stop)),
+        asyncio.create_task(
+            watch_templates(
+                services.store, engine, stop, interval=config.templates.reload_interval_seconds
+            )
+        ),
+    ]
     recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
-    handler = IntakeHandler(recipients, smtp_delivery(pipeline))
-    settings = SmtpSettings(
+    handler = IntakeHandler(recipients, smtp_delivery(services.pipeline, dispatcher.wake))
+    server = await start_smtp_server(_smtp_settings(config), handler)
+    log.info("ticketd ready: mailboxes %s", ", ".join(b.name for b in config.mailboxes))
+    await stop.wait()
+    log.info("stopping: no new SMTP sessions")
+    server.close()
+    await server.wait_closed()
+    await asyncio.gather(*tasks)
+
+
+def _smtp_settings(config: Config) -> SmtpSettings:
+    return SmtpSettings(
         host=config.smtp.host,
         port=config.smtp.port,
         max_message_size=config.smtp.max_message_size,
         tls_cert=config.smtp.tls_cert,
         tls_key=config.smtp.tls_key,
     )
-    server = await start_smtp_server(settings, handler)
-    log.info("ticketd ready: mailboxes %s", ", ".join(b.name for b in config.mailboxes))
-    await stop.wait()
-    log.info("stopping: no new SMTP sessions")
-    server.close()
-    await server.wait_closed()
-    log.info("stopped")

@@ -9,10 +9,21 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from ticketing.errors import NotFoundError
+from ticketing.lifecycle import InvalidTransitionError, transition
 from ticketing.models import AuditEvent, Incident, IncidentConsumer, Message, Producer, utcnow
 from ticketing.numbering import INCIDENT_NUMBER, allocate_incident_number
+from ticketing.sla.clocks import SlaClocks
 
-__all__ = ["IncidentDetail", "get_incident", "incident_detail", "list_incidents", "open_incident"]
+__all__ = [
+    "IncidentDetail",
+    "assign_incident",
+    "get_incident",
+    "incident_detail",
+    "list_incidents",
+    "merge_incidents",
+    "move_incident",
+    "open_incident",
+]
 
 
 def open_incident(
@@ -25,6 +36,7 @@ def open_incident(
     producer_id: int | None = None,
     person_ids: Sequence[str] = (),
     when: datetime | None = None,
+    priority: str = "normal",
 ) -> Incident:
     """Create an incident with a fresh number, its consumers and an ``opened`` audit event."""
     when = when or utcnow()
@@ -35,6 +47,7 @@ def open_incident(
         mailbox=mailbox,
         subject=subject,
         producer_id=producer_id,
+        priority=priority,
         opened_at=when,
         updated_at=when,
     )
@@ -79,6 +92,8 @@ class IncidentDetail:
     person_ids: list[str]
     messages: list[Message]
     events: list[AuditEvent]
+    linked_from: str | None = None
+    merged_into: str | None = None
 
 
 def incident_detail(session: Session, number: str) -> IncidentDetail:
@@ -89,10 +104,100 @@ def incident_detail(session: Session, number: str) -> IncidentDetail:
         .order_by(col(IncidentConsumer.id))
     )
     messages = session.exec(
-        select(Message).where(Message.incident_id == incident.id).order_by(col(Message.received_at))
+        select(Message)
+        .where(Message.incident_id == incident.id)
+        .order_by(col(Message.received_at), col(Message.id))
     )
     events = session.exec(
         select(AuditEvent).where(AuditEvent.incident_id == incident.id).order_by(col(AuditEvent.id))
     )
     producer = session.get(Producer, incident.producer_id) if incident.producer_id else None
-    return IncidentDetail(incident, producer, list(consumers), list(messages), list(events))
+    return IncidentDetail(
+        incident,
+        producer,
+        list(consumers),
+        list(messages),
+        list(events),
+        linked_from=_number_of(session, incident.linked_from_id),
+        merged_into=_number_of(session, incident.merged_into_id),
+    )
+
+
+def _number_of(session: Session, incident_id: int | None) -> str | None:
+    other = session.get(Incident, incident_id) if incident_id else None
+    return other.number if other else None
+
+
+def assign_incident(
+    session: Session, number: str, assignee: str, actor: str, clocks: SlaClocks | None = None
+) -> Incident:
+    """Give the incident to a caseworker; a new incident becomes open."""
+    incident = get_incident(session, number)
+    when = utcnow()
+    session.add(
+        AuditEvent(
+            incident_id=incident.id,
+            kind="assigned",
+            actor=actor,
+            created_at=when,
+            detail={"from": incident.assignee, "to": assignee},
+        )
+    )
+    incident.assignee = assignee
+    if incident.status == "new":
+        transition(
+            session, incident, "open", actor=actor, reason="assigned", when=when, clocks=clocks
+        )
+    session.add(incident)
+    return incident
+
+
+def merge_incidents(
+    session: Session, number: str, into: str, actor: str, clocks: SlaClocks | None = None
+) -> Incident:
+    """Close ``number`` as merged into ``into``; later mail to it follows the merge."""
+    source, target = get_incident(session, number), get_incident(session, into)
+    if source.id == target.id or target.merged_into_id is not None:
+        raise InvalidTransitionError(f"cannot merge {number} into {into}")
+    when = utcnow()
+    source.merged_into_id = target.id
+    if source.status != "closed":
+        transition(
+            session,
+            source,
+            "closed",
+            actor=actor,
+            reason=f"merged into {into}",
+            when=when,
+            clocks=clocks,
+        )
+    for incident, other in ((source, into), (target, number)):
+        session.add(
+            AuditEvent(
+                incident_id=incident.id,
+                kind="merged",
+                actor=actor,
+                created_at=when,
+                detail={"other": other},
+            )
+        )
+    session.add(source)
+    return target
+
+
+def move_incident(
+    session: Session,
+    number: str,
+    to: str,
+    actor: str,
+    reason: str,
+    clocks: SlaClocks | None = None,
+) -> Incident:
+    """An operator's state change (resolve, reopen, close)."""
+    incident = get_incident(session, number)
+    moved = transition(
+        session, incident, to, actor=actor, reason=reason, when=utcnow(), clocks=clocks
+    )
+    if not moved:
+        raise InvalidTransitionError(f"incident {number} is already {to}")
+    return incident

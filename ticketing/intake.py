@@ -4,6 +4,7 @@ back to the SMTP client or the MTA that piped the message."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
@@ -23,6 +24,7 @@ from ticketing.pipeline import (
     ReplySink,
 )
 from ticketing.signing_key import load_signing_secret
+from ticketing.sla.clocks import SlaClocks
 from ticketing.tokens import RefTokens
 
 __all__ = ["EX_DATAERR", "EX_OK", "EX_TEMPFAIL", "build_pipeline", "own_identity", "smtp_delivery"]
@@ -36,7 +38,7 @@ def own_identity(config: Config) -> OwnIdentity:
     """Our addresses, Message-ID domain and X-Loop marker, to spot our own mail coming back."""
     sender = config.outbound.from_address
     addresses = {base_address(box.address) for box in config.mailboxes} | {base_address(sender)}
-    return OwnIdentity(frozenset(addresses), sender.split("@", 1)[1], sender)
+    return OwnIdentity(frozenset(addresses), config.outbound.id_domain, sender)
 
 
 def build_pipeline(
@@ -46,14 +48,16 @@ def build_pipeline(
     guard: PiiStage | None = None,
     replies: ReplySink | None = None,
 ) -> IntakePipeline:
-    tokens = RefTokens(load_signing_secret(config.security), config.security.token_org)
+    secret = load_signing_secret(config.security)
     return IntakePipeline(
         config=config,
         engine=engine,
-        tokens=tokens,
+        tokens=RefTokens(secret, config.security.token_org),
+        secret=secret,
         guard=guard or NoGuard(),
         replies=replies or NoReplies(),
         own=own_identity(config),
+        clocks=SlaClocks.from_config(config.sla),
     )
 
 
@@ -63,19 +67,25 @@ def smtp_reply(outcome: Outcome) -> str:
     return "250 2.0.0 Ok: recorded"
 
 
-def smtp_delivery(pipeline: IntakePipeline) -> Delivery:
-    """The SMTP handler's delivery: 250 after commit, 5xx for the hopeless, 451 otherwise."""
+def smtp_delivery(
+    pipeline: IntakePipeline, after_commit: Callable[[], None] | None = None
+) -> Delivery:
+    """The SMTP handler's delivery: 250 after commit, 5xx for the hopeless, 451 otherwise.
+    ``after_commit`` runs once a message is recorded (it wakes the outbox dispatcher)."""
 
     def deliver(envelope: InboundEnvelope) -> str:
         raw = RawMessage(
             envelope.raw, "smtp", envelope.mailboxes, envelope.mail_from, envelope.recipients
         )
         try:
-            return smtp_reply(pipeline.process(raw))
+            outcome = pipeline.process(raw)
         except PermanentRejection as exc:
             return f"{exc.smtp_status} {exc}"
         except TicketdError as exc:
             log.warning("intake failed, answering 451: %s", exc)
             return "451 4.3.0 Temporary failure, please try again later"
+        if after_commit is not None:
+            after_commit()
+        return smtp_reply(outcome)
 
     return deliver

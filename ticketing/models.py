@@ -117,9 +117,22 @@ class Incident(SQLModel, table=True):
     producer_id: int | None = Field(default=None, foreign_key="producers.id", index=True)
     merged_into_id: int | None = Field(default=None, foreign_key="incidents.id")
     linked_from_id: int | None = Field(default=None, foreign_key="incidents.id")
+    assignee: str | None = Field(default=None, max_length=254)
     opened_at: datetime = _when(index=True)
     updated_at: datetime = _when()
+    resolved_at: datetime | None = _when(nullable=True)
     closed_at: datetime | None = _when(nullable=True)
+    # SLA clock (ticketing/sla): the running clock, its deadlines, and how far the
+    # escalation has gone (0 running, 1 warned, 2 breached, 3 level 2).
+    first_response_at: datetime | None = _when(nullable=True)
+    sla_policy: str | None = Field(default=None, max_length=64)
+    sla_clock: str | None = Field(default=None, max_length=16)
+    sla_warn_at: datetime | None = _when(nullable=True)
+    sla_due_at: datetime | None = _when(nullable=True)
+    sla_level2_at: datetime | None = _when(nullable=True)
+    sla_paused_at: datetime | None = _when(nullable=True)
+    sla_stage: int = 0
+    sla_next_at: datetime | None = _when(index=True, nullable=True)
 
 
 class IncidentConsumer(SQLModel, table=True):
@@ -180,20 +193,35 @@ class Attachment(SQLModel, table=True):
 
 
 class OutboxMessage(SQLModel, table=True):
-    """Mail to send, written in the transaction of the event that causes it."""
+    """Mail to send, written in the transaction of the event that causes it.
+
+    ``status``: ``pending`` → ``sending`` (claimed by a dispatcher until
+    ``next_attempt_at``, a lease a crashed dispatcher lets run out) → ``sent``,
+    or ``failed`` with a ``reason`` (``rejected``, ``expired``,
+    ``undeliverable``); intake marks a sent row ``bounced`` when its bounce
+    comes back.  ``trigger_fingerprint`` is the hash of the inbound
+    message that caused an auto-reply, so the same mail is never answered twice.
+    """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient_recent", "to_address", "created_at"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
     kind: str = Field(max_length=32)
     to_address: str = Field(max_length=254)
+    mail_from: str = Field(default="", max_length=254)
     message_id: str = Field(max_length=998, unique=True)
     mime: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    trigger_fingerprint: str | None = Field(default=None, max_length=64)
     status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = _when()
+    expires_at: datetime = _when()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+    reason: str | None = Field(default=None, max_length=32)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
 

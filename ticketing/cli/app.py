@@ -82,6 +82,7 @@ def _register_commands() -> None:
         pii_cmd,
         producers_cmd,
         serve_cmd,
+        sla_cmd,
         templates_cmd,
     )
 
@@ -94,6 +95,7 @@ def _register_commands() -> None:
     cli.add_command(serve_cmd.init_command)
     cli.add_command(serve_cmd.serve_command)
     cli.add_command(ingest_cmd.ingest_command)
+    cli.add_command(sla_cmd.sla_group)
 
 
 _register_commands()

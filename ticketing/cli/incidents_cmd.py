@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import click
@@ -9,9 +10,17 @@ import click
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table, iso
 from ticketing.db import transaction
-from ticketing.incidents import IncidentDetail, incident_detail, list_incidents
+from ticketing.incidents import (
+    IncidentDetail,
+    assign_incident,
+    incident_detail,
+    list_incidents,
+    merge_incidents,
+    move_incident,
+)
 from ticketing.models import Incident
 from ticketing.schema import require_current
+from ticketing.sla.clocks import SlaClocks
 
 __all__ = ["incidents_group"]
 
@@ -83,6 +92,20 @@ def _detail(detail: IncidentDetail) -> dict[str, Any]:
             }
             for m in detail.messages
         ],
+        "state_changes": [
+            {
+                "from": e.detail.get("from"),
+                "to": e.detail.get("to"),
+                "at": iso(e.created_at),
+                "actor": e.actor,
+                "reason": e.detail.get("reason"),
+            }
+            for e in detail.events
+            if e.kind == "status_changed"
+        ],
+        "assignee": detail.incident.assignee,
+        "linked_from": detail.linked_from,
+        "merged_into": detail.merged_into,
         "events": [
             {"kind": e.kind, "actor": e.actor, "at": iso(e.created_at), "detail": e.detail}
             for e in detail.events
@@ -117,3 +140,56 @@ def show_command(ctx: Context, number: str, as_json: bool) -> None:
     click.echo(f"\nhistory ({len(data['events'])}):")
     for e in data["events"]:
         click.echo(f"  {e['at']}  {e['kind']}  {e['actor']}")
+
+
+def _clocks(ctx: Context) -> SlaClocks:
+    return SlaClocks.from_config(ctx.loaded.config.sla)
+
+
+def _operator() -> str:
+    return f"operator:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
+
+
+def _state_command(name: str, to: str, help_text: str) -> click.Command:
+    @click.command(name, help=help_text)
+    @click.argument("number")
+    @click.option("--reason", default=f"{name} by operator", show_default=True)
+    @pass_context
+    def command(ctx: Context, number: str, reason: str) -> None:
+        require_current(ctx.engine)
+        with transaction(ctx.engine) as session:
+            incident = move_incident(session, number, to, _operator(), reason, _clocks(ctx))
+        click.echo(f"{incident.number}: {incident.status}")
+
+    return command
+
+
+incidents_group.add_command(_state_command("resolve", "resolved", "Mark an incident resolved."))
+incidents_group.add_command(
+    _state_command("reopen", "open", "Reopen a resolved or closed incident.")
+)
+incidents_group.add_command(_state_command("close", "closed", "Close an incident."))
+
+
+@incidents_group.command("assign")
+@click.argument("number")
+@click.argument("assignee")
+@pass_context
+def assign_command(ctx: Context, number: str, assignee: str) -> None:
+    """Assign an incident to a caseworker (address or name)."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine) as session:
+        incident = assign_incident(session, number, assignee, _operator(), _clocks(ctx))
+    click.echo(f"{incident.number}: assigned to {incident.assignee} ({incident.status})")
+
+
+@incidents_group.command("merge")
+@click.argument("number")
+@click.option("--into", "into", required=True, help="The incident that lives on.")
+@pass_context
+def merge_command(ctx: Context, number: str, into: str) -> None:
+    """Merge NUMBER into another incident; mail to NUMBER then lands on that one."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine) as session:
+        target = merge_incidents(session, number, into, _operator(), _clocks(ctx))
+    click.echo(f"{number}: merged into {target.number}")

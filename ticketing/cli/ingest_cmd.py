@@ -7,6 +7,7 @@ the message and retries, so nothing is lost.  One line on stderr says why.
 
 from __future__ import annotations
 
+import logging
 import sys
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
@@ -18,8 +19,9 @@ from mailer.recipients import RecipientMap
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json
 from ticketing.config import Config
+from ticketing.daemon import build_intake
 from ticketing.errors import ConfigError, TicketdError
-from ticketing.intake import EX_DATAERR, EX_OK, EX_TEMPFAIL, build_pipeline
+from ticketing.intake import EX_DATAERR, EX_OK, EX_TEMPFAIL
 from ticketing.pipeline import Outcome, PermanentRejection, RawMessage
 from ticketing.schema import require_current
 
@@ -51,9 +53,11 @@ def ingest_command(ctx: Context, source: BinaryIO, mailbox: str | None, as_json:
 
 def _ingest(ctx: Context, raw: bytes, mailbox: str | None) -> Outcome:
     config = ctx.loaded.config
+    # An MTA keeps our stderr as the delivery status: one line, so no INFO chatter.
+    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
     mailboxes = _mailboxes(config, raw, mailbox)
     require_current(ctx.engine)
-    pipeline = build_pipeline(config, ctx.engine)
+    pipeline = build_intake(config, ctx.engine).pipeline
     return pipeline.process(RawMessage(raw, "pipe", mailboxes))
 
 

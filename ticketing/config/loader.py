@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from ticketing.addresses import base_address
+from ticketing.case_types import CASE_TYPES
 from ticketing.config.schema import Config
 from ticketing.errors import ConfigError, ConfigProblem
 
@@ -176,7 +177,7 @@ def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def _cross_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
-    problems = _mailbox_checks(raw)
+    problems = _mailbox_checks(raw) + _routing_checks(raw)
     problems += _database_checks(_section(raw, "database"))
     smtp = _section(raw, "smtp")
     if ("tls_cert" in smtp) != ("tls_key" in smtp):
@@ -219,6 +220,26 @@ def _mailbox_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
             )
         problems += _imap_checks(f"{where}.imap", box.get("imap"))
         seen_names.add(str(name))
+    return problems
+
+
+def _routing_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
+    teams = (
+        _section(raw, "teams")
+        if "teams" in raw
+        else {"escalated_cases": 1, "producer_operations": 1}
+    )
+    routed = _section(_section(raw, "routing"), "teams")
+    problems = [
+        ConfigProblem(f"routing.teams.{key}", f"unknown case type (known: {', '.join(CASE_TYPES)})")
+        for key in routed
+        if key not in CASE_TYPES
+    ]
+    problems += [
+        ConfigProblem(f"routing.teams.{key}", f"unknown team '{team}'")
+        for key, team in routed.items()
+        if isinstance(team, str) and team not in teams
+    ]
     return problems
 
 
@@ -287,6 +308,13 @@ def resolve_paths(config: Config, base: Path) -> Config:
             "security": config.security.model_copy(
                 update={
                     "generated_secret_file": _absolute(base, secret_file) if secret_file else None
+                }
+            ),
+            "templates": config.templates.model_copy(
+                update={
+                    "override_dir": _absolute(base, config.templates.override_dir)
+                    if config.templates.override_dir
+                    else None
                 }
             ),
             "smtp": config.smtp.model_copy(

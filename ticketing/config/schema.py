@@ -14,7 +14,9 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from ticketing.addresses import InvalidAddressError, normalize_address
+from ticketing.config.desk_schema import LifecycleConfig, RoutingConfig, StaffConfig
 from ticketing.config.pii_schema import PiiConfig
+from ticketing.config.sla_schema import SlaConfig
 from ticketing.config.templates_schema import TemplatesConfig
 
 __all__ = [
@@ -63,6 +65,13 @@ class SmtpConfig(_Section):
 
 
 class OutboundConfig(_Section):
+    """Outbound mail: where it goes, how it is retried, and the auto-reply limits.
+
+    The retry keys bound how long a mail may wait for a relay that is down;
+    the ceiling is per recipient and per hour, high enough that a busy producer
+    escalating many clients still gets every acknowledgement.
+    """
+
     transport: Literal["maildir", "smtp"] = "maildir"
     from_address: StrictStr = "escalations@exchange.example"
     maildir: NonEmptyStr = "var/sent"
@@ -71,8 +80,23 @@ class OutboundConfig(_Section):
     starttls: StrictBool = True
     username: StrictStr | None = None
     password_env: EnvName | None = None
+    timeout_seconds: PositiveInt = 30
+    message_id_domain: (
+        Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")] | None
+    ) = None
+    auto_reply_ceiling: PositiveInt = 50
+    duplicate_window_hours: PositiveInt = 24
+    retry_initial_seconds: PositiveInt = 60
+    retry_max_seconds: PositiveInt = 3600
+    max_age_hours: PositiveInt = 48
+    poll_interval_seconds: PositiveInt = 5
 
     _check_from = field_validator("from_address")(_address)
+
+    @property
+    def id_domain(self) -> str:
+        """The right-hand side of our Message-IDs: the configured one, else From's domain."""
+        return self.message_id_domain or self.from_address.rpartition("@")[2]
 
 
 class SecurityConfig(_Section):  # names and paths of secrets, never secrets
@@ -117,6 +141,13 @@ class MailboxConfig(_Section):
 
 class TeamConfig(_Section):
     name: NonEmptyStr
+    lead: StrictStr | None = None  # SLA level 1 notices
+    supervisor: StrictStr | None = None  # SLA level 2 notices
+
+    @field_validator("lead", "supervisor")
+    @classmethod
+    def _escalation_address(cls, value: str | None) -> str | None:
+        return None if value is None else _address(value)
 
 
 class LoggingConfig(_Section):
@@ -159,6 +190,10 @@ class Config(_Section):
     logging: LoggingConfig = LoggingConfig()
     templates: TemplatesConfig = TemplatesConfig()
     pii: PiiConfig = PiiConfig()
+    routing: RoutingConfig = RoutingConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    staff: StaffConfig = StaffConfig()
+    sla: SlaConfig = SlaConfig()
     teams: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], TeamConfig] = Field(
         default_factory=_default_teams
     )

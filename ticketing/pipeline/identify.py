@@ -1,20 +1,23 @@
-"""Stage *identify*: who sent this — a producer in the roster, or a stranger."""
+"""Stage *identify*: who sent this — a caseworker, a producer in the roster, or a stranger."""
 
 from __future__ import annotations
 
 from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
+from ticketing.config.desk_schema import StaffConfig
 from ticketing.models import Producer
 from ticketing.pipeline.types import Identity
 
 __all__ = ["identify"]
 
 
-def identify(session: Session, message: ParsedMessage) -> Identity:
+def identify(session: Session, message: ParsedMessage, staff: StaffConfig) -> Identity:
     address = message.from_address
     if not address:
         return Identity(address=None)
+    if staff.is_staff(address):
+        return Identity(address=address, name=message.from_name, is_staff=True)
     producer = session.exec(select(Producer).where(Producer.email == address)).first()
     if producer is None:
         return Identity(address=address, name=message.from_name)

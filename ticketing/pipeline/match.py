@@ -1,33 +1,59 @@
 """Stage *match*: which incident a message belongs to, if any.
 
-In order: a ref token whose HMAC verifies; In-Reply-To/References naming a
-message recorded on an incident (ours or the producer's); for a bounce, the
-outbound mail it returns.  A producer may only add to their own incident: a
-token or header pointing at someone else's incident is ignored and audited.
-(The matching issue adds the incident number in the subject and duplicate
-escalations.)
+In order, the first that finds one decides:
+  a. In-Reply-To/References naming a Message-ID we sent (signed, so trusted)
+     or a message already recorded on an incident;
+  b. a ref token whose HMAC verifies — one outside the quoted text first;
+  c. an incident number ``YYMMDD-NNNNNNN`` in the subject;
+  d. for a bounce, the outbound mail it returns;
+  e. a duplicate escalation: same producer, Person ID and type, still open.
+Only the incident's producer or staff may add to an incident: a sender who
+points at someone else's incident is *refused* (nothing attached, audited),
+whatever the route.  A forged token is ignored and audited.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlmodel import Session, col, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
-from ticketing.models import AuditEvent, Incident, Message, OutboxMessage
+from ticketing.classify import detect_type, person_ids
+from ticketing.lifecycle import ACTIVE
+from ticketing.message_ids import verify_message_id
+from ticketing.models import AuditEvent, Incident, IncidentConsumer, Message, OutboxMessage
+from ticketing.numbering import INCIDENT_NUMBER
 from ticketing.pipeline.types import Identity
 from ticketing.tokens import RefTokens
 
-__all__ = ["MatchResult", "match_incident"]
+__all__ = ["MatchContext", "MatchResult", "match_incident"]
+
+
+@dataclass(frozen=True)
+class MatchContext:
+    tokens: RefTokens
+    secret: bytes
 
 
 @dataclass(frozen=True)
 class MatchResult:
     incident: Incident | None
     reason: str
+    refused: bool = False
+
+
+@dataclass(frozen=True)
+class _Given:
+    session: Session
+    message: ParsedMessage
+    screening: Screening
+    context: MatchContext
+
+
+Finder = Callable[[_Given], Incident | None]
 
 
 def match_incident(
@@ -35,18 +61,15 @@ def match_incident(
     message: ParsedMessage,
     screening: Screening,
     identity: Identity,
-    tokens: RefTokens,
+    context: MatchContext,
 ) -> MatchResult:
-    candidates = (
-        ("ref_token", _by_token(session, message, tokens)),
-        ("thread_headers", _by_headers(session, (*message.in_reply_to, *message.references))),
-        ("bounced_outbound", _by_headers(session, _bounced(screening))),
-    )
-    for reason, incident in candidates:
+    given = _Given(session, message, screening, context)
+    for reason, finder in _FINDERS:
+        incident = finder(given)
         if incident is None:
             continue
         incident = _follow_merges(session, incident)
-        if screening.automatic or _may_write(session, identity, incident):
+        if screening.automatic or identity.is_staff or _may_write(session, identity, incident):
             return MatchResult(incident, reason)
         session.add(
             AuditEvent(
@@ -55,28 +78,68 @@ def match_incident(
                 detail={"via": reason, "reason": "sender may not write"},
             )
         )
+        return MatchResult(None, reason, refused=True)
+    duplicate = _open_duplicate(session, message, identity)
+    if duplicate is not None:
+        return MatchResult(duplicate, "duplicate_escalation")
     return MatchResult(None, "new")
 
 
-def _bounced(screening: Screening) -> tuple[str, ...]:
-    return (screening.original_message_id,) if screening.original_message_id else ()
+def _by_headers(given: _Given) -> Incident | None:
+    ids = list(dict.fromkeys((*given.message.in_reply_to, *given.message.references)))[-50:]
+    for value in reversed(ids):
+        number = verify_message_id(value, given.context.secret)
+        if number is not None:
+            return _incident_numbered(given.session, number)
+    return _by_message_ids(given.session, ids)
 
 
-def _by_token(session: Session, message: ParsedMessage, tokens: RefTokens) -> Incident | None:
-    found = tokens.find(message.subject) + tokens.find(message.new_text) + tokens.find(message.text)
+def _by_token(given: _Given) -> Incident | None:
+    tokens, message = given.context.tokens, given.message
+    found = [
+        *tokens.find(message.new_text),
+        *tokens.find(message.subject),
+        *tokens.find(message.text),
+        *tokens.find(message.html),
+    ]
     for token in dict.fromkeys(found):
         number = tokens.verify(token)
         if number is None:
-            session.add(AuditEvent(kind="forged_token", detail={"token_shape": "ref"}))
+            given.session.add(AuditEvent(kind="forged_token", detail={"shape": "ref token"}))
             continue
-        incident = session.exec(select(Incident).where(Incident.number == number)).first()
+        incident = _incident_numbered(given.session, number)
         if incident is not None:
             return incident
     return None
 
 
-def _by_headers(session: Session, ids: Iterable[str]) -> Incident | None:
-    wanted = list(dict.fromkeys(ids))[-50:]
+def _by_subject_number(given: _Given) -> Incident | None:
+    for match in INCIDENT_NUMBER.finditer(given.message.subject):
+        incident = _incident_numbered(given.session, match.group(0))
+        if incident is not None:
+            return incident
+    return None
+
+
+def _by_bounced_outbound(given: _Given) -> Incident | None:
+    original = given.screening.original_message_id
+    return _by_message_ids(given.session, [original]) if original else None
+
+
+_FINDERS: tuple[tuple[str, Finder], ...] = (
+    ("thread_headers", _by_headers),
+    ("ref_token", _by_token),
+    ("incident_number", _by_subject_number),
+    ("bounced_outbound", _by_bounced_outbound),
+)
+
+
+def _incident_numbered(session: Session, number: str) -> Incident | None:
+    return session.exec(select(Incident).where(Incident.number == number)).first()
+
+
+def _by_message_ids(session: Session, ids: Iterable[str]) -> Incident | None:
+    wanted = [i for i in ids if i]
     if not wanted:
         return None
     outbound = session.exec(
@@ -89,6 +152,28 @@ def _by_headers(session: Session, ids: Iterable[str]) -> Incident | None:
     ).first()
     incident_id = outbound or recorded
     return session.get(Incident, incident_id) if incident_id else None
+
+
+def _open_duplicate(
+    session: Session, message: ParsedMessage, identity: Identity
+) -> Incident | None:
+    """The producer's open incident about the same consumer and type, if there is one."""
+    case_type = detect_type(message.subject, message.text)
+    consumers = person_ids(message.subject, message.text)
+    if identity.producer_id is None or case_type is None or not consumers:
+        return None
+    return session.exec(
+        select(Incident)
+        .join(IncidentConsumer, col(IncidentConsumer.incident_id) == col(Incident.id))
+        .where(
+            Incident.producer_id == identity.producer_id,
+            Incident.type == case_type,
+            col(Incident.status).in_(ACTIVE),
+            col(Incident.merged_into_id).is_(None),
+            col(IncidentConsumer.person_id).in_(consumers),
+        )
+        .order_by(col(Incident.opened_at))
+    ).first()
 
 
 def _follow_merges(session: Session, incident: Incident) -> Incident:

@@ -14,14 +14,16 @@ from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
-from ticketing.classify import detect_type, person_ids
+from ticketing.classify import detect_type, person_ids, priority_of
 from ticketing.config import Config, MailboxConfig
 from ticketing.incidents import open_incident
+from ticketing.lifecycle import may_reopen, transition
 from ticketing.models import Attachment, AuditEvent, Incident, Message
 from ticketing.pipeline.bounces import note_bounce
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.replies import ReplyOrder, ReplySink
 from ticketing.pipeline.types import GuardResult, Identity, Outcome, RawMessage
+from ticketing.sla.clocks import SlaClocks
 
 __all__ = ["Prepared", "find_duplicate", "record"]
 
@@ -62,18 +64,29 @@ def note_duplicate(session: Session, existing: Message, raw: RawMessage) -> Outc
 
 
 def record(
-    session: Session, prep: Prepared, match: MatchResult, config: Config, replies: ReplySink
+    session: Session,
+    prep: Prepared,
+    match: MatchResult,
+    config: Config,
+    replies: ReplySink,
+    clocks: SlaClocks,
 ) -> Outcome:
     if prep.screening.automatic:
         return _record_automatic(session, prep, match)
     if prep.guard.action == "reject":
         return _record_rejected(session, prep, replies)
+    if match.refused:
+        row = _store(session, prep, None, "not_authorized")
+        _reply(session, replies, prep, "not_authorized", None)
+        return Outcome("not_authorized", row.id, reason="sender may not write to that incident")
+    if prep.identity.is_staff:
+        return _record_staff(session, prep, match, config, clocks)
     unknown = not prep.identity.is_producer and match.incident is None
     if unknown and config.intake.unknown_senders == "reply":
         row = _store(session, prep, None, "unknown_sender")
         _reply(session, replies, prep, "unknown_sender", None)
         return Outcome("unknown_sender", row.id, kind="normal", reason="sender not in roster")
-    return _record_for_incident(session, prep, match)
+    return _record_for_incident(session, prep, match, config, clocks)
 
 
 def _record_automatic(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
@@ -97,17 +110,51 @@ def _record_rejected(session: Session, prep: Prepared, replies: ReplySink) -> Ou
     _reply(
         session, replies, prep, "pii_rejected", None, {"finding_types": sorted(prep.guard.counts)}
     )
-    return Outcome(
-        "pii_rejected",
-        row.id,
-        reason="personal data found: " + ", ".join(sorted(prep.guard.counts)),
+    found = ", ".join(sorted(prep.guard.counts))
+    return Outcome("pii_rejected", row.id, reason=f"personal data found: {found}")
+
+
+def _record_staff(
+    session: Session, prep: Prepared, match: MatchResult, config: Config, clocks: SlaClocks
+) -> Outcome:
+    """A caseworker's mail: outbound correspondence on its incident, which now waits
+    for the producer (or is resolved, when the caseworker wrote the marker)."""
+    incident = match.incident
+    row = _store(
+        session, prep, incident, "staff_reply" if incident else "staff_unmatched", direction="out"
     )
-
-
-def _record_for_incident(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
-    incident, new = match.incident, match.incident is None
     if incident is None:
-        incident = _open(session, prep)
+        return Outcome("recorded", row.id, reason="staff mail matched no incident")
+    marker = config.lifecycle.resolution_marker.lower()
+    resolves = marker in prep.guard.subject.lower() or marker in prep.guard.new_text.lower()
+    clocks.on_staff_reply(session, incident, prep.raw.received_at)
+    transition(
+        session,
+        incident,
+        "resolved" if resolves else "awaiting_producer",
+        actor=prep.identity.address or "staff",
+        reason="caseworker replied",
+        when=prep.raw.received_at,
+        clocks=clocks,
+    )
+    session.add(
+        AuditEvent(
+            incident_id=incident.id,
+            message_row_id=row.id,
+            kind="staff_reply",
+            actor=prep.identity.address or "",
+        )
+    )
+    return Outcome("recorded", row.id, incident.number)
+
+
+def _record_for_incident(
+    session: Session, prep: Prepared, match: MatchResult, config: Config, clocks: SlaClocks
+) -> Outcome:
+    incident = _current_incident(session, prep, match.incident, config, clocks)
+    new = incident is None or incident.id != (match.incident.id if match.incident else None)
+    if incident is None:
+        incident = _open(session, prep, config, clocks, linked_from=None)
     row = _store(session, prep, incident, "recorded")
     session.add(
         AuditEvent(
@@ -118,23 +165,80 @@ def _record_for_incident(session: Session, prep: Prepared, match: MatchResult) -
             detail={"matched_by": match.reason, "source": prep.raw.source},
         )
     )
+    if match.reason == "duplicate_escalation" and not new:
+        session.add(
+            AuditEvent(
+                incident_id=incident.id,
+                message_row_id=row.id,
+                kind="duplicate_attached",
+                actor=prep.identity.address or "",
+            )
+        )
     incident.updated_at = prep.raw.received_at
     session.add(incident)
     return Outcome("recorded", row.id, incident.number, new_incident=new)
 
 
-def _open(session: Session, prep: Prepared) -> Incident:
+def _current_incident(
+    session: Session,
+    prep: Prepared,
+    incident: Incident | None,
+    config: Config,
+    clocks: SlaClocks,
+) -> Incident | None:
+    """The incident a producer's message goes on, after the lifecycle rules: a resolved
+    one reopens within the window; past it, or once closed, a linked new one opens."""
+    if incident is None:
+        return None
+    when, actor = prep.raw.received_at, prep.identity.address or ""
+    if incident.status == "closed" or (
+        incident.status == "resolved"
+        and not may_reopen(incident, when, config.lifecycle.reopen_days)
+    ):
+        return _open(session, prep, config, clocks, linked_from=incident)
+    if incident.status in ("resolved", "awaiting_producer"):
+        transition(
+            session,
+            incident,
+            "open",
+            actor=actor,
+            reason="producer replied",
+            when=when,
+            clocks=clocks,
+        )
+    return incident
+
+
+def _open(
+    session: Session,
+    prep: Prepared,
+    config: Config,
+    clocks: SlaClocks,
+    *,
+    linked_from: Incident | None,
+) -> Incident:
     subject, text = prep.guard.subject, prep.guard.text
-    return open_incident(
+    case_type = detect_type(subject, text) or prep.mailbox.default_type
+    incident = open_incident(
         session,
-        type=detect_type(subject, text) or prep.mailbox.default_type,
-        team=prep.mailbox.team,
+        type=case_type,
+        team=config.routing.teams.get(case_type, prep.mailbox.team),
         mailbox=prep.mailbox.name,
         subject=subject,
         producer_id=prep.identity.producer_id,
         person_ids=person_ids(subject, text),
         when=prep.raw.received_at,
+        priority=priority_of(subject, prep.guard.new_text, config.routing.high_priority_keywords),
     )
+    clocks.start(session, incident, prep.raw.received_at)
+    if linked_from is not None:
+        incident.linked_from_id = linked_from.id
+        session.add(
+            AuditEvent(
+                incident_id=incident.id, kind="linked_from", detail={"incident": linked_from.number}
+            )
+        )
+    return incident
 
 
 def _store(
@@ -144,11 +248,12 @@ def _store(
     disposition: str,
     *,
     content: bool = True,
+    direction: str = "in",
 ) -> Message:
     parsed, guard = prep.parsed, prep.guard
     row = Message(
         incident_id=incident.id if incident else None,
-        direction="in",
+        direction=direction,
         mailbox=prep.mailbox.name,
         mailboxes=list(prep.raw.mailboxes),
         dedup_key=prep.dedup_key,
@@ -214,7 +319,7 @@ def queue_acknowledgement(
     session: Session, replies: ReplySink, prep: Prepared, outcome: Outcome, now: datetime
 ) -> None:
     """ack_new for a new incident, ack_reply for a follow-up, pii_redacted when redacted."""
-    if outcome.action != "recorded" or outcome.incident_number is None:
+    if outcome.action != "recorded" or outcome.incident_number is None or prep.identity.is_staff:
         return
     incident = session.exec(
         select(Incident).where(Incident.number == outcome.incident_number)

@@ -24,7 +24,7 @@ from ticketing.config import Config, MailboxConfig
 from ticketing.db import transaction
 from ticketing.pipeline.guard import PiiStage
 from ticketing.pipeline.identify import identify
-from ticketing.pipeline.match import match_incident
+from ticketing.pipeline.match import MatchContext, match_incident
 from ticketing.pipeline.record import (
     Prepared,
     find_duplicate,
@@ -34,6 +34,7 @@ from ticketing.pipeline.record import (
 )
 from ticketing.pipeline.replies import ReplySink
 from ticketing.pipeline.types import Outcome, PermanentRejection, RawMessage
+from ticketing.sla.clocks import SlaClocks
 from ticketing.tokens import RefTokens
 
 __all__ = ["IntakePipeline", "dedup_key"]
@@ -52,9 +53,11 @@ class IntakePipeline:
     config: Config
     engine: Engine
     tokens: RefTokens
+    secret: bytes
     guard: PiiStage
     replies: ReplySink
     own: OwnIdentity
+    clocks: SlaClocks
 
     def process(self, raw: RawMessage) -> Outcome:
         """Record ``raw`` once; raise ``PermanentRejection`` or ``StorageError``."""
@@ -63,7 +66,7 @@ class IntakePipeline:
         self._check_headers(parsed)
         mailbox = self._mailbox(raw)
         with transaction(self.engine, readonly=True) as session:
-            identity = identify(session, parsed)
+            identity = identify(session, parsed, self.config.staff)
         screening = screen(parsed, raw.envelope_from, self.own)
         guarded = self.guard.check(mailbox.pii_policy, parsed, identity)
         prep = Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
@@ -86,8 +89,9 @@ class IntakePipeline:
             existing = find_duplicate(session, prep.dedup_key)
             if existing is not None:
                 return note_duplicate(session, existing, prep.raw)
-            match = match_incident(session, prep.parsed, prep.screening, prep.identity, self.tokens)
-            outcome = record(session, prep, match, self.config, self.replies)
+            context = MatchContext(self.tokens, self.secret)
+            match = match_incident(session, prep.parsed, prep.screening, prep.identity, context)
+            outcome = record(session, prep, match, self.config, self.replies, self.clocks)
             queue_acknowledgement(session, self.replies, prep, outcome, prep.raw.received_at)
             return outcome
 

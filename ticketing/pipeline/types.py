@@ -20,7 +20,9 @@ __all__ = [
 ]
 
 Source = Literal["smtp", "pipe", "imap"]
-Action = Literal["recorded", "duplicate", "screened", "pii_rejected", "unknown_sender"]
+Action = Literal[
+    "recorded", "duplicate", "screened", "pii_rejected", "unknown_sender", "not_authorized"
+]
 
 
 class PermanentRejection(TicketdError):
@@ -45,12 +47,13 @@ class RawMessage:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who wrote: a producer from the roster, or an unknown address."""
+    """Who wrote: a producer from the roster, a caseworker (staff), or an unknown address."""
 
     address: str | None
     producer_id: int | None = None
     name: str = ""
     language: str = "en"
+    is_staff: bool = False
 
     @property
     def is_producer(self) -> bool:

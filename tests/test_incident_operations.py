@@ -1,0 +1,82 @@
+"""Operators' commands on incidents, and ``incidents show --json`` after real mail."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import write_config
+from .mail import make_mail
+
+STAFF = '[staff]\ndomains = ["caseworkers.exchange.example"]\n'
+
+
+def _setup(run_cli, tmp_path: Path, db_url: str) -> str:  # type: ignore[no-untyped-def]
+    config = str(write_config(tmp_path, db_url, STAFF))
+    roster = tmp_path / "roster.csv"
+    roster.write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
+    assert run_cli("--config", config, "producers", "import", str(roster)).code == 0
+    return config
+
+
+def _ingest(run_cli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    path = tmp_path / "in.eml"
+    path.write_bytes(raw)
+    result = run_cli("--config", config, "ingest", "--json", str(path))
+    assert result.code == 0, result
+    return json.loads(result.out)  # type: ignore[no-any-return]
+
+
+def test_show_lists_messages_in_order_with_direction_and_state_changes(  # type: ignore[no-untyped-def]
+    run_cli, tmp_path: Path, db_url: str, monkeypatch
+) -> None:
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
+    config = _setup(run_cli, tmp_path, db_url)
+    number = _ingest(run_cli, config, tmp_path, make_mail())["incident"]
+    staff = make_mail(
+        sender="cw@caseworkers.exchange.example",
+        to="sam@brokers.example",
+        subject=f"RE: [{number}] your case",
+        headers={"Cc": "escalations@exchange.example"},
+        body="Need the notice.",
+    )
+    _ingest(run_cli, config, tmp_path, staff)
+    _ingest(
+        run_cli,
+        config,
+        tmp_path,
+        make_mail(subject=f"RE: [{number}] your case", body="Here it is."),
+    )
+    shown = json.loads(run_cli("--config", config, "incidents", "show", str(number), "--json").out)
+    assert [m["direction"] for m in shown["messages"]] == ["in", "out", "in"]
+    assert [(c["from"], c["to"]) for c in shown["state_changes"]] == [
+        ("new", "awaiting_producer"),
+        ("awaiting_producer", "open"),
+    ]
+
+
+def test_assign_resolve_reopen_close_merge(
+    run_cli, tmp_path: Path, db_url: str, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
+    config = _setup(run_cli, tmp_path, db_url)
+    first = str(
+        _ingest(run_cli, config, tmp_path, make_mail(subject="Enrollment PID 1001"))["incident"]
+    )
+    second = str(
+        _ingest(run_cli, config, tmp_path, make_mail(subject="Enrollment PID 1002"))["incident"]
+    )
+
+    def cli(*args: str):  # type: ignore[no-untyped-def]
+        return run_cli("--config", config, "incidents", *args)
+
+    assert cli("assign", first, "cw@caseworkers.exchange.example").out.endswith("(open)\n")
+    assert cli("resolve", first).out == f"{first}: resolved\n"
+    again = cli("resolve", first)
+    assert (again.code, again.err) == (1, f"ticketd: incident {first} is already resolved\n")
+    assert cli("reopen", first).out == f"{first}: open\n"
+    assert cli("merge", second, "--into", first).out == f"{second}: merged into {first}\n"
+    merged = json.loads(cli("show", second, "--json").out)
+    assert (merged["status"], merged["merged_into"]) == ("closed", first)
+    assert cli("close", first).out == f"{first}: closed\n"
+    assert cli("merge", first, "--into", first).code == 1

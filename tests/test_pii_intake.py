@@ -1,0 +1,131 @@
+"""The PII guard as a pipeline stage: reject, redact, attachments, outbound mail."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from pii_guard import AllowList, PiiGuard
+from ticketing.config import Config
+from ticketing.config.pii_schema import PiiConfig
+from ticketing.db import transaction
+from ticketing.intake import build_pipeline
+from ticketing.models import Attachment, AuditEvent, Incident, Message, OutboxMessage, Producer
+from ticketing.outbound_pii import withdraw_if_pii
+from ticketing.pii_settings import build_guard
+from ticketing.pipeline import IntakePipeline, RawMessage
+from ticketing.pipeline.pii_stage import PresidioStage
+
+from .mail import make_mail
+from .test_intake_pipeline import SECRET, RecordedReplies
+
+SSN = "219-09-9999"
+DOB_LINE = "Her date of birth is 03/14/1961."
+
+
+@pytest.fixture(scope="module")
+def guard() -> PiiGuard:
+    return build_guard(PiiConfig())
+
+
+@pytest.fixture
+def replies() -> RecordedReplies:
+    return RecordedReplies()
+
+
+@pytest.fixture
+def pipeline(
+    engine: Engine, guard: PiiGuard, replies: RecordedReplies, monkeypatch
+) -> IntakePipeline:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    with transaction(engine) as session:
+        session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
+    return build_pipeline(Config(), engine, guard=PresidioStage(guard), replies=replies)
+
+
+def deliver(pipeline: IntakePipeline, raw: bytes, box: str):  # type: ignore[no-untyped-def]
+    return pipeline.process(RawMessage(raw, "smtp", (box,)))
+
+
+def test_reject_mailbox_stores_no_content(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+    raw = make_mail(
+        to="producer.operations@exchange.example",
+        subject="Commission for PID 1001",
+        body=f"The client's SSN is {SSN}. Please fix the commission.",
+    )
+    outcome = deliver(pipeline, raw, "producer-operations")
+    assert (outcome.action, outcome.incident_number) == ("pii_rejected", None)
+    with transaction(engine, readonly=True) as session:
+        row = session.exec(select(Message)).one()
+        assert session.exec(select(Incident)).first() is None
+    assert (row.subject, row.text, row.new_text) == ("", "", "")
+    assert row.pii_findings == {"US_SSN": 1}
+    assert replies.kinds == ["pii_rejected"]
+    assert replies.orders[0].extra == {"finding_types": ["US_SSN"]}
+
+
+def test_redact_mailbox_stores_redacted_text(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+    raw = make_mail(body=f"My client PID 174097 needs help. SSN {SSN}. {DOB_LINE}")
+    outcome = deliver(pipeline, raw, "escalations")
+    assert outcome.new_incident
+    with transaction(engine, readonly=True) as session:
+        row = session.exec(select(Message)).one()
+    assert SSN not in row.text and "03/14/1961" not in row.text
+    assert "[REDACTED:US_SSN]" in row.text and "[REDACTED:DATE_OF_BIRTH]" in row.new_text
+    assert "PID 174097" in row.text  # the exchange's Person ID is not PII
+    assert row.pii_findings == {"US_SSN": 1, "DATE_OF_BIRTH": 1}
+    assert replies.kinds == ["ack_new", "pii_redacted"]
+
+
+def test_attachments_that_cannot_be_vouched_for_are_dropped(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+    raw = make_mail(
+        attachments=[
+            ("card.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),
+            ("notes.txt", "text/plain", f"SSN {SSN}".encode()),
+            ("clean.txt", "text/plain", b"Plan year 2026, form 1095-A requested."),
+        ]
+    )
+    deliver(pipeline, raw, "escalations")
+    with transaction(engine, readonly=True) as session:
+        stored = session.exec(select(Attachment).order_by(Attachment.id)).all()
+    assert [(a.filename, a.disposition, a.content is None) for a in stored] == [
+        ("card.png", "dropped_unscannable", True),
+        ("notes.txt", "dropped_pii", True),
+        ("clean.txt", "stored", False),
+    ]
+
+
+def test_outbound_mail_with_personal_data_is_withheld(engine: Engine, guard: PiiGuard) -> None:
+    from email.message import EmailMessage
+
+    mail = EmailMessage()
+    mail["Subject"] = "Escalated Case: Enrollment.PID #:174097"
+    mail.set_content(f"Hi Sam Amsung,\n\nWe looked up SSN {SSN} for you.\n")
+    clean = EmailMessage()
+    clean["Subject"] = "Escalated Case: Enrollment.PID #:174097"
+    clean.set_content("Hi Sam Amsung,\n\nThe assigned incident number is 261126-0000001.\n")
+    with transaction(engine) as session:
+        leaky = OutboxMessage(
+            kind="ack_new",
+            to_address="sam@brokers.example",
+            message_id="<a@x>",
+            mime=mail.as_bytes(),
+        )
+        fine = OutboxMessage(
+            kind="ack_new",
+            to_address="sam@brokers.example",
+            message_id="<b@x>",
+            mime=clean.as_bytes(),
+        )
+        session.add_all([leaky, fine])
+        session.flush()
+        allow = AllowList(sender_name="Sam Amsung", sender_email="sam@brokers.example")
+        assert withdraw_if_pii(session, leaky, guard, allow) is True
+        assert withdraw_if_pii(session, fine, guard, allow) is False
+    with transaction(engine, readonly=True) as session:
+        assert [r.message_id for r in session.exec(select(OutboxMessage)).all()] == ["<b@x>"]
+        event = session.exec(
+            select(AuditEvent).where(AuditEvent.kind == "outbound_blocked_pii")
+        ).one()
+    assert event.detail == {"kind": "ack_new", "finding_counts": {"US_SSN": 1}}

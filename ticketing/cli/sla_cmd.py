@@ -1,0 +1,80 @@
+"""``ticketd sla due|check``: the business calendar and what is due, for admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import click
+
+from ticketing.cli.app import Context, pass_context
+from ticketing.cli.output import emit_json, emit_table, iso
+from ticketing.db import transaction
+from ticketing.errors import TicketdError
+from ticketing.models import utcnow
+from ticketing.pii_settings import build_guard
+from ticketing.schema import require_current
+from ticketing.sla.clocks import SlaClocks
+from ticketing.sla.notices import TemplatedNotices
+from ticketing.sla.policy import deadlines
+from ticketing.sla.service import run_sweep
+from ticketing.sla.sweep import due_actions
+
+__all__ = ["sla_group"]
+
+
+@click.group("sla")
+def sla_group() -> None:
+    """Service levels: business-time deadlines and escalations."""
+
+
+def _moment(value: str, clocks: SlaClocks) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise TicketdError(f"'{value}' is not an ISO-8601 date and time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=clocks.calendar.timezone)
+
+
+def _notices(ctx: Context) -> TemplatedNotices:
+    from ticketing.daemon import build_composer
+
+    config = ctx.loaded.config
+    return TemplatedNotices(config, build_composer(config, ctx.engine)[0], build_guard(config.pii))
+
+
+@sla_group.command("due")
+@click.argument("start")
+@click.option("--policy", "policy_name", default=None, help="Policy name (default: default).")
+@pass_context
+def due_command(ctx: Context, start: str, policy_name: str | None) -> None:
+    """When a first-response clock started at START falls due (one ISO-8601 line)."""
+    clocks = SlaClocks.from_config(ctx.loaded.config.sla)
+    try:
+        policy = ctx.loaded.config.sla.select("", "", policy_name or "default")
+    except KeyError:
+        raise TicketdError(f"no SLA policy named '{policy_name}'") from None
+    found = deadlines(clocks.calendar, policy, _moment(start, clocks), policy.first_response_days)
+    click.echo(found.due_at.astimezone(clocks.calendar.timezone).isoformat())
+
+
+@sla_group.command("check")
+@click.option("--at", "at", default=None, help="ISO-8601 moment (default: now).")
+@click.option("--apply", is_flag=True, help="Run the sweep: send what is due.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def check_command(ctx: Context, at: str | None, apply: bool, as_json: bool) -> None:
+    """What is due for warning or escalation at a moment; changes nothing unless --apply."""
+    clocks = SlaClocks.from_config(ctx.loaded.config.sla)
+    moment = _moment(at, clocks) if at else utcnow()
+    require_current(ctx.engine)
+    with transaction(ctx.engine, readonly=True) as session:
+        actions = due_actions(session, moment)
+    rows = [
+        {"incident": a.incident_number, "stage": a.stage, "due_at": iso(a.due_at)} for a in actions
+    ]
+    if apply:
+        run_sweep(ctx.loaded.config, ctx.engine, moment, _notices(ctx))
+    if as_json:
+        emit_json({"at": moment.isoformat(), "applied": apply, "due": rows})
+    else:
+        emit_table(("INCIDENT", "STAGE", "DUE"), [tuple(r.values()) for r in rows])

@@ -1,0 +1,1 @@
+"""SLA: business time, policies, clocks kept in the database, and the sweep."""

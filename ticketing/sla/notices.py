@@ -1,0 +1,78 @@
+"""Who hears about a warning or a breach: the team lead, then the supervisor."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session
+
+from pii_guard import AllowList, PiiGuard
+from ticketing.config import Config
+from ticketing.models import AuditEvent, Incident
+from ticketing.outbound_pii import withdraw_if_pii
+from ticketing.replies import ReplyComposer, ReplyRequest, queue_reply
+
+__all__ = ["AuditOnlyNotices", "TemplatedNotices", "recipient_for"]
+
+log = logging.getLogger(__name__)
+
+
+def recipient_for(config: Config, incident: Incident, stage: str) -> str | None:
+    """The team lead for a warning and a breach, the supervisor for level 2."""
+    team = config.teams.get(incident.team)
+    if team is None:
+        return None
+    return team.supervisor if stage == "level2" else team.lead
+
+
+@dataclass(frozen=True)
+class AuditOnlyNotices:
+    """Records each notice as an audit event only (benchmarks; no mail)."""
+
+    config: Config
+
+    def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
+        to = recipient_for(self.config, incident, stage)
+        session.add(
+            AuditEvent(
+                incident_id=incident.id,
+                kind="sla_notice",
+                created_at=now,
+                detail={"stage": stage, "to": to},
+            )
+        )
+
+
+@dataclass(frozen=True)
+class TemplatedNotices:
+    """``sla_warning`` / ``sla_breach`` mail to the team's lead or supervisor, in the
+    sweep's transaction.  A team without that address gets an audit event instead."""
+
+    config: Config
+    composer: ReplyComposer
+    guard: PiiGuard | None = None
+
+    def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
+        to = recipient_for(self.config, incident, stage)
+        if to is None:
+            session.add(
+                AuditEvent(
+                    incident_id=incident.id,
+                    kind="sla_notice_unaddressed",
+                    created_at=now,
+                    detail={"stage": stage, "team": incident.team},
+                )
+            )
+            return
+        request = ReplyRequest(
+            kind="sla_warning" if stage == "warning" else "sla_breach",
+            to=to,
+            incident=incident,
+            team=incident.team,
+            language="en",
+            extra={"due_at": incident.sla_due_at, "level": 2 if stage == "level2" else 1},
+        )
+        row = queue_reply(session, self.composer, request, now=now)
+        withdraw_if_pii(session, row, self.guard, AllowList())
