@@ -119,8 +119,10 @@ class SmtpRelayTransport:
             raise RelayUnavailableError(f"relay unreachable: {type(exc).__name__}") from None
         finally:
             # Always: after a failed STARTTLS handshake aiosmtplib reports itself
-            # disconnected while its socket is still open.
+            # disconnected while its socket is still open.  close() only schedules
+            # the socket's closing; one turn of the loop lets it happen.
             client.close()
+            await asyncio.sleep(0)
 
     async def _secure(self, client: aiosmtplib.SMTP) -> None:
         if not self._settings.starttls:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import smtplib
-import ssl
-import subprocess
 from pathlib import Path
 
-from .conftest import unavailable, write_config
+from .conftest import write_config
 from .daemon import free_port, send, serving
 from .mail import make_mail
+from .test_replies_helpers import TlsFiles, tls_files_fixture  # noqa: F401  (fixture)
 
 
 def _serve_config(tmp_path: Path, db_url: str, port: int, extra: str = "") -> Path:
@@ -31,33 +29,14 @@ def test_header_count_and_line_length_are_limited(db_url: str, tmp_path: Path) -
         assert send(port, make_mail())[0] == 250
 
 
-def test_starttls_when_a_certificate_is_configured(db_url: str, tmp_path: Path) -> None:
-    if shutil.which("openssl") is None:
-        unavailable("openssl is needed to make a test certificate")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-    )
+def test_starttls_when_a_certificate_is_configured(
+    db_url: str, tmp_path: Path, tls_files: TlsFiles
+) -> None:
     port = free_port()
-    config = _serve_config(tmp_path, db_url, port, f'tls_cert = "{cert}"\ntls_key = "{key}"\n')
-    context = ssl.create_default_context(cafile=str(cert))
+    config = _serve_config(
+        tmp_path, db_url, port, f'tls_cert = "{tls_files.cert}"\ntls_key = "{tls_files.key}"\n'
+    )
+    context = tls_files.client_context()
     context.check_hostname = False
     with (
         serving(config, port, tmp_path / "serve.log"),
