@@ -43,9 +43,11 @@ class Services:
     guard: PiiGuard
 
 
-def build_composer(config: Config, engine: Engine) -> tuple[ReplyComposer, TemplateStore]:
+def build_composer(
+    config: Config, engine: Engine, secret: bytes | None = None
+) -> tuple[ReplyComposer, TemplateStore]:
     """The templates (a broken one refused and audited) and the composer that uses them."""
-    secret = load_signing_secret(config.security)
+    secret = secret if secret is not None else load_signing_secret(config.security)
     store = TemplateStore.from_config(config)
     with transaction(engine) as session:
         audit_refused(session, store.initial_result, utcnow())
@@ -56,9 +58,14 @@ def build_composer(config: Config, engine: Engine) -> tuple[ReplyComposer, Templ
 def build_intake(config: Config, engine: Engine) -> Services:
     """The intake pipeline with the PII guard and templated auto-replies (serve, ingest)."""
     guard = build_guard(config.pii)
-    composer, store = build_composer(config, engine)
+    secret = load_signing_secret(config.security)  # once: it may warn and read a file
+    composer, store = build_composer(config, engine, secret)
     pipeline = build_pipeline(
-        config, engine, guard=PresidioStage(guard), replies=TemplatedReplies(composer, guard)
+        config,
+        engine,
+        guard=PresidioStage(guard),
+        replies=TemplatedReplies(composer, guard),
+        secret=secret,
     )
     return Services(pipeline, composer, store, guard)
 

@@ -47,8 +47,10 @@ def build_pipeline(
     *,
     guard: PiiStage | None = None,
     replies: ReplySink | None = None,
+    secret: bytes | None = None,
 ) -> IntakePipeline:
-    secret = load_signing_secret(config.security)
+    """The pipeline; ``secret`` is loaded from the environment (or its file) when not given."""
+    secret = secret if secret is not None else load_signing_secret(config.security)
     return IntakePipeline(
         config=config,
         engine=engine,

@@ -137,14 +137,7 @@ def _record_staff(
         when=prep.raw.received_at,
         clocks=clocks,
     )
-    session.add(
-        AuditEvent(
-            incident_id=incident.id,
-            message_row_id=row.id,
-            kind="staff_reply",
-            actor=prep.identity.address or "",
-        )
-    )
+    _note(session, prep, incident, row, "staff_reply")
     return Outcome("recorded", row.id, incident.number)
 
 
@@ -156,27 +149,39 @@ def _record_for_incident(
     if incident is None:
         incident = _open(session, prep, config, clocks, linked_from=None)
     row = _store(session, prep, incident, "recorded")
+    _note(
+        session,
+        prep,
+        incident,
+        row,
+        "message_received",
+        {"matched_by": match.reason, "source": prep.raw.source},
+    )
+    if match.reason == "duplicate_escalation" and not new:
+        _note(session, prep, incident, row, "duplicate_attached")
+    incident.updated_at = prep.raw.received_at
+    session.add(incident)
+    return Outcome("recorded", row.id, incident.number, new_incident=new)
+
+
+def _note(
+    session: Session,
+    prep: Prepared,
+    incident: Incident,
+    row: Message,
+    kind: str,
+    detail: dict[str, object] | None = None,
+) -> None:
+    """An audit event about this message on its incident, by its sender."""
     session.add(
         AuditEvent(
             incident_id=incident.id,
             message_row_id=row.id,
-            kind="message_received",
+            kind=kind,
             actor=prep.identity.address or "",
-            detail={"matched_by": match.reason, "source": prep.raw.source},
+            detail=detail or {},
         )
     )
-    if match.reason == "duplicate_escalation" and not new:
-        session.add(
-            AuditEvent(
-                incident_id=incident.id,
-                message_row_id=row.id,
-                kind="duplicate_attached",
-                actor=prep.identity.address or "",
-            )
-        )
-    incident.updated_at = prep.raw.received_at
-    session.add(incident)
-    return Outcome("recorded", row.id, incident.number, new_incident=new)
 
 
 def _current_incident(
