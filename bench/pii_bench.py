@@ -1,11 +1,15 @@
 """Latency of the PII guard on 2 KB producer messages, and engine start-up.
 
     .venv/bin/python bench/pii_bench.py [--messages 2000] [--spacy-model NAME] [--json]
+                                        [--huge MB]
 
 Messages are generated reproducibly (fixed seed, Faker's en_US data): a
 greeting, escalation sentences with and without PII, a quoted earlier
 message and a signature, cut to 2,048 characters.  Start-up is measured in a
 fresh interpreter: importing ``pii_guard`` plus ``PiiGuard.build()``.
+``--huge MB`` also scans and redacts one body of that many megabytes (the
+messages above, repeated) in a fresh interpreter and reports its time and the
+growth of peak RSS over the interpreter with the guard built.
 """
 
 from __future__ import annotations
@@ -109,11 +113,36 @@ def startup(model: str | None) -> float:
     return statistics.median(runs)
 
 
+def huge(megabytes: float, model: str | None) -> dict[str, float]:
+    """Seconds and peak-RSS growth (MB) to scan and redact one body of ``megabytes``."""
+    code = (
+        "import json, resource, sys, time\n"
+        f"sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})\n"
+        "import random; from faker import Faker; import pii_bench\n"
+        "from pii_guard import GuardSettings, PiiGuard\n"
+        f"guard = PiiGuard.build(GuardSettings(spacy_model={model!r}))\n"
+        "fake, rng = Faker('en_US'), random.Random(6); Faker.seed(6)\n"
+        "base = ''.join(pii_bench.message(fake, rng) for _ in range(50))\n"
+        f"size = int({megabytes} * 1_000_000)\n"
+        "text = (base * (size // len(base) + 1))[:size]\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "started = time.perf_counter()\n"
+        "guard.redact(text, guard.scan(text))\n"
+        "seconds = time.perf_counter() - started\n"
+        "after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(json.dumps({'huge_mb': size / 1e6, 'huge_s': round(seconds, 1),"
+        " 'huge_rss_growth_mb': round((after - before) / 1024), 'huge_rss_mb': after // 1024}))\n"
+    )
+    output = subprocess.check_output([sys.executable, "-c", code])  # noqa: S603
+    return dict(json.loads(output))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--messages", type=int, default=2000)
     parser.add_argument("--spacy-model", default=None)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--huge", type=float, default=0.0, help="also scan one body of MB")
     args = parser.parse_args()
     fake, rng = Faker("en_US"), random.Random(6)
     Faker.seed(6)
@@ -131,6 +160,8 @@ def main() -> int:
         "startup_s": round(startup(args.spacy_model), 2),
         "load_average": round(os.getloadavg()[0], 2),
     }
+    if args.huge:
+        result.update(huge(args.huge, args.spacy_model))
     if args.json:
         print(json.dumps(result))
     else:

@@ -8,6 +8,7 @@ and addresses are compared by value, so any formatting of the hotline passes.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Iterable, Sequence
 
@@ -28,25 +29,36 @@ _PID_NPN = re.compile(
     + r"(?P<v>\d{1,10}(?:\s*(?:,|and|&|/)\s*\d{1,10})*)"
 )
 # All run on the folded (lower-cased) text: case-insensitive flags cost five times more.
-# (a literal every match contains, pattern): the literal test skips most patterns cheaply.
-_SYSTEM_SPANS: tuple[tuple[str, re.Pattern[str]], ...] = (
+# (literals, pattern): a pattern runs only when one of its literals is in the text, and
+# patterns open with a digit class rather than \b so that the engine skips non-digits fast.
+_SYSTEM_SPANS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     # incident numbers YYMMDD-NNNNNNN and ref tokens
-    ("-", re.compile(r"(?<!\d)\d{6}-\d{7}(?!\d)")),
-    ("ref:_", re.compile(r"ref:_[a-z0-9]+\._[a-z0-9]+:ref")),
+    (("-",), re.compile(r"\d(?<!\d\d)\d{5}-\d{7}(?!\d)")),
+    (("ref:_",), re.compile(r"ref:_[a-z0-9]+\._[a-z0-9]+:ref")),
     # Person IDs and NPNs name the value that follows (lists of them too)
-    ("", _PID_NPN),
+    (("pid", "person", "npn", "national"), _PID_NPN),
     # money, form names, times, timestamps, UUIDs
-    ("$", re.compile(r"(?:us)?\$\s?\d[\d,]*(?:\.\d{1,2})?")),
-    ("", re.compile(r"(?<![\d,.])\d[\d,]*(?:\.\d{2})?\s?(?:usd|dollars)\b")),
-    ("", re.compile(r"\b(?:1095|1094|1040|8962|8965|w-?2|1099)-?[a-c]?\b(?:-?[a-z]{1,3})?")),
-    (":", re.compile(r"\b\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s?(?:[ap]\.?m\.?)?")),
+    (("$",), re.compile(r"(?:us)?\$\s?\d[\d,]*(?:\.\d{1,2})?")),
+    (("usd", "dollar"), re.compile(r"(?<![\d,.])\d[\d,]*(?:\.\d{2})?\s?(?:usd|dollars)\b")),
     (
-        ":",
+        ("1095", "1094", "1040", "8962", "8965", "w2", "w-2", "1099"),
+        re.compile(r"\b(?:1095|1094|1040|8962|8965|w-?2|1099)-?[a-c]?\b(?:-?[a-z]{1,3})?"),
+    ),
+    ((":",), re.compile(r"\d(?<![\w]\d)\d?:\d{2}(?::\d{2}(?:\.\d+)?)?\s?(?:[ap]\.?m\.?)?")),
+    (
+        (":",),
         re.compile(
-            r"\b\d{4}-\d{2}-\d{2}[t ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?(?:z|[+-]\d{2}:?\d{2})?"
+            r"\d(?<![\w]\d)\d{3}-\d{2}-\d{2}[t ]\d{2}:\d{2}(?::\d{2})?(?:\.\d+)?"
+            r"(?:z|[+-]\d{2}:?\d{2})?"
         ),
     ),
-    ("-", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")),
+    (
+        ("-",),
+        re.compile(
+            r"[0-9a-f](?<![\w][0-9a-f])[0-9a-f]{7}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}"
+            r"-[0-9a-f]{12}\b"
+        ),
+    ),
 )
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 
@@ -71,12 +83,8 @@ class Allowance:
         findings = list(findings)
         if not findings:
             return []
-        spans = system_spans(text) + self._term_spans(text)
-        return [
-            f
-            for f in findings
-            if not any(f.overlaps(s, e) for s, e in spans) and not self._is_sender(text, f)
-        ]
+        spans = _SpanIndex(system_spans(text) + self._term_spans(text))
+        return [f for f in findings if not spans.overlaps(f) and not self._is_sender(text, f)]
 
     def _term_spans(self, text: str) -> list[tuple[int, int]]:
         lowered = text.lower()
@@ -98,12 +106,30 @@ class Allowance:
         return False
 
 
+class _SpanIndex:
+    """Allowed spans sorted by start, with the furthest end so far: an overlap test is a
+    binary search, so a long text with many identifiers and findings stays linear-ish."""
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        spans.sort()
+        self.starts = [start for start, _ in spans]
+        self.reach: list[int] = []
+        furthest = -1
+        for _, end in spans:
+            furthest = max(furthest, end)
+            self.reach.append(furthest)
+
+    def overlaps(self, finding: Finding) -> bool:
+        before = bisect.bisect_left(self.starts, finding.end)  # spans starting before its end
+        return before > 0 and self.reach[before - 1] > finding.start
+
+
 def system_spans(text: str) -> list[tuple[int, int]]:
     """Where the desk's own identifiers and other never-PII tokens are in ``text``."""
     spans: list[tuple[int, int]] = []
     lower = fold(text)
-    for literal, pattern in _SYSTEM_SPANS:
-        if literal not in lower:
+    for literals, pattern in _SYSTEM_SPANS:
+        if not any(literal in lower for literal in literals):
             continue
         for match in pattern.finditer(lower):
             spans.append(match.span("v") if "v" in pattern.groupindex else match.span())

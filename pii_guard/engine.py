@@ -1,9 +1,11 @@
-"""``PiiGuard``: Presidio recognizers and NLP engine, built once per process, and the allow rules.
+"""``PiiGuard``: the recognizers, built once per process, and the allow rules.
 
-Building is the slow part (spaCy, the name lists: about a second), scanning
-the fast one (a few milliseconds per message), so the daemon builds once and
-shares the guard.  Presidio holds no per-call state in our set-up, so one
-guard may serve several threads; processes, not threads, add speed.
+Building is the slow part (the name lists: a few tenths of a second; a
+configured spaCy model: seconds), scanning the fast one (a few milliseconds
+per message), so the daemon builds once and shares the guard.  Recognizers
+hold no per-call state, so one guard may serve several threads; processes,
+not threads, add speed.  Presidio and spaCy are imported only when a spaCy
+model is configured (``pii_guard.nlp``).
 """
 
 from __future__ import annotations
@@ -11,27 +13,25 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpEngine
-from presidio_analyzer.predefined_recognizers import SpacyRecognizer
-
 from pii_guard.allow import Allowance
-from pii_guard.entities import PERSON
+from pii_guard.chunks import CHUNK_OVERLAP, CHUNK_SIZE, chunks
 from pii_guard.findings import NO_ALLOW, AllowList, Finding
-from pii_guard.nlp import OFFLINE_MODEL, build_nlp_engine
 from pii_guard.recognizers.address import ADDRESS_RULES
-from pii_guard.recognizers.base import RuleRecognizer
+from pii_guard.recognizers.base import Recognizer, RuleRecognizer
 from pii_guard.recognizers.contact import CONTACT_RULES
 from pii_guard.recognizers.dates import DateOfBirthRecognizer
 from pii_guard.recognizers.gazetteer import load_gazetteer
 from pii_guard.recognizers.names import NameRecognizer
 from pii_guard.recognizers.numbers import NUMBER_RULES
+from pii_guard.recognizers.postal import PostalRecognizer
 from pii_guard.redaction import redact_text
 from pii_guard.settings import GuardSettings
 
 __all__ = ["PiiGuard"]
 
 log = logging.getLogger(__name__)
+
+OFFLINE_MODEL = "offline (patterns and name lists, no spaCy model)"
 
 # A finding this sure covers what lies inside it, whatever those inner scores.
 _SURE = 0.7
@@ -42,16 +42,16 @@ class PiiGuard:
 
     def __init__(
         self,
-        nlp_engine: NlpEngine,
-        recognizers: Sequence[EntityRecognizer],
+        recognizers: Sequence[Recognizer],
         settings: GuardSettings,
         model: str,
+        chunking: tuple[int, int] = (CHUNK_SIZE, CHUNK_OVERLAP),
     ) -> None:
-        self._nlp_engine = nlp_engine
         self._recognizers = tuple(recognizers)
         self._entities = list(settings.entities)
         self.settings = settings
         self.model = model
+        self.chunking = chunking
 
     def __repr__(self) -> str:
         return f"PiiGuard(model={self.model!r})"
@@ -59,64 +59,96 @@ class PiiGuard:
     @property
     def recognizers(self) -> tuple[str, ...]:
         """The names of the recognizers in use (the statistical NER shows as SpacyRecognizer)."""
-        return tuple(str(getattr(r, "name", type(r).__name__)) for r in self._recognizers)
+        return tuple(r.name for r in self._recognizers)
 
     @classmethod
-    def build(cls, settings: GuardSettings | None = None) -> PiiGuard:
-        """Build the engine once per process; ``PiiEngineError`` when it cannot be built."""
+    def build(
+        cls,
+        settings: GuardSettings | None = None,
+        chunking: tuple[int, int] = (CHUNK_SIZE, CHUNK_OVERLAP),
+    ) -> PiiGuard:
+        """Build the engine once per process; ``PiiEngineError`` when it cannot be built.
+
+        ``chunking``: characters a piece of a long text owns, and how many more it
+        reads on each side (``pii_guard.chunks``).
+        """
         settings = settings or GuardSettings()
         # Presidio logs surrounding words at DEBUG: at the daemon's DEBUG that would be PII.
         logging.getLogger("presidio-analyzer").setLevel(logging.WARNING)
-        nlp_engine, with_ner = build_nlp_engine(settings.spacy_model)
+        recognizers = _recognizers()
+        if settings.spacy_model is not None:
+            recognizers.extend(_statistical(settings.spacy_model))
         model = settings.spacy_model or OFFLINE_MODEL
-        guard = cls(nlp_engine, _recognizers(with_ner=with_ner), settings, model)
+        guard = cls(recognizers, settings, model, chunking)
         log.info("PII guard ready (NLP: %s)", model)
         return guard
 
     def scan(self, text: str, allow: AllowList = NO_ALLOW) -> list[Finding]:
-        """The findings in ``text`` at or above their redact threshold, in text order."""
+        """The findings in ``text`` at or above their redact threshold, in text order.
+
+        A long text is scanned in overlapping pieces: memory stays bounded by
+        the piece, not the text, and values across a border are still found.
+        """
         if not text.strip():
             return []
+        allowance = Allowance(allow, self.settings.allow_terms)
+        findings: list[Finding] = []
+        for chunk in chunks(len(text), *self.chunking):
+            piece = text[chunk.start : chunk.end]
+            found = _drop_contained(allowance.filter(piece, self._over_threshold(piece)))
+            findings += [_moved(f, chunk.start) for f in found if chunk.owns(f.start + chunk.start)]
+        return sorted(findings, key=lambda f: (f.start, f.end))
+
+    def _over_threshold(self, text: str) -> list[Finding]:
         redact_at = self.settings.redact_at
-        findings = [_finding(r) for r in self._analyze(text) if r.score >= redact_at(r.entity_type)]
-        allowed = Allowance(allow, self.settings.allow_terms).filter(text, findings)
-        return sorted(_drop_contained(allowed), key=lambda f: (f.start, f.end))
+        return [f for f in self._analyze(text) if f.score >= redact_at(f.entity_type)]
 
     def redact(self, text: str, findings: Sequence[Finding]) -> str:
         """``text`` with each finding replaced by ``[REDACTED:TYPE]``."""
         return redact_text(text, findings)
 
-    def _analyze(self, text: str) -> list[RecognizerResult]:
+    def _analyze(self, text: str) -> list[Finding]:
         # Presidio's AnalyzerEngine would add lemma context, duplicate removal and
         # an allow-list pass (about 1 ms a message); ours judge context per rule and
         # the guard resolves overlaps and allowed identifiers itself.
-        artifacts = self._nlp_engine.process_text(text, "en")
         return [
-            result
+            finding
             for recognizer in self._recognizers
-            for result in recognizer.analyze(text, self._entities, artifacts)
+            for finding in recognizer.analyze(text, self._entities)
         ]
 
 
-def _recognizers(*, with_ner: bool) -> list[EntityRecognizer]:
-    recognizers: list[EntityRecognizer] = [
+def _recognizers() -> list[Recognizer]:
+    gazetteer = load_gazetteer()
+    return [
         RuleRecognizer("IdentifierRecognizer", NUMBER_RULES),
         RuleRecognizer("ContactRecognizer", CONTACT_RULES),
         RuleRecognizer("AddressRecognizer", ADDRESS_RULES),
+        PostalRecognizer(gazetteer.never),
         DateOfBirthRecognizer(),
-        NameRecognizer(load_gazetteer()),
+        NameRecognizer(gazetteer),
     ]
-    if with_ner:
-        recognizers.append(SpacyRecognizer(supported_entities=[PERSON]))
-    return recognizers
 
 
-def _finding(result: RecognizerResult) -> Finding:
-    return Finding(str(result.entity_type), int(result.start), int(result.end), float(result.score))
+def _statistical(model: str) -> list[Recognizer]:
+    """The configured spaCy model's NER; imported here so the offline guard never loads spaCy."""
+    from pii_guard.nlp import load_spacy_ner  # 1.5-2 s of imports
+
+    ner = load_spacy_ner(model)
+    return [] if ner is None else [ner]
+
+
+def _moved(finding: Finding, offset: int) -> Finding:
+    if not offset:
+        return finding
+    return Finding(finding.entity_type, finding.start + offset, finding.end + offset, finding.score)
 
 
 def _drop_contained(findings: Iterable[Finding]) -> list[Finding]:
-    """Drop a finding inside a sure or surer one; partial overlaps stay (redaction merges)."""
+    """Drop a finding inside a sure or surer one; partial overlaps stay (redaction merges).
+
+    Quadratic in the findings of one piece (a few hundred at most), never of a whole text.
+    """
     ordered = sorted(findings, key=lambda f: (f.start - f.end, -f.score))
     kept: list[Finding] = []
     for finding in ordered:

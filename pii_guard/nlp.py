@@ -1,37 +1,28 @@
-"""The NLP side of Presidio: an installed spaCy model when configured, else none at all.
+"""The statistical side: an installed spaCy model's PERSON entities through Presidio.
 
-Presidio's default engine downloads ``en_core_web_lg`` on first use; a mail
-daemon must not reach the network, so the engine is built here and handed to
-Presidio already loaded.  Without a model the project's offline recognizers
-work on the raw text and need no tokens: running even a blank spaCy tokenizer
-and Presidio's per-token artifacts costs more than all the patterns together
-(about 2.5 ms of a 2 KB message), so the offline engine returns empty
-artifacts.  Our recognizers judge context themselves, so Presidio's lemma
-based context enhancer has nothing to do either way.
+Only used when ``[pii] spacy_model`` is set, and only then imported: importing
+Presidio or spaCy costs 1.5-2 s of start-up, which the offline pipeline (our
+recognizers over raw text) does not need.  Presidio's default engine
+downloads ``en_core_web_lg`` on first use; a mail daemon must not reach the
+network, so the model is loaded here (never downloaded) and handed to
+Presidio's ``SpacyNlpEngine`` already loaded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any
 
 import spacy
-from presidio_analyzer.nlp_engine import (
-    NerModelConfiguration,
-    NlpArtifacts,
-    NlpEngine,
-    SpacyNlpEngine,
-)
+from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+from presidio_analyzer.predefined_recognizers import SpacyRecognizer
 from spacy.language import Language
-from spacy.tokens import Doc
-from spacy.vocab import Vocab
 
+from pii_guard.entities import PERSON
 from pii_guard.errors import PiiEngineError
+from pii_guard.findings import Finding
 
-__all__ = ["OFFLINE_MODEL", "OfflineNlpEngine", "build_nlp_engine"]
-
-OFFLINE_MODEL = "offline (patterns and name lists, no spaCy model)"
+__all__ = ["SpacyNer", "load_spacy_ner"]
 
 # Only people come from a statistical NER; patterns serve everything else better.
 _IGNORED_LABELS = [
@@ -40,12 +31,12 @@ _IGNORED_LABELS = [
 ]  # fmt: skip
 
 
-def build_nlp_engine(model: str | None) -> tuple[NlpEngine, bool]:
-    """The engine for ``model`` (None: offline) and whether it brings a PERSON NER."""
-    if model is None:
-        return OfflineNlpEngine(), False
+def load_spacy_ner(model: str) -> SpacyNer | None:
+    """The NER recognizer of installed ``model``; None when the pipeline has no NER."""
     nlp = _load_spacy(model)
-    return _LoadedSpacyEngine(nlp, model), "ner" in nlp.pipe_names
+    if "ner" not in nlp.pipe_names:
+        return None
+    return SpacyNer(_LoadedSpacyEngine(nlp, model))
 
 
 def _load_spacy(model: str) -> Language:
@@ -74,51 +65,20 @@ class _LoadedSpacyEngine(SpacyNlpEngine):
         """Loaded in ``__init__``."""
 
 
-class OfflineNlpEngine(NlpEngine):
-    """No linguistic processing: every recognizer of the offline pipeline reads raw text."""
+class SpacyNer:
+    """Presidio's ``SpacyRecognizer`` over the model's entities, as one of our recognizers."""
 
-    def __init__(self) -> None:
-        self._vocab = Vocab()
-        self._artifacts = self._empty("en")  # nothing reads them: one shared empty set
+    name = "SpacyRecognizer"
 
-    def load(self) -> None:
-        """Nothing to load."""
+    def __init__(self, engine: SpacyNlpEngine) -> None:
+        self._engine = engine
+        self._recognizer = SpacyRecognizer(supported_entities=[PERSON])
 
-    def is_loaded(self) -> bool:
-        return True
-
-    def process_text(self, text: str, language: str) -> NlpArtifacts:
-        return self._artifacts
-
-    def process_batch(
-        self,
-        texts: Iterable[str],
-        language: str,
-        batch_size: int = 1,
-        n_process: int = 1,
-        **kwargs: Any,
-    ) -> Iterator[tuple[str, NlpArtifacts]]:
-        for text in texts:
-            yield str(text), self._artifacts
-
-    def is_stopword(self, word: str, language: str) -> bool:
-        return False
-
-    def is_punct(self, word: str, language: str) -> bool:
-        return False
-
-    def get_supported_entities(self) -> list[str]:
-        return []
-
-    def get_supported_languages(self) -> list[str]:
-        return ["en"]
-
-    def _empty(self, language: str) -> NlpArtifacts:
-        return NlpArtifacts(
-            entities=[],
-            tokens=Doc(self._vocab, words=[]),
-            tokens_indices=[],
-            lemmas=[],
-            nlp_engine=self,
-            language=language,
-        )
+    def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
+        if PERSON not in entities:
+            return []
+        artifacts = self._engine.process_text(text, "en")
+        return [
+            Finding(str(r.entity_type), int(r.start), int(r.end), float(r.score))
+            for r in self._recognizer.analyze(text, [PERSON], artifacts)
+        ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -207,3 +209,125 @@ def test_an_installed_spacy_model_adds_its_ner(tmp_path: Path) -> None:
     assert "SpacyRecognizer" in guard.recognizers
     assert "SpacyRecognizer" not in PiiGuard.build().recognizers
     assert found(guard, "SSN 219-09-9999") == {"219-09-9999": "US_SSN"}
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        "Hauptstraße 12, 10115 Berlin",
+        "Via Garibaldi 7\n20121 Milano\nItalia",
+        "Kirkegata 5\n0153 Oslo",
+        "Mannerheimintie 14\nApt. 22\n00100 Helsinki\nFinland",
+        "Andrássy út 60\n1062 Budapest\nHungary",
+        "12 rue de la Paix, 75002 Paris",
+        "ul. Długa 44/50\n00-241 Warszawa",
+        "Calle Mayor 5, 28013 Madrid",
+        "PSC 1234, Box 5678\nAPO AE 09012",
+        "Storgatan 3\n> 111 51 Stockholm",
+        "221B Baker Street\nLondon NW1 6XE\nUnited Kingdom",
+        "Apt. 4 Lindenweg 9\n3012 Bern",
+    ],
+)
+def test_foreign_postal_blocks_are_redacted_whole(guard: PiiGuard, block: str) -> None:
+    text = f"Her new address:\n{block}\nThanks, please update it."
+    redacted = guard.redact(text, guard.scan(text))
+    assert redacted == "Her new address:\n[REDACTED:ADDRESS]\nThanks, please update it."
+
+
+def test_a_street_name_and_number_needs_a_postal_part_or_an_address_phrase(
+    guard: PiiGuard,
+) -> None:
+    assert found(guard, "Her flat: Edeby 55\nApt. 3\n61020 Tystberga") == {
+        "Edeby 55\nApt. 3\n61020 Tystberga": "ADDRESS"
+    }
+    assert found(guard, "The client now lives at Edeby 55.") == {"Edeby 55": "ADDRESS"}
+    assert found(guard, "See Edeby 55 and Error 500, 2026 for details.") == {}
+    assert found(guard, "She moved to Gold 1000 and Tier 2 in March.") == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CareFirst BlueChoice HMO Gold 1000, Kaiser Permanente Silver 2500, Aetna Bronze 3500",
+        "Sent via Email 2 times, then via Portal 3 days later.",
+        "Team Escalations, Suite 200, Building 3, Room 5, Tier 2, Section 8",
+        "On Monday, March 3, 2026 and Friday, May 2 we met; Apr 2, 2025 too.",
+        "Plans in Virginia, Delaware, New York and Pennsylvania; Error 500 on Page 2, Step 4.",
+    ],
+)
+def test_business_numbers_beside_words_are_no_address(guard: PiiGuard, text: str) -> None:
+    assert found(guard, text) == {}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Francesca is moving next month.", "Francesca"),
+        ("Thanks Henrik, I will follow up.", "Henrik"),
+        ("The notice was signed by them, said Lindqvist", "Lindqvist"),
+    ],
+)
+def test_a_lone_known_name_beside_a_verb_of_people(guard: PiiGuard, text: str, value: str) -> None:
+    assert found(guard, text) == {value: "PERSON"}
+    (finding,) = guard.scan(text)
+    assert finding.score < guard.settings.reject_at("PERSON")  # redacted, never bounced
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Mobile: 0341 8387176", "0341 8387176"),
+        ("Desk: (898)666-3621x0135", "(898)666-3621x0135"),
+        ("on my registered 0961-7596216.", "0961-7596216"),
+        ("0490 39 07 81-Office", "0490 39 07 81"),
+        ("Fax: +46 (0)157 548 89", "+46 (0)157 548 89"),
+    ],
+)
+def test_foreign_phone_formats(guard: PiiGuard, text: str, value: str) -> None:
+    assert found(guard, text) == {value: "PHONE_NUMBER"}
+
+
+FILLER = "The consumer still shows as pending in the portal. " * 30
+
+
+def test_long_text_is_scanned_in_pieces_with_borders_covered() -> None:
+    guard = PiiGuard.build(chunking=(500, 100))
+    blind = PiiGuard.build(chunking=(500, 0))  # no overlap: what the overlap is for
+    for offset in range(485, 495, 2):  # the SSN straddles the border at 500
+        text = FILLER[:offset] + " SSN 219-09-9999 " + FILLER
+        start = text.index("219-")
+        assert [(f.start, f.end) for f in guard.scan(text)] == [(start, start + 11)]
+        assert [(f.start, f.end) for f in blind.scan(text)] != [(start, start + 11)]
+
+
+def test_long_text_keeps_context_across_piece_borders() -> None:
+    guard = PiiGuard.build(chunking=(500, 100))
+    blind = PiiGuard.build(chunking=(500, 0))
+    whole = PiiGuard.build()
+    for offset in range(495, 499):  # "NPN" before the border, its number after
+        text = FILLER[:offset] + " NPN 219099999 and ss# 219099998. " + FILLER
+        assert found(guard, text) == found(whole, text) == {"219099998": "US_SSN"}
+        assert "219099999" in found(blind, text)
+
+
+def test_the_offline_guard_imports_neither_presidio_nor_spacy() -> None:
+    code = (
+        "import sys\n"
+        "from pii_guard import PiiGuard\n"
+        "PiiGuard.build().scan('My client John Smith, SSN 219-09-9999')\n"
+        "print(sorted(m for m in ('spacy', 'presidio_analyzer', 'torch') if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_the_line_above_a_postal_block_is_its_addressee(guard: PiiGuard) -> None:
+    text = "Please send it to:\n> Tzigane Lantos\n> Rua Augusta 100\n> 1100-053 Lisboa"
+    assert found(guard, text) == {
+        "Tzigane Lantos": "PERSON",
+        "Rua Augusta 100\n> 1100-053 Lisboa": "ADDRESS",
+    }
+    office = "Producer Support Team\nMaryland Health Benefit Exchange\n750 E. Pratt Street"
+    assert "PERSON" not in found(guard, office).values()

@@ -13,7 +13,7 @@ import re
 from pii_guard.entities import ADDRESS
 from pii_guard.recognizers.base import Rule, ctx
 
-__all__ = ["ADDRESS_RULES"]
+__all__ = ["ADDRESS_CONTEXT", "ADDRESS_RULES", "STREET_LINE"]
 
 _SUFFIX = (
     r"(?i:street|st|road|rd|avenue|ave|av|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl"
@@ -59,6 +59,7 @@ _STREET = (
     + _DIRECTION
     + r"(?![\w]))?"
 )
+STREET_LINE = _STREET  # the US street line, also the start of a postal block (postal.py)
 _PREFIXED = r"\d{1,6}\s+(?:Calle|Avenida|Camino|Paseo|Carretera)(?:\s+" + _WORD + r"){1,4}"
 _HIGHWAY = r"\d{1,6}\s+(?:(?:US|MD|State)\s+)?(?i:route|rte|highway|hwy)\s*-?\s*\d{1,4}"
 _PO_BOX = r"(?i:p\.?\s?o\.?\s*box)\s+\d{1,6}"

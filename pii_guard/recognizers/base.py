@@ -1,5 +1,9 @@
-"""A Presidio recognizer driven by a table of rules: a pattern, a score, a context.
+"""The recognizer interface, and a recognizer driven by a table of rules.
 
+``Recognizer`` is the shape of Presidio's ``EntityRecognizer.analyze`` without
+its NLP artifacts: the offline recognizers read raw text, and importing
+``presidio_analyzer`` at all pulls in spaCy and every predefined recognizer
+(about 1.5-2 s of start-up), so the offline pipeline does not import it.
 Presidio's own ``PatternRecognizer`` scores the whole match and raises scores
 with context words found by lemma; here a bare number is ambiguous (nine
 digits may be an SSN, a routing number or nothing), so each rule says what the
@@ -10,13 +14,22 @@ closely.  A rule whose bare score is 0 needs its context.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Protocol
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from pii_guard.findings import Finding
 
-__all__ = ["Rule", "RuleRecognizer", "ctx", "fold"]
+__all__ = ["Recognizer", "Rule", "RuleRecognizer", "ctx", "fold"]
+
+
+class Recognizer(Protocol):
+    """What the guard runs: findings of the wanted entity types in raw text."""
+
+    @property
+    def name(self) -> str: ...
+
+    def analyze(self, text: str, entities: Collection[str]) -> list[Finding]: ...
 
 
 def ctx(*phrases: str) -> re.Pattern[str]:
@@ -85,31 +98,25 @@ class Rule:
         return self.score
 
 
-class RuleRecognizer(EntityRecognizer):
+class RuleRecognizer:
     """Runs its rules over the raw text; spaCy's tokens are not needed for patterns."""
 
     def __init__(self, name: str, rules: Sequence[Rule]) -> None:
+        self.name = name
         self.rules = tuple(rules)
-        entities = sorted({rule.entity for rule in self.rules})
-        super().__init__(supported_entities=entities, name=name, supported_language="en")
 
-    def load(self) -> None:
-        """Nothing to load: the patterns are compiled at import."""
-
-    def analyze(
-        self, text: str, entities: Iterable[str], nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         wanted = set(entities)
         lower = fold(text)
         scans: dict[re.Pattern[str], list[re.Match[str]]] = {}
-        results: list[RecognizerResult] = []
+        results: list[Finding] = []
         for rule in self.rules:
             if rule.entity not in wanted or not rule.applies(lower):
                 continue
             if rule.pattern not in scans:  # several rules share a shape (nine digits)
                 scans[rule.pattern] = list(rule.pattern.finditer(text))
             results.extend(
-                RecognizerResult(rule.entity, start, end, score)
+                Finding(rule.entity, start, end, score)
                 for start, end, score in rule.judge(text, lower, scans[rule.pattern])
             )
         return results

@@ -16,7 +16,8 @@ from pii_guard.recognizers.checksums import digits
 __all__ = ["CONTACT_RULES"]
 
 _L = r"(?<![\w+-])"
-_R = r"(?![\w-]|[.,]\d)"
+# A number ends before a letter, a digit or a decimal; "-Fax" after it is a label.
+_R = r"(?!\w|-\d|[.,]\d)"
 
 PHONE_CONTEXT = ctx(
     r"phone",
@@ -79,16 +80,17 @@ def _phone_length(value: str) -> bool:
 
 _NANP = (
     _L
-    + r"(?P<v>(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}([\s.-]))\d{3}(?(2)\2|[\s.-])\d{4})"
-    + r"(?:\s*(?:x|ext\.?)\s*\d{1,5})?"
+    + r"(?P<v>(?:\+?1[\s.-]?)?(?:\(\d{3}\)\s?|\d{3}([\s.-]))\d{3}(?(2)\2|[\s.-])\d{4}"
+    + r"(?:\s*(?:x|ext\.?)\s*\d{1,5})?)"
     + _R
 )
-_INTERNATIONAL = _L + r"(?P<v>(?:\+|00(?=[1-9]))\d(?:[\s.-]?\(?\d++\)?){1,7})" + _R
+# Digit groups stay on one line: a postal code on the line above is not a prefix.
+_INTERNATIONAL = _L + r"(?P<v>(?:\+|00(?=[1-9]))\d(?:[ \t.-]?\(?\d++\)?){1,7})" + _R
 # "... 555 0142 office", "...-Fax": the kind of line follows the number
 PHONE_AFTER = re.compile(
     r"[\s-]*\(?(?:office|fax|mobile|cell|home|work|desk|tel|phone|m|o|h|c|w)\b"
 )
-_DIGIT_GROUPS = _L + r"(?P<v>\(?\d{2,5}\)?(?:[\s.-]\d{2,6}){0,4})" + _R
+_DIGIT_GROUPS = _L + r"(?P<v>\(?\d{2,5}\)?(?:[ \t.-]\d{2,8}){0,4})" + _R
 
 CONTACT_RULES: tuple[Rule, ...] = (
     Rule(E.PHONE_NUMBER, re.compile(_NANP), 0.75, PHONE_CONTEXT, 0.85),

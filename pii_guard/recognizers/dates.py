@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
-from typing import Any
-
-from presidio_analyzer import EntityRecognizer, RecognizerResult
+from collections.abc import Collection
 
 from pii_guard.entities import DATE_OF_BIRTH
+from pii_guard.findings import Finding
 from pii_guard.recognizers.base import ctx, fold
 
 __all__ = ["DateOfBirthRecognizer"]
@@ -109,33 +107,25 @@ _WINDOW = 60
 _STRONG, _WEAK = 0.9, 0.45
 
 
-class DateOfBirthRecognizer(EntityRecognizer):
+class DateOfBirthRecognizer:
     """Birth dates in English and Spanish writing, in most numeric and written forms."""
+
+    name = "DateOfBirthRecognizer"
 
     def __init__(self, weak_before_year: int | None = None) -> None:
         self.weak_before_year = weak_before_year or dt.date.today().year - 12
-        super().__init__(
-            supported_entities=[DATE_OF_BIRTH],
-            name="DateOfBirthRecognizer",
-            supported_language="en",
-        )
 
-    def load(self) -> None:
-        """Nothing to load."""
-
-    def analyze(
-        self, text: str, entities: Iterable[str], nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if DATE_OF_BIRTH not in entities:
             return []
-        results: list[RecognizerResult] = []
+        results: list[Finding] = []
         prev_end, prev_birth = 0, False
         lower = fold(text)
         for match in _DATE.finditer(lower):
             start, end = match.span()
             score = self._score(lower, start, match.group(), prev_end, prev_birth)
             if score:
-                results.append(RecognizerResult(DATE_OF_BIRTH, start, end, score))
+                results.append(Finding(DATE_OF_BIRTH, start, end, score))
             prev_end, prev_birth = end, score == _STRONG
         return results
 

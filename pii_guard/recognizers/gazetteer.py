@@ -10,30 +10,26 @@ that they only count as names where the context says so.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 import re
 from dataclasses import dataclass
-
-from spacy.lang.en.stop_words import STOP_WORDS
+from pathlib import Path
 
 from pii_guard.errors import PiiEngineError
 
 __all__ = ["COMMON_WORDS", "NEVER_NAMES", "ORG_WORDS", "Gazetteer", "load_gazetteer", "words"]
 
 _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'-]+$")
-_FIRST_ATTRS = (
-    "first_names",
-    "first_names_male",
-    "first_names_female",
-    "first_names_nonbinary",
-    "first_romanized_names",
-    "first_names_male_romanized",
-    "first_names_female_romanized",
-)
-_LAST_ATTRS = ("last_names", "last_romanized_names", "last_names_male", "last_names_female")
+# Provider attributes that list names: "first_names_female_est", "last_names_rus",
+# "middle_names_male", "unisex_last_names"...; not name pairs, kana or formats.
+_FIRST_ATTR = re.compile(r"^(?:first|middle)_(?:romanized_)?names?(?:_\w+)?$")
+_LAST_ATTR = re.compile(r"^(?:\w+_)?last_(?:romanized_)?names?(?:_\w+)?$")
+_NOT_NAMES = re.compile(r"pairs|kana|abbreviated|format")
 
 
-# Given names that are everyday words: a name only with context or a surname beside them.
+# Given names that are everyday words or US states: a name only with context or a surname
+# beside them ("Virginia, Delaware" are states; "Virginia Lopez" is a person).
 def words(text: str) -> frozenset[str]:
     return frozenset(text.split())
 
@@ -43,10 +39,14 @@ COMMON_WORDS = words(
     will may june april august bill price page hope chase mark rose long young king guy son
     dean max joy sunny faith case grant summer autumn winter spring star sky river law love
     art golden green brown white black gray grey major
+    alabama alaska arizona arkansas california colorado connecticut delaware florida georgia
+    hawaii idaho illinois indiana iowa kansas kentucky louisiana maine massachusetts michigan
+    minnesota mississippi missouri montana nebraska nevada carolina dakota ohio oklahoma
+    oregon pennsylvania tennessee texas utah vermont virginia wisconsin wyoming columbia
     """
 )
 
-# Words of this desk's mail and English function words: never a name on their own.
+# Words of this desk's mail: never a name on their own (nor English stop words, added at load).
 NEVER_NAMES = words(
     """
     carrier plan plans health care first team thanks thank hello hi hey dear regards best
@@ -69,13 +69,33 @@ NEVER_NAMES = words(
     consulting foundation hospital clinic university college school church county department
     dept
     """
-) | frozenset(word.lower() for word in STOP_WORDS)
+)
+
+
+def _english_stop_words() -> frozenset[str]:
+    """spaCy's English stop words, read from their module without importing spaCy.
+
+    ``import spacy.lang.en.stop_words`` runs ``spacy/__init__`` first (over a
+    second of start-up); the module itself is a plain word list with no
+    imports, so it is loaded from its file on its own.
+    """
+    spec = importlib.util.find_spec("spacy")
+    if spec is None or spec.origin is None:
+        raise PiiEngineError("the spacy package (English stop words) is not installed")
+    path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
+    module_spec = importlib.util.spec_from_file_location("_pii_guard_en_stop_words", path)
+    if module_spec is None or module_spec.loader is None:
+        raise PiiEngineError("spaCy's English stop words cannot be read")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return frozenset(str(word).lower() for word in module.STOP_WORDS)
 
 
 # A capitalised run with one of these is a firm, a plan or an office, not a person.
 ORG_WORDS = words(
     """
     carefirst kaiser permanente aetna cigna united unitedhealthcare caresource wellpoint
+    ltd limited gmbh plc srl
     amerigroup optimum bluechoice blue cross shield insurance agency group llc inc corp company
     associates services solutions financial benefits partners consulting foundation hospital
     clinic university college school church county department dept health exchange
@@ -86,21 +106,27 @@ ORG_WORDS = words(
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """Lower-cased given names and surnames."""
+    """Lower-cased given names and surnames, and the words that are never a name alone."""
 
     first: frozenset[str]
     last: frozenset[str]
+    never: frozenset[str] = NEVER_NAMES
+    common: frozenset[str] = COMMON_WORDS
 
     def is_first(self, word: str) -> bool:
         """A given name that is not also an everyday word."""
-        return word in self.first and word not in COMMON_WORDS and word not in NEVER_NAMES
+        return word in self.first and word not in self.common and word not in self.never
 
     def is_last(self, word: str) -> bool:
         """A surname (or a given name used as one: Kim, James)."""
-        return (word in self.last or word in self.first) and word not in NEVER_NAMES
+        return (word in self.last or word in self.first) and word not in self.never
+
+    def is_surname(self, word: str) -> bool:
+        """A surname that is not also an everyday word ("Turgeon", not "Young")."""
+        return word in self.last and word not in self.common and word not in self.never
 
     def is_never(self, word: str) -> bool:
-        return word in NEVER_NAMES
+        return word in self.never
 
 
 # Locales whose person providers list no Latin-script (or romanised) names.
@@ -119,15 +145,23 @@ def load_gazetteer() -> Gazetteer:
         if module_info.name.split("_")[0] in _NON_LATIN:
             continue  # nothing to take, and importing them costs start-up time
         provider = importlib.import_module(f"{package.__name__}.{module_info.name}").Provider
-        first.update(_names(provider, _FIRST_ATTRS))
-        last.update(_names(provider, _LAST_ATTRS))
-    return Gazetteer(frozenset(first), frozenset(last))
+        first.update(_names(provider, _FIRST_ATTR))
+        last.update(_names(provider, _LAST_ATTR))
+    never = NEVER_NAMES | _english_stop_words()
+    return Gazetteer(frozenset(first), frozenset(last), never, COMMON_WORDS | _countries())
 
 
-def _names(provider: type, attributes: tuple[str, ...]) -> set[str]:
+def _countries() -> frozenset[str]:
+    """One-word country names ("France", "Jordan"): a name only with a surname or context."""
+    provider = importlib.import_module("faker.providers.address.en_US").Provider
+    return frozenset(c.lower() for c in provider.countries if _LATIN.match(c))
+
+
+def _names(provider: type, attributes: re.Pattern[str]) -> set[str]:
     found: set[str] = set()
-    for attribute in attributes:
-        values = provider.__dict__.get(attribute)
+    for attribute, values in vars(provider).items():
+        if not attributes.match(attribute) or _NOT_NAMES.search(attribute):
+            continue
         if isinstance(values, dict | list | tuple | set | frozenset):
             found.update(str(v).lower() for v in values if _LATIN.match(str(v)))
     return found

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-
 from pii_guard.entities import PERSON
+from pii_guard.findings import Finding
 from pii_guard.recognizers.base import fold
 from pii_guard.recognizers.gazetteer import ORG_WORDS, Gazetteer, words
 
@@ -52,6 +51,28 @@ _HONORIFIC = re.compile(
     r"\b(?:mr|mrs|ms|miss|mx|dr|sr|sra|srta|señor|señora|señorita|don|doña)\.?[ \t]+"
 )
 _AFTER = re.compile(r"\s*[(,-]\s*(?:" + _ROLE + r"|age|aged|dob|\d{1,3}\s*(?:yo|y/o|years))\b")
+# What a person does right after their name, and what is said to or of them right
+# before it: a lone known name there is a person ("Catherine is", "said Maslin").
+_PREDICATE = re.compile(
+    r"[ \t]+(?:is|was|has|had|will|would|can|could|did|does|lives|lived|began|begins|said"
+    r"|says|told|tells|asked|asks|wrote|writes|works|worked|wants|wanted|needs|needed"
+    r"|moved|went|came|got|gave|called|calls|replied|answered|agreed|signed|paid|died"
+    r"|were|are|dijo|vive|tiene|es)\b"
+)
+# A word listed beside a name: ", " or "and" between ("Usamov and Bowers").
+_LISTED_WORD = rf"(?P<v>[{_UPPER}][^\W\d_]+(?:['\u2019-][^\W\d_]+)*)"
+_LISTED_GAP = r"(?:[ \t]*,[ \t]*|[ \t]+(?:and|or|&|y|e|und)[ \t]+)"
+_LISTED_AFTER = re.compile(rf"{_LISTED_GAP}{_LISTED_WORD}\b")
+_LISTED_BEFORE = re.compile(rf"\b{_LISTED_WORD}{_LISTED_GAP}\Z")
+# Verbs only people do: capitalised words no list knows are a name before one.
+_PERSON_VERB = re.compile(
+    r"[ \t]+(?:lives|lived|began|said|says|told|asked|wrote|works|worked|replied|answered"
+    r"|agreed|signed|died|moved|dijo|vive)\b"
+)
+_LEAD_WORD = re.compile(
+    r"\b(?:said|says|asked|asks|told|tells|thanks|thank\s+you|dear|hi|hello|hey|hola"
+    r"|meet|met|ask|tell|contact|name\?)[ \t]*,?[ \t]*\Z"
+)
 _LOWER_NAMES = re.compile(
     r"[\s,:]+(?:is\s+|named\s+)?(?P<v>[a-zà-ÿ][a-zà-ÿ'-]+(?:[ \t]+[a-zà-ÿ][a-zà-ÿ'-]+){0,2})"
 )
@@ -64,6 +85,7 @@ _PLACE_WORDS = words(
 )
 _OPENERS = " \t\r\n\"'(*>-"
 _CONTEXT, _BOTH_KNOWN, _ONE_KNOWN, _SINGLE = 0.85, 0.8, 0.55, 0.4
+_UNKNOWN_PAIR = 0.45  # capitalised words in no list, then a verb of people: redact only
 _ONE_KNOWN_LOWER = 0.5
 
 
@@ -105,31 +127,50 @@ class _Context:
         gap = _ROLE_GAP.match(self.lower, self.role_ends[index], start)
         return gap is not None and gap.end() == start
 
+    def about_a_person(self, start: int, end: int) -> bool:
+        """A verb of people right after, or a greeting or a speech verb right before."""
+        return bool(
+            _PREDICATE.match(self.lower, end) or _LEAD_WORD.search(self.lower, start - 16, start)
+        )
+
     def sentence_start(self, start: int) -> bool:
         before = self.text[max(0, start - 12) : start].rstrip(_OPENERS)
         return not before or before[-1] in ".!?:;\n"
 
 
-class NameRecognizer(EntityRecognizer):
+class NameRecognizer:
     """PERSON findings from capitalised runs, honorifics, role words and the gazetteer."""
+
+    name = "NameRecognizer"
 
     def __init__(self, gazetteer: Gazetteer) -> None:
         self.gazetteer = gazetteer
-        super().__init__(
-            supported_entities=[PERSON], name="NameRecognizer", supported_language="en"
-        )
 
-    def load(self) -> None:
-        """The gazetteer is loaded by the engine and passed in."""
-
-    def analyze(
-        self, text: str, entities: Iterable[str], nlp_artifacts: Any = None
-    ) -> list[RecognizerResult]:
+    def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if PERSON not in entities:
             return []
         context = _Context.of(text)
         found = [*self._capitalised(context), *self._lower_case(context)]
-        return [RecognizerResult(PERSON, start, end, score) for start, end, score in found]
+        found += self._listed_with(text, found)
+        return [Finding(PERSON, start, end, score) for start, end, score in found]
+
+    def _listed_with(
+        self, text: str, found: list[tuple[int, int, float]]
+    ) -> list[tuple[int, int, float]]:
+        """Known names listed with a name already found: "Eklund, Michael and Hodge"."""
+        spans = {(start, end) for start, end, _ in found}
+        more: list[tuple[int, int, float]] = []
+        for start, end, _ in found:
+            after = _LISTED_AFTER.match(text, end)
+            before = _LISTED_BEFORE.search(text, max(0, start - 40), start)
+            for match in (after, before):
+                if match is None or (match.start("v"), match.end("v")) in spans:
+                    continue
+                word = match.group("v").lower()
+                if self.gazetteer.is_first(word) or self.gazetteer.is_surname(word):
+                    spans.add((match.start("v"), match.end("v")))
+                    more.append((match.start("v"), match.end("v"), _ONE_KNOWN))
+        return more
 
     def _capitalised(self, context: _Context) -> Iterator[tuple[int, int, float]]:
         for run in _runs(context.text, self._name_shaped):
@@ -174,9 +215,15 @@ class NameRecognizer(EntityRecognizer):
         if len(words) > 1:
             if first and last:
                 return _BOTH_KNOWN
-            return _ONE_KNOWN if first or last else 0.0
-        if first and not tokens[0].text.isupper() and not context.sentence_start(start):
-            return _SINGLE  # a lone known given name mid-sentence; "ABA" is an acronym
+            if first or last:
+                return _ONE_KNOWN
+            return _UNKNOWN_PAIR if _PERSON_VERB.match(context.lower, end) else 0.0
+        if tokens[0].text.isupper():
+            return 0.0  # "ABA" is an acronym
+        if (first or gaz.is_surname(words[0])) and context.about_a_person(start, end):
+            return _ONE_KNOWN
+        if first and not context.sentence_start(start):
+            return _SINGLE  # a lone known given name mid-sentence
         return 0.0
 
     def _lower_case(self, context: _Context) -> Iterator[tuple[int, int, float]]:

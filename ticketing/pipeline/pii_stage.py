@@ -1,7 +1,9 @@
-"""The guard stage backed by ``pii_guard`` (Presidio recognizers, fully offline).
+"""The guard stage backed by ``pii_guard`` (its own recognizers, fully offline).
 
 Subject, text and every scannable attachment are scanned under the mailbox's
 policy; the new text of a reply is redacted with the same findings rules.
+A huge body costs bounded memory: the guard scans long texts in overlapping
+pieces (``pii_guard.chunks``).
 Attachments that cannot be scanned (images, PDFs, office files) and scannable
 ones that hold personal data are not stored unless the policy is ``off``:
 what cannot be read cannot be vouched for.

@@ -1,0 +1,334 @@
+"""Postal addresses in any Latin-script country: a street line, then the rest of the block.
+
+A street line is a street-type word with a name and a house number in one of
+the orders Europe and the Americas write them ("Via Roma 131", "Snellmaninkatu
+55", "Rákóczi út 66", "31 Rue de la Paix", "ul. Słowicza 10", "12 Main St"),
+or a US military box ("Unit 5477 Box 8244 / DPO AP 15730").  From there the
+block is followed, on the same line after a comma or on the next lines
+(quoted with ``>`` or not), through units, postal codes, places and
+countries, so "Apt. 022 / ESPOO / Finland 23221" is redacted with its street.
+A line that is not one of those ends the block: a greeting or a sentence is
+never swallowed.  The line right above a block, when it reads like a name,
+is its addressee (a PERSON finding).
+
+Speed: every street line holds a house number, so the patterns are tried only
+at numbers that could be one (not dates, amounts, times or long identifiers)
+with a street's word beside them, a few times each, never across the whole
+message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator
+
+from faker.providers.address.en_US import Provider as UsProvider
+
+from pii_guard.entities import ADDRESS, PERSON
+from pii_guard.findings import Finding
+from pii_guard.recognizers.address import ADDRESS_CONTEXT, STREET_LINE
+from pii_guard.recognizers.base import fold
+from pii_guard.recognizers.gazetteer import ORG_WORDS, words
+from pii_guard.recognizers.street_words import (
+    COMPOUND_ENDINGS,
+    PREFIX_WORDS,
+    SUFFIX_WORDS,
+    UNIT_WORDS,
+)
+
+__all__ = ["PostalRecognizer"]
+
+_UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"
+_UNIT_WORD = rf"(?i:{'|'.join(UNIT_WORDS)})(?:\.|(?![^\W\d_]))"
+# A capitalised word (or an initial, or d'/l' before one), never a unit word ("Apt").
+_CAP = (
+    rf"(?=[{_UPPER}dl])(?!{_UNIT_WORD})"  # the cheap test first: this runs at every position
+    rf"(?:[{_UPPER}]\.|(?:[dDlL]['\u2019])?[{_UPPER}][^\W\d_]*+(?:['\u2019-][^\W\d_]+)*+(?!\d))"
+)
+_PARTICLE = (
+    r"(?:de|la|le|les|del|della|delle|dei|di|da|do|dos|das|du|des|van|von|der|den|het"
+    r"|al|el|y|i|e|of|the|au|aux|sur|am|an|im|zum|zur)"
+)
+_NAME = rf"{_CAP}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_CAP}){{0,3}}"
+_NUMBER = r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,4}[A-Za-z]?)?(?![\w-])\.?"
+# A flat or a building number before the line ("Apt. 117 5720 Skoanveien 226").
+_LEAD = (
+    rf"(?:(?=[A-Za-z]){_UNIT_WORD}[ \t]*#?[ \t]*\d{{1,5}}[A-Za-z]?,?[ \t]+)?(?:\d{{1,6}}[ \t]+)?"
+)
+
+
+def _alternation(items: list[str], *, capitalised_only: frozenset[str] = frozenset()) -> str:
+    """Each word as written, capitalised or not; some only capitalised (they are English too)."""
+    forms: list[str] = []
+    for item in items:
+        forms.append(item[0].upper() + item[1:])
+        if item not in capitalised_only:
+            forms.append(item)
+    return "(?:" + "|".join(sorted(set(forms), key=len, reverse=True)) + ")"
+
+
+# English words among the prefixes: only capitalised ("sent via Email 2 times").
+_ENGLISH_PREFIXES = words("via place route plaza avenue boulevard cours ronda largo carrera")
+_PREFIX = _alternation(PREFIX_WORDS, capitalised_only=_ENGLISH_PREFIXES)
+_SUFFIX = _alternation(SUFFIX_WORDS)
+_COMPOUND = "(?:" + "|".join(COMPOUND_ENDINGS) + ")"
+_BLANK = r"[ \t]+"
+
+# Street lines that end with their house number, and those that start with it (or
+# with a military box): the first are searched back from a number, the second tried
+# at the number and at the few words before it.
+_ENDING_WITH_NUMBER = (
+    rf"{_NAME}{_BLANK}{_SUFFIX}{_BLANK}{_NUMBER}",  # Trenerys gate 232
+    rf"(?:{_CAP}{_BLANK}){{0,2}}[{_UPPER}][^\W\d_]+{_COMPOUND}{_BLANK}{_NUMBER}",  # …katu 55
+    rf"{_PREFIX}{_BLANK}(?:(?:{_PARTICLE}|{_CAP}){_BLANK}){{0,4}}{_CAP},?{_BLANK}{_NUMBER}",
+)
+_STARTING_WITH_NUMBER = (
+    rf"{_NUMBER},?{_BLANK}{_PREFIX}{_BLANK}(?:(?:{_PARTICLE}|{_CAP}){_BLANK}){{0,4}}{_CAP}",
+    rf"{_NUMBER}{_BLANK}(?:{_CAP}{_BLANK}){{0,2}}[{_UPPER}][^\W\d_]+{_COMPOUND}(?![\w])",
+    STREET_LINE,  # the US order: 12 Main St
+)
+_MILITARY = (
+    r"(?i:(?:unit|psc|cmr)[ \t]+\d{3,5},?[ \t]+box[ \t]+\d{1,5}[\s,>]+(?:apo|fpo|dpo)"
+    r"[ \t]+a[aep][ \t]+\d{5})"
+    rf"|(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP}(?:[ \t]+{_CAP})?[\s,>]+FPO[ \t]+A[AEP][ \t]+\d{{5}}"
+)
+_ENDS_AT = re.compile(rf"(?<![\w.-]){_LEAD}(?:" + "|".join(_ENDING_WITH_NUMBER) + r")\Z")
+_STARTS_AT = re.compile(
+    rf"(?<![\w.-])(?:(?P<m>{_MILITARY})|{_LEAD}(?:"
+    + "|".join(_STARTING_WITH_NUMBER)
+    + r"))(?![\w])"
+)
+# Dates are name-and-number shaped ("Apr 2, 2012", "On May 2"): never a street.
+_CALENDAR = (
+    r"(?!(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march"
+    r"|april|june|july|august|september|october|november|december|enero|febrero|marzo|abril"
+    r"|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|on|mon|tue|wed|thu|fri"
+    r"|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|release|version"
+    r"|page|item|step|error|section|room|tier|level|year|week|day|no)(?![^\W\d_]))"
+)
+# A name and a number with no street word ("Edeby 55"), or a US street with a rarer
+# USPS suffix ("52 Trajanka Forks"): an address only when a unit or a postal code follows.
+_USPS = _alternation(sorted({s.lower() for s in UsProvider.street_suffixes}))
+_BARE_NAME = re.compile(rf"(?<![\w.-]){_LEAD}{_CALENDAR}{_NAME}{_BLANK}{_NUMBER}\Z")
+# What introduces an address in a sentence, on the folded text ("She lives at Edeby 55").
+_PHRASE = (
+    r"(?:address(?:\s+is)?|lives?\s+(?:at|on)|living\s+at|moved\s+to|resides?\s+at"
+    r"|located\s+at|direcci[oó]n|domicilio|vive\s+en)"
+)
+_ADDRESS_PHRASE = re.compile(_PHRASE)
+_ADDRESS_PHRASE_BEFORE = re.compile(_PHRASE + r"[\s:,]*\Z")
+_BARE_US = re.compile(
+    rf"(?<![\w.-])(?:\d{{1,6}}[ \t]+)?{_NUMBER}{_BLANK}(?:{_CAP}{_BLANK}){{1,3}}{_USPS}(?![\w])"
+)
+
+# Every street line holds a house number: the full patterns run only around numbers
+# that could be one (not dates, amounts, times, phone groups or long identifiers).
+_HOUSE_NUMBER = re.compile(
+    r"(?<![\w$.,:/(-])(?:\d{1,5}[-/]\d{1,4}[A-Za-z]?(?![\w/-])|\d{1,6}[A-Za-z]?(?![\w/:)-]|[.,]\d))"
+)
+# ... beside a street's or a place's word: a capitalised word, a street or unit word.
+_STREET_OR_UNIT = frozenset(w.replace("\\.", "") for w in (*SUFFIX_WORDS, *UNIT_WORDS))
+_ALL_DIGITS = re.compile(r"\d{1,6}")
+_CAP_WORD = re.compile(rf"[{_UPPER}][^\W\d_]*(?:['\u2019-][^\W\d_]+)*")
+_WORD_AFTER = re.compile(rf"\.?,?[ \t]+(?:[{_UPPER}]|{_PREFIX}|{_UNIT_WORD}|\d)")
+_REACH = 70  # characters before a house number that a street line may take
+_BACK = 32  # characters before a number where a line starting with it may begin ("Apt. 1 ")
+_WORDS = re.compile(r"[^\W\d_]+")
+# Firm and plan words, less those that also name places ("United Kingdom", "Church St").
+_FIRM_WORDS = ORG_WORDS - words(
+    "united county church college university school hospital clinic department dept foundation"
+)
+_WORD_START = re.compile(r"(?<![\w.'-])[^\W_]")
+
+_POSTCODE = (
+    r"(?:(?:[A-Z]{1,2}-)?\d{4,6}(?:-\d{3,4})?|\d{2}-\d{3}|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}"
+    r"|[A-Z]\d[A-Z][ \t]\d[A-Z]\d|\d{3}[ \t]\d{2})(?![\w-])"
+)
+_UNIT = rf"{_UNIT_WORD}[ \t]*#?[ \t]*[A-Za-z0-9][\w-]{{0,7}}(?![\w])"
+_PLACE = (
+    rf"(?:(?P<code1>{_POSTCODE})[ \t]+)?(?P<place>{_NAME})(?:,?[ \t]+[A-Z]{{2,3}}\.?(?![\w]))?"
+    rf"(?:,?[ \t]+(?P<code2>{_POSTCODE}))?"
+)
+_SEGMENT = re.compile(rf"(?P<unit>{_UNIT})|{_PLACE}|(?P<code>{_POSTCODE})")
+_SAME_LINE = re.compile(r"\.?,?[ \t]*")
+_NEXT_LINE = re.compile(r"\.?[ \t]*,?[ \t]*\r?\n(?:[ \t>]*\r?\n)?(?:[ \t]*>)*[ \t]*(?:,[ \t]*)?")
+_LINE_END = re.compile(r"[ \t]*(?:[,.;:?!)]|\r?\n|$)")
+# Capitalised words that open a sentence or a sign-off, never a place in a block.
+_NOT_PLACE = words(
+    """thanks thank regards best sincerely cheers hi hello dear please note sent from subject
+    re fw fwd the i we my our your his her their this that it is are was also and or but if
+    when phone tel fax email cell mobile client member call let can could would should will
+    monday tuesday wednesday thursday friday saturday sunday"""
+)
+_MAX_SEGMENTS = 5
+_ADDRESSEE = re.compile(rf"(?:^|\n)[ \t>]*(?P<v>{_CAP}(?:[ \t]+{_CAP}){{1,3}})[ \t,]*\r?\Z")
+_ADDRESSEE_SCORE = 0.55
+_ALONE, _BLOCK, _CONTEXT, _MILITARY_SCORE = 0.7, 0.8, 0.9, 0.85
+
+
+class PostalRecognizer:
+    """ADDRESS findings for street lines of many countries and the postal block after them,
+    and PERSON findings for the addressee: a line of capitalised words right above a block.
+
+    ``never`` holds words that are never part of a name (the gazetteer's): with the
+    firm and plan words they keep "Producer Support Team" above an office's address
+    from being taken for a person.
+    """
+
+    name = "PostalRecognizer"
+
+    def __init__(self, never: frozenset[str] = frozenset()) -> None:
+        self.never = never | _NOT_PLACE
+
+    def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
+        if ADDRESS not in entities:
+            return []
+        lower = fold(text)
+        found: dict[tuple[int, int], Finding] = {}
+        for number, before, after in _house_numbers(text):
+            for match, bare in _street_lines(text, lower, number, before, after):
+                finding = self._judge(text, lower, match, bare=bare)
+                if finding is not None:
+                    found.setdefault((finding.start, finding.end), finding)
+        addresses = list(found.values())
+        if PERSON not in entities:
+            return addresses
+        return addresses + [n for a in addresses if (n := self._addressee(text, a.start))]
+
+    def _addressee(self, text: str, start: int) -> Finding | None:
+        """The line right above an address block when it reads like a person's name."""
+        line_start = text.rfind("\n", 0, start) + 1
+        if text[line_start:start].strip(" \t>"):
+            return None  # the block starts mid-line: no line of its own above it
+        above = _ADDRESSEE.search(text, max(0, line_start - 80), max(0, line_start - 1))
+        if above is None:
+            return None
+        value = above.group("v")
+        if _names_a_firm(value) or any(w.lower() in self.never for w in value.split()):
+            return None
+        return Finding(PERSON, above.start("v"), above.end("v"), _ADDRESSEE_SCORE)
+
+    def _judge(self, text: str, lower: str, match: re.Match[str], *, bare: bool) -> Finding | None:
+        end, segments, postal = _block_end(text, match.end())
+        start = match.start()
+        if bare and (_names_a_firm(match.group()) or not (postal or _introduced(lower, start))):
+            return None  # "Gold 1000, Kaiser Permanente Silver 2500" is a plan list
+        if not bare and "m" in match.re.groupindex and match.group("m"):
+            return Finding(ADDRESS, start, end, _MILITARY_SCORE)
+        context = ADDRESS_CONTEXT.search(lower, max(0, start - 40), start)
+        score = _CONTEXT if context else _BLOCK if segments else _ALONE
+        return Finding(ADDRESS, start, end, score)
+
+
+def _introduced(lower: str, start: int) -> bool:
+    """An address phrase ends right before ``start``: "lives at", "address:", "moved to"."""
+    return _ADDRESS_PHRASE_BEFORE.search(lower, max(0, start - 40), start) is not None
+
+
+def _house_numbers(text: str) -> Iterator[tuple[re.Match[str], bool, bool]]:
+    """Numbers that could be a house number, and whether a street's word stands before
+    them (a line may end with them) or after them (a line may start with them)."""
+    for match in _HOUSE_NUMBER.finditer(text):
+        start = match.start()
+        before = _word_before(text, start)
+        after = _WORD_AFTER.match(text, match.end()) is not None
+        if before or after:
+            yield match, before, after
+
+
+def _word_before(text: str, start: int) -> bool:
+    """A capitalised, street or unit word on the same line before ``start`` (one more
+    number may stand between: "Apt. 117 5720")."""
+    line = text[max(0, start - 40) : start]
+    if not line.endswith((" ", "\t")):
+        return False
+    tokens = line[line.rfind("\n") + 1 :].split()
+    if tokens and _ALL_DIGITS.fullmatch(tokens[-1]):
+        tokens.pop()
+    if not tokens:
+        return False
+    word = tokens[-1].rstrip(".,")
+    return _CAP_WORD.fullmatch(word) is not None or word.lower() in _STREET_OR_UNIT
+
+
+def _street_lines(
+    text: str, lower: str, number: re.Match[str], before: bool, after: bool
+) -> Iterator[tuple[re.Match[str], bool]]:
+    """The street lines (and whether bare) that end or start with ``number``.
+
+    Anchoring at the number keeps the patterns off most of the text: they are
+    tried a few times per number instead of at every position of the message.
+    """
+    start, end = number.span()
+    if before:
+        patterns = [_ENDS_AT]
+        # a name and a number only where a postal part follows or an address phrase leads
+        if _block_end(text, end)[2] or _ADDRESS_PHRASE.search(lower, max(0, start - 60), start):
+            patterns.append(_BARE_NAME)
+        for pattern in patterns:
+            match = pattern.search(text, max(0, start - _REACH), end)
+            if match is not None:
+                yield match, pattern is _BARE_NAME
+    if after:
+        starts = [m.start() for m in _WORD_START.finditer(text, max(0, start - _BACK), start)]
+        for position in (*starts, start):
+            for pattern in (_STARTS_AT, _BARE_US):
+                match = pattern.match(text, position)
+                if match is not None:
+                    yield match, pattern is _BARE_US
+
+
+def _names_a_firm(value: str) -> bool:
+    """A carrier, plan or office word: "CareFirst BlueChoice Gold 1000" is no street."""
+    return any(word.lower() in _FIRM_WORDS for word in _WORDS.findall(value))
+
+
+def _block_end(text: str, position: int) -> tuple[int, int, bool]:
+    """Where the postal block after a street line ends, its parts, and whether one is postal.
+
+    A unit or a postal code is what makes a name and a number an address.
+    """
+    end, count, postal = position, 0, False
+    for segment in _segments(text, position):
+        end, count = segment.end(), count + 1
+        postal = postal or any(segment.group(g) for g in ("unit", "code", "code1", "code2"))
+        if count == _MAX_SEGMENTS:
+            break
+    return end, count, postal
+
+
+def _segments(text: str, position: int) -> Iterator[re.Match[str]]:
+    """The unit, postal-code, place and country parts that follow ``position``."""
+    after_unit = False
+    while True:
+        gap = _NEXT_LINE.match(text, position) or _SAME_LINE.match(text, position)
+        if gap is None:
+            return
+        segment = _SEGMENT.match(text, gap.end())
+        if segment is None or not _acceptable(text, segment, gap.group(), after_unit):
+            return
+        after_unit = segment.group("unit") is not None
+        position = segment.end()
+        yield segment
+
+
+def _acceptable(text: str, segment: re.Match[str], gap: str, after_unit: bool) -> bool:
+    """Whether a part continues the block rather than open a sentence or a paragraph.
+
+    A place needs a comma, a line of its own or a unit before it; a part on a
+    new line must end there (or at a clause's punctuation) unless it is a place with
+    its postal code; after a blank line only a postal code carries on.
+    """
+    postal = any(segment.group(g) for g in ("code", "code1", "code2"))
+    ends_line = _LINE_END.match(text, segment.end()) is not None
+    if gap.count("\n") > 1 and not postal:
+        return False
+    place = segment.group("place")
+    if place is not None:
+        if any(word.lower() in _NOT_PLACE for word in place.split()) or _names_a_firm(place):
+            return False
+        same_line = "\n" not in gap
+        if same_line and "," not in gap and not (after_unit and (ends_line or postal)):
+            return False
+    placed = postal and place is not None  # "1062 Budapest", not digits that run on
+    return "\n" not in gap or ends_line or placed
