@@ -6,9 +6,9 @@ import multiprocessing
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ticketing.config import Config, DatabaseConfig
 from ticketing.config.desk_schema import StaffConfig
@@ -18,7 +18,7 @@ from ticketing.intake import build_pipeline
 from ticketing.models import AuditEvent, Incident, Producer
 from ticketing.pipeline import RawMessage
 from ticketing.sla.clocks import SlaClocks
-from ticketing.sla.sweep import due_actions, sweep
+from ticketing.sla.sweep import _apply_arrays, _apply_rows, _plan, due_actions, sweep
 
 from .mail import make_mail
 from .test_intake_pipeline import SECRET, RecordedReplies
@@ -28,6 +28,7 @@ OPENED = datetime.fromisoformat(f"2026-11-23T10:00:00{NY}")  # Monday
 # 2 business days from Monday 10:00: warning at 75% (Tuesday 14:30), due Wednesday 10:00,
 # level 2 one business day later (Monday 10:00: Thanksgiving and the Friday after are off).
 STAFF = StaffConfig(domains=("exchange.example",))
+SWEEP_KINDS = ("sla_warning", "sla_breach", "sla_level2")  # the sweep's audit events
 
 
 def at(text: str) -> datetime:
@@ -48,7 +49,7 @@ class CountingNotices:
 def notices(engine: Engine) -> list[str]:
     with transaction(engine, readonly=True) as session:
         rows = session.exec(
-            select(AuditEvent).where(AuditEvent.kind == "test_notice").order_by(AuditEvent.id)
+            select(AuditEvent).where(AuditEvent.kind == "test_notice").order_by(col(AuditEvent.id))
         ).all()
     return [r.detail["stage"] for r in rows]
 
@@ -109,8 +110,8 @@ def test_warning_breach_and_level2_each_once(
 
 
 def test_caseworker_reply_stops_the_clock(
-    engine: Engine, opened: str, clocks: SlaClocks, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    engine: Engine, opened: str, clocks: SlaClocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sink = CountingNotices()
     sweep(engine, clocks, sink, at("2026-11-24T14:31:00"))
     pipeline = build_pipeline(Config(staff=STAFF), engine, replies=RecordedReplies())
@@ -191,6 +192,90 @@ def test_resolution_clock_pauses_while_awaiting_the_producer(engine: Engine) -> 
         assert (incident.sla_clock, incident.sla_next_at) == (None, None)
 
 
+def _open(engine: Engine, clocks: SlaClocks, when: datetime, count: int) -> list[int]:
+    ids: list[int] = []
+    with transaction(engine) as session:
+        for _ in range(count):
+            incident = open_incident(
+                session, type="enrollment", team="escalated_cases", mailbox="escalations", when=when
+            )
+            clocks.start(session, incident, when)
+            session.flush()
+            assert incident.id is not None
+            ids.append(incident.id)
+    return ids
+
+
+def _thresholds(engine: Engine, incident_id: int) -> tuple[datetime, datetime, datetime]:
+    with transaction(engine, readonly=True) as session:
+        incident = session.get_one(Incident, incident_id)
+    assert incident.sla_warn_at and incident.sla_due_at and incident.sla_level2_at
+    return incident.sla_warn_at, incident.sla_due_at, incident.sla_level2_at
+
+
+def test_one_sweep_in_small_batches_writes_every_stage_once(
+    engine: Engine, clocks: SlaClocks
+) -> None:
+    """Several batches, and within a batch incidents that enter two stages (breach and
+    level 2, the stale warning skipped) next to ones entering one: the batch statements
+    (arrays on PostgreSQL, executemany on SQLite) write each row's own values."""
+    late = _open(engine, clocks, OPENED, 3)  # past level 2 at ``now``
+    recent = _open(engine, clocks, at("2026-11-25T10:00:00"), 3)  # breached, not level 2
+    now = _thresholds(engine, recent[0])[1] + timedelta(minutes=1)
+    assert _thresholds(engine, late[0])[2] <= now < _thresholds(engine, recent[0])[2]
+    assert sweep(engine, clocks, CountingNotices(), now, batch=2) == 3 * 2 + 3 * 1
+    with transaction(engine, readonly=True) as session:
+        rows = {i: session.get_one(Incident, i) for i in late + recent}
+        events = session.exec(
+            select(AuditEvent)
+            .where(col(AuditEvent.kind).in_(SWEEP_KINDS))
+            .order_by(col(AuditEvent.id))
+        ).all()
+    for i in late:
+        assert (rows[i].sla_stage, rows[i].sla_next_at, rows[i].priority) == (3, None, "high")
+    for i in recent:
+        state = (rows[i].sla_stage, rows[i].sla_next_at, rows[i].priority)
+        assert state == (2, rows[i].sla_level2_at, "high")
+    by_incident: dict[int | None, list[str]] = {}
+    for event in events:
+        assert (event.actor, event.created_at) == ("system", now)
+        assert (event.detail, event.message_row_id) == ({"clock": "first_response"}, None)
+        by_incident.setdefault(event.incident_id, []).append(event.kind)
+    expected = {i: ["sla_breach", "sla_level2"] for i in late}
+    assert by_incident == expected | {i: ["sla_breach"] for i in recent}
+    assert sweep(engine, clocks, CountingNotices(), now, batch=2) == 0
+
+
+@pytest.mark.postgres
+def test_postgres_array_statements_write_what_executemany_writes(
+    pg_db_url: str, clocks: SlaClocks
+) -> None:
+    """The same plans applied both ways, in a session whose time zone is not UTC (a
+    naive time would be read in it): incidents and audit events must match, down to
+    the stored JSON text (``json`` keeps the text it is given)."""
+    engine = create_db_engine(DatabaseConfig(url=pg_db_url))
+    both = _open(engine, clocks, OPENED, 2) + _open(engine, clocks, at("2026-11-24T10:00:00"), 2)
+    now = at("2026-11-30T11:00:00")  # the first pair past level 2, the second breached
+    with transaction(engine) as session:
+        session.connection().exec_driver_sql("SET LOCAL TIME ZONE 'America/New_York'")
+        plans = [_plan(clocks, session.get_one(Incident, i), now, None) for i in both]
+        assert {len(p.stages) for p in plans} == {1, 2} and None in {p.next_at for p in plans}
+        _apply_rows(session.connection(), plans[0::2], now)
+        _apply_arrays(session.connection(), plans[1::2], now)
+    incidents = text("SELECT sla_stage, sla_next_at, priority FROM incidents WHERE id = :id")
+    events = text(
+        "SELECT kind, actor, created_at, detail::text, message_row_id FROM audit_events"
+        " WHERE incident_id = :id AND kind IN ('sla_warning', 'sla_breach', 'sla_level2')"
+        " ORDER BY id"
+    )
+    with engine.connect() as conn:
+        for rows_way, arrays_way in ((both[0], both[1]), (both[2], both[3])):
+            for query in (incidents, events):
+                written = [conn.execute(query, {"id": i}).all() for i in (rows_way, arrays_way)]
+                assert written[0] == written[1] and written[0]
+    engine.dispose()
+
+
 def _sweep_in_process(url: str, now: datetime) -> int:
     engine = create_db_engine(DatabaseConfig(url=url, busy_timeout_ms=30_000))
     fired = sweep(engine, SlaClocks.from_config(Config().sla), CountingNotices(), now, batch=50)
@@ -224,7 +309,7 @@ def test_two_daemons_on_postgres_send_each_escalation_once(pg_db_url: str) -> No
         per_incident = session.exec(
             select(AuditEvent.incident_id, func.count())
             .where(AuditEvent.kind == "test_notice")
-            .group_by(AuditEvent.incident_id)
+            .group_by(col(AuditEvent.incident_id))
             .having(func.count() > 1)
         ).all()
     engine.dispose()

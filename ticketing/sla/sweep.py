@@ -5,24 +5,27 @@ claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several daemons sweep
 at once, none takes another's rows); SQLite's write lock serialises sweeps.
 The stage change is written in the same transaction as the notices' outbox
 rows, so a notice exists if and only if its stage was entered; a batch is
-planned in Python and applied with one executemany UPDATE and one INSERT.
+planned in Python and applied with one UPDATE and one INSERT of audit events:
+on PostgreSQL each statement takes the whole batch as arrays (``unnest``), on
+SQLite it is an executemany (in process, a row costs microseconds there).
 After downtime the sweep catches up: a stale warning is skipped when the
 breach is already due, and every escalation level still fires once.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, insert, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ticketing.db import transaction
-from ticketing.models import AuditEvent, Incident
+from ticketing.models import AuditEvent, Incident, UTCDateTime
 from ticketing.sla.clocks import SlaClocks
 
 __all__ = ["DueAction", "NoticeSink", "due_actions", "sweep"]
@@ -45,7 +48,10 @@ class DueAction:
 
 
 def _target_stage(incident: Incident, now: datetime) -> int:
-    thresholds = (incident.sla_warn_at, incident.sla_due_at, incident.sla_level2_at)
+    return _stage_at((incident.sla_warn_at, incident.sla_due_at, incident.sla_level2_at), now)
+
+
+def _stage_at(thresholds: tuple[datetime | None, ...], now: datetime) -> int:
     return sum(1 for t in thresholds if t is not None and t <= now)
 
 
@@ -80,12 +86,12 @@ def sweep(
 ) -> int:
     """Fire everything due at ``now``; returns the number of notices queued."""
     fired = 0
+    hold_until = _hold_until(clocks, now)
     while True:
         with transaction(engine) as session, session.no_autoflush:
             # no autoflush: the batch's outbox rows go out in one flush at commit
             claimed = session.exec(_due_query(now, batch).with_for_update(skip_locked=True)).all()
-            in_hours = _notice_hours(clocks, now)
-            plans = [_plan(clocks, incident, now, in_hours) for incident in claimed]
+            plans = [_plan(clocks, incident, now, hold_until) for incident in claimed]
             _apply(session, plans, now)
             for plan in plans:
                 for stage in plan.stages:
@@ -93,6 +99,16 @@ def sweep(
                 fired += len(plan.stages)
         if len(claimed) < batch:
             return fired
+
+
+def _hold_until(clocks: SlaClocks, now: datetime) -> datetime | None:
+    """When notices may go out again, if they must wait for business hours now (the
+    same for every incident, so computed once per sweep)."""
+    if not clocks.config.notices_in_business_hours_only:
+        return None
+    if clocks.calendar.between(now - _NOTICE_GRACE, now) > timedelta():
+        return None
+    return clocks.calendar.next_open(now)
 
 
 @dataclass(frozen=True)
@@ -104,14 +120,14 @@ class _Plan:
     stages: tuple[str, ...]
 
 
-def _plan(clocks: SlaClocks, incident: Incident, now: datetime, in_hours: bool) -> _Plan:
+def _plan(
+    clocks: SlaClocks, incident: Incident, now: datetime, hold_until: datetime | None
+) -> _Plan:
     """What the sweep does to one claimed incident (pure: nothing written yet)."""
-    if clocks.config.notices_in_business_hours_only and not in_hours:
-        return _Plan(
-            incident, incident.sla_stage, clocks.calendar.next_open(now), incident.priority, ()
-        )
-    new = _target_stage(incident, now)
+    if hold_until is not None:
+        return _Plan(incident, incident.sla_stage, hold_until, incident.priority, ())
     thresholds = (incident.sla_warn_at, incident.sla_due_at, incident.sla_level2_at)
+    new = _stage_at(thresholds, now)
     raise_priority = new >= 2 and clocks.policy_of(incident).raise_priority_on_breach
     return _Plan(
         incident,
@@ -123,13 +139,31 @@ def _plan(clocks: SlaClocks, incident: Incident, now: datetime, in_hours: bool) 
 
 
 def _apply(session: Session, plans: list[_Plan], now: datetime) -> None:
-    """The batch's stage changes and audit events, as two statements.  The rows were
-    claimed under lock (``FOR UPDATE SKIP LOCKED``; SQLite's single writer), so what
-    was read is what is changed: no other sweeper can hold them meanwhile."""
+    """The batch's stage changes and audit events.  The rows were claimed under lock
+    (``FOR UPDATE SKIP LOCKED``; SQLite's single writer), so what was read is what is
+    changed: no other sweeper can hold them meanwhile."""
     if not plans:
         return
-    table = Incident.__table__  # type: ignore[attr-defined]
     connection = session.connection()
+    if (connection.dialect.name, connection.dialect.driver) == ("postgresql", "psycopg"):
+        _apply_arrays(connection, plans, now)  # psycopg 3: ``%b`` parameters
+    else:
+        _apply_rows(connection, plans, now)
+
+
+def _events(plans: list[_Plan]) -> list[tuple[int | None, str, dict[str, Any]]]:
+    """One audit event per stage entered: incident id, kind, detail."""
+    return [
+        (p.incident.id, f"sla_{stage}", {"clock": p.incident.sla_clock})
+        for p in plans
+        for stage in p.stages
+    ]
+
+
+def _apply_rows(connection: Connection, plans: list[_Plan], now: datetime) -> None:
+    """SQLite: an executemany UPDATE and INSERT, one parameter set per row (SQLite has
+    no arrays, and rejects column aliases on ``VALUES``)."""
+    table = Incident.__table__  # type: ignore[attr-defined]
     connection.execute(
         update(table)
         .where(table.c.id == bindparam("_id"))
@@ -144,19 +178,57 @@ def _apply(session: Session, plans: list[_Plan], now: datetime) -> None:
         ],
     )
     events = [
-        {
-            "incident_id": p.incident.id,
-            "kind": f"sla_{stage}",
-            "actor": "system",
-            "created_at": now,
-            "detail": {"clock": p.incident.sla_clock},
-        }
-        for p in plans
-        for stage in p.stages
+        {"incident_id": i, "kind": k, "actor": "system", "created_at": now, "detail": d}
+        for i, k, d in _events(plans)
     ]
     if events:
         connection.execute(insert(AuditEvent.__table__), events)  # type: ignore[attr-defined]
 
 
-def _notice_hours(clocks: SlaClocks, now: datetime) -> bool:
-    return clocks.calendar.between(now - _NOTICE_GRACE, now) > timedelta()
+# PostgreSQL: the whole batch as arrays, unnested server side, so that a batch costs
+# two statements instead of 2,000 pipelined single-row ones (the server's per-statement
+# work was half the sweep's time).  The arrays go as binary parameters (``%b``): in
+# text format psycopg quotes every element, some 80 ms per batch of 2,000.
+_UPDATE_FROM_ARRAYS = (
+    "UPDATE incidents SET sla_stage = u.stage, sla_next_at = u.next_at, priority = u.priority"
+    " FROM unnest(%(ids)b::integer[], %(stages)b::integer[], %(next_at)b::timestamptz[],"
+    " %(priority)b::text[]) AS u(id, stage, next_at, priority)"
+    " WHERE incidents.id = u.id"
+)
+_INSERT_FROM_ARRAYS = (
+    "INSERT INTO audit_events (incident_id, kind, actor, created_at, detail)"
+    " SELECT e.incident_id, e.kind, 'system', %(now)b::timestamptz, e.detail"
+    " FROM unnest(%(incident_ids)b::integer[], %(kinds)b::text[], %(details)b::json[])"
+    " WITH ORDINALITY AS e(incident_id, kind, detail, n) ORDER BY e.n"
+)
+
+
+def _apply_arrays(connection: Connection, plans: list[_Plan], now: datetime) -> None:
+    """PostgreSQL: one UPDATE and one INSERT per batch.  The driver-level statements skip
+    SQLAlchemy's type processing, so the values are converted here the way the columns'
+    types do it: ``UTCDateTime`` for times, the dialect's JSON serialiser for ``detail``
+    (``json`` keeps the text as given, so it must be the same text)."""
+    when = UTCDateTime().process_bind_param
+    dialect = connection.dialect
+    connection.exec_driver_sql(
+        _UPDATE_FROM_ARRAYS,
+        {
+            "ids": [p.incident.id for p in plans],
+            "stages": [p.stage for p in plans],
+            "next_at": [when(p.next_at, dialect) for p in plans],
+            "priority": [p.priority for p in plans],
+        },
+    )
+    events = _events(plans)
+    if not events:
+        return
+    dumps = getattr(dialect, "_json_serializer", None) or json.dumps
+    connection.exec_driver_sql(
+        _INSERT_FROM_ARRAYS,
+        {
+            "now": when(now, dialect),
+            "incident_ids": [incident_id for incident_id, _, _ in events],
+            "kinds": [kind for _, kind, _ in events],
+            "details": [dumps(detail) for _, _, detail in events],
+        },
+    )
