@@ -9,6 +9,7 @@ parse, undeclared 8-bit as UTF-8 or else Windows-1252, never an exception.
 from __future__ import annotations
 
 import re
+from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 
@@ -41,7 +42,8 @@ def decode_header_value(raw: str) -> str:
     value = clean_text(str(raw))
     try:
         decoded = str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, AssertionError, IndexError):
+    # MessageError: broken base64 (HeaderParseError), unknown charsets (CharsetError)
+    except (ValueError, LookupError, UnicodeError, AssertionError, IndexError, MessageError):
         decoded = value
     return " ".join(clean_text(decoded).split())
 

@@ -124,3 +124,9 @@ def test_outlook_auto_response_suppress_is_never_answered_but_is_read() -> None:
     )
     verdict = screen(parse_message(raw), None, OWN)
     assert (verdict.kind, verdict.no_reply) == ("normal", True)
+
+
+def test_broken_encoded_words_are_kept_as_written() -> None:
+    """A header whose RFC 2047 word cannot be decoded (bad base64) stays raw, no error."""
+    raw = b"From: a@b.example\r\nSubject: =?utf-8?b?S?= help\r\nMessage-ID: <x@b>\r\n\r\nbody\r\n"
+    assert parse_message(raw).subject == "=?utf-8?b?S?= help"

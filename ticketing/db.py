@@ -20,11 +20,13 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
 
 from ticketing.config import DatabaseConfig
-from ticketing.errors import StorageError
+from ticketing.errors import StorageError, StorageFullError
 
 __all__ = ["create_db_engine", "is_sqlite", "normalize_url", "transaction"]
 
 _READONLY = "ticketd_readonly"
+_SQLITE_FULL = 13  # SQLITE_FULL: a write failed with ENOSPC (or the file hit its size cap)
+_PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 
 
 def normalize_url(url: str) -> URL:
@@ -80,11 +82,22 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
 
     ``readonly`` transactions do not take SQLite's write lock, so lookups never
     queue behind a writer.  Driver-level failures (server down, database locked
-    past the timeout) become ``StorageError`` so callers answer "try again later".
+    past the timeout) become ``StorageError`` so callers answer "try again later";
+    a full disk becomes ``StorageFullError``, which SMTP reports as 452 4.3.1.
     """
     bind = engine.execution_options(**{_READONLY: True}) if readonly else engine
     try:
         with Session(bind, expire_on_commit=False) as session, session.begin():
             yield session
     except OperationalError as exc:
+        if _disk_full(exc.orig):
+            raise StorageFullError("database storage is full") from exc
         raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
+
+
+def _disk_full(orig: BaseException | None) -> bool:
+    """SQLite and PostgreSQL each say "disk full" their own way; both are told apart here."""
+    sqlite_code = getattr(orig, "sqlite_errorcode", None)
+    if isinstance(sqlite_code, int) and sqlite_code & 0xFF == _SQLITE_FULL:
+        return True
+    return getattr(orig, "sqlstate", None) == _PG_DISK_FULL

@@ -3,7 +3,8 @@
     TicketdError
     ├── ConfigError            config.toml is wrong (every problem, with key paths)
     ├── StorageError           the database cannot be reached or is not migrated
-    │   └── SchemaOutOfDateError
+    │   ├── SchemaOutOfDateError
+    │   └── StorageFullError   the database's disk is full (SMTP 452, not 451)
     ├── SecretError            a secret the config names cannot be had
     ├── RosterError            a producers file cannot be read at all
     └── NotFoundError          a user asked for something that does not exist
@@ -25,6 +26,7 @@ __all__ = [
     "SchemaOutOfDateError",
     "SecretError",
     "StorageError",
+    "StorageFullError",
     "TicketdError",
 ]
 
@@ -55,6 +57,11 @@ class ConfigError(TicketdError):
 
 class StorageError(TicketdError):
     """The database cannot be used right now (unreachable, locked, misconfigured)."""
+
+
+class StorageFullError(StorageError):
+    """The database's disk (or quota) is full: retrying helps only once an operator frees space,
+    so SMTP says so with 452 4.3.1 rather than the generic 451."""
 
 
 class SchemaOutOfDateError(StorageError):

@@ -12,7 +12,7 @@ from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
 from ticketing.addresses import base_address
 from ticketing.config import Config
-from ticketing.errors import TicketdError
+from ticketing.errors import StorageFullError, TicketdError
 from ticketing.pipeline import (
     IntakePipeline,
     NoGuard,
@@ -72,7 +72,8 @@ def smtp_reply(outcome: Outcome) -> str:
 def smtp_delivery(
     pipeline: IntakePipeline, after_commit: Callable[[], None] | None = None
 ) -> Delivery:
-    """The SMTP handler's delivery: 250 after commit, 5xx for the hopeless, 451 otherwise.
+    """The SMTP handler's delivery: 250 after commit, 5xx for the hopeless, 452 on a full
+    disk (the sender should retry, the operator should look), 451 otherwise.
     ``after_commit`` runs once a message is recorded (it wakes the outbox dispatcher)."""
 
     def deliver(envelope: InboundEnvelope) -> str:
@@ -83,6 +84,9 @@ def smtp_delivery(
             outcome = pipeline.process(raw)
         except PermanentRejection as exc:
             return f"{exc.smtp_status} {exc}"
+        except StorageFullError:
+            log.warning("intake failed, database storage full: answering 452")
+            return "452 4.3.1 Insufficient system storage, please try again later"
         except TicketdError as exc:
             log.warning("intake failed, answering 451: %s", exc)
             return "451 4.3.0 Temporary failure, please try again later"

@@ -1,0 +1,277 @@
+"""Faults the daemon must survive: a full disk under the database or under the outbound maildir.
+
+A real ``ticketd serve`` writes to a tiny tmpfs that the test fills to the last byte. The
+sender must hear a clear temporary refusal (452 4.3.1), nothing may be half-recorded, and once
+space is freed the sender's retry is recorded exactly once and the waiting replies go out.
+
+Other faults are covered elsewhere: SIGKILL under load, SQLite locked past its timeout and a
+PostgreSQL outage (``test_smtp_intake.py``); a relay that is down, then back, and a crashed
+dispatcher's lease (``test_outbound_dispatch.py``).
+"""
+
+from __future__ import annotations
+
+import errno
+import pwd
+import random
+import shutil
+import sqlite3
+import string
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email import message_from_bytes, policy
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import select
+
+from ticketing.config import DatabaseConfig
+from ticketing.db import create_db_engine, transaction
+from ticketing.models import Incident, Message, OutboxMessage
+from ticketing.schema import upgrade
+
+from .conftest import _pg_execute, unavailable, write_config
+from .daemon import free_port, send, serving
+from .mail import make_mail
+
+ACCEPT = '[intake]\nunknown_senders = "accept"\n'
+
+
+@contextmanager
+def tmpfs(mount: Path, options: str) -> Iterator[Path]:
+    """A tmpfs at ``mount`` for the block (the tests run as root); unavailable otherwise."""
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
+        capture_output=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        unavailable(f"cannot mount a tmpfs to fill: {result.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs: small enough to fill in a moment."""
+    (tmp_path / "small").mkdir()
+    with tmpfs(tmp_path / "small", "size=4m") as mount:
+        yield mount
+
+
+@pytest.fixture
+def pg_on_small_disk(postgres_url: str) -> Iterator[tuple[str, Path]]:
+    """A PostgreSQL database whose tables live in a tablespace on a 32 MiB tmpfs.
+
+    The tablespace must be on the server's machine, so this needs a local server.
+    """
+    try:
+        owner = pwd.getpwnam("postgres")
+    except KeyError:
+        pytest.skip("no local postgres user: the PostgreSQL server is not on this machine")
+    root = Path(tempfile.mkdtemp(prefix="ticketd-ts-"))  # under /tmp: postgres can reach it
+    root.chmod(0o755)
+    name = f"ticketd_full_{uuid.uuid4().hex[:10]}"
+    options = f"size=32m,uid={owner.pw_uid},gid={owner.pw_gid},mode=0700"
+    with tmpfs(root, options):
+        (root / "ts").mkdir()
+        shutil.chown(root / "ts", owner.pw_uid, owner.pw_gid)
+        _pg_execute(postgres_url, f"CREATE TABLESPACE {name} LOCATION '{root / 'ts'}'")
+        try:
+            _pg_execute(postgres_url, f'CREATE DATABASE "{name}" TABLESPACE {name}')
+            yield make_url(postgres_url).set(database=name).render_as_string(False), root
+        finally:
+            _pg_execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            _pg_execute(postgres_url, f"DROP TABLESPACE IF EXISTS {name}")
+    root.rmdir()
+
+
+def fill(directory: Path) -> Path:
+    """Write a file until the file system has not one byte left; delete it to free the space."""
+    filler = directory / "filler"
+    size = 1 << 16
+    with filler.open("wb", buffering=0) as handle:
+        while size:
+            try:
+                handle.write(b"\0" * size)
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+                size //= 2
+    return filler
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+def _migrated(url: str) -> Engine:
+    engine = create_db_engine(DatabaseConfig(url=url))
+    upgrade(engine)
+    return engine
+
+
+def _config(tmp_path: Path, url: str, port: int, maildir: Path) -> Path:
+    return write_config(
+        tmp_path,
+        url,
+        f"{ACCEPT}[smtp]\nport = {port}\n"
+        f'[outbound]\nmaildir = "{maildir}"\npoll_interval_seconds = 1\n'
+        "retry_initial_seconds = 1\nretry_max_seconds = 2\n",
+    )
+
+
+def _message_ids(engine: Engine) -> list[str | None]:
+    with transaction(engine, readonly=True) as session:
+        return sorted(session.exec(select(Message.message_id)).all(), key=str)
+
+
+def _outbox(engine: Engine) -> list[tuple[str, int, str | None]]:
+    with transaction(engine, readonly=True) as session:
+        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()  # type: ignore[arg-type]
+        return [(row.status, row.attempts, row.last_error) for row in rows]
+
+
+def _delivered(maildir: Path) -> list[Path]:
+    return sorted((maildir / "new").glob("*")) if (maildir / "new").is_dir() else []
+
+
+def _mail_ids(maildir: Path) -> list[str]:
+    """The Message-IDs of the delivered mail: each file whole, none twice."""
+    return [
+        str(message_from_bytes(path.read_bytes(), policy=policy.default)["Message-ID"])
+        for path in _delivered(maildir)
+    ]
+
+
+def _outbox_ids(engine: Engine) -> list[str]:
+    with transaction(engine, readonly=True) as session:
+        return list(session.exec(select(OutboxMessage.message_id)).all())
+
+
+def _incidents(engine: Engine) -> int:
+    with transaction(engine, readonly=True) as session:
+        return int(session.exec(select(func.count()).select_from(Incident)).one())
+
+
+def _all_sent(engine: Engine, maildir: Path) -> bool:
+    rows = _outbox(engine)
+    return (
+        bool(rows)
+        and {status for status, _, _ in rows} == {"sent"}
+        and len(_delivered(maildir)) == len(rows)
+    )
+
+
+def test_full_database_disk_answers_452_then_records_the_retry_once(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{small_disk / 'ticketd.db'}"
+    engine = _migrated(url)
+    port, maildir = free_port(), tmp_path / "sent"
+    first = make_mail(message_id="<full-0@brokers.example>")
+    retried = make_mail(message_id="<full-1@brokers.example>", body="Case about 2 clients.\n" * 50)
+    with serving(_config(tmp_path, url, port, maildir), port, tmp_path / "serve.log"):
+        assert send(port, first)[0] == 250
+        assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
+        filler = fill(small_disk)
+        code, text = send(port, retried)
+        assert (code, text.split()[0]) == (452, "4.3.1"), text
+        filler.unlink()
+        assert _message_ids(engine) == ["<full-0@brokers.example>"], "half-recorded"
+        assert (_incidents(engine), len(_outbox(engine))) == (1, 1)
+        assert [send(port, retried)[0] for _ in range(2)] == [250, 250]
+        assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
+    assert _message_ids(engine) == ["<full-0@brokers.example>", "<full-1@brokers.example>"]
+    assert _incidents(engine) == 2
+    engine.dispose()
+    with sqlite3.connect(small_disk / "ticketd.db") as check:
+        assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert "452" in (tmp_path / "serve.log").read_text()
+    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+
+
+def test_full_maildir_disk_keeps_the_reply_pending_then_delivers_it_once(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'ticketd.db'}"
+    engine = _migrated(url)
+    port, maildir = free_port(), small_disk / "sent"
+    with serving(_config(tmp_path, url, port, maildir), port, tmp_path / "serve.log"):
+        assert send(port, make_mail(message_id="<md-0@brokers.example>"))[0] == 250
+        assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
+        filler = fill(small_disk)
+        second = make_mail(
+            message_id="<md-1@brokers.example>", subject="Escalated Case: Enrollment.PID #:174098"
+        )
+        assert send(port, second)[0] == 250
+        assert wait_until(lambda: _outbox(engine)[-1][1] >= 2), _outbox(engine)
+        status, _, error = _outbox(engine)[-1]
+        assert status in ("pending", "sending")
+        assert error is not None and "not writable" in error
+        assert len(_delivered(maildir)) == 1
+        # mailbox.Maildir.add fsyncs outside its clean-up, so a failed write leaves an empty
+        # file in tmp/ (never read; Maildir.clean() removes it): no mail content may be there.
+        assert all(path.stat().st_size == 0 for path in (maildir / "tmp").iterdir())
+        filler.unlink()
+        assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
+        time.sleep(2)  # a second delivery, if there were one, would land within a round
+    assert sorted(_mail_ids(maildir)) == sorted(_outbox_ids(engine))
+    assert [status for status, _, _ in _outbox(engine)] == ["sent", "sent"]
+    assert _message_ids(engine) == ["<md-0@brokers.example>", "<md-1@brokers.example>"]
+    engine.dispose()
+
+
+def _incompressible_text(size: int) -> str:
+    """Words PostgreSQL cannot compress into the page it has: the row must grow a file."""
+    rng = random.Random(53100)
+    words = ("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(size))
+    lines, line = [], []
+    for word in words:
+        line.append(word)
+        if len(line) == 12:
+            lines.append(" ".join(line))
+            line = []
+        if sum(map(len, lines)) > size:
+            break
+    return "\n".join(lines)
+
+
+@pytest.mark.postgres
+def test_full_postgres_disk_answers_452_then_records_the_retry_once(
+    pg_on_small_disk: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, disk = pg_on_small_disk
+    engine = _migrated(url)
+    port, maildir = free_port(), tmp_path / "sent"
+    retried = make_mail(
+        message_id="<pgfull-1@brokers.example>",
+        subject="Escalated Case: Enrollment.PID #:174098",
+        body=_incompressible_text(60_000),
+    )
+    with serving(_config(tmp_path, url, port, maildir), port, tmp_path / "serve.log"):
+        assert send(port, make_mail(message_id="<pgfull-0@brokers.example>"))[0] == 250
+        assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
+        filler = fill(disk)
+        code, text = send(port, retried)
+        assert (code, text.split()[0]) == (452, "4.3.1"), text
+        filler.unlink()
+        assert _message_ids(engine) == ["<pgfull-0@brokers.example>"], "half-recorded"
+        assert (_incidents(engine), len(_outbox(engine))) == (1, 1)
+        assert [send(port, retried)[0] for _ in range(2)] == [250, 250]
+        assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
+    assert _message_ids(engine) == ["<pgfull-0@brokers.example>", "<pgfull-1@brokers.example>"]
+    engine.dispose()
