@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 # and fail under TICKETD_REQUIRE_SERVICES=1 as in CI).
 export TICKETD_TEST_POSTGRES_URL ?= postgresql://postgres@127.0.0.1:5432/test
 
-.PHONY: run test install lint clean
+.PHONY: run test install lint services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,9 +25,12 @@ run: $(STAMP)
 	$(BIN)/ticketd init
 	exec $(BIN)/ticketd serve
 
-## test: set up, then lint, type-check and run the whole test suite
-test: $(STAMP) lint
+## test: set up (packages, and Dovecot for the IMAP tests), lint, type-check, run every test
+test: $(STAMP) services lint
 	$(BIN)/pytest
+
+services:
+	sh tests/services.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -77,6 +77,7 @@ class MaildirTransport:
 
     def _write(self, message: bytes) -> None:
         try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes only the leaf
             box = mailbox.Maildir(self._path, create=True)
             key = box.add(message)
             with open(self._path / "new" / key, "rb") as handle:  # add() does not fsync

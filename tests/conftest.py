@@ -7,6 +7,8 @@ Tests that need a server skip with a reason when it is absent, except under
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,8 @@ import psycopg
 import pytest
 from sqlalchemy.engine import Engine, make_url
 
+from tests.certs import make_certificate
+from tests.dovecot import DovecotServer, dovecot_binary
 from ticketing.config import DatabaseConfig
 from ticketing.db import create_db_engine
 from ticketing.schema import upgrade
@@ -166,3 +170,27 @@ def write_config(directory: Path, db_url: str, extra: str = "") -> Path:
 def pg_db_url(postgres_url: str, postgres_template: str) -> Iterator[str]:
     """A PostgreSQL database migrated to head, for tests about PostgreSQL alone."""
     yield from _fresh_pg_database(postgres_url, postgres_template)
+
+
+# --- Dovecot (IMAP) ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    """One private Dovecot (plain and TLS listeners) for the session; tests use own users."""
+    if dovecot_binary() is None:
+        unavailable("dovecot is not installed (make test installs it with apt-get as root)")
+    # not under pytest's 0700 folders: Dovecot's own users must reach the files
+    root = Path(tempfile.mkdtemp(prefix="ticketd-dovecot-"))
+    root.chmod(0o755)
+    server = DovecotServer(root, *make_certificate(root))
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def imap_user(dovecot: DovecotServer) -> str:
+    """A fresh IMAP user (and so an empty mailbox) on the session's Dovecot."""
+    return f"desk{uuid.uuid4().hex[:10]}"

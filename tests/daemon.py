@@ -128,3 +128,17 @@ class TcpProxy:
                 sink.sendall(data)
         with suppress(OSError):
             sink.shutdown(socket.SHUT_WR)
+
+
+def import_roster(
+    config: Path, folder: Path, rows: str = "1234567,sam amsung,sam@brokers.example\n"
+) -> None:
+    """``ticketd producers import`` of a small roster (CSV rows after the header)."""
+    roster = folder / "roster.csv"
+    roster.write_text("npn,name,email\n" + rows)
+    subprocess.run(
+        ticketd("--config", str(config), "producers", "import", str(roster)),
+        check=True,
+        capture_output=True,
+        env={**os.environ, **SECRET_ENV},
+    )

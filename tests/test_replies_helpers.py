@@ -10,7 +10,6 @@ import email
 import email.policy
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
+from tests.certs import make_certificate
 from ticketing.config import Config, OutboundConfig
 from ticketing.db import transaction
 from ticketing.models import Incident, IncidentConsumer, Producer
@@ -183,28 +183,4 @@ class TlsFiles:
 
 @pytest.fixture(scope="session", name="tls_files")
 def tls_files_fixture(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return TlsFiles(cert, key)
+    return TlsFiles(*make_certificate(tmp_path_factory.mktemp("tls")))

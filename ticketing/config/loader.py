@@ -23,7 +23,7 @@ from sqlalchemy.exc import ArgumentError
 
 from ticketing.addresses import base_address
 from ticketing.case_types import CASE_TYPES
-from ticketing.config.schema import Config
+from ticketing.config.schema import Config, MailboxConfig
 from ticketing.errors import ConfigError, ConfigProblem
 
 __all__ = ["DEFAULT_CONFIG_NAME", "environment_problems", "load_config", "locate_config"]
@@ -290,6 +290,13 @@ def _absolute(base: Path, value: str) -> str:
     return str(path if path.is_absolute() else base / path)
 
 
+def _resolve_mailbox(base: Path, box: MailboxConfig) -> MailboxConfig:
+    if box.imap is None or box.imap.tls_ca_file is None:
+        return box
+    imap = box.imap.model_copy(update={"tls_ca_file": _absolute(base, box.imap.tls_ca_file)})
+    return box.model_copy(update={"imap": imap})
+
+
 def resolve_paths(config: Config, base: Path) -> Config:
     """Make every relative path in ``config`` absolute against ``base``."""
     url = make_url(config.database.url)
@@ -316,6 +323,10 @@ def resolve_paths(config: Config, base: Path) -> Config:
                     if config.templates.override_dir
                     else None
                 }
+            ),
+            "mailboxes": tuple(_resolve_mailbox(base, box) for box in config.mailboxes),
+            "roster": config.roster.model_copy(
+                update={"file": _absolute(base, config.roster.file) if config.roster.file else None}
             ),
             "smtp": config.smtp.model_copy(
                 update={

@@ -13,6 +13,7 @@ __all__ = [
     "Action",
     "GuardResult",
     "Identity",
+    "Origin",
     "Outcome",
     "PermanentRejection",
     "RawMessage",
@@ -20,6 +21,9 @@ __all__ = [
 ]
 
 Source = Literal["smtp", "pipe", "imap"]
+# "sent": a caseworker's mail read from a shared mailbox's sent folder (outbound
+# correspondence we did not send ourselves); "received": everything else.
+Origin = Literal["received", "sent"]
 Action = Literal[
     "recorded", "duplicate", "screened", "pii_rejected", "unknown_sender", "not_authorized"
 ]
@@ -43,6 +47,7 @@ class RawMessage:
     envelope_from: str | None = None
     recipients: tuple[str, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
+    origin: Origin = "received"
 
 
 @dataclass(frozen=True)

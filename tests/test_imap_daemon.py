@@ -1,0 +1,205 @@
+"""``ticketd serve`` reading a shared mailbox on a real Dovecot: 500 messages once
+each through SIGKILLs, and a Dovecot restart in the middle of a run."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from imapclient import IMAPClient
+from sqlalchemy import func
+from sqlmodel import select
+
+from tests.conftest import write_config
+from tests.daemon import SECRET_ENV, free_port, import_roster, ticketd, wait_for_port
+from tests.dovecot import PASSWORD, DovecotServer
+from tests.mail import make_mail
+from ticketing.config import DatabaseConfig
+from ticketing.db import create_db_engine, transaction
+from ticketing.models import Message
+
+ENV = {**os.environ, **SECRET_ENV, "TICKETD_TEST_IMAP_PASSWORD": PASSWORD}
+
+
+def _config(tmp_path: Path, db_url: str, dovecot: DovecotServer, user: str) -> Path:
+    return write_config(
+        tmp_path,
+        db_url,
+        f"""[smtp]
+port = {free_port()}
+[staff]
+domains = ["exchange.example"]
+[[mailboxes]]
+name = "escalations"
+address = "escalations@exchange.example"
+team = "escalated_cases"
+pii_policy = "redact"
+[mailboxes.imap]
+host = "127.0.0.1"
+port = {dovecot.port}
+tls = "none"
+username = "{user}"
+password_env = "TICKETD_TEST_IMAP_PASSWORD"
+poll_interval = 1
+batch_size = 25
+reconnect_max_seconds = 2
+""",
+    )
+
+
+@contextmanager
+def _client(dovecot: DovecotServer, user: str) -> Iterator[IMAPClient]:
+    client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
+    client.login(user, PASSWORD)
+    client.select_folder("INBOX")
+    try:
+        yield client
+    finally:
+        client.logout()
+
+
+def _count(client: IMAPClient, folder: str) -> int:
+    client.noop()
+    if not client.folder_exists(folder):
+        return 0
+    return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+
+class Daemon:
+    """``ticketd serve`` that can be killed and started again."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self.config, self.log = config, log
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = int(config.read_text().split("port = ")[1].split()[0])
+
+    def start(self) -> None:
+        with self.log.open("ab") as sink:
+            self.proc = subprocess.Popen(
+                ticketd("--config", str(self.config), "serve"), stderr=sink, env=ENV
+            )
+        wait_for_port(self.port, self.proc)
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            assert self.proc.wait(30) == 0
+
+
+def _recorded(db_url: str) -> tuple[int, int]:
+    engine = create_db_engine(DatabaseConfig(url=db_url))
+    try:
+        with transaction(engine, readonly=True) as session:
+            rows = session.exec(select(func.count(), func.count(func.distinct(Message.message_id))))
+            total, distinct = rows.one()
+            return int(total), int(distinct)
+    finally:
+        engine.dispose()
+
+
+def _wait_settled(client: IMAPClient, db_url: str, expected: int, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _count(client, "INBOX") == 0 and _recorded(db_url)[0] >= expected:
+            return
+        time.sleep(0.5)
+
+
+def _append_all(dovecot: DovecotServer, user: str, count: int, pause: float) -> None:
+    with _client(dovecot, user) as client:
+        for i in range(count):
+            client.append(
+                "INBOX", make_mail(subject=f"Escalated Case: Enrollment.PID #:{100000 + i}")
+            )
+            time.sleep(pause)
+
+
+def test_500_messages_recorded_once_each_through_five_sigkills(
+    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, db_url, dovecot, imap_user)
+    import_roster(config, tmp_path)
+    daemon = Daemon(config, tmp_path / "serve.log")
+    daemon.start()
+    producer = threading.Thread(target=_append_all, args=(dovecot, imap_user, 500, 0.03))
+    producer.start()
+    rng = random.Random(8)
+    try:
+        for _ in range(5):
+            time.sleep(rng.uniform(0.5, 3.0))
+            daemon.kill()
+            daemon.start()
+        producer.join()
+        with _client(dovecot, imap_user) as client:
+            _wait_settled(client, db_url, 500)
+            assert _count(client, "INBOX") == 0
+            assert _count(client, "ticketd.processed") == 500
+            assert _count(client, "ticketd.quarantine") == 0
+    finally:
+        producer.join()
+        daemon.stop()
+    assert _recorded(db_url) == (500, 500)
+
+
+def test_the_poller_carries_on_after_dovecot_restarts(
+    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path
+) -> None:
+    config = _config(tmp_path, db_url, dovecot, imap_user)
+    import_roster(config, tmp_path)
+    log = tmp_path / "serve.log"
+    daemon = Daemon(config, log)
+    daemon.start()
+    try:
+        _append_all(dovecot, imap_user, 30, 0)
+        with _client(dovecot, imap_user) as client:
+            _wait_settled(client, db_url, 30)
+        dovecot.restart()
+        _append_all(dovecot, imap_user, 30, 0)
+        with _client(dovecot, imap_user) as client:
+            _wait_settled(client, db_url, 60)
+            assert _count(client, "ticketd.processed") == 60
+    finally:
+        daemon.stop()
+    assert _recorded(db_url) == (60, 60)
+    assert "retrying in" in log.read_text()
+
+
+def test_a_standby_instance_takes_the_mailbox_over_when_the_holder_dies(
+    dovecot: DovecotServer, imap_user: str, pg_db_url: str, tmp_path: Path
+) -> None:
+    """Two daemons on one PostgreSQL: one polls; kill either and the other carries on."""
+    daemons = []
+    for name in ("a", "b"):
+        folder = tmp_path / name
+        folder.mkdir()
+        daemons.append(Daemon(_config(folder, pg_db_url, dovecot, imap_user), folder / "log"))
+    import_roster(daemons[0].config, tmp_path)
+    for daemon in daemons:
+        daemon.start()
+    try:
+        with _client(dovecot, imap_user) as client:
+            _append_all(dovecot, imap_user, 20, 0)
+            _wait_settled(client, pg_db_url, 20)
+            for round_, (victim, survivor) in enumerate(((0, 1), (1, 0)), start=2):
+                daemons[victim].kill()  # whichever held the lock, only the survivor is left
+                _append_all(dovecot, imap_user, 20, 0)
+                _wait_settled(client, pg_db_url, 20 * round_, timeout=60)
+                assert _count(client, "INBOX") == 0, f"survivor {survivor} did not take over"
+                daemons[victim].start()
+            assert _count(client, "ticketd.processed") == 60
+    finally:
+        for daemon in daemons:
+            daemon.stop()
+    assert _recorded(pg_db_url) == (60, 60)

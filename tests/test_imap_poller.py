@@ -1,0 +1,286 @@
+"""The IMAP poller against a real Dovecot and real databases: exactly once, moves
+after commit, caseworkers' sent mail, state folders, quarantine, UIDVALIDITY."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from imapclient import IMAPClient
+from sqlalchemy.engine import Engine
+from sqlmodel import select
+
+from pii_guard import PiiGuard
+from tests.dovecot import DovecotServer
+from tests.mail import make_mail
+from ticketing.config import Config, ImapConfig, MailboxConfig
+from ticketing.config.desk_schema import StaffConfig
+from ticketing.config.pii_schema import PiiConfig
+from ticketing.db import transaction
+from ticketing.imap import MailboxPoller
+from ticketing.imap.leadership import FileLock
+from ticketing.intake import build_pipeline
+from ticketing.models import AuditEvent, Incident, Message, Producer
+from ticketing.pii_settings import build_guard
+from ticketing.pipeline import RawMessage
+from ticketing.pipeline.pii_stage import PresidioStage
+
+SECRET = b"s" * 40
+
+
+@pytest.fixture(scope="module")
+def guard() -> PiiGuard:
+    return build_guard(PiiConfig())
+
+
+def _config(imap: ImapConfig, policy: str = "redact") -> Config:
+    box = MailboxConfig(
+        name="escalations",
+        address="escalations@exchange.example",
+        team="escalated_cases",
+        pii_policy=policy,
+        imap=imap,
+    )
+    return Config(mailboxes=(box,), staff=StaffConfig(domains=("exchange.example",)))
+
+
+@dataclass
+class Desk:
+    """A shared mailbox on Dovecot, the test's own IMAP session on it, and a database."""
+
+    dovecot: DovecotServer
+    user: str
+    client: IMAPClient
+    engine: Engine
+    guard: PiiGuard
+    lock: Path
+
+    def imap(self, **extra: object) -> ImapConfig:
+        values: dict[str, object] = {
+            "host": "127.0.0.1",
+            "port": self.dovecot.port,
+            "tls": "none",
+            "username": self.user,
+            "password_env": "TICKETD_TEST_IMAP_PASSWORD",
+            "poll_interval": 1,
+            "batch_size": 7,
+        }
+        return ImapConfig.model_validate(values | extra)
+
+    def poller(self, config: Config) -> MailboxPoller:
+        box = config.mailboxes[0]
+        assert box.imap is not None
+        stage = PresidioStage(self.guard)
+        pipeline = build_pipeline(config, self.engine, guard=stage, secret=SECRET)
+        return MailboxPoller(box, box.imap, pipeline, FileLock(self.lock))
+
+
+@pytest.fixture
+def desk(
+    dovecot: DovecotServer,
+    imap_user: str,
+    engine: Engine,
+    guard: PiiGuard,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Desk]:
+    monkeypatch.setenv("TICKETD_TEST_IMAP_PASSWORD", "secret")
+    with transaction(engine) as session:
+        session.add(Producer(npn="1234567", name="sam amsung", email="sam@brokers.example"))
+    client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
+    client.login(imap_user, "secret")
+    client.select_folder("INBOX")  # creates the mailbox before two sessions race to
+    yield Desk(dovecot, imap_user, client, engine, guard, tmp_path / "lock")
+    client.logout()
+
+
+def _count(client: IMAPClient, folder: str) -> int:
+    client.noop()  # STATUS of the selected folder is only as fresh as the session's view
+    return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+
+def _poll(poller: MailboxPoller) -> int:
+    conn = poller.connect(poller._settings)
+    try:
+        poller.prepare(conn)
+        return poller.poll_once(conn)
+    finally:
+        conn.close()
+
+
+def test_inbox_messages_are_recorded_once_and_moved_after_commit(desk: Desk) -> None:
+    poller = desk.poller(_config(desk.imap()))
+    for i in range(20):
+        desk.client.append(
+            "INBOX", make_mail(subject=f"Escalated Case: Enrollment.PID #:1740{i:02d}")
+        )
+    conn = poller.connect(poller._settings)
+    poller.prepare(conn)
+    assert poller.poll_once(conn) == 20
+    assert poller.poll_once(conn) == 0
+    conn.close()
+    assert _count(desk.client, "INBOX") == 0
+    assert _count(desk.client, "ticketd.processed") == 20
+    with transaction(desk.engine, readonly=True) as session:
+        messages = session.exec(select(Message)).all()
+        assert len(messages) == 20 and {m.source for m in messages} == {"imap"}
+        assert len(session.exec(select(Incident)).all()) == 20
+
+
+def test_a_message_committed_but_not_moved_is_fetched_again_and_not_repeated(desk: Desk) -> None:
+    """The crash window: recorded, then killed before the MOVE; the next round dedups."""
+    poller = desk.poller(_config(desk.imap()))
+    raw = make_mail()
+    desk.client.append("INBOX", raw)
+    poller.pipeline.process(RawMessage(raw, "imap", ("escalations",)))  # committed, not moved
+    assert _poll(poller) == 1
+    assert _count(desk.client, "INBOX") == 0
+    with transaction(desk.engine, readonly=True) as session:
+        assert len(session.exec(select(Message)).all()) == 1
+        assert len(session.exec(select(Incident)).all()) == 1
+
+
+@pytest.mark.parametrize("action", ["quarantine", "expunge"])
+def test_a_rejected_message_leaves_the_shared_inbox(desk: Desk, action: str) -> None:
+    imap = desk.imap(pii_rejected=action)
+    poller = desk.poller(_config(imap, policy="reject"))
+    desk.client.append("INBOX", make_mail(body="Client SSN 219-09-9999, please fix.\n\nSam"))
+    desk.client.append("INBOX", b"this is not an email message at all")
+    desk.client.append("INBOX", make_mail(body="Nothing personal here.\n\nSam"))
+    assert _poll(poller) == 3
+    assert _count(desk.client, "INBOX") == 0
+    assert _count(desk.client, "ticketd.processed") == 1
+    assert _count(desk.client, "ticketd.quarantine") == (2 if action == "quarantine" else 1)
+    with transaction(desk.engine, readonly=True) as session:
+        actions = sorted(m.disposition for m in session.exec(select(Message)).all())
+    assert actions == ["pii_rejected", "recorded"]
+
+
+def test_a_caseworker_reply_in_the_sent_folder_stops_the_first_response_clock(desk: Desk) -> None:
+    desk.client.create_folder("Sent Items")
+    desk.client.append("Sent Items", make_mail(subject="old history, not to be read"))
+    poller = desk.poller(_config(desk.imap(sent_folder="Sent Items")))
+    question = make_mail(message_id="<q1@brokers.example>")
+    desk.client.append("INBOX", question)
+    assert _poll(poller) == 1  # the question; the sent folder's cursor starts at its end
+    with transaction(desk.engine, readonly=True) as session:
+        incident = session.exec(select(Incident)).one()
+        assert incident.sla_due_at is not None and incident.first_response_at is None
+    reply = make_mail(
+        sender="Escalations <escalations@exchange.example>",
+        to="sam@brokers.example",
+        subject="RE: Escalated Case: Enrollment.PID #:174097",
+        body="We corrected the enrollment.\n\nCaseworker",
+        headers={"In-Reply-To": "<q1@brokers.example>", "References": "<q1@brokers.example>"},
+    )
+    desk.client.append("Sent Items", reply)
+    assert _poll(poller) == 1
+    assert _poll(poller) == 0
+    with transaction(desk.engine, readonly=True) as session:
+        incident = session.exec(select(Incident)).one()
+        assert incident.status == "awaiting_producer"
+        assert incident.first_response_at is not None
+        out = session.exec(select(Message).where(Message.direction == "out")).one()
+        assert out.incident_id == incident.id and out.disposition == "staff_reply"
+    assert _count(desk.client, "Sent Items") == 2  # the sent folder is only read
+
+
+def test_moving_a_conversation_into_a_state_folder_changes_its_incident(desk: Desk) -> None:
+    desk.client.create_folder("Resolved")
+    imap = desk.imap(folder_states={"Resolved": "resolved"})
+    poller = desk.poller(_config(imap))
+    desk.client.append("INBOX", make_mail())
+    _poll(poller)
+    desk.client.select_folder("ticketd.processed")
+    desk.client.move(desk.client.search(["ALL"]), "Resolved")  # what a caseworker does in Outlook
+    _poll(poller)
+    with transaction(desk.engine, readonly=True) as session:
+        incident = session.exec(select(Incident)).one()
+        assert incident.status == "resolved"
+        event = session.exec(select(AuditEvent).where(AuditEvent.kind == "status_changed")).all()
+        assert any(e.actor == "imap:escalations/Resolved" for e in event)
+
+
+def test_a_new_uidvalidity_neither_repeats_nor_skips(desk: Desk) -> None:
+    desk.client.create_folder("Sent Items")
+    poller = desk.poller(_config(desk.imap(sent_folder="Sent Items")))
+    _poll(poller)  # cursor at the (empty) end
+    first = make_mail(
+        sender="escalations@exchange.example", body="first reply", message_id="<r1@x>"
+    )
+    desk.client.append("Sent Items", first)
+    assert _poll(poller) == 1
+    # the folder is rebuilt (a server migration): same mail, new UIDs, one message more
+    desk.client.delete_folder("Sent Items")
+    desk.client.create_folder("Sent Items")
+    desk.client.append("Sent Items", first)
+    desk.client.append(
+        "Sent Items",
+        make_mail(sender="escalations@exchange.example", body="second", message_id="<r2@x>"),
+    )
+    assert _poll(poller) == 1  # only the unrecorded one is fetched
+    assert _poll(poller) == 0
+    with transaction(desk.engine, readonly=True) as session:
+        ids = sorted(m.message_id or "" for m in session.exec(select(Message)).all())
+    assert ids == ["<r1@x>", "<r2@x>"]
+
+
+def test_the_poller_thread_stops_promptly_and_releases_its_lock(desk: Desk) -> None:
+    poller = desk.poller(_config(desk.imap()))
+    stop = threading.Event()
+    thread = threading.Thread(target=poller.run, args=(stop,))
+    thread.start()
+    try:
+        desk.client.append("INBOX", make_mail())
+        assert _wait_for(desk.client, "ticketd.processed", 1)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
+    standby = FileLock(desk.lock)
+    assert standby.acquire()
+    standby.release()
+
+
+def _wait_for(client: IMAPClient, folder: str, count: int, timeout: float = 30) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if client.folder_exists(folder) and _count(client, folder) >= count:
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def moveless_dovecot(dovecot: DovecotServer) -> Iterator[DovecotServer]:
+    """A Dovecot that does not advertise MOVE (as older servers): COPY + EXPUNGE instead."""
+    root = dovecot.root.parent / f"{dovecot.root.name}-nomove"
+    capabilities = "IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS CHILDREN"
+    server = DovecotServer(root, extra=f"imap_capability = {capabilities}\n")
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_without_move_messages_are_copied_then_expunged(
+    desk: Desk, moveless_dovecot: DovecotServer
+) -> None:
+    client = IMAPClient("127.0.0.1", moveless_dovecot.port, ssl=False)
+    client.login(desk.user, "secret")
+    client.select_folder("INBOX")
+    for _ in range(3):
+        client.append("INBOX", make_mail())
+    desk.dovecot = moveless_dovecot
+    poller = desk.poller(_config(desk.imap()))
+    conn = poller.connect(poller._settings)
+    assert b"MOVE" not in conn.capabilities
+    poller.prepare(conn)
+    assert poller.poll_once(conn) == 3
+    conn.close()
+    assert _count(client, "INBOX") == 0
+    assert _count(client, "ticketd.processed") == 3
+    client.logout()

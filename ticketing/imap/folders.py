@@ -1,0 +1,65 @@
+"""What the poller does with a message after intake, and what folders mean.
+
+A message leaves the inbox for the processed folder once recorded, for the
+quarantine folder (or is expunged) when refused; a message found in a state
+folder (``folder_states``, e.g. ``Resolved = "resolved"``) moves its incident
+to that state, as a caseworker dragging a conversation there intends.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Literal
+
+from sqlalchemy.engine import Engine
+from sqlmodel import col, select
+
+from ticketing.db import transaction
+from ticketing.errors import NotFoundError
+from ticketing.incidents import get_incident
+from ticketing.lifecycle import InvalidTransitionError, transition
+from ticketing.models import Message, utcnow
+from ticketing.pipeline import IntakePipeline, Outcome
+
+__all__ = ["Disposition", "apply_folder_state", "known_message_ids"]
+
+log = logging.getLogger(__name__)
+
+Disposition = Literal["processed", "quarantine", "expunge"]
+_LOOKUP_CHUNK = 500
+
+
+def apply_folder_state(pipeline: IntakePipeline, outcome: Outcome, state: str, where: str) -> bool:
+    """Move the incident ``outcome`` recorded onto to ``state``; ``True`` if it changed."""
+    if outcome.incident_number is None:
+        return False
+    try:
+        with transaction(pipeline.engine) as session:
+            incident = get_incident(session, outcome.incident_number)
+            return transition(
+                session,
+                incident,
+                state,
+                actor=f"imap:{where}",
+                reason=f"moved to folder {where}",
+                when=utcnow(),
+                clocks=pipeline.clocks,
+            )
+    except (InvalidTransitionError, NotFoundError) as exc:
+        log.info("folder %s: incident %s left as is: %s", where, outcome.incident_number, exc)
+        return False
+
+
+def known_message_ids(engine: Engine, ids: Iterable[str]) -> set[str]:
+    """Which of these Message-IDs are already recorded."""
+    wanted = sorted(set(ids))
+    known: set[str] = set()
+    with transaction(engine, readonly=True) as session:
+        for start in range(0, len(wanted), _LOOKUP_CHUNK):
+            chunk = wanted[start : start + _LOOKUP_CHUNK]
+            rows = session.exec(
+                select(Message.message_id).where(col(Message.message_id).in_(chunk))
+            )
+            known.update(row for row in rows if row)
+    return known
