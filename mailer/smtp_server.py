@@ -19,6 +19,7 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailer.recipients import RecipientMap
+from mailer.smtp_drain import SessionGate
 
 __all__ = ["Delivery", "InboundEnvelope", "IntakeHandler", "SmtpSettings", "start_smtp_server"]
 
@@ -94,12 +95,18 @@ def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
     return context
 
 
-async def start_smtp_server(settings: SmtpSettings, handler: IntakeHandler) -> asyncio.Server:
-    """Listen on ``settings.host:port``; the caller closes the returned server."""
+async def start_smtp_server(
+    settings: SmtpSettings, handler: IntakeHandler, gate: SessionGate | None = None
+) -> asyncio.Server:
+    """Listen on ``settings.host:port``; the caller closes the returned server.
+
+    With a ``gate``, the caller can drain the sessions before closing (``smtp_drain``).
+    """
     loop = asyncio.get_running_loop()
     tls = _tls_context(settings)
+    gate = gate or SessionGate()
 
-    def factory() -> Any:
+    def session() -> SMTP:
         return SMTP(
             handler,
             data_size_limit=settings.max_message_size,
@@ -108,6 +115,9 @@ async def start_smtp_server(settings: SmtpSettings, handler: IntakeHandler) -> a
             tls_context=tls,
             loop=loop,
         )
+
+    def factory() -> Any:
+        return gate.protocol(session)
 
     server = await loop.create_server(factory, host=settings.host, port=settings.port)
     log.info("SMTP intake listening on %s:%d", settings.host, settings.port)

@@ -32,6 +32,8 @@ def test_example_comments_name_the_default_of_every_scalar_key() -> None:
         "lifecycle",
         "templates",
         "pii",
+        "observability",
+        "roster",
     )
     for section in (*sections, "staff", "sla"):
         for key, value in data[section].items():

@@ -16,8 +16,10 @@ from pii_guard import PiiGuard
 from ticketing.config import Config, environment_problems
 from ticketing.db import transaction
 from ticketing.errors import ConfigError
+from ticketing.imap import start_pollers
 from ticketing.intake import build_pipeline, smtp_delivery
 from ticketing.models import utcnow
+from ticketing.operations import Operations, start_operations
 from ticketing.outbox import OutboxDispatcher, transport_from_config
 from ticketing.pii_settings import build_guard
 from ticketing.pipeline import IntakePipeline
@@ -83,21 +85,25 @@ def preflight(config: Config, source: str, engine: Engine) -> Services:
 
 
 def run_daemon(config: Config, source: str, engine: Engine) -> None:
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is installed
     services = preflight(config, source, engine)
     notices = TemplatedNotices(config, services.composer, services.guard)
+    ops = start_operations(config, source, engine, services.store)
     sweeper = start_sweeper(config, engine, notices)
     try:
-        asyncio.run(_serve(config, engine, services))
+        asyncio.run(_serve(config, engine, services, ops))
     finally:
         sweeper.shutdown(wait=True)
+        ops.close()
         log.info("stopped")
 
 
-async def _serve(config: Config, engine: Engine, services: Services) -> None:
+async def _serve(config: Config, engine: Engine, services: Services, ops: Operations) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, ops.reloader.request)
     dispatcher = OutboxDispatcher(engine, transport_from_config(config.outbound), config.outbound)
     tasks = [
         asyncio.create_task(dispatcher.run(stop)),
@@ -109,13 +115,17 @@ async def _serve(config: Config, engine: Engine, services: Services) -> None:
     ]
     recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
     handler = IntakeHandler(recipients, smtp_delivery(services.pipeline, dispatcher.wake))
-    server = await start_smtp_server(_smtp_settings(config), handler)
+    server = await start_smtp_server(_smtp_settings(config), handler, ops.gate)
+    ops.smtp_started()
+    pollers = start_pollers(config, services.pipeline, dispatcher.wake)
     log.info("ticketd ready: mailboxes %s", ", ".join(b.name for b in config.mailboxes))
     await stop.wait()
-    log.info("stopping: no new SMTP sessions")
+    log.info("stopping: new SMTP sessions get 421, messages in flight may finish")
+    # the pollers finish (record and move) the message in hand meanwhile
+    await asyncio.gather(asyncio.to_thread(pollers.stop), ops.drain_smtp())
     server.close()
     await server.wait_closed()
-    await asyncio.gather(*tasks)
+    await asyncio.gather(*tasks, ops.reloader.wait())
 
 
 def _smtp_settings(config: Config) -> SmtpSettings:

@@ -3,10 +3,12 @@ could carry addresses or message text."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from datetime import UTC, datetime
 
-__all__ = ["configure_logging"]
+__all__ = ["JsonFormatter", "configure_logging", "set_log_format"]
 
 # Loggers of libraries that write message data (addresses, header text, tracebacks
 # of parsing errors) at levels we would otherwise show.
@@ -17,11 +19,37 @@ _QUIET = {
 }
 
 
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
 def configure_logging(level: int | str = logging.INFO) -> None:
     logging.basicConfig(
         level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=_TEXT_FORMAT,
         stream=sys.stderr,
     )
     for name, floor in _QUIET.items():
         logging.getLogger(name).setLevel(floor)
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line for log collectors: the same text as the plain format
+    (ids and incident numbers, never bodies), with time, level and logger as fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def set_log_format(style: str) -> None:
+    """Switch the root handlers to ``"json"`` or back to ``"text"`` once the config is read."""
+    formatter = JsonFormatter() if style == "json" else logging.Formatter(_TEXT_FORMAT)
+    for handler in logging.getLogger().handlers:
+        handler.setFormatter(formatter)

@@ -36,6 +36,7 @@ from mailer.delivery import (
     SmtpRelayTransport,
     Transport,
 )
+from ticketing import metrics
 from ticketing.config import OutboundConfig
 from ticketing.db import transaction
 from ticketing.errors import NotFoundError, TicketdError
@@ -148,6 +149,8 @@ def _finish(engine: Engine, claim: Claim, values: dict[str, Any], audit: AuditEv
             session.add(audit)
     if not recorded:
         log.warning("outbox %d: lease lost before the outcome was recorded", claim.id)
+    else:
+        metrics.count_delivery(values)  # after the commit: only outcomes that stand
     return recorded
 
 

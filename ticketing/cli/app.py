@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from ticketing.config import LoadedConfig, load_config
 from ticketing.db import create_db_engine
 from ticketing.errors import ConfigError, TicketdError
-from ticketing.logsetup import configure_logging
+from ticketing.logsetup import configure_logging, set_log_format
 
 __all__ = ["Context", "main", "pass_context"]
 
@@ -35,6 +35,7 @@ class Context:
         if self._loaded is None:
             self._loaded = load_config(self.config_path)
             logging.getLogger().setLevel(self._loaded.config.logging.level)
+            set_log_format(self._loaded.config.logging.format)
         return self._loaded
 
     @property
@@ -83,6 +84,7 @@ def _register_commands() -> None:
         producers_cmd,
         serve_cmd,
         sla_cmd,
+        status_cmd,
         templates_cmd,
     )
 
@@ -96,6 +98,7 @@ def _register_commands() -> None:
     cli.add_command(serve_cmd.serve_command)
     cli.add_command(ingest_cmd.ingest_command)
     cli.add_command(sla_cmd.sla_group)
+    cli.add_command(status_cmd.status_command)
 
 
 _register_commands()

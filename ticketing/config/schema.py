@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from ticketing.addresses import InvalidAddressError, normalize_address
 from ticketing.config.desk_schema import LifecycleConfig, RoutingConfig, StaffConfig
+from ticketing.config.ops_schema import ObservabilityConfig, RosterConfig
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.sla_schema import SlaConfig
 from ticketing.config.templates_schema import TemplatesConfig
@@ -62,6 +63,8 @@ class SmtpConfig(_Section):
     max_header_count: PositiveInt = 1000
     tls_cert: StrictStr | None = None
     tls_key: StrictStr | None = None
+    # SIGTERM: how long SMTP sessions in the middle of a message may take to finish.
+    shutdown_grace_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 30
 
 
 class OutboundConfig(_Section):
@@ -109,18 +112,31 @@ class IntakeConfig(_Section):
     unknown_senders: Literal["reply", "accept"] = "reply"
 
 
+ImapFolderState = Literal["open", "awaiting_producer", "resolved", "closed"]
+
+
 class ImapConfig(_Section):
+    """A shared mailbox read over IMAP (ticketing/imap).  Folder names use ``/`` as
+    the hierarchy separator whatever the server's is; TLS is never dropped silently."""
+
     host: NonEmptyStr
     port: Port = 993
     tls: Literal["implicit", "starttls", "none"] = "implicit"
+    tls_ca_file: StrictStr | None = None
     username: NonEmptyStr
     password_env: EnvName | None = None
     oauth2_token_command: StrictStr | None = None
     folder: NonEmptyStr = "INBOX"
     processed_folder: NonEmptyStr = "ticketd/processed"
     quarantine_folder: NonEmptyStr = "ticketd/quarantine"
+    pii_rejected: Literal["quarantine", "expunge"] = "quarantine"
     sent_folder: StrictStr | None = None
+    folder_states: dict[NonEmptyStr, ImapFolderState] = Field(default_factory=dict)
     poll_interval: PositiveInt = 60
+    idle: StrictBool = True
+    batch_size: Annotated[StrictInt, Field(ge=1, le=1000)] = 50
+    timeout_seconds: PositiveInt = 60
+    reconnect_max_seconds: PositiveInt = 300
 
 
 CaseTypeKey = Literal[
@@ -152,6 +168,7 @@ class TeamConfig(_Section):
 
 class LoggingConfig(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"  # json: one object per line, for collectors
 
 
 def _default_teams() -> dict[str, TeamConfig]:
@@ -194,6 +211,8 @@ class Config(_Section):
     lifecycle: LifecycleConfig = LifecycleConfig()
     staff: StaffConfig = StaffConfig()
     sla: SlaConfig = SlaConfig()
+    observability: ObservabilityConfig = ObservabilityConfig()
+    roster: RosterConfig = RosterConfig()
     teams: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], TeamConfig] = Field(
         default_factory=_default_teams
     )

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from mailer.parsing import ParsedMessage, parse_message
-from mailer.screening import OwnIdentity, screen
+from mailer.screening import OwnIdentity, Screening, screen
+from ticketing import metrics
 from ticketing.config import Config, MailboxConfig
 from ticketing.db import transaction
 from ticketing.pipeline.guard import PiiStage
@@ -33,7 +34,13 @@ from ticketing.pipeline.record import (
     record,
 )
 from ticketing.pipeline.replies import ReplySink
-from ticketing.pipeline.types import Outcome, PermanentRejection, RawMessage
+from ticketing.pipeline.types import (
+    GuardResult,
+    Identity,
+    Outcome,
+    PermanentRejection,
+    RawMessage,
+)
 from ticketing.sla.clocks import SlaClocks
 from ticketing.tokens import RefTokens
 
@@ -60,15 +67,21 @@ class IntakePipeline:
     clocks: SlaClocks
 
     def process(self, raw: RawMessage) -> Outcome:
-        """Record ``raw`` once; raise ``PermanentRejection`` or ``StorageError``."""
+        """Record ``raw`` once; raise ``PermanentRejection`` or ``StorageError``.
+
+        Every call is counted and timed for ``/metrics``, refusals and failures too.
+        """
+        with metrics.observe_intake(raw.source) as observed:
+            outcome, findings = self._process(raw)
+            observed(outcome, findings)
+        return outcome
+
+    def _process(self, raw: RawMessage) -> tuple[Outcome, dict[str, int]]:
         self._check_size(raw)
         parsed = parse_message(raw.raw)
         self._check_headers(parsed)
         mailbox = self._mailbox(raw)
-        with transaction(self.engine, readonly=True) as session:
-            identity = identify(session, parsed, self.config.staff)
-        screening = screen(parsed, raw.envelope_from, self.own)
-        guarded = self.guard.check(mailbox.pii_policy, parsed, identity)
+        identity, screening, guarded = self._assess(raw, parsed, mailbox)
         prep = Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
         try:
             outcome = self._record(prep)
@@ -82,7 +95,28 @@ class IntakePipeline:
             outcome.incident_number or "-",
             outcome.kind,
         )
-        return outcome
+        return outcome, guarded.counts
+
+    def _assess(
+        self, raw: RawMessage, parsed: ParsedMessage, mailbox: MailboxConfig
+    ) -> tuple[Identity, Screening, GuardResult]:
+        """Who wrote, whether a machine did, and what of it may be stored.
+
+        Mail from a shared mailbox's sent folder was written by a caseworker, often
+        from the mailbox's own address, so that address does not mark it as our own
+        mail coming back; our Message-IDs and X-Loop still do.  It is redacted, never
+        rejected: a reject would answer the caseworker and lose the reply.
+        """
+        if raw.origin == "sent":
+            identity = Identity(parsed.from_address, name=parsed.from_name, is_staff=True)
+            own = replace(self.own, addresses=frozenset())
+            policy = "redact" if mailbox.pii_policy == "reject" else mailbox.pii_policy
+            screening = screen(parsed, raw.envelope_from, own)
+            return identity, screening, self.guard.check(policy, parsed, identity)
+        with transaction(self.engine, readonly=True) as session:
+            identity = identify(session, parsed, self.config.staff)
+        screening = screen(parsed, raw.envelope_from, self.own)
+        return identity, screening, self.guard.check(mailbox.pii_policy, parsed, identity)
 
     def _record(self, prep: Prepared) -> Outcome:
         with transaction(self.engine) as session:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
+from ticketing import metrics
 from ticketing.config import Config
 from ticketing.errors import StorageError
-from ticketing.models import utcnow
+from ticketing.models import Incident, utcnow
 from ticketing.sla.clocks import SlaClocks
 from ticketing.sla.sweep import NoticeSink, sweep
 
@@ -19,8 +23,31 @@ __all__ = ["run_sweep", "start_sweeper"]
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class _CountedNotices:
+    """Passes each notice on and counts its stage for ``/metrics`` once the sweep's
+    transaction commits: a batch that rolls back entered no stage."""
+
+    sink: NoticeSink
+
+    def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
+        self.sink.notify(session, incident, stage, now)
+        stages = session.info.setdefault(_STAGES_KEY, [])
+        if not stages:
+            event.listen(session, "after_commit", _count_committed)
+        stages.append(stage)
+
+
+_STAGES_KEY = "ticketd_sla_stages"
+
+
+def _count_committed(session: Session) -> None:
+    for stage in session.info.pop(_STAGES_KEY, []):
+        metrics.count_sla_notice(stage)
+
+
 def run_sweep(config: Config, engine: Engine, now: datetime, sink: NoticeSink) -> int:
-    fired = sweep(engine, SlaClocks.from_config(config.sla), sink, now)
+    fired = sweep(engine, SlaClocks.from_config(config.sla), _CountedNotices(sink), now)
     if fired:
         log.info("SLA sweep: %d notices queued", fired)
     return fired

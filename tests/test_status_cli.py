@@ -1,0 +1,104 @@
+"""``ticketd status``: counts and times read from a real database after real intake."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from ticketing.models import utcnow
+
+from .conftest import write_config
+from .daemon import SECRET_ENV
+from .mail import make_mail
+
+SAM = "sam@brokers.example"
+
+
+@pytest.fixture
+def config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name, secret in SECRET_ENV.items():
+        monkeypatch.setenv(name, secret)
+    return write_config(tmp_path, db_url)
+
+
+def status(run_cli, config: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    result = run_cli("--config", str(config), "status", "--json")
+    assert result.code == 0, result
+    return json.loads(result.out)  # type: ignore[no-any-return]
+
+
+def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untyped-def]
+    data = status(run_cli, config)
+    assert data["incidents"] == {}
+    assert data["outbox"] == {
+        "pending": 0,
+        "failed": 0,
+        "oldest_pending_at": None,
+        "oldest_pending_age_seconds": None,
+    }
+    assert data["next_sla"] is None
+    assert data["last_message"] is None
+    lines = run_cli("--config", str(config), "status").out.splitlines()
+    assert lines == [
+        "incidents    none",
+        "outbox       0 pending, 0 failed",
+        "next SLA     none running",
+        "last message none yet",
+    ]
+
+
+def test_after_an_escalation(  # type: ignore[no-untyped-def]
+    run_cli, config: Path, engine: Engine, tmp_path: Path
+) -> None:
+    roster = tmp_path / "roster.csv"
+    roster.write_text(f"npn,name,email\n1234567,Sam Amsung,{SAM}\n", encoding="utf-8")
+    assert run_cli("--config", str(config), "producers", "import", str(roster)).code == 0
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(make_mail(body="My client cannot enroll. Client SSN 123-45-6789."))
+    before = utcnow()
+    assert (
+        run_cli("--config", str(config), "ingest", "--mailbox", "escalations", str(mail)).code == 0
+    )
+
+    data = status(run_cli, config)
+    with engine.connect() as conn:
+        number, warn_at = conn.execute(text("SELECT number, sla_warn_at FROM incidents")).one()
+    assert data["incidents"] == {"new": 1}
+    outbox = data["outbox"]
+    assert isinstance(outbox, dict)
+    assert (outbox["pending"], outbox["failed"]) == (1, 0)  # the acknowledgement
+    assert 0 <= outbox["oldest_pending_age_seconds"] < 120
+    next_sla = data["next_sla"]
+    assert isinstance(next_sla, dict)
+    assert (next_sla["incident"], next_sla["stage"]) == (number, "warning")
+    assert _naive(next_sla["at"]) == _naive(warn_at)
+    last = data["last_message"]
+    assert isinstance(last, dict)
+    assert (last["source"], last["mailbox"], last["incident"]) == ("pipe", "escalations", number)
+    assert datetime.fromisoformat(last["received_at"]) >= before - timedelta(seconds=1)
+
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE outbox SET status = 'failed', reason = 'expired'"))
+    result = run_cli("--config", str(config), "status")
+    assert "outbox       0 pending, 1 failed" in result.out.splitlines()
+    assert f"next SLA     {number} warning " in result.out
+    assert "via pipe to escalations, incident " + number in result.out
+    assert SAM not in result.out and "123-45-6789" not in result.out
+
+
+def _naive(value: datetime | str) -> datetime:
+    """UTC without tzinfo: SQLite hands back naive text, PostgreSQL aware datetimes."""
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def test_status_on_an_uninitialised_database(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}")
+    result = run_cli("--config", str(config), "status")
+    assert result.code == 1
+    assert result.err.startswith("ticketd: database schema is at nothing")

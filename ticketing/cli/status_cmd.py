@@ -1,0 +1,96 @@
+"""``ticketd status [--json]``: the desk at a glance, from the database.
+
+It reads the shared database, not a running process, so it answers the same
+on any host and with any number of instances, and also while none runs.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import click
+
+from ticketing.cli.app import Context, pass_context
+from ticketing.cli.output import emit_json, iso
+from ticketing.db import transaction
+from ticketing.models import utcnow
+from ticketing.schema import require_current
+from ticketing.status import StatusSnapshot, read_status
+
+__all__ = ["status_command"]
+
+
+@click.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def status_command(ctx: Context, as_json: bool) -> None:
+    """Incidents by status, the outbox backlog, the next SLA timer, the last message."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine, readonly=True) as session:
+        snapshot = read_status(session, utcnow())
+    if as_json:
+        emit_json(as_dict(snapshot))
+    else:
+        for label, value in as_lines(snapshot):
+            click.echo(f"{label:<13}{value}")
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [(days, "d"), (hours, "h"), (minutes, "m"), (secs, "s")]
+    shown = [f"{n}{unit}" for n, unit in parts if n] or ["0s"]
+    return "".join(shown[:2])
+
+
+def _when(moment: datetime, now: datetime) -> str:
+    delta = (moment - now).total_seconds()
+    relative = f"in {_age(delta)}" if delta >= 0 else f"{_age(-delta)} ago"
+    return f"{moment.isoformat(timespec='seconds')} ({relative})"
+
+
+def as_lines(s: StatusSnapshot) -> list[tuple[str, str]]:
+    incidents = ", ".join(f"{k} {v}" for k, v in s.incidents.items()) or "none"
+    age = s.outbox.oldest_pending_age(s.now)
+    oldest = f" (oldest waiting {_age(age)})" if age is not None else ""
+    outbox = f"{s.outbox.pending} pending{oldest}, {s.outbox.failed} failed"
+    sla = "none running"
+    if s.next_sla is not None:
+        nxt = s.next_sla
+        sla = f"{nxt.incident_number} {nxt.stage} {_when(nxt.at, s.now)}"
+    last = "none yet"
+    if s.last_message is not None:
+        m = s.last_message
+        on = f", incident {m.incident_number}" if m.incident_number else ""
+        last = f"{_when(m.received_at, s.now)} via {m.source} to {m.mailbox}{on}"
+    return [("incidents", incidents), ("outbox", outbox), ("next SLA", sla), ("last message", last)]
+
+
+def as_dict(s: StatusSnapshot) -> dict[str, Any]:
+    nxt, last = s.next_sla, s.last_message
+    return {
+        "now": iso(s.now),
+        "incidents": s.incidents,
+        "outbox": {
+            "pending": s.outbox.pending,
+            "failed": s.outbox.failed,
+            "oldest_pending_at": iso(s.outbox.oldest_pending_at),
+            "oldest_pending_age_seconds": s.outbox.oldest_pending_age(s.now),
+        },
+        "next_sla": None
+        if nxt is None
+        else {"incident": nxt.incident_number, "stage": nxt.stage, "at": iso(nxt.at)},
+        "last_message": None
+        if last is None
+        else {
+            "received_at": iso(last.received_at),
+            "source": last.source,
+            "mailbox": last.mailbox,
+            "direction": last.direction,
+            "incident": last.incident_number,
+        },
+    }

@@ -1,0 +1,194 @@
+"""Prometheus metrics: what happened in this process, and the backlog in the database.
+
+Counters and the latency histogram count events in *this* process (Prometheus
+sums them over instances).  The backlog gauges (outbox, incidents) are read
+from the database at scrape time by ``BacklogCollector``, so every instance
+reports the same, right value: aggregate them with ``max``, not ``sum``.
+
+Labels are closed sets — intake source, outcome action, a short reason code,
+PII entity type, SLA stage, delivery result — never addresses, subjects or
+error text, so a metric can neither carry personal data nor explode in size.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    disable_created_metrics,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from sqlalchemy.engine import Engine
+
+from ticketing.db import transaction
+from ticketing.errors import TicketdError
+from ticketing.models import utcnow
+from ticketing.pipeline.types import Outcome, PermanentRejection
+from ticketing.status import incident_counts, outbox_backlog
+
+__all__ = [
+    "BacklogCollector",
+    "count_delivery",
+    "count_sla_notice",
+    "observe_intake",
+    "register_backlog",
+]
+
+log = logging.getLogger(__name__)
+
+disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
+
+RECEIVED = Counter("ticketd_messages_received", "Messages handed to intake, by source.", ["source"])
+OUTCOMES = Counter(
+    "ticketd_messages_outcome",
+    "Messages intake finished with, by source and outcome action.",
+    ["source", "action"],
+)
+REJECTED = Counter(
+    "ticketd_messages_rejected",
+    "Messages refused or not taken onto an incident, by reason code.",
+    ["source", "reason"],
+)
+PII_FINDINGS = Counter(
+    "ticketd_pii_findings", "PII findings in inbound mail, by entity type.", ["entity"]
+)
+LATENCY = Histogram(
+    "ticketd_intake_duration_seconds",
+    "Time from handing a message to intake to its commit (or refusal).",
+    ["source"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+DELIVERIES = Counter(
+    "ticketd_outbox_deliveries",
+    "Outbound delivery attempts recorded, by result (sent, deferred, rejected, expired, "
+    "undeliverable).",
+    ["result"],
+)
+SLA_NOTICES = Counter(
+    "ticketd_sla_notices", "SLA stages entered by the sweep (committed), by stage.", ["stage"]
+)
+
+_REFUSED_ACTIONS = frozenset({"pii_rejected", "unknown_sender", "not_authorized"})
+_REFUSAL_CODES = {"552": "over_limit"}  # size or header count
+
+
+def _refusal_code(exc: PermanentRejection) -> str:
+    """A closed code from the SMTP status; the exception text may name a mailbox."""
+    return _REFUSAL_CODES.get(exc.smtp_status[:3], "not_acceptable")
+
+
+def _count_outcome(source: str, outcome: Outcome, findings: dict[str, int]) -> None:
+    OUTCOMES.labels(source, outcome.action).inc()
+    if outcome.action in _REFUSED_ACTIONS:
+        REJECTED.labels(source, outcome.action).inc()
+    if outcome.action != "duplicate":  # its findings were counted the first time
+        for entity, count in findings.items():
+            PII_FINDINGS.labels(entity).inc(count)
+
+
+@contextmanager
+def observe_intake(source: str) -> Iterator[Callable[[Outcome, dict[str, int]], None]]:
+    """Count and time one ``IntakePipeline.process``; the body reports its outcome.
+
+    A refusal (5xx) or a failure (4xx) propagates unchanged after it is counted.
+    """
+    RECEIVED.labels(source).inc()
+    started = time.perf_counter()
+    try:
+        yield lambda outcome, findings: _count_outcome(source, outcome, findings)
+    except PermanentRejection as exc:
+        REJECTED.labels(source, _refusal_code(exc)).inc()
+        OUTCOMES.labels(source, "refused").inc()
+        raise
+    except Exception:
+        REJECTED.labels(source, "temporary_failure").inc()
+        OUTCOMES.labels(source, "failed").inc()
+        raise
+    finally:
+        LATENCY.labels(source).observe(time.perf_counter() - started)
+
+
+def count_delivery(values: dict[str, Any]) -> None:
+    """One recorded outbox outcome: the row's new ``status`` (and ``reason`` when failed)."""
+    status = values.get("status")
+    if status == "failed":
+        result = str(values.get("reason") or "failed")
+    else:
+        result = "sent" if status == "sent" else "deferred"
+    DELIVERIES.labels(result).inc()
+
+
+def count_sla_notice(stage: str) -> None:
+    SLA_NOTICES.labels(stage).inc()
+
+
+class BacklogCollector(Collector):
+    """Outbox backlog and incidents by status, read from the database at each scrape.
+
+    A database that does not answer makes ``ticketd_backlog_up`` 0 instead of
+    failing the scrape: the process counters are still worth having then.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []  # read at scrape time only: never query the database on registration
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        up = GaugeMetricFamily("ticketd_backlog_up", "1 when the backlog could be read.")
+        try:
+            families = self._read()
+        except TicketdError as exc:
+            log.warning("metrics: backlog not read: %s", exc)
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        yield from families
+
+    def _read(self) -> list[GaugeMetricFamily]:
+        with transaction(self._engine, readonly=True) as session:
+            backlog = outbox_backlog(session)
+            incidents = incident_counts(session)
+        age = backlog.oldest_pending_age(utcnow())
+        return [
+            _gauge(
+                "ticketd_outbox_pending", "Outbound mail waiting or being sent.", backlog.pending
+            ),
+            _gauge("ticketd_outbox_failed", "Outbound mail given up (failed).", backlog.failed),
+            _gauge(
+                "ticketd_outbox_oldest_pending_age_seconds",
+                "Age of the oldest outbound mail not yet delivered (0 when none waits).",
+                age or 0.0,
+            ),
+            _by_status(incidents),
+        ]
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def _by_status(counts: dict[str, int]) -> GaugeMetricFamily:
+    family = GaugeMetricFamily("ticketd_incidents", "Incidents by status.", labels=["status"])
+    for status, count in counts.items():
+        family.add_metric([status], count)
+    return family
+
+
+def register_backlog(engine: Engine, registry: CollectorRegistry = REGISTRY) -> Callable[[], None]:
+    """Add the backlog collector; returns the function that removes it again."""
+    collector = BacklogCollector(engine)
+    registry.register(collector)
+    return lambda: registry.unregister(collector)
