@@ -142,3 +142,17 @@ def import_roster(
         capture_output=True,
         env={**os.environ, **SECRET_ENV},
     )
+
+
+def serve_refused(config: Path) -> tuple[int, str]:
+    """Run ``ticketd serve`` expecting it to refuse to start: exit code, last stderr line."""
+    result = subprocess.run(
+        ticketd("--config", str(config), "serve"),
+        capture_output=True,
+        text=True,
+        env={**os.environ, **SECRET_ENV},
+        timeout=60,
+        check=False,
+    )
+    lines = result.stderr.strip().splitlines()
+    return result.returncode, lines[-1] if lines else ""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from ticketing.errors import ConfigError
 from ticketing.models import utcnow
 
 from .conftest import REPO, write_config
-from .daemon import SECRET_ENV, TcpProxy, free_port, send, serving, ticketd
+from .daemon import TcpProxy, free_port, send, serve_refused, serving, ticketd
 from .mail import make_mail
 
 SSN = "123-45-6789"
@@ -189,16 +188,8 @@ def test_a_taken_http_port_stops_the_start(tmp_path: Path) -> None:
         taken.listen(1)
         http = taken.getsockname()[1]
         config = _config(tmp_path, db_url, free_port(), http)
-        result = subprocess.run(
-            ticketd("--config", str(config), "serve"),
-            capture_output=True,
-            text=True,
-            env={**os.environ, **SECRET_ENV},
-            timeout=60,
-            check=False,
-        )
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
+        code, last = serve_refused(config)
+    assert code == 1
     assert last == f"ticketd: cannot serve /metrics on 127.0.0.1:{http}: Address already in use"
 
 

@@ -5,7 +5,6 @@ Real ``ticketd serve`` processes, real SMTP sessions held open across the signal
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
 import smtplib
@@ -25,7 +24,7 @@ from ticketing.config import DatabaseConfig
 from ticketing.db import create_db_engine
 
 from .conftest import REPO, write_config
-from .daemon import SECRET_ENV, free_port, send, serving, ticketd
+from .daemon import free_port, send, serve_refused, serving, ticketd
 from .mail import make_mail
 
 SAM, PAT = "sam@brokers.example", "pat@brokers.example"
@@ -181,14 +180,6 @@ def test_an_unreadable_roster_file_stops_the_start(db_file: str, tmp_path: Path)
     config = write_config(
         tmp_path, db_file, f'[smtp]\nport = {free_port()}\n[roster]\nfile = "missing.csv"\n'
     )
-    result = subprocess.run(
-        ticketd("--config", str(config), "serve"),
-        capture_output=True,
-        text=True,
-        env={**os.environ, **SECRET_ENV},
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
+    code, last = serve_refused(config)
+    assert code == 1
     assert last == f"ticketd: {tmp_path / 'missing.csv'}: cannot read: No such file or directory"
