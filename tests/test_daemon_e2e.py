@@ -3,7 +3,6 @@ no personal data left in logs, the database or outbound mail."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -16,7 +15,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from .conftest import write_config
-from .daemon import SECRET_ENV, free_port, send, serving, ticketd
+from .daemon import free_port, import_roster, send, serving, ticketd
 from .mail import make_mail
 
 
@@ -65,17 +64,6 @@ def _config(tmp_path: Path, db_url: str, port: int, relay_port: int, extra: str 
     )
 
 
-def _roster(config: Path, tmp_path: Path) -> None:
-    roster = tmp_path / "roster.csv"
-    roster.write_text("npn,name,email\n1234567,sam amsung,sam@brokers.example\n")
-    subprocess.run(
-        ticketd("--config", str(config), "producers", "import", str(roster)),
-        check=True,
-        capture_output=True,
-        env={**os.environ, **SECRET_ENV},
-    )
-
-
 def _parsed(raw: bytes) -> EmailMessage:
     return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
 
@@ -86,7 +74,7 @@ def test_escalation_gets_the_exchange_reply_and_the_answer_threads_back(  # type
     sink, relay_port = relay
     port = free_port()
     config = _config(tmp_path, db_url, port, relay_port)
-    _roster(config, tmp_path)
+    import_roster(config, tmp_path)
     with serving(config, port, tmp_path / "serve.log"):
         _, text = send(port, make_mail(message_id="<first@brokers.example>"))
         number = text.rsplit(" ", 1)[-1]
@@ -134,7 +122,7 @@ def test_two_autoresponders_exchange_at_most_one_message_each(  # type: ignore[n
     controller.start()
     sink.target_port = port
     config = _config(tmp_path, db_url, port, relay_port)
-    _roster(config, tmp_path)
+    import_roster(config, tmp_path)
     try:
         with serving(config, port, tmp_path / "serve.log"):
             assert send(port, autoreply(b""))[0] == 250  # the peer's first (and only) message
@@ -150,7 +138,7 @@ def test_out_of_office_dsn_and_own_address_get_no_answer(  # type: ignore[no-unt
     sink, relay_port = relay
     port = free_port()
     config = _config(tmp_path, db_url, port, relay_port)
-    _roster(config, tmp_path)
+    import_roster(config, tmp_path)
     dsn = make_mail(
         sender="MAILER-DAEMON@mx.brokers.example",
         subject="Undelivered Mail Returned to Sender",
