@@ -34,7 +34,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from ticketing.config import DatabaseConfig, load_config
-from ticketing.daemon import build_intake
+from ticketing.services import build_intake
 from ticketing.db import create_db_engine, transaction
 from ticketing.models import Message
 from ticketing.pipeline import IntakePipeline, PermanentRejection, RawMessage

@@ -6,70 +6,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
 from mailer.recipients import RecipientMap
-from mailer.smtp_server import IntakeHandler, SmtpSettings, start_smtp_server
-from pii_guard import PiiGuard
+from mailer.smtp_server import Delivery, IntakeHandler, SmtpSettings, start_smtp_server
+from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
-from ticketing.db import transaction
-from ticketing.errors import ConfigError
+from ticketing.errors import ConfigError, ConfigProblem
 from ticketing.imap import start_pollers
-from ticketing.intake import build_pipeline, smtp_delivery
-from ticketing.models import utcnow
+from ticketing.intake import smtp_delivery, spool_delivery
 from ticketing.operations import Operations, start_operations
 from ticketing.outbox import OutboxDispatcher, transport_from_config
-from ticketing.pii_settings import build_guard
 from ticketing.pipeline import IntakePipeline
-from ticketing.pipeline.pii_stage import PresidioStage
-from ticketing.pipeline.templated import TemplatedReplies
-from ticketing.replies import ReplyComposer, TemplateStore, audit_refused, watch_templates
+from ticketing.replies import watch_templates
 from ticketing.schema import require_current
-from ticketing.signing_key import load_signing_secret
+from ticketing.services import Services, build_intake
 from ticketing.sla.notices import TemplatedNotices
 from ticketing.sla.service import start_sweeper
-from ticketing.tokens import RefTokens
+from ticketing.spooled import drain_spool
+from ticketing.workers import WorkerPool
 
-__all__ = ["build_composer", "build_intake", "run_daemon"]
+__all__ = ["run_daemon"]
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Services:
-    pipeline: IntakePipeline
-    composer: ReplyComposer
-    store: TemplateStore
-    guard: PiiGuard
-
-
-def build_composer(
-    config: Config, engine: Engine, secret: bytes | None = None
-) -> tuple[ReplyComposer, TemplateStore]:
-    """The templates (a broken one refused and audited) and the composer that uses them."""
-    secret = secret if secret is not None else load_signing_secret(config.security)
-    store = TemplateStore.from_config(config)
-    with transaction(engine) as session:
-        audit_refused(session, store.initial_result, utcnow())
-    tokens = RefTokens(secret, config.security.token_org)
-    return ReplyComposer(config, store, tokens, secret), store
-
-
-def build_intake(config: Config, engine: Engine) -> Services:
-    """The intake pipeline with the PII guard and templated auto-replies (serve, ingest)."""
-    guard = build_guard(config.pii)
-    secret = load_signing_secret(config.security)  # once: it may warn and read a file
-    composer, store = build_composer(config, engine, secret)
-    pipeline = build_pipeline(
-        config,
-        engine,
-        guard=PresidioStage(guard),
-        replies=TemplatedReplies(composer, guard),
-        secret=secret,
-    )
-    return Services(pipeline, composer, store, guard)
 
 
 def preflight(config: Config, source: str, engine: Engine) -> Services:
@@ -78,6 +40,12 @@ def preflight(config: Config, source: str, engine: Engine) -> Services:
     if problems:
         raise ConfigError(source, problems)
     require_current(engine)
+    if config.smtp.workers:
+        try:
+            Spool(config.smtp.spool_dir).create()
+        except OSError as exc:
+            problem = ConfigProblem("smtp.spool_dir", f"cannot create the spool: {exc.strerror}")
+            raise ConfigError(source, [problem]) from None
     for key, team in config.teams.items():
         if team.lead is None:
             log.warning("team %s has no lead address: SLA notices are audited, not mailed", key)
@@ -103,7 +71,6 @@ async def _serve(config: Config, engine: Engine, services: Services, ops: Operat
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, ops.reloader.request)
     dispatcher = OutboxDispatcher(engine, transport_from_config(config.outbound), config.outbound)
     tasks = [
         asyncio.create_task(dispatcher.run(stop)),
@@ -113,8 +80,11 @@ async def _serve(config: Config, engine: Engine, services: Services, ops: Operat
             )
         ),
     ]
+    intake = _start_intake(config, services, dispatcher.wake)
+    loop.add_signal_handler(signal.SIGHUP, intake.hangup(ops.reloader.request))
+    tasks += intake.background()
     recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
-    handler = IntakeHandler(recipients, smtp_delivery(services.pipeline, dispatcher.wake))
+    handler = IntakeHandler(recipients, intake.delivery)
     server = await start_smtp_server(_smtp_settings(config), handler, ops.gate)
     ops.smtp_started()
     pollers = start_pollers(config, services.pipeline, dispatcher.wake)
@@ -125,7 +95,57 @@ async def _serve(config: Config, engine: Engine, services: Services, ops: Operat
     await asyncio.gather(asyncio.to_thread(pollers.stop), ops.drain_smtp())
     server.close()
     await server.wait_closed()
+    await asyncio.to_thread(intake.stop, float(config.smtp.shutdown_grace_seconds))
     await asyncio.gather(*tasks, ops.reloader.wait())
+
+
+@dataclass(frozen=True)
+class _Intake:
+    """How SMTP mail is recorded: in the daemon (``pool`` is ``None``) or by worker processes."""
+
+    config: Config
+    delivery: Delivery
+    spool: Spool
+    pipeline: IntakePipeline
+    wake: Callable[[], None]
+    pool: WorkerPool | None
+
+    def hangup(self, reload: Callable[[], None]) -> Callable[[], None]:
+        """The SIGHUP handler: the daemon's reload, passed on to the workers."""
+
+        def handler() -> None:
+            reload()
+            if self.pool is not None:
+                self.pool.hangup()
+
+        return handler
+
+    def background(self) -> list[asyncio.Task[None]]:
+        """Without workers, mail a previous run left in the spool is recorded here."""
+        if self.pool is not None or not self.spool.path.is_dir():
+            return []
+        limit = self.config.smtp.spool_max_attempts
+        return [asyncio.create_task(asyncio.to_thread(self._drain, limit))]
+
+    def _drain(self, limit: int) -> None:
+        recorded = drain_spool(self.spool, self.pipeline, limit, self.wake)
+        if recorded:
+            log.info("recorded %d messages a previous run left in the spool", recorded)
+
+    def stop(self, timeout: float) -> None:
+        if self.pool is not None:
+            self.pool.stop(timeout)
+
+
+def _start_intake(config: Config, services: Services, wake: Callable[[], None]) -> _Intake:
+    spool = Spool(config.smtp.spool_dir)
+    if config.smtp.workers == 0:
+        delivery = smtp_delivery(services.pipeline, wake)
+        return _Intake(config, delivery, spool, services.pipeline, wake, None)
+    pool = WorkerPool(config, spool, wake)
+    pool.start()
+    delivery = spool_delivery(config, spool, pool.submit)
+    return _Intake(config, delivery, spool, services.pipeline, wake, pool)
 
 
 def _smtp_settings(config: Config) -> SmtpSettings:

@@ -3,13 +3,16 @@ back to the SMTP client or the MTA that piped the message."""
 
 from __future__ import annotations
 
+import errno
 import logging
+import time
 from collections.abc import Callable
 
 from sqlalchemy.engine import Engine
 
 from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
+from mailer.spool import Spool, SpooledEnvelope
 from ticketing.addresses import base_address
 from ticketing.config import Config
 from ticketing.errors import StorageFullError, TicketdError
@@ -23,13 +26,25 @@ from ticketing.pipeline import (
     RawMessage,
     ReplySink,
 )
+from ticketing.pipeline.limits import check_header_count, check_size, header_field_count
 from ticketing.signing_key import load_signing_secret
 from ticketing.sla.clocks import SlaClocks
 from ticketing.tokens import RefTokens
 
-__all__ = ["EX_DATAERR", "EX_OK", "EX_TEMPFAIL", "build_pipeline", "own_identity", "smtp_delivery"]
+__all__ = [
+    "EX_DATAERR",
+    "EX_OK",
+    "EX_TEMPFAIL",
+    "build_pipeline",
+    "own_identity",
+    "smtp_delivery",
+    "spool_delivery",
+]
 
 log = logging.getLogger(__name__)
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_STORAGE_FULL_REPLY = "452 4.3.1 Insufficient system storage, please try again later"
 
 EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
 
@@ -86,12 +101,45 @@ def smtp_delivery(
             return f"{exc.smtp_status} {exc}"
         except StorageFullError:
             log.warning("intake failed, database storage full: answering 452")
-            return "452 4.3.1 Insufficient system storage, please try again later"
+            return _STORAGE_FULL_REPLY
         except TicketdError as exc:
             log.warning("intake failed, answering 451: %s", exc)
             return "451 4.3.0 Temporary failure, please try again later"
         if after_commit is not None:
             after_commit()
         return smtp_reply(outcome)
+
+    return deliver
+
+
+def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) -> Delivery:
+    """The SMTP handler's delivery with worker processes: 250 once the message is durable
+    in the spool (``submit`` then tells a worker its name).  What the pipeline would refuse
+    outright for its size or header count is refused here, while the client still listens;
+    a full disk is 452, any other write failure 451."""
+
+    def deliver(envelope: InboundEnvelope) -> str:
+        try:
+            check_size(envelope.raw, config.smtp)
+            check_header_count(header_field_count(envelope.raw), config.smtp)
+        except PermanentRejection as exc:
+            return f"{exc.smtp_status} {exc}"
+        spooled = SpooledEnvelope(
+            envelope.raw,
+            envelope.mail_from,
+            envelope.recipients,
+            envelope.mailboxes,
+            envelope.peer,
+            time.time(),
+        )
+        try:
+            name = spool.put(spooled)
+        except OSError as exc:
+            log.warning("spool write failed, answering 4xx: %s", exc.strerror)
+            if exc.errno in _DISK_FULL:
+                return _STORAGE_FULL_REPLY
+            return "451 4.3.0 Temporary failure, please try again later"
+        submit(name)
+        return f"250 2.0.0 Ok: queued as {name}"
 
     return deliver

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import (
@@ -37,8 +38,11 @@ from ticketing.status import incident_counts, outbox_backlog
 
 __all__ = [
     "BacklogCollector",
+    "IntakeObservation",
     "count_delivery",
+    "count_intake",
     "count_sla_notice",
+    "forward_intake",
     "observe_intake",
     "register_backlog",
 ]
@@ -86,13 +90,45 @@ def _refusal_code(exc: PermanentRejection) -> str:
     return _REFUSAL_CODES.get(exc.smtp_status[:3], "not_acceptable")
 
 
-def _count_outcome(source: str, outcome: Outcome, findings: dict[str, int]) -> None:
-    OUTCOMES.labels(source, outcome.action).inc()
-    if outcome.action in _REFUSED_ACTIONS:
-        REJECTED.labels(source, outcome.action).inc()
-    if outcome.action != "duplicate":  # its findings were counted the first time
-        for entity, count in findings.items():
-            PII_FINDINGS.labels(entity).inc(count)
+@dataclass(frozen=True)
+class IntakeObservation:
+    """One ``IntakePipeline.process`` as the counters see it (picklable: worker processes
+    send theirs to the daemon, whose ``/metrics`` is the one scraped)."""
+
+    source: str
+    action: str  # the outcome action, or "refused" / "failed"
+    reason: str | None  # the ``ticketd_messages_rejected`` reason code, if any
+    findings: dict[str, int]
+    seconds: float
+
+
+_forward: Callable[[IntakeObservation], None] | None = None
+
+
+def forward_intake(target: Callable[[IntakeObservation], None] | None) -> None:
+    """Send this process's intake observations to ``target`` instead of counting them."""
+    global _forward  # one setting per process, made at worker start
+    _forward = target
+
+
+def count_intake(observed: IntakeObservation) -> None:
+    """Apply one observation to the counters (this process's, or a worker's)."""
+    source = observed.source
+    RECEIVED.labels(source).inc()
+    OUTCOMES.labels(source, observed.action).inc()
+    if observed.reason is not None:
+        REJECTED.labels(source, observed.reason).inc()
+    for entity, count in observed.findings.items():
+        PII_FINDINGS.labels(entity).inc(count)
+    LATENCY.labels(source).observe(observed.seconds)
+
+
+def _from_outcome(
+    outcome: Outcome, findings: dict[str, int]
+) -> tuple[str, str | None, dict[str, int]]:
+    reason = outcome.action if outcome.action in _REFUSED_ACTIONS else None
+    # a duplicate's findings were counted the first time
+    return outcome.action, reason, findings if outcome.action != "duplicate" else {}
 
 
 @contextmanager
@@ -101,20 +137,22 @@ def observe_intake(source: str) -> Iterator[Callable[[Outcome, dict[str, int]], 
 
     A refusal (5xx) or a failure (4xx) propagates unchanged after it is counted.
     """
-    RECEIVED.labels(source).inc()
     started = time.perf_counter()
+    seen: list[tuple[str, str | None, dict[str, int]]] = []
     try:
-        yield lambda outcome, findings: _count_outcome(source, outcome, findings)
+        yield lambda outcome, findings: seen.append(_from_outcome(outcome, findings))
     except PermanentRejection as exc:
-        REJECTED.labels(source, _refusal_code(exc)).inc()
-        OUTCOMES.labels(source, "refused").inc()
+        seen.append(("refused", _refusal_code(exc), {}))
         raise
     except Exception:
-        REJECTED.labels(source, "temporary_failure").inc()
-        OUTCOMES.labels(source, "failed").inc()
+        seen.append(("failed", "temporary_failure", {}))
         raise
     finally:
-        LATENCY.labels(source).observe(time.perf_counter() - started)
+        action, reason, findings = seen[-1] if seen else ("failed", "temporary_failure", {})
+        observed = IntakeObservation(
+            source, action, reason, findings, time.perf_counter() - started
+        )
+        (_forward or count_intake)(observed)
 
 
 def count_delivery(values: dict[str, Any]) -> None:

@@ -19,11 +19,11 @@ from mailer.recipients import RecipientMap
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json
 from ticketing.config import Config
-from ticketing.daemon import build_intake
 from ticketing.errors import ConfigError, TicketdError
 from ticketing.intake import EX_DATAERR, EX_OK, EX_TEMPFAIL
 from ticketing.pipeline import Outcome, PermanentRejection, RawMessage
 from ticketing.schema import require_current
+from ticketing.services import build_intake
 
 __all__ = ["ingest_command"]
 

@@ -36,7 +36,7 @@ def _moment(value: str, clocks: SlaClocks) -> datetime:
 
 
 def _notices(ctx: Context) -> TemplatedNotices:
-    from ticketing.daemon import build_composer
+    from ticketing.services import build_composer
 
     config = ctx.loaded.config
     return TemplatedNotices(config, build_composer(config, ctx.engine)[0], build_guard(config.pii))

@@ -6,11 +6,14 @@ on any host and with any number of instances, and also while none runs.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import click
 
+from mailer.spool import Spool, SpoolCounts
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, iso
 from ticketing.db import transaction
@@ -25,15 +28,36 @@ __all__ = ["status_command"]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def status_command(ctx: Context, as_json: bool) -> None:
-    """Incidents by status, the outbox backlog, the next SLA timer, the last message."""
+    """Incidents by status, the outbox backlog, the next SLA timer, the last message, and
+    this host's intake spool (``[smtp] workers``)."""
     require_current(ctx.engine)
     with transaction(ctx.engine, readonly=True) as session:
         snapshot = read_status(session, utcnow())
+    spool = _spool_counts(Path(ctx.loaded.config.smtp.spool_dir))
     if as_json:
-        emit_json(as_dict(snapshot))
-    else:
-        for label, value in as_lines(snapshot):
-            click.echo(f"{label:<13}{value}")
+        emit_json({**as_dict(snapshot), "spool": asdict(spool) if spool else None})
+        return
+    lines = as_lines(snapshot)
+    if spool is not None:
+        lines.append(
+            (
+                "spool",
+                f"{spool.waiting} waiting, {spool.in_progress} in progress, "
+                f"{spool.quarantined} quarantined (this host)",
+            )
+        )
+    for label, value in lines:
+        click.echo(f"{label:<13}{value}")
+
+
+def _spool_counts(path: Path) -> SpoolCounts | None:
+    """The spool's counts, ``None`` where there is none (``workers = 0`` and never set)."""
+    if not (path / "new").is_dir():
+        return None
+    try:
+        return Spool(path).counts()
+    except OSError:
+        return None
 
 
 def _age(seconds: float | None) -> str:

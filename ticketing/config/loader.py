@@ -336,6 +336,7 @@ def resolve_paths(config: Config, base: Path) -> Config:
                     "tls_key": _absolute(base, config.smtp.tls_key)
                     if config.smtp.tls_key
                     else None,
+                    "spool_dir": _absolute(base, config.smtp.spool_dir),
                 }
             ),
         }

@@ -65,6 +65,11 @@ class SmtpConfig(_Section):
     tls_key: StrictStr | None = None
     # SIGTERM: how long SMTP sessions in the middle of a message may take to finish.
     shutdown_grace_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 30
+    # 0: record each message in the daemon and answer 250 after the commit; N: spool it,
+    # answer 250, and let N worker processes record it (``ticketing.workers``).
+    workers: Annotated[StrictInt, Field(ge=0, le=64)] = 0
+    spool_dir: NonEmptyStr = "var/spool"
+    spool_max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 5
 
 
 class OutboundConfig(_Section):

@@ -1,0 +1,186 @@
+"""The intake spool: accepted SMTP messages, durable on disk until a worker records them.
+
+The SMTP front answers 250 once a message is here (written to ``tmp/``,
+fsynced, renamed into ``new/``, the folder fsynced: Postfix's queue, Mailman's
+switchboard), and worker processes drain it, so the CPU-heavy stages use every
+core.  A worker claims a message by renaming it into its own ``cur/<slot>/``;
+a rename is atomic, so no two workers ever take the same file.
+
+Each file name carries the number of attempts (``<id>.<attempts>``), counted at
+claim time, so a message that kills its worker is counted too; after
+``max_attempts`` it moves to ``quarantine/`` instead of looping.  The spool
+holds unscreened mail: files are private to the daemon's user (0600 in 0700
+folders) and deleted as soon as the message is committed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["ClaimedMessage", "Spool", "SpoolCounts", "SpooledEnvelope"]
+
+_FOLDERS = ("tmp", "new", "cur", "quarantine")
+
+
+@dataclass(frozen=True)
+class SpooledEnvelope:
+    """What the SMTP session knew besides the bytes: needed to process the message later."""
+
+    raw: bytes
+    mail_from: str
+    recipients: tuple[str, ...]
+    mailboxes: tuple[str, ...]
+    peer: str
+    received_at: float  # seconds since the epoch, when the 250 was given
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    """A message a worker has taken out of ``new/``; it must be finished or released."""
+
+    name: str
+    path: Path
+    attempts: int
+
+
+@dataclass(frozen=True)
+class SpoolCounts:
+    waiting: int
+    in_progress: int
+    quarantined: int
+
+
+def _split(name: str) -> tuple[str, int]:
+    ident, _, attempts = name.rpartition(".")
+    return ident, int(attempts) if attempts.isdigit() else 0
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Spool:
+    """A spool folder; safe to share between processes (all moves are renames)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    def create(self) -> None:
+        """Make the folders (private to this user); an ``OSError`` names what failed."""
+        for folder in _FOLDERS:
+            (self.path / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+
+    def put(self, envelope: SpooledEnvelope) -> str:
+        """Write ``envelope`` durably and return its name; ``OSError`` when the disk refuses."""
+        name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:16]}.0"
+        temp = self.path / "tmp" / name
+        head = {
+            "mail_from": envelope.mail_from,
+            "recipients": list(envelope.recipients),
+            "mailboxes": list(envelope.mailboxes),
+            "peer": envelope.peer,
+            "received_at": envelope.received_at,
+        }
+        try:
+            fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(json.dumps(head).encode() + b"\n")
+                handle.write(envelope.raw)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.rename(temp, self.path / "new" / name)
+            _fsync_dir(self.path / "new")
+        except OSError:
+            temp.unlink(missing_ok=True)
+            raise
+        return name
+
+    def waiting(self, older_than: float = 0.0) -> list[str]:
+        """Names in ``new/``, oldest first; only those untouched for ``older_than`` seconds."""
+        cutoff = time.time() - older_than
+        names = []
+        with os.scandir(self.path / "new") as entries:
+            for entry in entries:
+                try:
+                    if older_than <= 0 or entry.stat().st_mtime <= cutoff:
+                        names.append(entry.name)
+                except FileNotFoundError:  # claimed meanwhile
+                    continue
+        return sorted(names)
+
+    def claim(self, name: str, slot: int) -> ClaimedMessage | None:
+        """Take ``name`` for worker ``slot``; ``None`` when another worker was first."""
+        ident, attempts = _split(name)
+        folder = self.path / "cur" / str(slot)
+        folder.mkdir(mode=0o700, exist_ok=True)
+        claimed = f"{ident}.{attempts + 1}"
+        try:
+            os.rename(self.path / "new" / name, folder / claimed)
+        except FileNotFoundError:
+            return None
+        return ClaimedMessage(claimed, folder / claimed, attempts + 1)
+
+    @staticmethod
+    def read(claimed: ClaimedMessage) -> SpooledEnvelope:
+        """The envelope and bytes of a claimed message (``ValueError`` if the file is damaged)."""
+        data = claimed.path.read_bytes()
+        line, _, raw = data.partition(b"\n")
+        head = json.loads(line)
+        return SpooledEnvelope(
+            raw=raw,
+            mail_from=str(head["mail_from"]),
+            recipients=tuple(head["recipients"]),
+            mailboxes=tuple(head["mailboxes"]),
+            peer=str(head["peer"]),
+            received_at=float(head["received_at"]),
+        )
+
+    @staticmethod
+    def finish(claimed: ClaimedMessage) -> None:
+        """The message is committed: the unscreened copy goes."""
+        claimed.path.unlink(missing_ok=True)
+
+    def release(self, claimed: ClaimedMessage, *, count_attempt: bool = True) -> str:
+        """Back to ``new/`` for a later try (its name there); a temporary failure does not
+        count as an attempt."""
+        ident, attempts = _split(claimed.name)
+        name = f"{ident}.{attempts if count_attempt else max(attempts - 1, 0)}"
+        os.rename(claimed.path, self.path / "new" / name)
+        return name
+
+    def quarantine(self, claimed: ClaimedMessage, reason: str) -> Path:
+        """Set the message aside for an operator, with ``reason`` (no content) beside it."""
+        target = self.path / "quarantine" / claimed.name
+        os.rename(claimed.path, target)
+        target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8")
+        return target
+
+    def recover(self, slot: int) -> list[ClaimedMessage]:
+        """What worker ``slot`` held when it died: the messages it had claimed."""
+        folder = self.path / "cur" / str(slot)
+        if not folder.is_dir():
+            return []
+        return [
+            ClaimedMessage(name, folder / name, _split(name)[1])
+            for name in sorted(os.listdir(folder))
+        ]
+
+    def slots(self) -> list[int]:
+        """Worker slots that hold claimed messages (after a crash of the whole daemon)."""
+        cur = self.path / "cur"
+        return sorted(int(p.name) for p in cur.iterdir() if p.name.isdigit() and any(p.iterdir()))
+
+    def counts(self) -> SpoolCounts:
+        cur = self.path / "cur"
+        in_progress = sum(len(os.listdir(p)) for p in cur.iterdir() if p.is_dir())
+        quarantined = sum(1 for p in (self.path / "quarantine").iterdir() if p.suffix != ".reason")
+        return SpoolCounts(len(os.listdir(self.path / "new")), in_progress, quarantined)

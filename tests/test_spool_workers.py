@@ -1,0 +1,178 @@
+"""``ticketd serve`` with worker processes (``[smtp] workers``): 250 once spooled, every
+acknowledged message recorded exactly once — through a SIGKILL of the daemon or of a
+worker, and a full spool disk answers 452."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from mailer.spool import Spool
+from ticketing.config import DatabaseConfig
+from ticketing.db import create_db_engine
+from ticketing.schema import upgrade
+
+from .conftest import write_config
+from .daemon import free_port, send, serving
+from .mail import make_mail
+from .test_faults import fill, tmpfs, wait_until
+
+ACCEPT = '[intake]\nunknown_senders = "accept"\n'
+
+
+def _config(tmp_path: Path, url: str, port: int, extra: str = "") -> Path:
+    return write_config(
+        tmp_path,
+        url,
+        f"{ACCEPT}[smtp]\nport = {port}\nworkers = 2\n"
+        f'spool_dir = "{tmp_path / "spool"}"\n'
+        f'[outbound]\nmaildir = "{tmp_path / "sent"}"\npoll_interval_seconds = 1\n' + extra,
+    )
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(DatabaseConfig(url=db_url))
+    yield engine
+    engine.dispose()
+
+
+def _recorded_ids(engine: Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [str(row) for row in conn.execute(text("SELECT message_id FROM messages")).scalars()]
+
+
+def _workers(pid: int) -> list[int]:
+    """The daemon's worker processes (not multiprocessing's resource tracker)."""
+    tasks = Path(f"/proc/{pid}/task").glob("*/children")  # a thread's children are its own
+    children = [c for task in tasks for c in task.read_text().split()]
+    return [int(c) for c in children if b"spawn_main" in Path(f"/proc/{c}/cmdline").read_bytes()]
+
+
+def _mails(count: int, tag: str) -> list[tuple[str, bytes]]:
+    """``count`` new escalations: (Message-ID, bytes)."""
+    mails = []
+    for n in range(count):
+        message_id = f"<{tag}-{n}@brokers.example>"
+        subject = f"Escalated Case: Enrollment.PID #:{100000 + n}"
+        mails.append((message_id, make_mail(message_id=message_id, subject=subject)))
+    return mails
+
+
+class Senders:
+    """MTAs: each thread sends its share and retries a message until it gets a 250."""
+
+    def __init__(self, port: int, mails: list[tuple[str, bytes]], threads: int = 6) -> None:
+        self.acked: list[str] = []
+        self.replies: list[str] = []
+        self._lock = threading.Lock()
+        self._threads = [
+            threading.Thread(target=self._run, args=(port, mails[i::threads]), daemon=True)
+            for i in range(threads)
+        ]
+
+    def start(self) -> Senders:
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            thread.join(max(deadline - time.monotonic(), 0.1))
+
+    def _run(self, port: int, mails: list[tuple[str, bytes]]) -> None:
+        for message_id, raw in mails:
+            while True:
+                code, reply = send(port, raw)
+                if code == 250:
+                    with self._lock:
+                        self.acked.append(message_id)
+                        self.replies.append(reply)
+                    break
+                time.sleep(0.2)  # the daemon is down or refusing: retry like an MTA
+
+
+def test_workers_record_every_message_count_it_and_answer_it(
+    tmp_path: Path, db_url: str, db: Engine
+) -> None:
+    port, http = free_port(), free_port()
+    config = _config(tmp_path, db_url, port, f"[observability]\nhttp_port = {http}\n")
+    mails = _mails(40, "m")
+    with serving(config, port, tmp_path / "serve.log") as proc:
+        assert len(_workers(proc.pid)) == 2
+        senders = Senders(port, mails).start()
+        senders.join(60)
+        assert all(r.startswith("2.0.0 Ok: queued as ") for r in senders.replies)
+        assert wait_until(lambda: len(_recorded_ids(db)) == 40, 60)
+        assert sorted(_recorded_ids(db)) == sorted(i for i, _ in mails)
+        assert wait_until(lambda: len(list((tmp_path / "sent" / "new").iterdir())) == 40)
+        body = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
+        assert 'ticketd_messages_received_total{source="smtp"} 40.0' in body
+    counts = Spool(tmp_path / "spool").counts()
+    assert (counts.waiting, counts.in_progress, counts.quarantined) == (0, 0, 0)
+
+
+def test_sigkill_under_load_loses_nothing_and_records_nothing_twice(
+    tmp_path: Path, db_url: str, db: Engine
+) -> None:
+    port = free_port()
+    config = _config(tmp_path, db_url, port)
+    mails = _mails(240, "k")
+    log = tmp_path / "serve.log"
+    with serving(config, port, log) as proc:
+        workers = _workers(proc.pid)
+        senders = Senders(port, mails).start()
+        assert wait_until(lambda: len(senders.acked) >= 60, 60)
+        proc.kill()  # the daemon dies; its orphaned workers notice and stop on their own
+        proc.wait()
+        assert wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), 15)
+    with serving(config, port, log) as proc:
+        assert wait_until(lambda: len(senders.acked) >= 150, 60)
+        os.kill(_workers(proc.pid)[0], signal.SIGKILL)  # one worker dies: it is replaced
+        assert wait_until(lambda: "exited with -9; restarting it" in log.read_text(), 15)
+        assert wait_until(lambda: len(_workers(proc.pid)) == 2)
+        senders.join(120)
+        assert len(senders.acked) == 240
+        assert wait_until(lambda: len(_recorded_ids(db)) >= 240, 90)
+        time.sleep(1)
+        recorded = _recorded_ids(db)
+    assert sorted(recorded) == sorted(i for i, _ in mails)  # each once, none lost
+    counts = Spool(tmp_path / "spool").counts()
+    assert (counts.waiting, counts.in_progress, counts.quarantined) == (0, 0, 0)
+
+
+def test_a_message_without_header_fields_is_refused_before_it_is_spooled(
+    tmp_path: Path, db_url: str
+) -> None:
+    port = free_port()
+    with serving(_config(tmp_path, db_url, port), port, tmp_path / "serve.log"):
+        code, reply = send(port, b"just some words\r\nand more\r\n")
+    assert (code, reply) == (554, "5.6.0 not an email message: no header fields")
+    assert Spool(tmp_path / "spool").waiting() == []
+
+
+def test_a_full_spool_disk_answers_452_then_accepts_again(tmp_path: Path) -> None:
+    port = free_port()
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    (tmp_path / "spool").mkdir()
+    config = _config(tmp_path, url, port)
+    engine = create_db_engine(DatabaseConfig(url=url))
+    upgrade(engine)
+    with tmpfs(tmp_path / "spool", "size=2m"), serving(config, port, tmp_path / "serve.log"):
+        filler = fill(tmp_path / "spool")
+        code, reply = send(port, make_mail(message_id="<full@brokers.example>"))
+        assert (code, reply[:5]) == (452, "4.3.1")
+        filler.unlink()
+        assert send(port, make_mail(message_id="<full@brokers.example>"))[0] == 250
+        assert wait_until(lambda: _recorded_ids(engine) == ["<full@brokers.example>"])
+    engine.dispose()

@@ -1,0 +1,121 @@
+"""Recording spooled SMTP messages: one claimed file through the intake pipeline.
+
+Used by the worker processes (``[smtp] workers`` ≥ 1) and by the daemon itself
+when it starts with messages left in the spool, whatever the mode, so that
+switching ``workers`` back to 0 never strands accepted mail.
+
+The sender already has its 250, so nothing here may lose the message: a
+temporary failure (the database is down, the disk is full) puts it back
+untouched; an unexpected error or a crash counts as an attempt, and after
+``max_attempts`` the message is quarantined for an operator instead of looping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+from mailer.spool import ClaimedMessage, Spool
+from ticketing.errors import TicketdError
+from ticketing.pipeline import IntakePipeline, Outcome, PermanentRejection, RawMessage
+
+__all__ = [
+    "SpoolResult",
+    "drain_spool",
+    "process_claimed",
+    "quarantine_exhausted",
+    "recover_claims",
+]
+
+log = logging.getLogger(__name__)
+
+Result = Literal["recorded", "retry", "quarantined"]
+
+
+@dataclass(frozen=True)
+class SpoolResult:
+    result: Result
+    outcome: Outcome | None = None
+
+
+def quarantine_exhausted(spool: Spool, claimed: ClaimedMessage, max_attempts: int) -> bool:
+    """Quarantine ``claimed`` when it has used up its attempts (``True`` then)."""
+    if claimed.attempts <= max_attempts:
+        return False
+    reason = f"gave up after {max_attempts} attempts"
+    spool.quarantine(claimed, reason)
+    log.error("spooled message %s quarantined: %s", claimed.name, reason)
+    return True
+
+
+def process_claimed(
+    spool: Spool, claimed: ClaimedMessage, pipeline: IntakePipeline, max_attempts: int
+) -> SpoolResult:
+    """Record ``claimed`` and drop it from the spool, or put it back, or quarantine it."""
+    if quarantine_exhausted(spool, claimed, max_attempts):
+        return SpoolResult("quarantined")
+    try:
+        envelope = spool.read(claimed)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return _quarantine(spool, claimed, f"unreadable spool file ({type(exc).__name__})")
+    raw = RawMessage(
+        envelope.raw,
+        "smtp",
+        envelope.mailboxes,
+        envelope.mail_from,
+        envelope.recipients,
+        received_at=datetime.fromtimestamp(envelope.received_at, UTC),
+    )
+    try:
+        outcome = pipeline.process(raw)
+    except PermanentRejection as exc:  # the front checks the same limits: rare
+        return _quarantine(spool, claimed, f"refused: {exc.smtp_status} {exc}")
+    except TicketdError as exc:
+        log.warning("spooled message %s kept for a later try: %s", claimed.name, exc)
+        spool.release(claimed, count_attempt=False)
+        return SpoolResult("retry")
+    except Exception as exc:  # a bug must not lose accepted mail nor stop the worker
+        log.exception("spooled message %s failed (attempt %d)", claimed.name, claimed.attempts)
+        if claimed.attempts >= max_attempts:
+            return _quarantine(
+                spool, claimed, f"failed {claimed.attempts} times: {type(exc).__name__}"
+            )
+        spool.release(claimed)
+        return SpoolResult("retry")
+    spool.finish(claimed)
+    return SpoolResult("recorded", outcome)
+
+
+def _quarantine(spool: Spool, claimed: ClaimedMessage, reason: str) -> SpoolResult:
+    spool.quarantine(claimed, reason)
+    log.error("spooled message %s quarantined: %s", claimed.name, reason)
+    return SpoolResult("quarantined")
+
+
+def recover_claims(spool: Spool, slot: int, max_attempts: int) -> list[str]:
+    """Put back what worker ``slot`` held when it died (quarantining the exhausted);
+    the names now waiting in the spool."""
+    released = []
+    for claimed in spool.recover(slot):
+        if not quarantine_exhausted(spool, claimed, max_attempts):
+            released.append(spool.release(claimed))
+    return released
+
+
+def drain_spool(
+    spool: Spool, pipeline: IntakePipeline, max_attempts: int, on_recorded: Callable[[], None]
+) -> int:
+    """Record everything waiting in ``spool`` with this process's pipeline (the daemon
+    without workers, at start-up); the number recorded.  What fails waits for the next run."""
+    for slot in spool.slots():
+        recover_claims(spool, slot, max_attempts)
+    recorded = 0
+    for name in spool.waiting():
+        claimed = spool.claim(name, 0)
+        if claimed and process_claimed(spool, claimed, pipeline, max_attempts).outcome:
+            recorded += 1
+            on_recorded()
+    return recorded
