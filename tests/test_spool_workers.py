@@ -48,7 +48,8 @@ def db(db_url: str) -> Iterator[Engine]:
 
 def _recorded_ids(engine: Engine) -> list[str]:
     with engine.connect() as conn:
-        return [str(row) for row in conn.execute(text("SELECT message_id FROM messages")).scalars()]
+        rows: list[str] = list(conn.execute(text("SELECT message_id FROM messages")).scalars())
+        return rows
 
 
 def _workers(pid: int) -> list[int]:
