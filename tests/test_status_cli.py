@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from mailer.spool import Spool, SpooledEnvelope
 from ticketing.models import utcnow
 
 from .conftest import write_config
@@ -43,6 +44,7 @@ def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untype
     }
     assert data["next_sla"] is None
     assert data["last_message"] is None
+    assert data["spool"] is None  # workers = 0 and no spool left behind
     lines = run_cli("--config", str(config), "status").out.splitlines()
     assert lines == [
         "incidents    none",
@@ -89,6 +91,24 @@ def test_after_an_escalation(  # type: ignore[no-untyped-def]
     assert f"next SLA     {number} warning " in result.out
     assert "via pipe to escalations, incident " + number in result.out
     assert SAM not in result.out and "123-45-6789" not in result.out
+
+
+def test_the_spool_of_this_host(run_cli, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    config = write_config(tmp_path, db_url, '[smtp]\nworkers = 2\nspool_dir = "spool"\n')
+    spool = Spool(tmp_path / "spool")
+    spool.create()
+    envelope = SpooledEnvelope(
+        make_mail(), SAM, ("escalations@exchange.example",), ("escalations",), "", 0.0
+    )
+    for _ in range(3):
+        spool.put(envelope)
+    claimed = spool.claim(spool.waiting()[0], 0)
+    assert claimed is not None
+    spool.quarantine(claimed, "gave up after 5 attempts")
+    spool.claim(spool.waiting()[0], 1)
+    assert status(run_cli, config)["spool"] == {"waiting": 1, "in_progress": 1, "quarantined": 1}
+    lines = run_cli("--config", str(config), "status").out.splitlines()
+    assert lines[-1] == "spool        1 waiting, 1 in progress, 1 quarantined (this host)"
 
 
 def _naive(value: datetime | str) -> datetime:
