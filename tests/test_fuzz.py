@@ -34,11 +34,11 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from ticketing.config import DatabaseConfig, load_config
-from ticketing.services import build_intake
 from ticketing.db import create_db_engine, transaction
 from ticketing.models import Message
 from ticketing.pipeline import IntakePipeline, PermanentRejection, RawMessage
 from ticketing.schema import upgrade
+from ticketing.services import build_intake
 
 from .conftest import write_config
 from .corpus import corpus_files
