@@ -16,6 +16,7 @@ from email.message import Message
 
 from inscriptis import get_text
 from mailparser_reply import EmailReplyParser
+from mailparser_reply.parser import EmailMessage
 
 from mailer.headers import clean_text, decode_bytes
 
@@ -30,6 +31,27 @@ _MAX_REPLY_PARSE = 100_000  # reply parsing is skipped beyond this (pathological
 _reply_parser = EmailReplyParser(
     languages=["en", "es", "de", "fr", "it", "nl", "pl", "sv", "da", "cs"]
 )
+
+
+def _reply_patterns() -> dict[str, re.Pattern[str]]:
+    """The library's patterns, compiled once instead of for every message (building
+    them cost about as much as using them).
+
+    Every reply header the library knows starts at a line start or at a newline; the
+    header pattern gets that as a leading assertion, so the scan fails at once at any
+    other position instead of trying each language there: the same matches, about
+    five times sooner.
+    """
+    template = EmailMessage(text="", languages=list(_reply_parser.languages))
+    header = template.HEADER_REGEX
+    return {
+        "_header_regex": re.compile(rf"(?:^|(?=\n))(?:{header.pattern})", header.flags),
+        "_disclaimers_regex": template.DISCLAIMERS_REGEX,
+        "_signature_regex": template.SIGNATURE_REGEX,
+    }
+
+
+_REPLY_PATTERNS = _reply_patterns()
 _QUOTED_LINE = re.compile(r"^\s*>")
 _ATTRIBUTION = re.compile(r"(wrote|escribi[oó]|schrieb|a [ée]crit|написал)\s*:\s*$", re.I)
 
@@ -91,11 +113,18 @@ def new_text_of(text: str) -> str:
     if not text.strip() or len(text) > _MAX_REPLY_PARSE:
         return text.strip()
     try:
-        reply = str(_reply_parser.parse_reply(text=text)).strip()
+        reply = str(_latest_reply(text)).strip()
     except (ValueError, IndexError, RecursionError, TypeError) as exc:
         log.warning("reply parsing failed (%s); keeping the whole text", type(exc).__name__)
         return text.strip()
     return _without_quoted_lines(reply) or reply or text.strip()
+
+
+def _latest_reply(text: str) -> str | None:
+    """What ``_reply_parser.parse_reply(text)`` returns, with the precompiled patterns."""
+    message = EmailMessage(text=text, languages=list(_reply_parser.languages), **_REPLY_PATTERNS)
+    latest: str | None = message.read().latest_reply
+    return latest
 
 
 def _without_quoted_lines(text: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
@@ -11,6 +12,9 @@ from ticketing.pipeline.types import Identity
 
 __all__ = ["identify"]
 
+# Built once: SQLAlchemy then skips building the statement and its cache key per message.
+_BY_EMAIL = select(Producer).where(Producer.email == bindparam("address"))
+
 
 def identify(session: Session, message: ParsedMessage, staff: StaffConfig) -> Identity:
     address = message.from_address
@@ -18,7 +22,7 @@ def identify(session: Session, message: ParsedMessage, staff: StaffConfig) -> Id
         return Identity(address=None)
     if staff.is_staff(address):
         return Identity(address=address, name=message.from_name, is_staff=True)
-    producer = session.exec(select(Producer).where(Producer.email == address)).first()
+    producer = session.exec(_BY_EMAIL, params={"address": address}).first()
     if producer is None:
         return Identity(address=address, name=message.from_name)
     return Identity(address, producer.id, producer.name, producer.language)

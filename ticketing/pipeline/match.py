@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from mailer.parsing import ParsedMessage
@@ -134,24 +135,51 @@ _FINDERS: tuple[tuple[str, Finder], ...] = (
 )
 
 
+# The statements run for every message, built once: SQLAlchemy then skips building
+# them and their cache keys each time.
+_BY_NUMBER = select(Incident).where(Incident.number == bindparam("number"))
+_OUTBOUND = select(OutboxMessage.incident_id).where(
+    col(OutboxMessage.message_id).in_(bindparam("ids", expanding=True))
+)
+_RECORDED = (
+    select(Message.incident_id)
+    .where(
+        col(Message.message_id).in_(bindparam("ids", expanding=True)),
+        col(Message.incident_id).is_not(None),
+    )
+    .order_by(col(Message.id).desc())
+)
+_OPEN_DUPLICATE = (
+    select(Incident)
+    .join(IncidentConsumer, col(IncidentConsumer.incident_id) == col(Incident.id))
+    .where(
+        Incident.producer_id == bindparam("producer"),
+        Incident.type == bindparam("type"),
+        col(Incident.status).in_(ACTIVE),
+        col(Incident.merged_into_id).is_(None),
+        col(IncidentConsumer.person_id).in_(bindparam("consumers", expanding=True)),
+    )
+    .order_by(col(Incident.opened_at))
+)
+
+
 def _incident_numbered(session: Session, number: str) -> Incident | None:
-    return session.exec(select(Incident).where(Incident.number == number)).first()
+    return session.exec(_BY_NUMBER, params={"number": number}).first()
 
 
 def _by_message_ids(session: Session, ids: Iterable[str]) -> Incident | None:
     wanted = [i for i in ids if i]
     if not wanted:
         return None
-    outbound = session.exec(
-        select(OutboxMessage.incident_id).where(col(OutboxMessage.message_id).in_(wanted))
-    ).first()
-    recorded = session.exec(
-        select(Message.incident_id)
-        .where(col(Message.message_id).in_(wanted), col(Message.incident_id).is_not(None))
-        .order_by(col(Message.id).desc())
-    ).first()
-    incident_id = outbound or recorded
+    outbound = session.exec(_OUTBOUND, params={"ids": wanted}).first()
+    incident_id = outbound or _recorded_incident_id(session, wanted)
     return session.get(Incident, incident_id) if incident_id else None
+
+
+def _recorded_incident_id(session: Session, wanted: list[str]) -> int | None:
+    """The incident of the latest recorded message among ``wanted``; asked only when
+    none of them is a mail we sent, which would have decided."""
+    return session.exec(_RECORDED, params={"ids": wanted}).first()
 
 
 def _open_duplicate(
@@ -162,18 +190,8 @@ def _open_duplicate(
     consumers = person_ids(message.subject, message.text)
     if identity.producer_id is None or case_type is None or not consumers:
         return None
-    return session.exec(
-        select(Incident)
-        .join(IncidentConsumer, col(IncidentConsumer.incident_id) == col(Incident.id))
-        .where(
-            Incident.producer_id == identity.producer_id,
-            Incident.type == case_type,
-            col(Incident.status).in_(ACTIVE),
-            col(Incident.merged_into_id).is_(None),
-            col(IncidentConsumer.person_id).in_(consumers),
-        )
-        .order_by(col(Incident.opened_at))
-    ).first()
+    params = {"producer": identity.producer_id, "type": case_type, "consumers": consumers}
+    return session.exec(_OPEN_DUPLICATE, params=params).first()
 
 
 def _follow_merges(session: Session, incident: Incident) -> Incident:

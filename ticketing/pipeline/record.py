@@ -8,8 +8,8 @@ that commit does an intake adapter acknowledge the message.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
@@ -41,8 +41,12 @@ class Prepared:
     guard: GuardResult
 
 
+# Built once: SQLAlchemy then skips building the statement and its cache key per message.
+_BY_DEDUP_KEY = select(Message).where(Message.dedup_key == bindparam("key"))
+
+
 def find_duplicate(session: Session, dedup_key: str) -> Message | None:
-    return session.exec(select(Message).where(Message.dedup_key == dedup_key)).first()
+    return session.exec(_BY_DEDUP_KEY, params={"key": dedup_key}).first()
 
 
 def note_duplicate(session: Session, existing: Message, raw: RawMessage) -> Outcome:
@@ -86,7 +90,7 @@ def record(
         row = _store(session, prep, None, "unknown_sender")
         _reply(session, replies, prep, "unknown_sender", None)
         return Outcome("unknown_sender", row.id, kind="normal", reason="sender not in roster")
-    return _record_for_incident(session, prep, match, config, clocks)
+    return _record_for_incident(session, prep, match, config, replies, clocks)
 
 
 def _record_automatic(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
@@ -142,8 +146,15 @@ def _record_staff(
 
 
 def _record_for_incident(
-    session: Session, prep: Prepared, match: MatchResult, config: Config, clocks: SlaClocks
+    session: Session,
+    prep: Prepared,
+    match: MatchResult,
+    config: Config,
+    replies: ReplySink,
+    clocks: SlaClocks,
 ) -> Outcome:
+    """A producer's (or accepted stranger's) message on its incident, acknowledged
+    here, where the incident is at hand, rather than looked up again by number."""
     incident = _current_incident(session, prep, match.incident, config, clocks)
     new = incident is None or incident.id != (match.incident.id if match.incident else None)
     if incident is None:
@@ -161,6 +172,7 @@ def _record_for_incident(
         _note(session, prep, incident, row, "duplicate_attached")
     incident.updated_at = prep.raw.received_at
     session.add(incident)
+    _acknowledge(session, replies, prep, incident, new=new)
     return Outcome("recorded", row.id, incident.number, new_incident=new)
 
 
@@ -320,16 +332,11 @@ def _reply(
     replies.queue(session, order, prep.raw.received_at)
 
 
-def queue_acknowledgement(
-    session: Session, replies: ReplySink, prep: Prepared, outcome: Outcome, now: datetime
+def _acknowledge(
+    session: Session, replies: ReplySink, prep: Prepared, incident: Incident, *, new: bool
 ) -> None:
     """ack_new for a new incident, ack_reply for a follow-up, pii_redacted when redacted."""
-    if outcome.action != "recorded" or outcome.incident_number is None or prep.identity.is_staff:
-        return
-    incident = session.exec(
-        select(Incident).where(Incident.number == outcome.incident_number)
-    ).one()
-    _reply(session, replies, prep, "ack_new" if outcome.new_incident else "ack_reply", incident)
+    _reply(session, replies, prep, "ack_new" if new else "ack_reply", incident)
     if prep.guard.action == "redact" and prep.guard.counts:
         _reply(
             session,

@@ -25,12 +25,12 @@ from ticketing.config import Config, MailboxConfig
 from ticketing.db import transaction
 from ticketing.pipeline.guard import PiiStage
 from ticketing.pipeline.identify import identify
+from ticketing.pipeline.limits import check_header_count, check_size
 from ticketing.pipeline.match import MatchContext, match_incident
 from ticketing.pipeline.record import (
     Prepared,
     find_duplicate,
     note_duplicate,
-    queue_acknowledgement,
     record,
 )
 from ticketing.pipeline.replies import ReplySink
@@ -77,9 +77,9 @@ class IntakePipeline:
         return outcome
 
     def _process(self, raw: RawMessage) -> tuple[Outcome, dict[str, int]]:
-        self._check_size(raw)
+        check_size(raw.raw, self.config.smtp)
         parsed = parse_message(raw.raw)
-        self._check_headers(parsed)
+        check_header_count(sum(len(v) for v in parsed.headers.values()), self.config.smtp)
         mailbox = self._mailbox(raw)
         identity, screening, guarded = self._assess(raw, parsed, mailbox)
         prep = Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
@@ -125,27 +125,7 @@ class IntakePipeline:
                 return note_duplicate(session, existing, prep.raw)
             context = MatchContext(self.tokens, self.secret)
             match = match_incident(session, prep.parsed, prep.screening, prep.identity, context)
-            outcome = record(session, prep, match, self.config, self.replies, self.clocks)
-            queue_acknowledgement(session, self.replies, prep, outcome, prep.raw.received_at)
-            return outcome
-
-    def _check_size(self, raw: RawMessage) -> None:
-        limit = self.config.smtp.max_message_size
-        if len(raw.raw) > limit:
-            raise PermanentRejection(
-                f"message exceeds the size limit of {limit} bytes", "552 5.3.4"
-            )
-        if not raw.raw.strip():
-            raise PermanentRejection("empty message")
-
-    def _check_headers(self, parsed: ParsedMessage) -> None:
-        count = sum(len(values) for values in parsed.headers.values())
-        if count > self.config.smtp.max_header_count:
-            raise PermanentRejection(
-                f"more than {self.config.smtp.max_header_count} header fields", "552 5.3.4"
-            )
-        if count == 0:
-            raise PermanentRejection("not an email message: no header fields")
+            return record(session, prep, match, self.config, self.replies, self.clocks)
 
     def _mailbox(self, raw: RawMessage) -> MailboxConfig:
         if not raw.mailboxes:

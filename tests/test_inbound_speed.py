@@ -1,0 +1,52 @@
+"""The faster intake paths read mail exactly as the plain library calls did."""
+
+from __future__ import annotations
+
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from mailer.bodies import _latest_reply, _reply_parser
+from mailer.parsing import parse_message
+
+_REPLIES = (
+    "Thanks, will do.\n\nOn Mon, 3 Mar 2025 at 10:00, Desk <desk@example.org> wrote:\n> Hi",
+    "Gracias\n\nEl lun, 3 mar 2025 a las 10:00, Mesa (<mesa@example.org>) escribió:\n> Hola",
+    "See below\n\n-----Original Message-----\nFrom: Desk\nSent: Monday\nTo: me\nSubject: x\n\nold",
+    "Ok\n\nFrom: Desk <desk@example.org>\nDate: Mon, 3 Mar 2025\nSubject: Re: case\n\nold text",
+    "Person ID: 123456\nTime: 10:30\nNo quoted history here at all.",
+    "",
+)
+
+
+def test_latest_reply_is_what_the_library_returns(shared_dir: Path) -> None:
+    corpus = shared_dir / "corpus"
+    texts = [*_REPLIES]
+    for path in sorted(corpus.rglob("*")):
+        if path.is_file() and path.suffix in ("", ".txt", ".eml"):
+            texts.append(path.read_bytes().decode("utf-8", "replace")[:100_000])
+    assert len(texts) > 100
+    for text in texts:
+        assert _latest_reply(text) == _reply_parser.parse_reply(text=text)
+
+
+_ATTACHMENT = (
+    b"From: a@example.org\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n'
+    b'--b1\r\nContent-Type: text/plain; charset="utf-8"\r\n\r\nhello\r\n'
+    b"--b1\r\nContent-Type: application/pdf; name*=utf-8''r%C3%A9sum%C3%A9.pdf\r\n"
+    b"Content-Disposition: attachment; filename*=utf-8''r%C3%A9sum%C3%A9.pdf\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b1--\r\n"
+)
+
+
+def test_reused_header_objects_read_like_the_default_policy() -> None:
+    parsed = parse_message(_ATTACHMENT)
+    plain = message_from_bytes(_ATTACHMENT, policy=policy.default)
+    ours = list(parsed.message.walk())
+    theirs = list(plain.walk())
+    assert len(ours) == len(theirs) == 3
+    for mine, reference in zip(ours, theirs, strict=True):
+        assert mine.get_content_type() == reference.get_content_type()
+        assert mine.get_filename() == reference.get_filename()
+        assert mine.get_payload(decode=True) == reference.get_payload(decode=True)
+    assert [a.filename for a in parsed.attachments] == ["résumé.pdf"]
