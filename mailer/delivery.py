@@ -67,23 +67,38 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Writes each message into a maildir (``tmp/`` then ``new/``): the embedded default."""
+    """Writes each message into a maildir (``tmp/`` then ``new/``): the embedded default.
+
+    The ``mailbox.Maildir`` is opened on the first message and kept, not made
+    again for each one; if its folders are gone by a later message they are
+    made again.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
+        self._box: mailbox.Maildir | None = None
 
     async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None:
         await asyncio.to_thread(self._write, message)
 
     def _write(self, message: bytes) -> None:
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes only the leaf
-            box = mailbox.Maildir(self._path, create=True)
-            key = box.add(message)
+            try:
+                key = self._maildir().add(message)
+            except FileNotFoundError:  # removed since it was opened
+                self._box = None
+                key = self._maildir().add(message)
             with open(self._path / "new" / key, "rb") as handle:  # add() does not fsync
                 os.fsync(handle.fileno())
         except OSError as exc:
+            self._box = None
             raise TemporaryDeliveryError(f"maildir not writable: {exc.strerror}") from None
+
+    def _maildir(self) -> mailbox.Maildir:
+        if self._box is None:
+            self._path.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes only the leaf
+            self._box = mailbox.Maildir(self._path, create=True)
+        return self._box
 
 
 @dataclass(frozen=True)

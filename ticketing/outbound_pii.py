@@ -33,12 +33,22 @@ def _visible_text(mime: bytes) -> str:
 
 
 def withdraw_if_pii(
-    session: Session, row: OutboxMessage | None, guard: PiiGuard | None, allow: AllowList
+    session: Session,
+    row: OutboxMessage | None,
+    guard: PiiGuard | None,
+    allow: AllowList,
+    visible_text: str | None = None,
 ) -> bool:
-    """``True`` (and the row deleted) when the composed mail carries personal data."""
+    """``True`` (and the row deleted) when the composed mail carries personal data.
+
+    ``visible_text`` is the composer's own copy of what the recipient reads
+    (``ComposedMail.visible_text``); without it, e.g. for a row loaded from
+    the database, the row's MIME is parsed for the same text.
+    """
     if row is None or guard is None:
         return False
-    findings = guard.scan(_visible_text(row.mime), allow)
+    text = visible_text if visible_text is not None else _visible_text(row.mime)
+    findings = guard.scan(text, allow)
     if not findings:
         return False
     counts = dict(Counter(f.entity_type for f in findings))

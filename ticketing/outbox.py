@@ -1,14 +1,15 @@
 """The outbox dispatcher: claim due rows, deliver, back off, give up after the maximum age.
 
-A row is claimed by one statement that moves it to ``sending`` and pushes
-``next_attempt_at`` forward by a lease: on PostgreSQL the candidates are
-picked ``FOR UPDATE SKIP LOCKED``, so dispatchers on several instances share
-the work; on SQLite the statement is a guarded ``UPDATE`` inside ``BEGIN
-IMMEDIATE``.  The outcome is written with a guard on the attempt number, so
-a dispatcher whose lease ran out cannot overwrite a newer attempt.  If a
-dispatcher dies between delivery and recording, the lease runs out and the
-mail is sent again: at-least-once, the only honest promise over SMTP, and
-the relay sees the same Message-ID.
+A round claims its rows in one transaction that moves them to ``sending``
+and pushes ``next_attempt_at`` forward by a lease: on PostgreSQL the
+candidates are picked ``FOR UPDATE SKIP LOCKED``, so dispatchers on several
+instances share the work; on SQLite the transaction is ``BEGIN IMMEDIATE``.
+Claims a round does not get to (the relay went away) are handed back.  The
+outcome is written with a guard on the attempt number, so a dispatcher whose
+lease ran out cannot overwrite a newer attempt.  If a dispatcher dies
+between delivery and recording, the lease runs out and the mail is sent
+again: at-least-once, the only honest promise over SMTP, and the relay sees
+the same Message-ID.
 
 Times come from the caller (``now``), so tests drive the clock.
 """
@@ -18,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import bindparam, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
@@ -62,6 +64,9 @@ class OutboxStateError(TicketdError):
 
 @dataclass(frozen=True)
 class Claim:
+    """A row this dispatcher holds; ``due_status``/``due_at`` are what it had before,
+    restored if the round ends before the row is tried."""
+
     id: int
     attempts: int
     kind: str
@@ -70,6 +75,26 @@ class Claim:
     mail_from: str
     mime: bytes
     expires_at: datetime
+    due_status: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class _Round:
+    claims: list[Claim]
+    bounced: set[str]  # lower-cased recipients known to be undeliverable
+
+
+_CLAIMED = (
+    "id",
+    "attempts",
+    "kind",
+    "incident_id",
+    "to_address",
+    "mail_from",
+    "mime",
+    "expires_at",
+)
 
 
 def transport_from_config(config: OutboundConfig) -> Transport:
@@ -102,34 +127,85 @@ def _backoff(config: OutboundConfig, attempts: int) -> timedelta:
 def claim_next(engine: Engine, now: datetime, config: OutboundConfig) -> Claim | None:
     """Claim the most overdue row, or ``None`` when nothing is due."""
     with transaction(engine) as session:
-        candidate = (
-            select(col(OutboxMessage.id))
-            .where(col(OutboxMessage.status).in_(_DUE), col(OutboxMessage.next_attempt_at) <= now)
-            .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
-            .limit(1)
-            .with_for_update(skip_locked=True)
-            .scalar_subquery()
-        )
-        stmt = (
-            update(_TABLE)
-            .where(_TABLE.c.id == candidate, _TABLE.c.status.in_(_DUE))
-            .values(
-                status="sending",
-                attempts=_TABLE.c.attempts + 1,
-                next_attempt_at=now + _lease(config),
-            )
-            .returning(*(_TABLE.c[name] for name in Claim.__dataclass_fields__))
-        )
-        row = session.execute(stmt).mappings().first()
-    return Claim(**row) if row is not None else None
+        claims = _claim(session, now, config, 1)
+    return claims[0] if claims else None
 
 
-def _undeliverable(engine: Engine, address: str) -> bool:
+def _claim(session: Session, now: datetime, config: OutboundConfig, limit: int) -> list[Claim]:
+    """Claim up to ``limit`` due rows, most overdue first.
+
+    The candidates are locked (PostgreSQL) or the database is (SQLite) until
+    the caller commits, so no other dispatcher claims the same row.
+    """
+    due = session.execute(
+        select(col(OutboxMessage.id), col(OutboxMessage.status), col(OutboxMessage.next_attempt_at))
+        .where(col(OutboxMessage.status).in_(_DUE), col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    if not due:
+        return []
+    stmt = (
+        update(_TABLE)
+        .where(_TABLE.c.id.in_([row.id for row in due]), _TABLE.c.status.in_(_DUE))
+        .values(
+            status="sending", attempts=_TABLE.c.attempts + 1, next_attempt_at=now + _lease(config)
+        )
+        .returning(*(_TABLE.c[name] for name in _CLAIMED))
+    )
+    claimed = {row["id"]: row for row in session.execute(stmt).mappings()}
+    return [
+        Claim(**claimed[row.id], due_status=row.status, due_at=row.next_attempt_at)
+        for row in due
+        if row.id in claimed
+    ]
+
+
+def _claim_round(engine: Engine, now: datetime, config: OutboundConfig, limit: int) -> _Round:
+    """A round's claims and which of their recipients bounced before, in one transaction."""
     with transaction(engine) as session:
-        query = select(UndeliverableAddress.address).where(
-            func.lower(UndeliverableAddress.address) == address.lower()
+        claims = _claim(session, now, config, limit)
+        return _Round(claims, _undeliverable(session, {c.to_address.lower() for c in claims}))
+
+
+def _undeliverable(session: Session, addresses: set[str]) -> set[str]:
+    """Those of ``addresses`` (lower-cased) that are on the undeliverable list."""
+    if not addresses:
+        return set()
+    lowered = func.lower(UndeliverableAddress.address)
+    return set(session.exec(select(lowered).where(lowered.in_(addresses))))
+
+
+def _release(engine: Engine, claims: Sequence[Claim]) -> None:
+    """Hand untried claims back: each row as it was (status, due time, attempts).
+
+    Guarded like ``_finish``, so a row another dispatcher took over is left alone.
+    """
+    stmt = (
+        update(_TABLE)
+        .where(
+            _TABLE.c.id == bindparam("claim_id"),
+            _TABLE.c.attempts == bindparam("claimed_attempts"),
+            _TABLE.c.status == "sending",
         )
-        return session.exec(query).first() is not None
+        .values(
+            status=bindparam("due_status"),
+            attempts=_TABLE.c.attempts - 1,
+            next_attempt_at=bindparam("due_at"),
+        )
+    )
+    params = [
+        {
+            "claim_id": c.id,
+            "claimed_attempts": c.attempts,
+            "due_status": c.due_status,
+            "due_at": c.due_at,
+        }
+        for c in claims
+    ]
+    with transaction(engine) as session:
+        session.execute(stmt, params)
 
 
 def _finish(engine: Engine, claim: Claim, values: dict[str, Any], audit: AuditEvent | None) -> bool:
@@ -199,26 +275,35 @@ async def dispatch_due(
     *,
     limit: int = 100,
 ) -> int:
-    """Deliver up to ``limit`` due rows, one claim at a time; the number sent.
+    """Deliver up to ``limit`` due rows, claimed together; the number sent.
 
-    Stops early when the relay cannot be reached at all: the other rows stay
-    due for the next round instead of each waiting for the same refusal.
+    Stops early when the relay cannot be reached at all: the claims not yet
+    tried are handed back, so those rows stay due for the next round instead
+    of each waiting for the same refusal.  So are they when the round fails,
+    and when half the lease is gone (a slow relay): a claim is never sent so
+    late that its lease could run out and another instance send it too.
     """
-    sent = 0
-    for _ in range(limit):
-        claim = await asyncio.to_thread(claim_next, engine, now, config)
-        if claim is None:
-            break
-        if await asyncio.to_thread(_undeliverable, engine, claim.to_address):
-            failed, failure = _failed(claim, now, "undeliverable", "address bounced before")
-            await asyncio.to_thread(_finish, engine, claim, failed, failure)
-            continue
-        error = await _deliver(claim, transport, config)
-        values, audit = _outcome(claim, error, now, config)
-        await asyncio.to_thread(_finish, engine, claim, values, audit)
-        sent += error is None
-        if isinstance(error, RelayUnavailableError):
-            break
+    batch = await asyncio.to_thread(_claim_round, engine, now, config, limit)
+    fresh_until = time.monotonic() + _lease(config).total_seconds() / 2
+    sent = tried = 0
+    try:
+        for claim in batch.claims:
+            if time.monotonic() > fresh_until:
+                break
+            tried += 1
+            if claim.to_address.lower() in batch.bounced:
+                failed, failure = _failed(claim, now, "undeliverable", "address bounced before")
+                await asyncio.to_thread(_finish, engine, claim, failed, failure)
+                continue
+            error = await _deliver(claim, transport, config)
+            values, audit = _outcome(claim, error, now, config)
+            await asyncio.to_thread(_finish, engine, claim, values, audit)
+            sent += error is None
+            if isinstance(error, RelayUnavailableError):
+                break
+    finally:
+        if tried < len(batch.claims):
+            await asyncio.to_thread(_release, engine, batch.claims[tried:])
     return sent
 
 

@@ -13,7 +13,8 @@ from pii_guard import AllowList, PiiGuard
 from ticketing.models import Producer
 from ticketing.outbound_pii import withdraw_if_pii
 from ticketing.pipeline.replies import ReplyOrder
-from ticketing.replies import ReplyComposer, ReplyRequest, queue_reply
+from ticketing.replies import ReplyComposer, ReplyRequest
+from ticketing.replies.enqueue import queue_composed
 
 __all__ = ["TemplatedReplies", "trigger_fingerprint"]
 
@@ -48,6 +49,8 @@ class TemplatedReplies:
             trigger_fingerprint=trigger_fingerprint(address, message),
             extra=dict(order.extra),
         )
-        row = queue_reply(session, self.composer, request, now=now)
+        queued = queue_composed(session, self.composer, request, now=now)
+        if queued is None:
+            return
         allow = AllowList(sender_name=order.identity.name or None, sender_email=address)
-        withdraw_if_pii(session, row, self.guard, allow)
+        withdraw_if_pii(session, queued.row, self.guard, allow, queued.visible_text)

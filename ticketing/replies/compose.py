@@ -17,7 +17,7 @@ from ticketing.message_ids import make_message_id
 from ticketing.replies.context import ContextInput, build_context
 from ticketing.replies.errors import ReplyError, TemplateError
 from ticketing.replies.kinds import LANGUAGES, ReplyKind, reply_kind
-from ticketing.replies.mime import MailParts, build_mime, ensure_token
+from ticketing.replies.mime import MailParts, build_mime, ensure_token, visible_text
 from ticketing.replies.request import ReplyRequest
 from ticketing.replies.sandbox import render
 from ticketing.replies.store import TemplateSet, TemplateStore
@@ -36,13 +36,18 @@ class Rendered:
 
 @dataclass(frozen=True)
 class ComposedMail:
-    """A mail ready for the outbox, and the template failures that were worked around."""
+    """A mail ready for the outbox, and the template failures that were worked around.
+
+    ``visible_text`` is what the recipient will read (subject, text, HTML as
+    text), kept so the outbound PII scan need not parse ``mime`` again.
+    """
 
     kind: str
     to: str
     mail_from: str
     message_id: str
     mime: bytes
+    visible_text: str
     files: tuple[str, ...]
     failures: tuple[TemplateError, ...]
 
@@ -86,13 +91,14 @@ class ReplyComposer:
             auto_submitted="auto-generated" if kind.internal else "auto-replied",
         )
         return ComposedMail(
-            kind.name,
-            data.address,
-            outbound.from_address,
-            message_id,
-            build_mime(parts),
-            rendered.files,
-            tuple(failures),
+            kind=kind.name,
+            to=data.address,
+            mail_from=outbound.from_address,
+            message_id=message_id,
+            mime=build_mime(parts),
+            visible_text=visible_text(parts),
+            files=rendered.files,
+            failures=tuple(failures),
         )
 
     def _context_input(

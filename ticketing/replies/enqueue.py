@@ -8,6 +8,7 @@ Suppressions and template failures are audit events in the same transaction.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
@@ -20,7 +21,15 @@ from ticketing.replies.kinds import reply_kind
 from ticketing.replies.policy import suppression_rule
 from ticketing.replies.request import ReplyRequest
 
-__all__ = ["queue_reply"]
+__all__ = ["QueuedReply", "queue_composed", "queue_reply"]
+
+
+@dataclass(frozen=True)
+class QueuedReply:
+    """The outbox row and the text its recipient will read (for the outbound PII scan)."""
+
+    row: OutboxMessage
+    visible_text: str
 
 
 def queue_reply(
@@ -31,6 +40,15 @@ def queue_reply(
     ``None`` means a loop or rate rule suppressed the mail; the reason is an
     ``auto_reply_suppressed`` audit event.
     """
+    queued = queue_composed(session, composer, request, now=now)
+    return queued.row if queued is not None else None
+
+
+def queue_composed(
+    session: Session, composer: ReplyComposer, request: ReplyRequest, *, now: datetime
+) -> QueuedReply | None:
+    """``queue_reply`` that also returns the composed mail's visible text, so a caller
+    scanning it for PII does not parse the MIME it was just built from."""
     kind = reply_kind(request.kind)
     incident_id = request.incident.id if request.incident else None
     try:
@@ -53,7 +71,8 @@ def queue_reply(
     mail = composer.compose(request, person_ids=_person_ids(session, incident_id), now=now)
     _audit_failures(session, mail, incident_id, now)
     max_age = timedelta(hours=composer.config.outbound.max_age_hours)
-    return _write_row(session, mail, request, incident_id, now, now + max_age)
+    row = _write_row(session, mail, request, incident_id, now, now + max_age)
+    return QueuedReply(row, mail.visible_text)
 
 
 def _person_ids(session: Session, incident_id: int | None) -> list[str]:

@@ -7,20 +7,30 @@ markers or the ref token.
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import Address
-from email.message import EmailMessage
-from email.policy import SMTP
-from email.utils import format_datetime
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, parseaddr
 
+from mailer.bodies import html_to_text
 from ticketing.message_ids import message_ids_in
 from ticketing.replies.validate import has_token_line
 
-__all__ = ["MailParts", "build_mime", "ensure_token", "thread_ids"]
+__all__ = ["MailParts", "build_mime", "ensure_token", "thread_ids", "visible_text"]
 
 MAX_REFERENCES = 20
+_POLICY = compat32.clone(linesep="\r\n", max_line_length=76)  # encoded words <= 75
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -67,22 +77,132 @@ def thread_ids(in_reply_to: str | None, references: Sequence[str]) -> tuple[str 
 
 
 def build_mime(parts: MailParts) -> bytes:
-    """The message as bytes with CRLF line ends, ready for a relay or a maildir."""
-    msg = EmailMessage(policy=SMTP)
-    local, _, domain = parts.from_address.partition("@")
-    msg["From"] = Address(display_name=parts.from_name, username=local, domain=domain)
-    msg["To"] = parts.to
-    msg["Subject"] = " ".join(parts.subject.split())
-    msg["Date"] = format_datetime(parts.date)
-    msg["Message-ID"] = parts.message_id
-    parent, chain = thread_ids(parts.in_reply_to, parts.references)
-    if parent is not None:
-        msg["In-Reply-To"] = parent
-    if chain:
-        msg["References"] = " ".join(chain)
-    msg["Auto-Submitted"] = parts.auto_submitted
-    msg["X-Auto-Response-Suppress"] = "All"
-    msg.set_content(parts.text, charset="utf-8", cte="quoted-printable")
+    """The message as bytes with CRLF line ends, ready for a relay or a maildir.
+
+    Built with the email package's compat32 classes (``MIMEText``, ``Header``):
+    the same library as ``EmailMessage`` without its header objects, which cost
+    more CPU than the rest of an acknowledgement.  Non-ASCII subjects and names
+    become RFC 2047 encoded words; bodies are UTF-8 quoted-printable.
+    """
+    message = _content(parts.text, parts.html)
+    for name, value in _headers(parts):
+        message[name] = value  # type: ignore[assignment]  # compat32 takes Header values (documented)
+    return message.as_bytes(policy=_POLICY)
+
+
+def visible_text(parts: MailParts) -> str:
+    """Subject, text body and the HTML body as text: what the recipient reads back from
+    ``build_mime``, so what the outbound PII scan must read."""
+    texts = [_subject(parts.subject), _decoded(parts.text)]
     if parts.html is not None:
-        msg.add_alternative(parts.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    return msg.as_bytes()
+        texts.append(html_to_text(_decoded(parts.html)))
+    return "\n".join(texts)
+
+
+def _headers(parts: MailParts) -> list[tuple[str, str | Header]]:
+    """The headers code owns, in order; a line break in any value is refused."""
+    parent, chain = thread_ids(parts.in_reply_to, parts.references)
+    subject = _subject(parts.subject)
+    headers: list[tuple[str, str | Header]] = [
+        ("From", _mailbox(parts.from_name, parts.from_address)),
+        ("To", _recipient(parts.to)),
+        ("Subject", _subject_value(subject)),
+        ("Date", format_datetime(parts.date)),
+        ("Message-ID", _checked(parts.message_id)),
+    ]
+    if parent is not None:
+        headers.append(("In-Reply-To", _ids(parent)))
+    if chain:
+        headers.append(("References", _ids(" ".join(chain))))
+    headers += [("Auto-Submitted", parts.auto_submitted), ("X-Auto-Response-Suppress", "All")]
+    return headers
+
+
+def _content(text: str, html: str | None) -> Message:
+    """One quoted-printable text part, or text and HTML as alternatives."""
+    if html is None:
+        return _text_part(text, "plain")
+    message = MIMEMultipart("alternative")
+    message.attach(_text_part(text, "plain"))
+    message.attach(_text_part(html, "html"))
+    return message
+
+
+def _text_part(body: str, subtype: str) -> MIMENonMultipart:
+    """What ``MIMEText`` makes, but always UTF-8 quoted-printable (its default is base64)."""
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(body, _UTF8_QP)
+    return part
+
+
+def _subject(subject: str) -> str:
+    return _checked(" ".join(subject.split()))
+
+
+def _subject_value(subject: str) -> str | Header:
+    """As it is when ASCII; else encoded.  An encoded-word look-alike is encoded too, so
+    a mail program shows it literally, as the outbound PII scan read it."""
+    if _plain_word(subject):
+        return subject
+    return _encoded(subject, "Subject")
+
+
+def _decoded(body: str) -> str:
+    """``body`` as a parser reads it back: the same text with CRLF line ends."""
+    return _LINE_END.sub("\r\n", body)
+
+
+def _encoded(value: str, name: str | None = None, *, phrase: bool = False) -> Header:
+    """RFC 2047: plain ASCII words stay readable, each run of other words becomes encoded
+    words (UTF-8; raw 8-bit bytes from surrogate escapes as ``unknown-8bit``), which the
+    generator folds at most 75 characters long.  ``name`` is the header's, for the first
+    line.  A display name (``phrase``) is encoded whole: its plain words could hold
+    specials that would need quotes."""
+    header = Header(header_name=name)
+    runs = [(False, [value])] if phrase else itertools.groupby(value.split(" "), _plain_word)
+    chunks = [(plain, " ".join(words)) for plain, words in runs]
+    for i, (plain, text) in enumerate(chunks):
+        if plain:  # the spaces beside encoded words, spelled out: Header drops some
+            before, after = " " * (i > 0), " " * (i < len(chunks) - 1)
+            header.append(before + text + after, "us-ascii")
+            continue
+        try:
+            header.append(text, "utf-8")
+        except UnicodeEncodeError:
+            header.append(text.encode("utf-8", "surrogateescape"), "unknown-8bit")
+    return header
+
+
+def _plain_word(word: str) -> bool:
+    """ASCII and nothing a mail program would decode (an encoded-word look-alike)."""
+    return word.isascii() and "=?" not in word
+
+
+def _mailbox(display_name: str, address: str) -> str:
+    """``Name <address>``: the name quoted when it has specials, encoded when not ASCII."""
+    _checked(display_name)
+    if _plain_word(display_name):
+        return formataddr((display_name, _checked(address)))
+    words = _encoded(" ".join(display_name.split()), phrase=True).encode("\n", maxlinelen=75)
+    return f"{' '.join(words.split())} <{_checked(address)}>"
+
+
+def _ids(ids: str) -> str | Header:
+    """Message ids as they are; a careless sender's non-ASCII ones as encoded words
+    (useless for threading, but no reason to fail the reply)."""
+    return _checked(ids) if ids.isascii() else _encoded(ids, "References")
+
+
+def _recipient(to: str) -> str:
+    """The To value: as given when ASCII, else re-formed with an encoded display name."""
+    if to.isascii():
+        return _checked(to)
+    display_name, address = parseaddr(to)
+    return _mailbox(display_name, address)
+
+
+def _checked(value: str) -> str:
+    """``value``, refused with a line break in it (header injection): compat32 does not."""
+    if "\r" in value or "\n" in value:
+        raise ValueError("Header values may not contain linefeed or carriage return characters")
+    return value

@@ -12,7 +12,8 @@ from pii_guard import AllowList, PiiGuard
 from ticketing.config import Config
 from ticketing.models import AuditEvent, Incident
 from ticketing.outbound_pii import withdraw_if_pii
-from ticketing.replies import ReplyComposer, ReplyRequest, queue_reply
+from ticketing.replies import ReplyComposer, ReplyRequest
+from ticketing.replies.enqueue import queue_composed
 
 __all__ = ["AuditOnlyNotices", "TemplatedNotices", "recipient_for"]
 
@@ -74,5 +75,6 @@ class TemplatedNotices:
             language="en",
             extra={"due_at": incident.sla_due_at, "level": 2 if stage == "level2" else 1},
         )
-        row = queue_reply(session, self.composer, request, now=now)
-        withdraw_if_pii(session, row, self.guard, AllowList())
+        queued = queue_composed(session, self.composer, request, now=now)
+        if queued is not None:
+            withdraw_if_pii(session, queued.row, self.guard, AllowList(), queued.visible_text)
