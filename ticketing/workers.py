@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _IDLE_SCAN_SECONDS = 1.0  # an idle worker looks for files left in the spool this often
 _LEFT_OVER_AGE = 5.0  # ... that nobody has been told about for this long
+_FORCED_SCAN_SECONDS = 60.0  # and a busy one this often
 _RECORDED = "recorded"
 _RESTART_PAUSE = 5.0  # seconds a worker must have lived before it is restarted at once
 
@@ -192,8 +193,8 @@ class _SpoolWorker:
         parent = self.job.daemon_pid
         while not self.flags.stop and os.getppid() == parent:
             self._maybe_reload()
-            if time.monotonic() - self.scanned_at > _LEFT_OVER_AGE:
-                self._left_overs()
+            if time.monotonic() - self.scanned_at > _FORCED_SCAN_SECONDS:
+                self._left_overs()  # even while busy: released messages must not starve
             try:
                 name = self.tasks.get(timeout=_IDLE_SCAN_SECONDS)
             except queue.Empty:
