@@ -100,3 +100,28 @@ def test_serve_refuses_an_uninitialised_database(tmp_path: Path) -> None:
         result.stderr.strip().splitlines()[-1].startswith("ticketd: database schema is at nothing")
     )
     assert "Traceback" not in result.stderr
+
+
+def test_an_empty_generated_secret_file_makes_the_secret_variable_mandatory(
+    tmp_path: Path,
+) -> None:
+    config = write_config(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'fresh.db'}",
+        f'[smtp]\nport = {free_port()}\n[security]\ngenerated_secret_file = ""\n',
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TICKETD_TOKEN_SECRET"}
+    result = subprocess.run(
+        ticketd("--config", str(config), "serve"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"ticketd: {config}: security.token_secret_env: "
+        "environment variable TICKETD_TOKEN_SECRET is not set"
+    )
+    assert not (tmp_path / "var" / "token_secret").exists()
