@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from ticketing.config import DatabaseConfig
@@ -77,3 +80,24 @@ def test_upgrade_keeps_existing_rows(empty_db_url: str) -> None:
     assert row.dedup_key == "a" * 48 + "-1"
     assert row.kind == "normal"
     engine.dispose()
+
+
+def test_instances_upgrading_at_once_take_turns(empty_db_url: str) -> None:
+    """Containers that start together on a new version all run ``ticketd init``."""
+    engines = [create_db_engine(DatabaseConfig(url=empty_db_url)) for _ in range(3)]
+    results: list[object] = []
+
+    def run(engine: Engine) -> None:
+        try:
+            results.append(upgrade(engine)[1])
+        except Exception as exc:  # noqa: BLE001  # collected and asserted below
+            results.append(exc)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert results == [head_revision()] * 3
+    for engine in engines:
+        engine.dispose()

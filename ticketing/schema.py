@@ -10,12 +10,15 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
 from ticketing.errors import SchemaOutOfDateError, StorageError
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "require_current", "upgrade"]
+
+_MIGRATION_LOCK = 0x7469636B6564  # "ticked": the advisory lock key of ``upgrade``
 
 
 def alembic_config(connection: Connection | None = None) -> AlembicConfig:
@@ -41,10 +44,18 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
-    """Bring the schema to ``revision``; returns (before, after)."""
+    """Bring the schema to ``revision``; returns (before, after).
+
+    Instances starting together on a new version may all run ``init``: on
+    PostgreSQL they take turns on a transaction-scoped advisory lock, so the
+    first migrates and the others find the schema current (SQLite's
+    ``BEGIN IMMEDIATE`` already admits one writer at a time).
+    """
     before = current_revision(engine)
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
             command.upgrade(alembic_config(conn), revision)
     except OperationalError as exc:
         raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
