@@ -177,3 +177,26 @@ def test_a_full_spool_disk_answers_452_then_accepts_again(tmp_path: Path) -> Non
         assert send(port, make_mail(message_id="<full@brokers.example>"))[0] == 250
         assert wait_until(lambda: _recorded_ids(engine) == ["<full@brokers.example>"])
     engine.dispose()
+
+
+def test_sigterm_stops_promptly_and_the_next_start_records_the_backlog(
+    tmp_path: Path, db_url: str, db: Engine
+) -> None:
+    port = free_port()
+    config = _config(tmp_path, db_url, port)
+    mails = _mails(300, "t")
+    log = tmp_path / "serve.log"
+    with serving(config, port, log) as proc:
+        senders = Senders(port, mails).start()
+        assert wait_until(lambda: len(senders.acked) >= 150, 60)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0  # the workers do not work through the backlog first
+    left = Spool(tmp_path / "spool").counts()
+    assert left.in_progress == 0 and left.quarantined == 0
+    with serving(config, port, log):
+        senders.join(120)
+        assert len(senders.acked) == 300
+        assert wait_until(lambda: len(_recorded_ids(db)) >= 300, 90)
+        time.sleep(1)
+        recorded = _recorded_ids(db)
+    assert sorted(recorded) == sorted(i for i, _ in mails)

@@ -104,10 +104,13 @@ class WorkerPool:
                 os.kill(proc.pid, signal.SIGHUP)
 
     def stop(self, timeout: float) -> None:
-        """Let each worker finish its message and exit; what is still spooled stays there."""
+        """Let each worker finish its message and exit; what is still spooled stays there
+        for the next start (SIGTERM: a worker does not work through the queue first)."""
         self._stopping.set()
-        for _ in self._procs:
-            self._tasks.put(None)
+        for proc in self._procs.values():
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signal.SIGTERM)
+            self._tasks.put(None)  # wakes a worker waiting for work
         deadline = time.monotonic() + timeout
         for slot, proc in self._procs.items():
             proc.join(max(deadline - time.monotonic(), 0.1))
