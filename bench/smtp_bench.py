@@ -91,6 +91,8 @@ class Producer:
     name: str
     address: str
     incidents: list[tuple[str, str, str]] = field(default_factory=list)
+    # new escalations answered "queued" (workers): (subject, Message-ID), number unknown yet
+    queued: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _body(rng: random.Random, pid: int, with_ssn: bool, name: str) -> str:
@@ -161,14 +163,33 @@ def _one(client: smtplib.SMTP, who: Producer, raw: bytes, rcpt: str) -> tuple[in
         return code, None
     code, reply, latency = _data(client, raw)
     found = INCIDENT.search(reply)
-    if code == 250 and found and b"\r\nIn-Reply-To:" not in raw:
-        subject = re.search(rb"Subject: (.*)\r\n", raw)
-        parent = re.search(rb"Message-ID: (.*)\r\n", raw)
-        if subject and parent:
-            who.incidents.append(
-                (found.group(1), subject.group(1).decode(), parent.group(1).decode())
-            )
+    subject = re.search(rb"Subject: (.*)\r\n", raw)
+    parent = re.search(rb"Message-ID: (.*)\r\n", raw)
+    if code == 250 and b"\r\nIn-Reply-To:" not in raw and subject and parent:
+        sent = (subject.group(1).decode(), parent.group(1).decode())
+        if found:
+            who.incidents.append((found.group(1), *sent))
+        else:
+            who.queued.append(sent)
     return code, latency
+
+
+def learn_incidents(url: str, roster: list[Producer]) -> None:
+    """With workers the 250 names no incident: look up, by Message-ID, the incidents the
+    warm-up's escalations opened, so that the measured phase sends replies too."""
+    engine = create_db_engine(DatabaseConfig(url=url))
+    query = text(
+        "SELECT i.number FROM messages m JOIN incidents i ON i.id = m.incident_id "
+        "WHERE m.message_id = :mid"
+    )
+    with engine.connect() as conn:
+        for who in roster:
+            for subject, message_id in who.queued:
+                number = conn.execute(query, {"mid": message_id}).scalar()
+                if number:
+                    who.incidents.append((str(number), subject, message_id))
+            who.queued.clear()
+    engine.dispose()
 
 
 def client_loop(port: int, who: Producer, todo: Iterator[int], out: Results, seed: int) -> None:
@@ -416,6 +437,7 @@ def bench_daemon(args: argparse.Namespace, folder: Path, roster: list[Producer])
         with daemons(folder, url, ports, args.workers) as pids:
             load(ports, roster, args.clients, args.warmup)
             wait_recorded(url, args.warmup)
+            learn_incidents(url, roster)
             cpu = cpu_seconds(pids)
             started = time.perf_counter()
             out, seconds = load(ports, roster, args.clients, args.messages)
@@ -457,7 +479,7 @@ def main() -> None:
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL server URL")
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--messages", type=int, default=3000)
-    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--producers", type=int, default=200)
     parser.add_argument(
         "--instances", type=int, default=1, help="daemons on one database, clients spread over them"
