@@ -119,6 +119,7 @@ def test_workers_record_every_message_count_it_and_answer_it(
         assert wait_until(lambda: len(list((tmp_path / "sent" / "new").iterdir())) == 40)
         body = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
         assert 'ticketd_messages_received_total{source="smtp"} 40.0' in body
+        assert "ticketd_spool_waiting 0.0" in body and "ticketd_spool_quarantined 0.0" in body
     counts = Spool(tmp_path / "spool").counts()
     assert (counts.waiting, counts.in_progress, counts.quarantined) == (0, 0, 0)
 

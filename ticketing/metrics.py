@@ -30,6 +30,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy.engine import Engine
 
+from mailer.spool import Spool
 from ticketing.db import transaction
 from ticketing.errors import TicketdError
 from ticketing.models import utcnow
@@ -39,6 +40,7 @@ from ticketing.status import incident_counts, outbox_backlog
 __all__ = [
     "BacklogCollector",
     "IntakeObservation",
+    "SpoolCollector",
     "count_delivery",
     "count_intake",
     "count_sla_notice",
@@ -225,8 +227,45 @@ def _by_status(counts: dict[str, int]) -> GaugeMetricFamily:
     return family
 
 
-def register_backlog(engine: Engine, registry: CollectorRegistry = REGISTRY) -> Callable[[], None]:
-    """Add the backlog collector; returns the function that removes it again."""
-    collector = BacklogCollector(engine)
-    registry.register(collector)
-    return lambda: registry.unregister(collector)
+class SpoolCollector(Collector):
+    """This host's intake spool (``[smtp] workers``), counted at each scrape: a growing
+    ``waiting`` means the workers fall behind, any ``quarantined`` wants an operator."""
+
+    def __init__(self, path: str) -> None:
+        self._spool = Spool(path)
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        if not (self._spool.path / "new").is_dir():
+            return
+        try:
+            counts = self._spool.counts()
+        except OSError as exc:
+            log.warning("metrics: spool not read: %s", exc.strerror)
+            return
+        yield _gauge("ticketd_spool_waiting", "Spooled messages not yet taken.", counts.waiting)
+        yield _gauge(
+            "ticketd_spool_in_progress", "Spooled messages a worker holds.", counts.in_progress
+        )
+        yield _gauge(
+            "ticketd_spool_quarantined",
+            "Spooled messages set aside after too many failed attempts.",
+            counts.quarantined,
+        )
+
+
+def register_backlog(
+    engine: Engine, spool_dir: str, registry: CollectorRegistry = REGISTRY
+) -> Callable[[], None]:
+    """Add the backlog and spool collectors; returns the function that removes them again."""
+    collectors: list[Collector] = [BacklogCollector(engine), SpoolCollector(spool_dir)]
+    for collector in collectors:
+        registry.register(collector)
+
+    def remove() -> None:
+        for collector in collectors:
+            registry.unregister(collector)
+
+    return remove

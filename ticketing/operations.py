@@ -63,7 +63,7 @@ def start_operations(
     if settings.http_port == 0:
         log.info("metrics and health endpoints off ([observability] http_port = 0)")
         return ops
-    ops._cleanups.append(register_backlog(engine))
+    ops._cleanups.append(register_backlog(engine, config.smtp.spool_dir))
     try:
         ops.http = OpsHttpServer(settings.http_host, settings.http_port, engine, ops.state)
     except Exception:
