@@ -53,7 +53,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
+from ticketing.db import create_db_engine, transaction
 
 SECRET = {"TICKETD_TOKEN_SECRET": "bench-secret-" + "x" * 32}
 MAILBOXES = ("escalations@exchange.example", "producer.operations@exchange.example")
@@ -412,10 +412,11 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def recorded(url: str) -> int:
+    """Messages recorded so far (a read-only transaction: it never waits for the writers)."""
     engine = create_db_engine(DatabaseConfig(url=url))
     try:
-        with engine.connect() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM messages")).scalar_one())
+        with transaction(engine, readonly=True) as session:
+            return int(session.execute(text("SELECT count(*) FROM messages")).scalar_one())
     finally:
         engine.dispose()
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
+from ticketing.db import transaction
 from ticketing.errors import SchemaOutOfDateError, StorageError
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "require_current", "upgrade"]
@@ -36,11 +37,9 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    try:
-        with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
-    except OperationalError as exc:
-        raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
+    """The schema's revision, read in a read-only transaction (never a writer's turn)."""
+    with transaction(engine, readonly=True) as session:
+        return MigrationContext.configure(session.connection()).get_current_revision()
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
