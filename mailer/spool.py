@@ -22,6 +22,8 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from mailer.smtp_server import InboundEnvelope
+
 __all__ = ["ClaimedMessage", "Spool", "SpoolCounts", "SpooledEnvelope"]
 
 _FOLDERS = ("tmp", "new", "cur", "quarantine")
@@ -29,14 +31,10 @@ _FOLDERS = ("tmp", "new", "cur", "quarantine")
 
 @dataclass(frozen=True)
 class SpooledEnvelope:
-    """What the SMTP session knew besides the bytes: needed to process the message later."""
+    """A message as the SMTP session handed it over, and when it got its 250."""
 
-    raw: bytes
-    mail_from: str
-    recipients: tuple[str, ...]
-    mailboxes: tuple[str, ...]
-    peer: str
-    received_at: float  # seconds since the epoch, when the 250 was given
+    envelope: InboundEnvelope
+    received_at: float  # seconds since the epoch
 
 
 @dataclass(frozen=True)
@@ -79,16 +77,17 @@ class Spool:
         for folder in _FOLDERS:
             (self.path / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    def put(self, envelope: SpooledEnvelope) -> str:
-        """Write ``envelope`` durably and return its name; ``OSError`` when the disk refuses."""
+    def put(self, spooled: SpooledEnvelope) -> str:
+        """Write ``spooled`` durably and return its name; ``OSError`` when the disk refuses."""
         name = f"{time.time_ns():020d}-{uuid.uuid4().hex[:16]}.0"
         temp = self.path / "tmp" / name
+        envelope = spooled.envelope
         head = {
             "mail_from": envelope.mail_from,
             "recipients": list(envelope.recipients),
             "mailboxes": list(envelope.mailboxes),
             "peer": envelope.peer,
-            "received_at": envelope.received_at,
+            "received_at": spooled.received_at,
         }
         try:
             fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -135,14 +134,14 @@ class Spool:
         data = claimed.path.read_bytes()
         line, _, raw = data.partition(b"\n")
         head = json.loads(line)
-        return SpooledEnvelope(
+        envelope = InboundEnvelope(
             raw=raw,
             mail_from=str(head["mail_from"]),
             recipients=tuple(head["recipients"]),
             mailboxes=tuple(head["mailboxes"]),
             peer=str(head["peer"]),
-            received_at=float(head["received_at"]),
         )
+        return SpooledEnvelope(envelope, float(head["received_at"]))
 
     @staticmethod
     def finish(claimed: ClaimedMessage) -> None:

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from ticketing.config import Config, DatabaseConfig
 from ticketing.db import create_db_engine, transaction
@@ -26,14 +27,14 @@ SECRET = b"s" * 40
 
 
 def _envelope(raw: bytes) -> SpooledEnvelope:
-    return SpooledEnvelope(
+    envelope = InboundEnvelope(
         raw=raw,
         mail_from="sam@brokers.example",
         recipients=("escalations@exchange.example",),
         mailboxes=("escalations",),
         peer="127.0.0.1",
-        received_at=time.time() - 60,
     )
+    return SpooledEnvelope(envelope, received_at=time.time() - 60)
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from ticketing.models import utcnow
 
@@ -97,9 +98,10 @@ def test_the_spool_of_this_host(run_cli, db_url: str, tmp_path: Path) -> None:  
     config = write_config(tmp_path, db_url, '[smtp]\nworkers = 2\nspool_dir = "spool"\n')
     spool = Spool(tmp_path / "spool")
     spool.create()
-    envelope = SpooledEnvelope(
-        make_mail(), SAM, ("escalations@exchange.example",), ("escalations",), "", 0.0
+    inbound = InboundEnvelope(
+        make_mail(), SAM, ("escalations@exchange.example",), ("escalations",), ""
     )
+    envelope = SpooledEnvelope(inbound, 0.0)
     for _ in range(3):
         spool.put(envelope)
     claimed = spool.claim(spool.waiting()[0], 0)

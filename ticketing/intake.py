@@ -124,16 +124,8 @@ def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) 
             check_header_count(header_field_count(envelope.raw), config.smtp)
         except PermanentRejection as exc:
             return f"{exc.smtp_status} {exc}"
-        spooled = SpooledEnvelope(
-            envelope.raw,
-            envelope.mail_from,
-            envelope.recipients,
-            envelope.mailboxes,
-            envelope.peer,
-            time.time(),
-        )
         try:
-            name = spool.put(spooled)
+            name = spool.put(SpooledEnvelope(envelope, time.time()))
         except OSError as exc:
             log.warning("spool write failed, answering 4xx: %s", exc.strerror)
             if exc.errno in _DISK_FULL:

@@ -58,16 +58,17 @@ def process_claimed(
     if quarantine_exhausted(spool, claimed, max_attempts):
         return SpoolResult("quarantined")
     try:
-        envelope = spool.read(claimed)
+        spooled = spool.read(claimed)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return _quarantine(spool, claimed, f"unreadable spool file ({type(exc).__name__})")
+    envelope = spooled.envelope
     raw = RawMessage(
         envelope.raw,
         "smtp",
         envelope.mailboxes,
         envelope.mail_from,
         envelope.recipients,
-        received_at=datetime.fromtimestamp(envelope.received_at, UTC),
+        received_at=datetime.fromtimestamp(spooled.received_at, UTC),
     )
     try:
         outcome = pipeline.process(raw)
