@@ -199,8 +199,12 @@ def test_sigterm_stops_promptly_and_the_next_start_records_the_backlog(
     with serving(config, port, log) as proc:
         senders = Senders(port, mails).start()
         assert wait_until(lambda: len(senders.acked) >= 150, 60)
+        for pid in _workers(proc.pid):  # systemd signals the whole control group
+            os.kill(pid, signal.SIGTERM)
+        assert wait_until(lambda: log.read_text().count("not restarting it") == 2, 15)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=20) == 0  # the workers do not work through the backlog first
+    assert "; restarting it" not in log.read_text()
     left = Spool(tmp_path / "spool").counts()
     assert left.in_progress == 0 and left.quarantined == 0
     with serving(config, port, log):

@@ -77,6 +77,7 @@ class WorkerPool:
         self._reports: Queue[Any] = self._context.Queue()
         self._procs: dict[int, SpawnProcess] = {}
         self._started: dict[int, float] = {}
+        self._stopped: set[int] = set()
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
 
@@ -137,10 +138,17 @@ class WorkerPool:
 
     def _watch(self) -> None:
         """Restart a worker that died; its claimed messages go back to the spool first.
-        One that dies soon after its start waits ``_RESTART_PAUSE`` (no restart storm)."""
+        One that dies soon after its start waits ``_RESTART_PAUSE`` (no restart storm).
+        One that exited 0 (or of SIGTERM, before its handler was set) was told to stop —
+        systemd signals the whole control group at once, before the daemon's own stop
+        reaches the pool — and stays stopped."""
         while not self._stopping.wait(0.5):
             for slot, proc in list(self._procs.items()):
-                if proc.exitcode is None or self._stopping.is_set():
+                if proc.exitcode is None or self._stopping.is_set() or slot in self._stopped:
+                    continue
+                if proc.exitcode in (0, -signal.SIGTERM):  # -SIGTERM: told while starting
+                    log.warning("worker %d stopped (SIGTERM); not restarting it", slot)
+                    self._stopped.add(slot)
                     continue
                 if time.monotonic() - self._started[slot] < _RESTART_PAUSE:
                     continue
