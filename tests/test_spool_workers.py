@@ -165,11 +165,14 @@ def test_sigkill_under_load_loses_nothing_and_records_nothing_twice(
 def test_a_message_without_header_fields_is_refused_before_it_is_spooled(
     tmp_path: Path, db_url: str
 ) -> None:
-    port = free_port()
-    with serving(_config(tmp_path, db_url, port), port, tmp_path / "serve.log"):
+    port, http = free_port(), free_port()
+    config = _config(tmp_path, db_url, port, f"[observability]\nhttp_port = {http}\n")
+    with serving(config, port, tmp_path / "serve.log"):
         code, reply = send(port, b"just some words\r\nand more\r\n")
+        body = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
     assert (code, reply) == (554, "5.6.0 not an email message: no header fields")
     assert Spool(tmp_path / "spool").waiting() == []
+    assert 'ticketd_messages_rejected_total{reason="not_acceptable",source="smtp"} 1.0' in body
 
 
 def test_a_full_spool_disk_answers_452_then_accepts_again(tmp_path: Path) -> None:

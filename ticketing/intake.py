@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
+from ticketing import metrics
 from ticketing.addresses import base_address
 from ticketing.config import Config
 from ticketing.errors import StorageFullError, TicketdError
@@ -123,6 +124,7 @@ def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) 
             check_size(envelope.raw, config.smtp)
             check_header_count(header_field_count(envelope.raw), config.smtp)
         except PermanentRejection as exc:
+            metrics.count_refusal("smtp", exc)
             return f"{exc.smtp_status} {exc}"
         try:
             name = spool.put(SpooledEnvelope(envelope, time.time()))

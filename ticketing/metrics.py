@@ -43,6 +43,7 @@ __all__ = [
     "SpoolCollector",
     "count_delivery",
     "count_intake",
+    "count_refusal",
     "count_sla_notice",
     "forward_intake",
     "observe_intake",
@@ -123,6 +124,11 @@ def count_intake(observed: IntakeObservation) -> None:
     for entity, count in observed.findings.items():
         PII_FINDINGS.labels(entity).inc(count)
     LATENCY.labels(source).observe(observed.seconds)
+
+
+def count_refusal(source: str, exc: PermanentRejection) -> None:
+    """A message refused before it reached the pipeline (the spooling SMTP front)."""
+    (_forward or count_intake)(IntakeObservation(source, "refused", _refusal_code(exc), {}, 0.0))
 
 
 def _from_outcome(
