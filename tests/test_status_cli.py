@@ -12,7 +12,8 @@ from sqlalchemy.engine import Engine
 
 from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
-from ticketing.models import utcnow
+from ticketing.db import transaction
+from ticketing.models import MailboxCursor, utcnow
 
 from .conftest import write_config
 from .daemon import SECRET_ENV
@@ -92,6 +93,31 @@ def test_after_an_escalation(  # type: ignore[no-untyped-def]
     assert f"next SLA     {number} warning " in result.out
     assert "via pipe to escalations, incident " + number in result.out
     assert SAM not in result.out and "123-45-6789" not in result.out
+
+
+def test_the_imap_folders_and_how_far_they_are_read(  # type: ignore[no-untyped-def]
+    run_cli, config: Path, engine: Engine
+) -> None:
+    moved = utcnow() - timedelta(minutes=3)
+    with transaction(engine) as session:
+        for folder, uid in (("INBOX", 532), ("Sent Items", 40)):
+            session.add(
+                MailboxCursor(
+                    mailbox="escalations",
+                    folder=folder,
+                    uidvalidity=7,
+                    last_uid=uid,
+                    updated_at=moved,
+                )
+            )
+    data = status(run_cli, config)
+    assert [(c["folder"], c["last_uid"]) for c in data["imap"]] == [  # type: ignore[attr-defined]
+        ("INBOX", 532),
+        ("Sent Items", 40),
+    ]
+    lines = run_cli("--config", str(config), "status").out.splitlines()
+    assert lines[-2].startswith("imap         escalations INBOX: uid 532, ")
+    assert lines[-1].endswith("(3m ago)") and "Sent Items: uid 40" in lines[-1]
 
 
 def test_the_spool_of_this_host(run_cli, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -15,9 +15,16 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from ticketing.models import Incident, Message, OutboxMessage
+from ticketing.models import Incident, MailboxCursor, Message, OutboxMessage
 
-__all__ = ["LastMessage", "NextSlaTimer", "OutboxBacklog", "StatusSnapshot", "read_status"]
+__all__ = [
+    "ImapCursor",
+    "LastMessage",
+    "NextSlaTimer",
+    "OutboxBacklog",
+    "StatusSnapshot",
+    "read_status",
+]
 
 _WAITING = ("pending", "sending")
 _NEXT_STAGE = ("warning", "breach", "level2")
@@ -55,12 +62,23 @@ class LastMessage:
 
 
 @dataclass(frozen=True)
+class ImapCursor:
+    """How far the IMAP poller of one mailbox folder has read, and when it last moved."""
+
+    mailbox: str
+    folder: str
+    last_uid: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class StatusSnapshot:
     now: datetime
     incidents: dict[str, int]
     outbox: OutboxBacklog
     next_sla: NextSlaTimer | None
     last_message: LastMessage | None
+    imap: tuple[ImapCursor, ...] = ()
 
 
 def incident_counts(session: Session) -> dict[str, int]:
@@ -108,6 +126,13 @@ def last_message(session: Session) -> LastMessage | None:
     )
 
 
+def imap_cursors(session: Session) -> tuple[ImapCursor, ...]:
+    rows = session.exec(
+        select(MailboxCursor).order_by(col(MailboxCursor.mailbox), col(MailboxCursor.folder))
+    ).all()
+    return tuple(ImapCursor(r.mailbox, r.folder, r.last_uid, r.updated_at) for r in rows)
+
+
 def read_status(session: Session, now: datetime) -> StatusSnapshot:
     return StatusSnapshot(
         now=now,
@@ -115,4 +140,5 @@ def read_status(session: Session, now: datetime) -> StatusSnapshot:
         outbox=outbox_backlog(session),
         next_sla=next_sla_timer(session),
         last_message=last_message(session),
+        imap=imap_cursors(session),
     )

@@ -91,7 +91,16 @@ def as_lines(s: StatusSnapshot) -> list[tuple[str, str]]:
         m = s.last_message
         on = f", incident {m.incident_number}" if m.incident_number else ""
         last = f"{_when(m.received_at, s.now)} via {m.source} to {m.mailbox}{on}"
-    return [("incidents", incidents), ("outbox", outbox), ("next SLA", sla), ("last message", last)]
+    lines = [
+        ("incidents", incidents),
+        ("outbox", outbox),
+        ("next SLA", sla),
+        ("last message", last),
+    ]
+    for cursor in s.imap:  # one line per polled folder: a stuck poller shows its age
+        moved = _when(cursor.updated_at, s.now)
+        lines.append(("imap", f"{cursor.mailbox} {cursor.folder}: uid {cursor.last_uid}, {moved}"))
+    return lines
 
 
 def as_dict(s: StatusSnapshot) -> dict[str, Any]:
@@ -108,6 +117,15 @@ def as_dict(s: StatusSnapshot) -> dict[str, Any]:
         "next_sla": None
         if nxt is None
         else {"incident": nxt.incident_number, "stage": nxt.stage, "at": iso(nxt.at)},
+        "imap": [
+            {
+                "mailbox": c.mailbox,
+                "folder": c.folder,
+                "last_uid": c.last_uid,
+                "updated_at": iso(c.updated_at),
+            }
+            for c in s.imap
+        ],
         "last_message": None
         if last is None
         else {
