@@ -144,13 +144,15 @@ def import_roster(
     )
 
 
-def serve_refused(config: Path) -> tuple[int, str]:
-    """Run ``ticketd serve`` expecting it to refuse to start: exit code, last stderr line."""
+def serve_refused(config: Path, *, with_secret: bool = True) -> tuple[int, str]:
+    """Run ``ticketd serve`` expecting it to refuse to start: exit code, last stderr line.
+    ``with_secret=False`` runs it without the token secret in the environment."""
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     result = subprocess.run(
         ticketd("--config", str(config), "serve"),
         capture_output=True,
         text=True,
-        env={**os.environ, **SECRET_ENV},
+        env={**env, **SECRET_ENV} if with_secret else env,
         timeout=60,
         check=False,
     )

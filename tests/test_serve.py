@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import write_config
+from .daemon import serve_refused
 
 
 def free_port() -> int:
@@ -110,18 +111,9 @@ def test_an_empty_generated_secret_file_makes_the_secret_variable_mandatory(
         f"sqlite:///{tmp_path / 'fresh.db'}",
         f'[smtp]\nport = {free_port()}\n[security]\ngenerated_secret_file = ""\n',
     )
-    env = {k: v for k, v in os.environ.items() if k != "TICKETD_TOKEN_SECRET"}
-    result = subprocess.run(
-        ticketd("--config", str(config), "serve"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env=env,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
+    assert serve_refused(config, with_secret=False) == (
+        1,
         f"ticketd: {config}: security.token_secret_env: "
-        "environment variable TICKETD_TOKEN_SECRET is not set"
+        "environment variable TICKETD_TOKEN_SECRET is not set",
     )
     assert not (tmp_path / "var" / "token_secret").exists()
