@@ -12,10 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import OperationalError
 
 from ticketing.db import transaction
-from ticketing.errors import SchemaOutOfDateError, StorageError
+from ticketing.errors import SchemaOutOfDateError
 
 __all__ = ["alembic_config", "current_revision", "head_revision", "require_current", "upgrade"]
 
@@ -45,19 +44,17 @@ def current_revision(engine: Engine) -> str | None:
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
     """Bring the schema to ``revision``; returns (before, after).
 
-    Instances starting together on a new version may all run ``init``: on
-    PostgreSQL they take turns on a transaction-scoped advisory lock, so the
-    first migrates and the others find the schema current (SQLite's
-    ``BEGIN IMMEDIATE`` already admits one writer at a time).
+    Instances starting together on a new version may all run ``init``: they take
+    turns (PostgreSQL: a transaction-scoped advisory lock; SQLite: the writers' turn
+    of every write transaction), so the first migrates and the others find the
+    schema current.
     """
     before = current_revision(engine)
-    try:
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
-            command.upgrade(alembic_config(conn), revision)
-    except OperationalError as exc:
-        raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
+    with transaction(engine) as session:
+        conn = session.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        command.upgrade(alembic_config(conn), revision)
     return before, current_revision(engine) or ""
 
 
