@@ -99,13 +99,17 @@ _STARTS_AT = re.compile(
     + r"))(?![\w])"
 )
 # Dates are name-and-number shaped ("Apr 2, 2012", "On May 2"): never a street.
-_CALENDAR = (
-    r"(?!(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec|january|february|march"
-    r"|april|june|july|august|september|october|november|december|enero|febrero|marzo|abril"
-    r"|mayo|junio|julio|agosto|septiembre|octubre|noviembre|diciembre|on|mon|tue|wed|thu|fri"
-    r"|sat|sun|monday|tuesday|wednesday|thursday|friday|saturday|sunday|release|version"
-    r"|page|item|step|error|section|room|tier|level|year|week|day|no)(?![^\W\d_]))"
+CALENDAR_WORDS = sorted(
+    words(
+        """jan feb mar apr may jun jul aug sep sept oct nov dec january february march april
+        june july august september october november december enero febrero marzo abril mayo
+        junio julio agosto septiembre octubre noviembre diciembre on mon tue wed thu fri sat sun
+        monday tuesday wednesday thursday friday saturday sunday release version page item step
+        error section room tier level year week day no"""
+    ),
+    key=lambda w: (-len(w), w),  # longest first: "sept" before "sep"
 )
+_CALENDAR = r"(?!(?i:" + "|".join(CALENDAR_WORDS) + r")(?![^\W\d_]))"
 # A name and a number with no street word ("Edeby 55"), or a US street with a rarer
 # USPS suffix ("52 Trajanka Forks"): an address only when a unit or a postal code follows.
 _USPS = _alternation(sorted({s.lower() for s in UsProvider.street_suffixes}))
