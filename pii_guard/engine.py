@@ -24,8 +24,11 @@ from pii_guard.recognizers.gazetteer import load_gazetteer
 from pii_guard.recognizers.names import NameRecognizer
 from pii_guard.recognizers.numbers import NUMBER_RULES
 from pii_guard.recognizers.postal import PostalRecognizer
+from pii_guard.recognizers.tagged import TaggerRecognizer
 from pii_guard.redaction import redact_text
 from pii_guard.settings import GuardSettings
+from pii_guard.tagger.features import Lexicon
+from pii_guard.tagger.model import TaggerModel
 
 __all__ = ["PiiGuard"]
 
@@ -127,6 +130,7 @@ def _recognizers() -> list[Recognizer]:
         PostalRecognizer(gazetteer.never),
         DateOfBirthRecognizer(),
         NameRecognizer(gazetteer),
+        TaggerRecognizer(TaggerModel.load(), Lexicon.of(gazetteer)),
     ]
 
 
