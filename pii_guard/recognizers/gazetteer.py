@@ -67,7 +67,7 @@ NEVER_NAMES = words(
     staff supervisor manager lead rep representative navigator assister insurance agency
     group llc inc corp company associates services solutions financial benefits partners
     consulting foundation hospital clinic university college school church county department
-    dept
+    dept ssn itin ein mbi aba dl mva irs ssa cms hhs dhs usps ach pdf faq
     """
 )
 

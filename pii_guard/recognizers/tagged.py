@@ -46,18 +46,19 @@ class TaggerRecognizer:
         return [
             Finding(_ENTITY[label], start, end, TAGGED_SCORE)
             for label, start, end in spans(texts, offsets, labels)
-            if _ENTITY[label] in entities and _plausible(label, text[start:end])
+            if _ENTITY[label] in entities and _plausible(label, text[start:end], self.lexicon)
         ]
 
 
-def _plausible(label: str, value: str) -> bool:
+def _plausible(label: str, value: str, lexicon: Lexicon) -> bool:
     """What a name or an address looks like, whatever the model thought.
 
     A name is words of letters (an initial with its dot, ``O'Brien``,
     ``Soo-jin``), one of them at least two letters long, none mixing cases
     like a key or a hash (``RrQNbJwn``).  An address has a number and a
-    word, and not more numbers than words: "8", "65-year-old", "ABA
-    021000021" or "0490 39 07 81-Office" (a phone) is not one.
+    word besides unit words, and not more numbers than words: "8",
+    "65-year-old", "ABA 021000021", "0490 39 07 81-Office" (a phone) or
+    "Suite 200, Building 3" (an office) is not one.
     """
     if label == "PER":
         return _name_like(value.replace(",", " ").split(" "))
@@ -65,13 +66,16 @@ def _plausible(label: str, value: str) -> bool:
     if not words or words[0].lower() in _CALENDAR or _NOT_ADDRESS.search(value) or len(value) > 300:
         return False  # "Apr 2, 2025", "Page 2", a run of base64
     numbers = len(_NUMBERS.findall(value))
-    return 0 < numbers <= len(words) + 1 and any(_street_word(w) for w in words)
+    places = [w for w in words if "u" not in lexicon.view(w).classes]
+    return 0 < numbers <= len(words) + 1 and any(_street_word(w) for w in places)
 
 
 def _name_like(words: list[str]) -> bool:
     words = [w for w in words if w]
     if not words or len(words) > 5 or all(len(w.rstrip(".")) < 2 for w in words):
         return False
+    if len(words) == 1 and words[0].isupper() and len(words[0]) <= 4:
+        return False  # an acronym: "SSN", "HMO"
     for word in words:
         capitals = sum(c.isupper() for c in word)
         if not _NAME_WORD.fullmatch(word) or (capitals > 2 and not word.isupper()):

@@ -166,10 +166,39 @@ class TaggerModel:
         return o, per, addr
 
     def tag(self, texts: Sequence[str], lexicon: Lexicon) -> list[int]:
-        return _house_numbers(texts, decode(texts, lexicon, self), lexicon)
+        labels = decode(texts, lexicon, self)
+        return _listed_names(texts, _house_numbers(texts, labels, lexicon), lexicon)
 
 
+_PER = LABELS.index("PER")
 _ADDR = LABELS.index("ADDR")
+_LIST_GLUE = frozenset((",", "and", "or", "&", "y", "e", "und", "et"))
+
+
+def _listed_names(texts: Sequence[str], labels: list[int], lexicon: Lexicon) -> list[int]:
+    """A capitalised word beside a name or listed with one is a name too.
+
+    Left to right, the tagger labels the first of a pair before it sees the
+    second ("Usamov and Bowers"), and a long unknown surname after a given
+    name sometimes falls out ("Tlacuilo Xochiquetzal next week").  A
+    capitalised word that no list calls an everyday, function or street
+    word joins a name right after it, or across a comma or a conjunction in
+    either direction.
+    """
+    count = len(labels)
+    forward = [(i, i + 1) for i in range(count - 1)] + [(i, i + 2) for i in range(count - 2)]
+    backward = [(i, i - 2) for i in range(count - 1, 1, -1)]
+    for name, other in forward + backward:
+        if labels[name] != _PER or labels[other]:
+            continue
+        if abs(other - name) == 2 and texts[(name + other) // 2].lower() not in _LIST_GLUE:
+            continue
+        view = lexicon.view(texts[other])
+        if view.shape in ("Xx", "XX") and not any(c in view.classes for c in "cnvsu"):
+            labels[other] = _PER
+    return labels
+
+
 _NUMBER_GLUE = frozenset(",.")
 _HOUSE_NUMBER = frozenset(("d1", "d2", "d3", "d4", "d5", "ad"))  # not postal codes: "d6"
 

@@ -15,6 +15,7 @@ generated apart from the training ones.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import random
 import sys
 import time
@@ -26,7 +27,7 @@ from pathlib import Path
 from pii_guard.recognizers.gazetteer import load_gazetteer
 from pii_guard.tagger.features import Lexicon, token_texts
 from pii_guard.tagger.model import MODEL_PATH, TaggerModel, spans
-from pii_guard.training.generate import Example, Generator, load_templates
+from pii_guard.training.generate import TEMPLATES, Example, Generator, load_templates
 from pii_guard.training.perceptron import save, train
 
 
@@ -68,6 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--hide", type=float, default=0.3, help="share of names hidden")
     parser.add_argument("--out", default=str(MODEL_PATH))
+    parser.add_argument("--check", type=int, default=2000, help="held-out examples scored")
     args = parser.parse_args(argv)
     started = time.perf_counter()
     lexicon = Lexicon.of(load_gazetteer())
@@ -80,11 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "seed": args.seed,
         "hide": args.hide,
         "templates": len(templates),
+        "templates_sha256": hashlib.sha256(TEMPLATES.read_bytes()).hexdigest(),
         "faker": version("faker"),
     }
     weights = model.averaged()
     save(weights, meta, Path(args.out))
-    held_out = list(Generator(templates, args.seed + 1000).examples(2000))
+    held_out = list(Generator(templates, args.seed + 1000).examples(args.check))
     final = TaggerModel(weights, meta)
     print(
         f"trained on {args.examples} examples in {time.perf_counter() - started:.0f} s; "

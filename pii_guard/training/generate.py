@@ -130,8 +130,11 @@ class Generator:
     def faker(self, locales: Sequence[str]) -> Faker:
         locale = self.rng.choice(locales)
         if locale not in self._fakers:
-            self._fakers[locale] = Faker(locale)
-            self._fakers[locale].seed_instance(self.rng.randint(0, 2**31))
+            faker = self._fakers[locale] = Faker(locale)
+            faker.seed_instance(self.rng.randint(0, 2**31))
+            for provider in faker.get_providers():
+                if isinstance(getattr(provider, "cities", None), list):
+                    provider.cities = sorted(provider.cities)  # it_IT's comes from a set
         return self._fakers[locale]
 
     def examples(self, count: int) -> Iterator[Example]:
@@ -207,7 +210,10 @@ class Generator:
         return letter + "." if self.rng.random() < 0.7 else letter
 
     def address(self) -> str:
+        """A postal address on one line or several, sometimes with its country."""
         address = self.faker(ADDRESS_LOCALES).address()
+        if self.rng.random() < 0.25:
+            address += "\n" + self.faker(["en_US"]).country()
         draw = self.rng.random()
         if draw < 0.45:
             address = address.replace("\n", ", ")

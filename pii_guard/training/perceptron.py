@@ -93,6 +93,8 @@ def train(
 def save(weights: dict[str, list[float]], meta: dict[str, object], path: Path) -> None:
     data = {"labels": list(LABELS), "meta": meta, "weights": dict(sorted(weights.items()))}
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    # mtime=0: the same training gives the same bytes.
-    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as handle:
+    # No name and mtime=0 in the gzip header: the same training gives the same bytes.
+    partial = path.with_name(path.name + ".partial")
+    with partial.open("wb") as raw, gzip.GzipFile("", "wb", fileobj=raw, mtime=0) as handle:
         handle.write(text.encode("utf-8"))
+    partial.replace(path)  # a reader never sees half a file
