@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 from importlib.metadata import version
@@ -12,7 +13,9 @@ import pytest
 from pii_guard import PiiEngineError, PiiGuard, evaluate
 from pii_guard.recognizers.gazetteer import load_gazetteer
 from pii_guard.recognizers.tagged import TAGGED_SCORE
+from pii_guard.tagger.features import VOCABULARY_PATH
 from pii_guard.tagger.model import MODEL_PATH, TaggerModel
+from pii_guard.training import vocabulary
 from pii_guard.training.__main__ import main as train_main
 from pii_guard.training.generate import TEMPLATES, load_templates
 
@@ -113,6 +116,11 @@ def test_the_shipped_model_is_what_the_script_trains(tmp_path: Path) -> None:
     assert out.read_bytes() == MODEL_PATH.read_bytes()
 
 
+def test_the_shipped_word_list_is_what_the_script_writes() -> None:
+    shipped = gzip.decompress(VOCABULARY_PATH.read_bytes()).decode("utf-8")
+    assert shipped == "".join(f"{word}\t{band}\n" for word, band in vocabulary.bands())
+
+
 def test_unreadable_weights_are_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(PiiEngineError, match=r"python -m pii_guard\.training"):
         TaggerModel.load(tmp_path / "missing.json.gz")
@@ -131,7 +139,5 @@ def test_templates_with_an_unknown_slot_name_the_line(tmp_path: Path) -> None:
 
 def test_weights_file_is_small_and_holds_no_template_text() -> None:
     assert MODEL_PATH.stat().st_size < 2 * 1024 * 1024
-    import gzip
-
     data = json.loads(gzip.decompress(MODEL_PATH.read_bytes()))
     assert set(data) == {"labels", "meta", "weights"}

@@ -18,7 +18,15 @@ from pathlib import Path
 
 from pii_guard.errors import PiiEngineError
 
-__all__ = ["COMMON_WORDS", "NEVER_NAMES", "ORG_WORDS", "Gazetteer", "load_gazetteer", "words"]
+__all__ = [
+    "COMMON_WORDS",
+    "NEVER_NAMES",
+    "ORG_WORDS",
+    "PARTICLES",
+    "Gazetteer",
+    "load_gazetteer",
+    "words",
+]
 
 _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'-]+$")
 # Provider attributes that list names: "first_names_female_est", "last_names_rus",
@@ -38,7 +46,7 @@ COMMON_WORDS = words(
     """
     will may june april august bill price page hope chase mark rose long young king guy son
     dean max joy sunny faith case grant summer autumn winter spring star sky river law love
-    art golden green brown white black gray grey major
+    art golden green brown white black gray grey major grace prince
     alabama alaska arizona arkansas california colorado connecticut delaware florida georgia
     hawaii idaho illinois indiana iowa kansas kentucky louisiana maine massachusetts michigan
     minnesota mississippi missouri montana nebraska nevada carolina dakota ohio oklahoma
@@ -90,6 +98,9 @@ def _english_stop_words() -> frozenset[str]:
     module_spec.loader.exec_module(module)
     return frozenset(str(word).lower() for word in module.STOP_WORDS)
 
+
+# Lower-case words inside a name ("Ludwig van Beethoven", "Ana de la Cruz").
+PARTICLES = words("van von de del della da di du la le bin al")
 
 # A capitalised run with one of these is a firm, a plan or an office, not a person.
 ORG_WORDS = words(

@@ -23,8 +23,9 @@ from pii_guard.entities import PERSON
 from pii_guard.findings import Finding
 from pii_guard.recognizers.base import fold
 from pii_guard.recognizers.gazetteer import ORG_WORDS, Gazetteer, words
+from pii_guard.recognizers.gazetteer import PARTICLES as _PARTICLES
 
-__all__ = ["NameRecognizer"]
+__all__ = ["PLACE_WORDS", "NameRecognizer", "names_a_firm"]
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"  # Latin capitals (Extended-A/B mix cases: checked later)
@@ -76,13 +77,14 @@ _LEAD_WORD = re.compile(
 _LOWER_NAMES = re.compile(
     r"[\s,:]+(?:is\s+|named\s+)?(?P<v>[a-zà-ÿ][a-zà-ÿ'-]+(?:[ \t]+[a-zà-ÿ][a-zà-ÿ'-]+){0,2})"
 )
-_PARTICLES = words("van von de del della da di du la le bin al")
 # A run ending in a street word is a street name, not a person ("Philip Bypass").
-_PLACE_WORDS = words(
+PLACE_WORDS = words(
     """street st road rd avenue ave lane ln drive dr court ct boulevard blvd way place pl
     bridge bypass loop square sq terrace circle parkway pkwy highway hwy pike trail row
     crescent close gardens park hill hills heights village station center centre plaza"""
 )
+_NEXT_WORD = re.compile(r"(['\u2019]s)?[ \t]+([^\W\d_]+)")
+_NAMED_PLACES = words("county hospital clinic university college school church park bridge")
 _OPENERS = " \t\r\n\"'(*>-"
 _CONTEXT, _BOTH_KNOWN, _ONE_KNOWN, _SINGLE = 0.85, 0.8, 0.55, 0.4
 _UNKNOWN_PAIR = 0.45  # capitalised words in no list, then a verb of people: redact only
@@ -138,6 +140,16 @@ class _Context:
         return not before or before[-1] in ".!?:;\n"
 
 
+def names_a_firm(text: str, end: int) -> bool:
+    """A firm or plan word right after a name ("Rose Hill Clinic"), or a place named
+    after a person ("Prince George's County"; but "Kim Tran's Medicaid" is hers)."""
+    following = _NEXT_WORD.match(text, end)
+    if following is None:
+        return False
+    word = following.group(2).lower()
+    return word in _NAMED_PLACES if following.group(1) else word in ORG_WORDS
+
+
 class NameRecognizer:
     """PERSON findings from capitalised runs, honorifics, role words and the gazetteer."""
 
@@ -174,7 +186,7 @@ class NameRecognizer:
 
     def _capitalised(self, context: _Context) -> Iterator[tuple[int, int, float]]:
         for run in _runs(context.text, self._name_shaped):
-            if any(t.lower in ORG_WORDS for t in run):
+            if any(t.lower in ORG_WORDS for t in run) or names_a_firm(context.text, run[-1].end):
                 continue
             tokens = self._trim(run)
             if not tokens:
@@ -203,7 +215,7 @@ class NameRecognizer:
 
     def _score(self, context: _Context, tokens: list[_Token]) -> float:
         words = [t.lower for t in tokens if not t.is_initial]
-        if len(words) > 4 or words[-1] in _PLACE_WORDS:
+        if len(words) > 4 or words[-1] in PLACE_WORDS:
             return 0.0
         gaz = self.gazetteer
         first, last = gaz.is_first(words[0]), len(words) > 1 and gaz.is_last(words[-1])

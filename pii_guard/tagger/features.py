@@ -16,10 +16,13 @@ message at a few dozen scored tokens.
 
 from __future__ import annotations
 
+import gzip
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
+from pii_guard.errors import PiiEngineError
 from pii_guard.recognizers.gazetteer import Gazetteer
 from pii_guard.recognizers.street_words import (
     COMPOUND_ENDINGS,
@@ -31,11 +34,13 @@ from pii_guard.recognizers.street_words import (
 __all__ = [
     "EDGE",
     "LABELS",
+    "VOCABULARY_PATH",
     "Lexicon",
     "View",
     "all_features",
     "candidates",
     "casing",
+    "everyday",
     "label_features",
     "pair_features",
     "token_texts",
@@ -46,7 +51,8 @@ __all__ = [
 LABELS = ("O", "PER", "ADDR")
 _TOKEN = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*|\n|[^\w\s]")
 _SENTENCE_END = frozenset(".!?:;\n\"'(>*-")
-_KNOWN_MAX = 100_000
+VOCABULARY_PATH = Path(__file__).with_name("vocabulary.txt.gz")
+_KNOWN_MAX = 20_000  # views of distinct tokens kept (a few MB)
 _HOUSE_NUMBERS = frozenset(("d1", "d2", "d3", "d4", "d5", "d6"))  # longer: an identifier
 _CANDIDATE_SHAPES = frozenset(("Xx", "XX", "X", "xX", "Xx-", "ad"))
 
@@ -74,7 +80,7 @@ class Lexicon:
     street_before: frozenset[str] = _plain(PREFIX_WORDS)
     street_endings: tuple[str, ...] = tuple(_plain(COMPOUND_ENDINGS))
     units: frozenset[str] = _plain(UNIT_WORDS)
-    vocabulary: frozenset[str] = frozenset()
+    vocabulary: dict[str, str] = field(default_factory=dict)  # word -> frequency band
     _known: dict[str, View] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -111,7 +117,7 @@ class Lexicon:
 
     def classes(self, lower: str) -> str:
         """A short code of what the lists say of ``lower`` ("fl": given name and surname)."""
-        code = "v" if lower in self.vocabulary else ""
+        code = self.vocabulary.get(lower, "")
         if lower in self.first:
             code += "f"
         if lower in self.last:
@@ -129,11 +135,16 @@ class Lexicon:
         return code or "-"
 
 
-def _vocabulary() -> frozenset[str]:
-    """About a thousand everyday English words (Faker's lorem list): "Answer" is no name."""
-    from faker.providers.lorem.en_US import Provider
-
-    return frozenset(Provider.word_list)
+def _vocabulary() -> dict[str, str]:
+    """Everyday English words and how common each is (``pii_guard.training.vocabulary``)."""
+    try:
+        with gzip.open(VOCABULARY_PATH, "rt", encoding="utf-8") as handle:
+            return dict(line.rstrip("\n").split("\t") for line in handle)
+    except (OSError, ValueError) as exc:
+        raise PiiEngineError(
+            f"the tagger's word list cannot be read from {VOCABULARY_PATH}: "
+            f"{type(exc).__name__}; rebuild it with: python -m pii_guard.training.vocabulary"
+        ) from exc
 
 
 def shape(word: str) -> str:
@@ -198,12 +209,17 @@ def casing(text: str) -> str:
     return "l" if text.islower() else "u" if text.isupper() else "m"
 
 
+def everyday(classes: str) -> bool:
+    """A common English word (Zipf 4 or more) that no name list holds: "Period", "Zoom"."""
+    return ("V" in classes or "v" in classes) and "f" not in classes and "l" not in classes
+
+
 def is_candidate(word_shape: str, classes: str) -> bool:
     """Worth scoring even when the token before it is ``O`` (numbers: see ``candidates``)."""
     named = "f" in classes or "l" in classes
     if word_shape in ("x", "x-"):
         return "n" not in classes and (named or any(c in classes for c in "seu"))
-    if "n" in classes and (not named or "v" in classes):  # "The", "Please", "My", "Can"
+    if "n" in classes and (not named or "V" in classes):  # "The", "Please", "My", "Can"
         return False
     return word_shape in _CANDIDATE_SHAPES or word_shape in _HOUSE_NUMBERS
 

@@ -28,6 +28,7 @@ from pii_guard.tagger.features import (
     View,
     candidates,
     casing,
+    everyday,
     label_features,
     pair_features,
     unit_features,
@@ -37,7 +38,7 @@ from pii_guard.tagger.features import (
 __all__ = ["MODEL_PATH", "Scorer", "TaggerModel", "decode", "spans"]
 
 MODEL_PATH = Path(__file__).with_name("model.json.gz")
-_UNITS_MAX = 200_000
+_UNITS_MAX = 50_000  # cached per-word sums (a few MB)
 _GAP = 4  # tokens of punctuation between two runs of one entity
 
 # Trims a tagged run: an entity does not start or end on a line break or a comma.
@@ -194,7 +195,9 @@ def _listed_names(texts: Sequence[str], labels: list[int], lexicon: Lexicon) -> 
         if abs(other - name) == 2 and texts[(name + other) // 2].lower() not in _LIST_GLUE:
             continue
         view = lexicon.view(texts[other])
-        if view.shape in ("Xx", "XX") and not any(c in view.classes for c in "cnvsu"):
+        if view.shape not in ("Xx", "XX") or everyday(view.classes):
+            continue
+        if not any(c in view.classes for c in "cnsu"):
             labels[other] = _PER
     return labels
 
