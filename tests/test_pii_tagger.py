@@ -89,6 +89,47 @@ def test_codes_phones_dates_and_desk_text_are_no_name_or_address(
     assert not kinds & {"PERSON", "ADDRESS"}
 
 
+@pytest.mark.parametrize(
+    ("text", "keep"),
+    [
+        (
+            "The consumer lives in Prince George's County and uses CareFirst BlueChoice.",
+            ["Prince George's County", "CareFirst BlueChoice"],
+        ),
+        (
+            "She was referred to Johns Hopkins Medicine by Anne Arundel County.",
+            ["Johns Hopkins Medicine", "Anne Arundel County"],
+        ),
+        (
+            "Open Enrollment ends December 15; a Qualifying Life Event opens a Special "
+            "Enrollment Period.",
+            ["Open Enrollment", "Qualifying Life Event", "Special Enrollment Period"],
+        ),
+        (
+            "Grace Period ends on Friday; Rose Hill Clinic is in-network.",
+            ["Grace Period", "Rose Hill Clinic"],
+        ),
+        (
+            "We use Salesforce and Microsoft Teams; Zoom links come from Outlook.",
+            ["Salesforce", "Microsoft Teams", "Zoom links", "Outlook"],
+        ),
+        (
+            "Our agency, Chesapeake Benefits Group LLC, is in Silver Spring, MD.",
+            ["Chesapeake Benefits Group LLC", "Silver Spring"],
+        ),
+        (
+            "Thanks, Escalated Cases Team, Maryland Health Benefit Exchange",
+            ["Escalated Cases Team", "Maryland Health Benefit Exchange"],
+        ),
+    ],
+)
+def test_desk_places_programs_and_products_survive(
+    guard: PiiGuard, text: str, keep: list[str]
+) -> None:
+    redacted = guard.redact(text, guard.scan(text))
+    assert [k for k in keep if k not in redacted] == []
+
+
 def test_training_is_reproducible_and_its_model_tags(tmp_path: Path) -> None:
     first, second = tmp_path / "a.json.gz", tmp_path / "b.json.gz"
     for out in (first, second):
