@@ -1,7 +1,7 @@
 """Train the name and address tagger: ``python -m pii_guard.training``.
 
     .venv/bin/python -m pii_guard.training [--examples 30000] [--epochs 6] [--seed 7]
-                                           [--out pii_guard/tagger/model.json.gz]
+                                           [--out pii_guard/tagger/model.tsv.gz]
 
 Generates labelled examples from ``templates.txt`` (``generate.py``), trains
 the averaged perceptron on them and writes the weights the guard loads.  A
@@ -88,7 +88,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     weights = model.averaged()
     save(weights, meta, Path(args.out))
     held_out = list(Generator(templates, args.seed + 1000).examples(args.check))
-    final = TaggerModel(weights, meta)
+    final = TaggerModel(weights.items(), meta)
     print(
         f"trained on {args.examples} examples in {time.perf_counter() - started:.0f} s; "
         f"{len(weights)} features -> {args.out}"
