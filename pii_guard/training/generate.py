@@ -16,6 +16,7 @@ import random
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 
 from faker import Faker
@@ -56,6 +57,11 @@ CARRIERS = (
     "Cigna",
     "Wellpoint",
     "CareSource",
+)
+_EPOCH = date(2014, 1, 1)
+WEEKDAYS = _split("Monday Tuesday Wednesday Thursday Friday Saturday Sunday")
+MONTHS = _split(
+    "January February March April May June July August September October November December"
 )
 METALS = ("Bronze", "Silver", "Gold", "Platinum", "Catastrophic")
 
@@ -111,8 +117,9 @@ class Generator:
             "company": lambda: self.faker(NAME_LOCALES).company(),
             "job": lambda: self.faker(["en_US"]).job(),
             "date": self.date,
-            "weekday": lambda: self.faker(["en_US"]).day_of_week(),
-            "month": lambda: self.faker(["en_US"]).month_name(),
+            # Faker draws weekdays, months and dates from a span ending now: not reproducible
+            "weekday": lambda: self.rng.choice(WEEKDAYS),
+            "month": lambda: self.rng.choice(MONTHS),
             "money": lambda: f"${self.rng.randint(1, 4000):,}.{self.rng.randint(0, 99):02d}",
             "number": lambda: str(self.rng.randint(1, 12)),
             "incident": self.incident,
@@ -224,8 +231,16 @@ class Generator:
         return address
 
     def date(self) -> str:
-        f = self.faker(["en_US"])
-        return self.rng.choice((f.date(pattern="%m/%d/%Y"), f.date(pattern="%B %d, %Y")))
+        """A date from our own generator: Faker's dates move with the clock."""
+        day = _EPOCH + timedelta(days=self.rng.randint(0, 365 * 12))
+        month = MONTHS[day.month - 1]
+        return self.rng.choice(
+            (
+                f"{day:%m/%d/%Y}",
+                f"{month} {day.day}, {day.year}",
+                f"{month[:3]} {day.day}, {day.year}",
+            )
+        )
 
     def incident(self) -> str:
         return f"{self.rng.randint(20, 26)}{self.rng.randint(1, 12):02d}" + (
