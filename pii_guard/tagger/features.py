@@ -3,9 +3,10 @@
 A token is a word (letters and digits, with inner apostrophes and hyphens),
 a line break or one punctuation mark.  Its features are plain strings: the
 word and its neighbours, their shapes and endings, and what the word lists
-say of them (a known given name or surname, a street or unit word, an
-English function word).  The word lists come from the gazetteer the rules
-already load, so the tagger adds no start-up time of its own.
+say of them (a known given name or surname, a street or unit word, a
+function or desk word, how common the word is in English).  The name lists
+are the gazetteer the rules already load; the English word list is a small
+file beside this module (``vocabulary.txt.gz``).
 
 Only *candidates* are tagged: capitalised or upper-case words, numbers, and
 lower-case words the lists know; other lower-case words and punctuation are
@@ -262,8 +263,6 @@ def unit_features(view: View, place: int) -> list[str]:
             "c|sh=" + view.classes + "|" + view.shape,
             "len=" + str(min(len(lower), 12)),
         ]
-    if place in (-1, 1):
-        return [f"w{place:+d}=" + lower, f"c{place:+d}=" + view.classes]
     return [f"w{place:+d}=" + lower, f"c{place:+d}=" + view.classes]
 
 
