@@ -35,6 +35,7 @@ from pii_guard.recognizers.street_words import (
 
 __all__ = [
     "EDGE",
+    "HOUSE_NUMBER_SHAPES",
     "LABELS",
     "VOCABULARY_PATH",
     "Lexicon",
@@ -55,7 +56,10 @@ _TOKEN = re.compile(r"[^\W_]+(?:['\u2019-][^\W_]+)*|\n|[^\w\s]")
 _SENTENCE_END = frozenset(".!?:;\n\"'(>*-")
 VOCABULARY_PATH = Path(__file__).with_name("vocabulary.txt.gz")
 _KNOWN_MAX = 10_000  # views of distinct tokens kept (a few MB)
-_HOUSE_NUMBERS = frozenset(("d1", "d2", "d3", "d4", "d5", "d6"))  # longer: an identifier
+# Numbers of up to five digits may be a house number, six a postal code; longer ones
+# are identifiers.  "ad": a short number with a letter ("12B").
+HOUSE_NUMBER_SHAPES = frozenset(("d1", "d2", "d3", "d4", "d5", "ad"))
+_NUMBER_CANDIDATES = frozenset(("d1", "d2", "d3", "d4", "d5", "d6"))
 _CANDIDATE_SHAPES = frozenset(("Xx", "XX", "X", "xX", "Xx-", "ad"))
 
 
@@ -244,7 +248,7 @@ def is_candidate(word_shape: str, classes: str) -> bool:
         return "n" not in classes and (named or any(c in classes for c in "seu"))
     if "n" in classes and (not named or "V" in classes):  # "The", "Please", "My", "Can"
         return False
-    return word_shape in _CANDIDATE_SHAPES or word_shape in _HOUSE_NUMBERS
+    return word_shape in _CANDIDATE_SHAPES or word_shape in _NUMBER_CANDIDATES
 
 
 # Features of one token alone, by its place relative to the token being labelled

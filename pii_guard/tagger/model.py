@@ -18,11 +18,13 @@ import gzip
 import json
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
 from pii_guard.errors import PiiEngineError
 from pii_guard.tagger.features import (
+    HOUSE_NUMBER_SHAPES,
     LABELS,
     PLACES,
     Lexicon,
@@ -210,9 +212,12 @@ def _listed_names(texts: Sequence[str], labels: list[int], lexicon: Lexicon) -> 
     either direction.
     """
     count = len(labels)
-    forward = [(i, i + 1) for i in range(count - 1)] + [(i, i + 2) for i in range(count - 2)]
-    backward = [(i, i - 2) for i in range(count - 1, 1, -1)]
-    for name, other in forward + backward:
+    pairs = chain(
+        ((i, i + 1) for i in range(count - 1)),
+        ((i, i + 2) for i in range(count - 2)),
+        ((i, i - 2) for i in range(count - 1, 1, -1)),
+    )
+    for name, other in pairs:
         if labels[name] != _PER or labels[other]:
             continue
         if abs(other - name) == 2 and texts[(name + other) // 2].lower() not in _LIST_GLUE:
@@ -226,7 +231,6 @@ def _listed_names(texts: Sequence[str], labels: list[int], lexicon: Lexicon) -> 
 
 
 _NUMBER_GLUE = frozenset(",.")
-_HOUSE_NUMBER = frozenset(("d1", "d2", "d3", "d4", "d5", "ad"))  # not postal codes: "d6"
 
 
 def _house_numbers(texts: Sequence[str], labels: list[int], lexicon: Lexicon) -> list[int]:
@@ -251,4 +255,4 @@ def _joins(text: str, lexicon: Lexicon) -> bool:
     if text in _NUMBER_GLUE:
         return True
     view = lexicon.view(text)
-    return view.shape in _HOUSE_NUMBER or "u" in view.classes
+    return view.shape in HOUSE_NUMBER_SHAPES or "u" in view.classes
