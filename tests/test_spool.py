@@ -19,7 +19,7 @@ from ticketing.db import create_db_engine, transaction
 from ticketing.intake import build_pipeline
 from ticketing.models import Incident, Producer
 from ticketing.pipeline import IntakePipeline, RawMessage
-from ticketing.spooled import drain_spool, process_claimed, recover_claims
+from ticketing.spooled import drain_spool, process_claimed, process_claimed_batch, recover_claims
 
 from .mail import make_mail
 
@@ -154,3 +154,20 @@ def test_the_daemon_without_workers_records_what_a_previous_run_left(
     assert left is not None
     assert drain_spool(spool, _pipeline(engine), 5, lambda: woken.append(1)) == 3
     assert len(woken) == 3 and spool.counts() == spool.counts().__class__(0, 0, 0)
+
+
+def test_claimed_messages_recorded_together_each_leave_the_spool(
+    spool: Spool, engine: Engine
+) -> None:
+    subjects = [f"Escalated Case: Enrollment.PID #:{pid}" for pid in (100001, 100002, 100003)]
+    names = [spool.put(_envelope(make_mail(subject=s))) for s in subjects]
+    (spool.path / "new" / "00000000000000000001-damaged.0").write_bytes(b"\x00\xffnot json\n")
+    claimed = [spool.claim(name, 0) for name in [*names, "00000000000000000001-damaged.0"]]
+    assert all(claimed)
+    results = process_claimed_batch(
+        spool, [c for c in claimed if c is not None], _pipeline(engine), max_attempts=5
+    )
+    assert [r.result for r in results] == ["recorded", "recorded", "recorded", "quarantined"]
+    numbers = {r.outcome.incident_number for r in results if r.outcome is not None}
+    assert len(numbers) == 3
+    assert spool.counts() == spool.counts().__class__(0, 0, 1)

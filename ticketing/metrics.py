@@ -13,9 +13,7 @@ error text, so a metric can neither carry personal data nor explode in size.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,8 +44,8 @@ __all__ = [
     "count_refusal",
     "count_sla_notice",
     "forward_intake",
-    "observe_intake",
     "register_backlog",
+    "report_intake",
 ]
 
 log = logging.getLogger(__name__)
@@ -128,7 +126,7 @@ def count_intake(observed: IntakeObservation) -> None:
 
 def count_refusal(source: str, exc: PermanentRejection) -> None:
     """A message refused before it reached the pipeline (the spooling SMTP front)."""
-    (_forward or count_intake)(IntakeObservation(source, "refused", _refusal_code(exc), {}, 0.0))
+    report_intake(source, exc, {}, 0.0)
 
 
 def _from_outcome(
@@ -139,28 +137,17 @@ def _from_outcome(
     return outcome.action, reason, findings if outcome.action != "duplicate" else {}
 
 
-@contextmanager
-def observe_intake(source: str) -> Iterator[Callable[[Outcome, dict[str, int]], None]]:
-    """Count and time one ``IntakePipeline.process``; the body reports its outcome.
-
-    A refusal (5xx) or a failure (4xx) propagates unchanged after it is counted.
-    """
-    started = time.perf_counter()
-    seen: list[tuple[str, str | None, dict[str, int]]] = []
-    try:
-        yield lambda outcome, findings: seen.append(_from_outcome(outcome, findings))
-    except PermanentRejection as exc:
-        seen.append(("refused", _refusal_code(exc), {}))
-        raise
-    except Exception:
-        seen.append(("failed", "temporary_failure", {}))
-        raise
-    finally:
-        action, reason, findings = seen[-1] if seen else ("failed", "temporary_failure", {})
-        observed = IntakeObservation(
-            source, action, reason, findings, time.perf_counter() - started
-        )
-        (_forward or count_intake)(observed)
+def report_intake(
+    source: str, result: Outcome | Exception, findings: dict[str, int], seconds: float
+) -> None:
+    """Count one message's intake: its outcome, or the exception that refused or failed it."""
+    if isinstance(result, Outcome):
+        action, reason, counted = _from_outcome(result, findings)
+    elif isinstance(result, PermanentRejection):
+        action, reason, counted = "refused", _refusal_code(result), {}
+    else:
+        action, reason, counted = "failed", "temporary_failure", {}
+    (_forward or count_intake)(IntakeObservation(source, action, reason, counted, seconds))
 
 
 def count_delivery(values: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ __all__ = [
     "SpoolResult",
     "drain_spool",
     "process_claimed",
+    "process_claimed_batch",
     "quarantine_exhausted",
     "recover_claims",
 ]
@@ -55,6 +56,41 @@ def process_claimed(
     spool: Spool, claimed: ClaimedMessage, pipeline: IntakePipeline, max_attempts: int
 ) -> SpoolResult:
     """Record ``claimed`` and drop it from the spool, or put it back, or quarantine it."""
+    return process_claimed_batch(spool, [claimed], pipeline, max_attempts)[0]
+
+
+def process_claimed_batch(
+    spool: Spool, claimed: list[ClaimedMessage], pipeline: IntakePipeline, max_attempts: int
+) -> list[SpoolResult]:
+    """``process_claimed`` for several messages, recorded with one commit when they can be
+    (``IntakePipeline.process_batch``); each is settled on its own."""
+    results: dict[int, SpoolResult] = {}
+    raws: dict[int, RawMessage] = {}
+    for index, message in enumerate(claimed):
+        read = _read(spool, message, max_attempts)
+        if isinstance(read, SpoolResult):
+            results[index] = read
+        else:
+            raws[index] = read
+    recorded = pipeline.process_batch(list(raws.values())) if len(raws) > 1 else None
+    for position, index in enumerate(raws):
+        message = claimed[index]
+        if recorded is not None:
+            results[index] = _settle(spool, message, recorded[position], max_attempts)
+        else:
+            results[index] = _settle(spool, message, _process(pipeline, raws[index]), max_attempts)
+    return [results[index] for index in range(len(claimed))]
+
+
+def _process(pipeline: IntakePipeline, raw: RawMessage) -> Outcome | Exception:
+    try:
+        return pipeline.process(raw)
+    except Exception as exc:  # noqa: BLE001  settled (and logged) by _settle
+        return exc
+
+
+def _read(spool: Spool, claimed: ClaimedMessage, max_attempts: int) -> RawMessage | SpoolResult:
+    """The spooled message as the pipeline takes it, or why it was quarantined."""
     if quarantine_exhausted(spool, claimed, max_attempts):
         return SpoolResult("quarantined")
     try:
@@ -62,7 +98,7 @@ def process_claimed(
     except (OSError, ValueError, KeyError, TypeError) as exc:
         return _quarantine(spool, claimed, f"unreadable spool file ({type(exc).__name__})")
     envelope = spooled.envelope
-    raw = RawMessage(
+    return RawMessage(
         envelope.raw,
         "smtp",
         envelope.mailboxes,
@@ -70,24 +106,34 @@ def process_claimed(
         envelope.recipients,
         received_at=datetime.fromtimestamp(spooled.received_at, UTC),
     )
-    try:
-        outcome = pipeline.process(raw)
-    except PermanentRejection as exc:  # the front checks the same limits: rare
-        return _quarantine(spool, claimed, f"refused: {exc.smtp_status} {exc}")
-    except TicketdError as exc:
-        log.warning("spooled message %s kept for a later try: %s", claimed.name, exc)
+
+
+def _settle(
+    spool: Spool, claimed: ClaimedMessage, result: Outcome | Exception, max_attempts: int
+) -> SpoolResult:
+    """Drop a recorded message from the spool; put back or quarantine one that was not."""
+    if isinstance(result, Outcome):
+        spool.finish(claimed)
+        return SpoolResult("recorded", result)
+    if isinstance(result, PermanentRejection):  # the front checks the same limits: rare
+        return _quarantine(spool, claimed, f"refused: {result.smtp_status} {result}")
+    if isinstance(result, TicketdError):
+        log.warning("spooled message %s kept for a later try: %s", claimed.name, result)
         spool.release(claimed, count_attempt=False)
         return SpoolResult("retry")
-    except Exception as exc:  # a bug must not lose accepted mail nor stop the worker
-        log.exception("spooled message %s failed (attempt %d)", claimed.name, claimed.attempts)
-        if claimed.attempts >= max_attempts:
-            return _quarantine(
-                spool, claimed, f"failed {claimed.attempts} times: {type(exc).__name__}"
-            )
-        spool.release(claimed)
-        return SpoolResult("retry")
-    spool.finish(claimed)
-    return SpoolResult("recorded", outcome)
+    # a bug must not lose accepted mail nor stop the worker
+    log.error(
+        "spooled message %s failed (attempt %d)",
+        claimed.name,
+        claimed.attempts,
+        exc_info=result,
+    )
+    if claimed.attempts >= max_attempts:
+        return _quarantine(
+            spool, claimed, f"failed {claimed.attempts} times: {type(result).__name__}"
+        )
+    spool.release(claimed)
+    return SpoolResult("retry")
 
 
 def _quarantine(spool: Spool, claimed: ClaimedMessage, reason: str) -> SpoolResult:

@@ -39,7 +39,7 @@ from ticketing.logsetup import configure_logging, set_log_format
 from ticketing.pipeline import IntakePipeline
 from ticketing.replies import TemplateStore
 from ticketing.services import build_intake
-from ticketing.spooled import process_claimed, recover_claims
+from ticketing.spooled import process_claimed_batch, recover_claims
 
 __all__ = ["WorkerPool"]
 
@@ -49,6 +49,7 @@ _IDLE_SCAN_SECONDS = 1.0  # an idle worker looks for files left in the spool thi
 _LEFT_OVER_AGE = 5.0  # ... that nobody has been told about for this long
 _FORCED_SCAN_SECONDS = 60.0  # and a busy one this often
 _RECORDED = "recorded"
+_BATCH_MAX = 16  # messages a worker records with one commit when that many are waiting
 _RESTART_PAUSE = 5.0  # seconds a worker must have lived before it is restarted at once
 
 
@@ -211,25 +212,37 @@ class _SpoolWorker:
             except queue.Empty:
                 self._left_overs()
                 continue
-            if name is None:
+            names = self._more([name])
+            self._handle([n for n in names if n is not None])
+            if None in names:
                 return
-            self._handle(name)
         if os.getppid() != parent:  # nobody reads our reports: do not wait to flush them
             self.reports.cancel_join_thread()
 
-    def _handle(self, name: str) -> None:
-        claimed = self.spool.claim(name, self.job.slot)
-        if claimed is None:  # another worker was first
+    def _more(self, names: list[str | None]) -> list[str | None]:
+        """``names`` and what else is already waiting, up to a batch (group commit)."""
+        while len(names) < _BATCH_MAX and names[-1] is not None:
+            try:
+                names.append(self.tasks.get_nowait())
+            except queue.Empty:
+                break
+        return names
+
+    def _handle(self, names: list[str]) -> None:
+        claims = [self.spool.claim(name, self.job.slot) for name in names]
+        claimed = [c for c in claims if c is not None]  # None: another worker was first
+        if not claimed:
             return
         limit = self.job.config.smtp.spool_max_attempts
-        result = process_claimed(self.spool, claimed, self.pipeline, limit)
-        if result.result == "retry":
+        settled = process_claimed_batch(self.spool, claimed, self.pipeline, limit)
+        results = {r.result for r in settled}
+        if "recorded" in results:
+            self.reports.put(_RECORDED)
+        if "retry" in results:
             self.failures += 1
             self._pause(min(2.0**self.failures, 30.0))
             return
         self.failures = 0
-        if result.result == "recorded":
-            self.reports.put(_RECORDED)
 
     def _left_overs(self) -> None:
         """Messages nobody was told about: released after a failure, or from a past run."""
@@ -237,7 +250,7 @@ class _SpoolWorker:
         for name in self.spool.waiting(older_than=_LEFT_OVER_AGE):
             if self.flags.stop:
                 return
-            self._handle(name)
+            self._handle([name])
 
     def _maybe_reload(self) -> None:
         interval = self.job.config.templates.reload_interval_seconds
