@@ -10,8 +10,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from ticketing import metrics
-from ticketing.config import Config
-from ticketing.db import transaction
+from ticketing.config import Config, DatabaseConfig
+from ticketing.db import create_db_engine, transaction
+from ticketing.errors import StorageError
 from ticketing.intake import build_pipeline
 from ticketing.models import Incident, Message, Producer
 from ticketing.pipeline import IntakePipeline, Outcome, PermanentRejection, RawMessage, ReplyOrder
@@ -142,3 +143,11 @@ def test_every_message_of_a_batch_is_counted_once(engine: Engine) -> None:
         metrics.forward_intake(None)
     assert [o.action for o in seen] == ["recorded", "refused", "recorded"]
     assert all(o.seconds > 0 for o in seen if o.action == "recorded")
+
+
+def test_an_unreachable_database_makes_every_message_wait() -> None:
+    down = create_db_engine(DatabaseConfig(url="postgresql://postgres@127.0.0.1:9/none"))
+    pipeline = build_pipeline(Config(), down, replies=Replies(), secret=SECRET.encode())
+    results = pipeline.process_batch([_smtp(_escalation(100_001)), _smtp(_escalation(100_002))])
+    assert [type(r) for r in results] == [StorageError, StorageError]
+    down.dispose()

@@ -9,9 +9,12 @@ and without a retry loop.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import bindparam
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -40,6 +43,22 @@ def day_key(when: datetime) -> str:
     return when.astimezone(NEW_YORK).strftime("%y%m%d")
 
 
+def _next_value(insert: Callable[[Any], Any]) -> Any:
+    """The counter's ``INSERT … ON CONFLICT DO UPDATE … RETURNING``, built once."""
+    table = IncidentCounter.__table__  # type: ignore[attr-defined]
+    return (
+        insert(table)
+        .values(day=bindparam("day"), last_value=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.day], set_={"last_value": table.c.last_value + 1}
+        )
+        .returning(table.c.last_value)
+    )
+
+
+_NEXT_VALUE = {True: _next_value(postgresql.insert), False: _next_value(sqlite.insert)}
+
+
 def allocate_incident_number(session: Session, when: datetime | None = None) -> str:
     """Draw the next incident number for the day of ``when`` (default: now).
 
@@ -47,18 +66,8 @@ def allocate_incident_number(session: Session, when: datetime | None = None) -> 
     number is never used, and the next caller gets it again.
     """
     day = day_key(when or utcnow())
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    table = IncidentCounter.__table__  # type: ignore[attr-defined]
-    stmt = (
-        insert(table)
-        .values(day=day, last_value=1)
-        .on_conflict_do_update(
-            index_elements=[table.c.day], set_={"last_value": table.c.last_value + 1}
-        )
-        .returning(table.c.last_value)
-    )
-    value = int(session.execute(stmt).scalar_one())
+    stmt = _NEXT_VALUE[session.get_bind().dialect.name == "postgresql"]
+    value = int(session.execute(stmt, {"day": day}).scalar_one())
     if value > _MAX_PER_DAY:
         raise CounterExhaustedError(f"incident counter for {day} is exhausted")
     return f"{day}-{value:07d}"

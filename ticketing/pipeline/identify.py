@@ -25,4 +25,4 @@ def identify(session: Session, message: ParsedMessage, staff: StaffConfig) -> Id
     producer = session.exec(_BY_EMAIL, params={"address": address}).first()
     if producer is None:
         return Identity(address=address, name=message.from_name)
-    return Identity(address, producer.id, producer.name, producer.language)
+    return Identity(address, producer.id, producer.name, producer.language, producer=producer)

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from mailer.parsing import ParsedMessage, parse_message
@@ -26,6 +26,7 @@ from mailer.screening import OwnIdentity, Screening, screen
 from ticketing import metrics
 from ticketing.config import Config, MailboxConfig
 from ticketing.db import transaction
+from ticketing.errors import StorageError
 from ticketing.pipeline.guard import PiiStage
 from ticketing.pipeline.identify import identify
 from ticketing.pipeline.limits import check_header_count, check_size
@@ -76,7 +77,8 @@ class IntakePipeline:
         """
         started = time.perf_counter()
         try:
-            prep = self._prepare(raw)
+            with transaction(self.engine, readonly=True) as lookups:
+                prep = self._prepare(raw, lookups)
             outcome = self._record_alone(prep)
         except Exception as exc:
             metrics.report_intake(raw.source, exc, {}, time.perf_counter() - started)
@@ -95,14 +97,10 @@ class IntakePipeline:
         message is recorded alone: one bad message never costs the others theirs.
         """
         started = time.perf_counter()
-        results: list[Outcome | Exception] = []
-        prepared: dict[int, Prepared] = {}
-        for index, raw in enumerate(raws):
-            try:
-                prepared[index] = self._prepare(raw)
-                results.append(_PENDING)
-            except Exception as exc:  # noqa: BLE001  handed to the caller, as process raises it
-                results.append(exc)
+        try:
+            results, prepared = self._prepare_all(raws)
+        except (StorageError, SQLAlchemyError) as exc:  # no lookups: every message waits
+            results, prepared = [exc] * len(raws), {}
         for index, result in self._record_together(prepared).items():
             results[index] = result
         for index, (raw, result) in enumerate(zip(raws, results, strict=True)):
@@ -110,13 +108,31 @@ class IntakePipeline:
             metrics.report_intake(raw.source, result, found, time.perf_counter() - started)
         return results
 
-    def _prepare(self, raw: RawMessage) -> Prepared:
+    def _prepare_all(
+        self, raws: Sequence[RawMessage]
+    ) -> tuple[list[Outcome | Exception], dict[int, Prepared]]:
+        """``_prepare`` for each message, sharing one read-only transaction for the lookups;
+        a message that cannot be prepared gets its exception in place of an outcome."""
+        results: list[Outcome | Exception] = []
+        prepared: dict[int, Prepared] = {}
+        with transaction(self.engine, readonly=True) as lookups:
+            for raw in raws:
+                try:
+                    prepared[len(results)] = self._prepare(raw, lookups)
+                    results.append(_PENDING)
+                except SQLAlchemyError:  # the lookups' session is lost: all of them wait
+                    raise
+                except Exception as exc:  # noqa: BLE001  handed on, as process raises it
+                    results.append(exc)
+        return results, prepared
+
+    def _prepare(self, raw: RawMessage, lookups: Session) -> Prepared:
         """Every stage before the recording transaction: parse, screen, identify, guard."""
         check_size(raw.raw, self.config.smtp)
         parsed = parse_message(raw.raw)
         check_header_count(sum(len(v) for v in parsed.headers.values()), self.config.smtp)
         mailbox = self._mailbox(raw)
-        identity, screening, guarded = self._assess(raw, parsed, mailbox)
+        identity, screening, guarded = self._assess(raw, parsed, mailbox, lookups)
         return Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
 
     def _record_together(self, prepared: dict[int, Prepared]) -> dict[int, Outcome | Exception]:
@@ -149,7 +165,7 @@ class IntakePipeline:
         return outcome
 
     def _assess(
-        self, raw: RawMessage, parsed: ParsedMessage, mailbox: MailboxConfig
+        self, raw: RawMessage, parsed: ParsedMessage, mailbox: MailboxConfig, lookups: Session
     ) -> tuple[Identity, Screening, GuardResult]:
         """Who wrote, whether a machine did, and what of it may be stored.
 
@@ -164,8 +180,7 @@ class IntakePipeline:
             policy = "redact" if mailbox.pii_policy == "reject" else mailbox.pii_policy
             screening = screen(parsed, raw.envelope_from, own)
             return identity, screening, self.guard.check(policy, parsed, identity)
-        with transaction(self.engine, readonly=True) as session:
-            identity = identify(session, parsed, self.config.staff)
+        identity = identify(lookups, parsed, self.config.staff)
         screening = screen(parsed, raw.envelope_from, self.own)
         return identity, screening, self.guard.check(mailbox.pii_policy, parsed, identity)
 

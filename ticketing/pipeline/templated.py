@@ -25,6 +25,10 @@ def trigger_fingerprint(sender: str, message: ParsedMessage) -> str:
     return hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()
 
 
+def _producer(session: Session, producer_id: int | None) -> Producer | None:
+    return session.get(Producer, producer_id) if producer_id else None
+
+
 @dataclass(frozen=True)
 class TemplatedReplies:
     composer: ReplyComposer
@@ -41,7 +45,7 @@ class TemplatedReplies:
             kind=order.kind,
             to=address,
             incident=order.incident,
-            producer=session.get(Producer, producer_id) if producer_id else None,
+            producer=order.identity.producer or _producer(session, producer_id),
             team=order.team,
             language=order.identity.language,
             in_reply_to=message.message_id,

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Literal
 
 from ticketing.errors import TicketdError
-from ticketing.models import utcnow
+from ticketing.models import Producer, utcnow
 
 __all__ = [
     "Action",
@@ -59,6 +59,8 @@ class Identity:
     name: str = ""
     language: str = "en"
     is_staff: bool = False
+    # the roster row identify read (not attached to any session): replies name the producer
+    producer: Producer | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_producer(self) -> bool:
