@@ -19,7 +19,13 @@ from ticketing.db import create_db_engine, transaction
 from ticketing.intake import build_pipeline
 from ticketing.models import Incident, Producer
 from ticketing.pipeline import IntakePipeline, RawMessage
-from ticketing.spooled import drain_spool, process_claimed, process_claimed_batch, recover_claims
+from ticketing.spooled import (
+    batches_by_size,
+    drain_spool,
+    process_claimed,
+    process_claimed_batch,
+    recover_claims,
+)
 
 from .mail import make_mail
 
@@ -171,3 +177,14 @@ def test_claimed_messages_recorded_together_each_leave_the_spool(
     numbers = {r.outcome.incident_number for r in results if r.outcome is not None}
     assert len(numbers) == 3
     assert spool.counts() == spool.counts().__class__(0, 0, 1)
+
+
+def test_big_messages_are_recorded_alone_so_memory_stays_bounded(spool: Spool) -> None:
+    sizes = [300, 300, 5_000, 300, 300, 300]
+    names = [spool.put(_envelope(make_mail(body="x" * size))) for size in sizes]
+    claimed = [c for c in (spool.claim(name, 0) for name in names) if c is not None]
+    on_disk = {c.name: c.path.stat().st_size for c in claimed}
+    limit = 3 * max(size for size in on_disk.values() if size < 2_000)  # three small ones
+    groups = list(batches_by_size(claimed, max_bytes=limit))
+    assert [c for batch in groups for c in batch] == claimed  # all of them, in order
+    assert [len(batch) for batch in groups] == [2, 1, 3]  # the big one alone

@@ -13,7 +13,7 @@ untouched; an unexpected error or a crash counts as an attempt, and after
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -24,6 +24,7 @@ from ticketing.pipeline import IntakePipeline, Outcome, PermanentRejection, RawM
 
 __all__ = [
     "SpoolResult",
+    "batches_by_size",
     "drain_spool",
     "process_claimed",
     "process_claimed_batch",
@@ -50,6 +51,27 @@ def quarantine_exhausted(spool: Spool, claimed: ClaimedMessage, max_attempts: in
     spool.quarantine(claimed, reason)
     log.error("spooled message %s quarantined: %s", claimed.name, reason)
     return True
+
+
+def batches_by_size(
+    claimed: list[ClaimedMessage], max_bytes: int
+) -> Iterator[list[ClaimedMessage]]:
+    """``claimed`` in order, in batches of at most ``max_bytes`` of spool files (a bigger
+    message alone): a batch is held in memory whole, parsed, while it is recorded."""
+    batch: list[ClaimedMessage] = []
+    size = 0
+    for message in claimed:
+        try:
+            length = message.path.stat().st_size
+        except OSError:
+            length = 0  # reading it will fail and quarantine it
+        if batch and size + length > max_bytes:
+            yield batch
+            batch, size = [], 0
+        batch.append(message)
+        size += length
+    if batch:
+        yield batch
 
 
 def process_claimed(

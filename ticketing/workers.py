@@ -39,7 +39,7 @@ from ticketing.logsetup import configure_logging, set_log_format
 from ticketing.pipeline import IntakePipeline
 from ticketing.replies import TemplateStore
 from ticketing.services import build_intake
-from ticketing.spooled import process_claimed_batch, recover_claims
+from ticketing.spooled import batches_by_size, process_claimed_batch, recover_claims
 
 __all__ = ["WorkerPool"]
 
@@ -50,6 +50,7 @@ _LEFT_OVER_AGE = 5.0  # ... that nobody has been told about for this long
 _FORCED_SCAN_SECONDS = 60.0  # and a busy one this often
 _RECORDED = "recorded"
 _BATCH_MAX = 16  # messages a worker records with one commit when that many are waiting
+_BATCH_BYTES = 1_000_000  # ... and that many bytes: a big message is parsed and recorded alone
 _RESTART_PAUSE = 5.0  # seconds a worker must have lived before it is restarted at once
 
 
@@ -234,8 +235,11 @@ class _SpoolWorker:
         if not claimed:
             return
         limit = self.job.config.smtp.spool_max_attempts
-        settled = process_claimed_batch(self.spool, claimed, self.pipeline, limit)
-        results = {r.result for r in settled}
+        results = {
+            settled.result
+            for batch in batches_by_size(claimed, _BATCH_BYTES)
+            for settled in process_claimed_batch(self.spool, batch, self.pipeline, limit)
+        }
         if "recorded" in results:
             self.reports.put(_RECORDED)
         if "retry" in results:

@@ -46,7 +46,10 @@ _BY_DEDUP_KEY = select(Message).where(Message.dedup_key == bindparam("key"))
 
 
 def find_duplicate(session: Session, dedup_key: str) -> Message | None:
-    return session.exec(_BY_DEDUP_KEY, params={"key": dedup_key}).first()
+    # No autoflush: messages are flushed as they are stored (``_store``); what is still
+    # pending (audit events) cannot make a duplicate, and flushes cost more than the query.
+    with session.no_autoflush:
+        return session.exec(_BY_DEDUP_KEY, params={"key": dedup_key}).first()
 
 
 def note_duplicate(session: Session, existing: Message, raw: RawMessage) -> Outcome:

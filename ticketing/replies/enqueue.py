@@ -83,7 +83,8 @@ def _person_ids(session: Session, incident_id: int | None) -> list[str]:
         .where(IncidentConsumer.incident_id == incident_id)
         .order_by(col(IncidentConsumer.id))
     )
-    return list(session.exec(query))
+    with session.no_autoflush:  # an incident's consumers are flushed with its first message
+        return list(session.exec(query))
 
 
 def _write_row(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -122,7 +123,9 @@ def _content(text: str, html: str | None) -> Message:
     """One quoted-printable text part, or text and HTML as alternatives."""
     if html is None:
         return _text_part(text, "plain")
-    message = MIMEMultipart("alternative")
+    # A boundary of our own: the generator otherwise compiles a regex per message to
+    # pick one.  Both parts are quoted-printable, where "==" cannot occur: no collision.
+    message = MIMEMultipart("alternative", boundary=f"=={uuid.uuid4().hex}==")
     message.attach(_text_part(text, "plain"))
     message.attach(_text_part(html, "html"))
     return message

@@ -85,7 +85,25 @@ def suppression_rule(
     now: datetime,
     config: OutboundConfig,
 ) -> str | None:
-    """The name of the rule that forbids this mail, or ``None`` when it may go."""
+    """The name of the rule that forbids this mail, or ``None`` when it may go.
+
+    Outbox rows are flushed as they are written, so the rules need no autoflush of
+    whatever else is pending (audit events, incident updates): it would cost more
+    than the rules themselves.
+    """
+    with session.no_autoflush:
+        return _first_rule(session, kind, to, incident_id, fingerprint, now, config)
+
+
+def _first_rule(
+    session: Session,
+    kind: ReplyKind,
+    to: str,
+    incident_id: int | None,
+    fingerprint: str | None,
+    now: datetime,
+    config: OutboundConfig,
+) -> str | None:
     _lock_address(session, to)
     if kind.internal:
         undeliverable: bool = session.execute(_ONLY_UNDELIVERABLE, {"to": to}).scalar_one()
