@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Protocol
 
 from pii_guard.findings import Finding
@@ -32,13 +33,27 @@ class Recognizer(Protocol):
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]: ...
 
 
+_NOT_AFTER_A_WORD = r"(?<![\w])"
+
+
 def ctx(*phrases: str) -> re.Pattern[str]:
     """A pattern for any of ``phrases`` (lower case) as whole words, run on ``fold(text)``.
 
     Matching lower-cased text case-sensitively is about five times faster
     than ``re.IGNORECASE`` in CPython's engine, and context is searched often.
     """
-    return re.compile(r"(?<![\w])(?:" + "|".join(phrases) + r")(?![\w])")
+    return re.compile(_NOT_AFTER_A_WORD + "(?:" + "|".join(phrases) + r")(?![\w])")
+
+
+@cache
+def _loose(pattern: re.Pattern[str]) -> re.Pattern[str]:
+    r"""A context ``pattern`` without its leading ``(?<![\w])``: it finds a superset, but
+    about ten times faster (a leading lookbehind stops the engine from skipping ahead to
+    the phrases' first letters), so "any context at all?" asks it first."""
+    source = pattern.pattern
+    if not source.startswith(_NOT_AFTER_A_WORD):
+        return pattern
+    return re.compile(source.removeprefix(_NOT_AFTER_A_WORD), pattern.flags)
 
 
 def fold(text: str) -> str:
@@ -86,7 +101,10 @@ class Rule:
                 yield start, end, score
 
     def _any_context(self, lower: str) -> bool:
-        return any(p is not None and p.search(lower) for p in (self.context, self.after))
+        return any(
+            p is not None and _loose(p).search(lower) is not None and p.search(lower) is not None
+            for p in (self.context, self.after)
+        )
 
     def _score(self, lower: str, start: int, end: int) -> float:
         if self.context is not None and self.context.search(
