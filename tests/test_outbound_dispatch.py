@@ -6,12 +6,15 @@ import asyncio
 import json
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from mailer.delivery import Transport
 from ticketing.config import OutboundConfig
 from ticketing.db import transaction
 from ticketing.message_ids import find_signed_incident
@@ -268,3 +271,37 @@ def test_outbox_list_and_retry(
     assert again.err == f"ticketd: outbox message {first} is sent, not failed or pending\n"
     missing = run_cli("--config", str(config), "outbox", "retry", "9999")
     assert missing.err == "ticketd: no outbox message 9999\n"
+
+
+class _TakenOverWhileSending:
+    """The maildir transport, except that while the second mail is being written another
+    dispatcher takes its row over (its lease ran out): a newer attempt now holds it."""
+
+    def __init__(self, engine: Engine, inner: Transport, row_id: int) -> None:
+        self.engine, self.inner, self.row_id = engine, inner, row_id
+
+    async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None:
+        await self.inner.send(mail_from, recipients, message)
+        if b"<in1@b.example>" in message:
+            with transaction(self.engine) as session:
+                row = session.get(OutboxMessage, self.row_id)
+                assert row is not None
+                row.attempts += 1
+                session.add(row)
+
+
+def test_a_rounds_outcomes_are_recorded_together_each_only_if_its_lease_held(
+    engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ticketing.outbox import transport_from_config
+
+    queued = queue_acks(engine, 3)
+    config = OutboundConfig(maildir=str(tmp_path / "sent"))
+    transport = _TakenOverWhileSending(engine, transport_from_config(config), queued[1].id or 0)
+    assert asyncio.run(dispatch_due(engine, transport, NOW, config)) == 3
+    assert [(r.status, r.attempts) for r in rows(engine)] == [
+        ("sent", 1),
+        ("sending", 2),  # the newer attempt's row: not overwritten with the older outcome
+        ("sent", 1),
+    ]
+    assert f"outbox {queued[1].id}: lease lost before the outcome was recorded" in caplog.text

@@ -3,8 +3,10 @@ fails — put back after a temporary failure, quarantined after too many attempt
 
 from __future__ import annotations
 
+import os
 import stat
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
@@ -61,6 +63,29 @@ def test_a_spooled_message_is_private_and_reads_back_exactly(spool: Spool) -> No
     claimed = spool.claim(name, 0)
     assert claimed is not None and claimed.attempts == 1
     assert spool.read(claimed) == envelope
+
+
+def test_concurrent_puts_share_folder_syncs_and_each_returns_only_once_covered(
+    spool: Spool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    syncs: list[tuple[float, set[str]]] = []  # when each fsync began, what new/ held then
+
+    def slow_fsync(path: Path) -> None:
+        syncs.append((time.monotonic(), set(os.listdir(path))))
+        time.sleep(0.005)
+
+    monkeypatch.setattr("mailer.spool._fsync_dir", slow_fsync)
+    returned: dict[str, float] = {}
+
+    def put(_: int) -> None:
+        name = spool.put(_envelope(make_mail()))
+        returned[name] = time.monotonic()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(put, range(40)))
+    assert len(returned) == 40 and len(syncs) < 40
+    for name, at in returned.items():  # a sync that began after the rename, before the 250
+        assert any(name in held and began <= at for began, held in syncs), name
 
 
 def test_only_one_worker_gets_a_message(spool: Spool) -> None:

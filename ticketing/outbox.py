@@ -56,6 +56,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 _TABLE: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
 _DUE = ("pending", "sending")
+_OUTCOMES_AT_ONCE = 20  # delivery outcomes recorded with one commit ...
+_OUTCOMES_WAIT = 0.2  # ... or after this many seconds, whichever comes first
 
 
 class OutboxStateError(TicketdError):
@@ -208,25 +210,35 @@ def _release(engine: Engine, claims: Sequence[Claim]) -> None:
         session.execute(stmt, params)
 
 
-def _finish(engine: Engine, claim: Claim, values: dict[str, Any], audit: AuditEvent | None) -> bool:
-    """Record an outcome unless a newer attempt took the row over (then ``False``)."""
+_Outcome = tuple[Claim, dict[str, Any], AuditEvent | None]  # what to record of one attempt
+
+
+def _finish(engine: Engine, outcomes: Sequence[_Outcome]) -> None:
+    """Record outcomes in one transaction, each unless a newer attempt took its row over."""
     with transaction(engine) as session:
-        result = session.execute(
-            update(_TABLE)
-            .where(
-                _TABLE.c.id == claim.id,
-                _TABLE.c.attempts == claim.attempts,
-                _TABLE.c.status == "sending",
-            )
-            .values(**values)
+        recorded = [_record_outcome(session, *outcome) for outcome in outcomes]
+    for (claim, values, _), stands in zip(outcomes, recorded, strict=True):
+        if not stands:
+            log.warning("outbox %d: lease lost before the outcome was recorded", claim.id)
+        else:
+            metrics.count_delivery(values)  # after the commit: only outcomes that stand
+
+
+def _record_outcome(
+    session: Session, claim: Claim, values: dict[str, Any], audit: AuditEvent | None
+) -> bool:
+    result = session.execute(
+        update(_TABLE)
+        .where(
+            _TABLE.c.id == claim.id,
+            _TABLE.c.attempts == claim.attempts,
+            _TABLE.c.status == "sending",
         )
-        recorded = bool(getattr(result, "rowcount", 0))
-        if recorded and audit is not None:
-            session.add(audit)
-    if not recorded:
-        log.warning("outbox %d: lease lost before the outcome was recorded", claim.id)
-    else:
-        metrics.count_delivery(values)  # after the commit: only outcomes that stand
+        .values(**values)
+    )
+    recorded = bool(getattr(result, "rowcount", 0))
+    if recorded and audit is not None:
+        session.add(audit)
     return recorded
 
 
@@ -285,6 +297,7 @@ async def dispatch_due(
     """
     batch = await asyncio.to_thread(_claim_round, engine, now, config, limit)
     fresh_until = time.monotonic() + _lease(config).total_seconds() / 2
+    outcomes = _Outcomes(engine)
     sent = tried = 0
     try:
         for claim in batch.claims:
@@ -292,19 +305,43 @@ async def dispatch_due(
                 break
             tried += 1
             if claim.to_address.lower() in batch.bounced:
-                failed, failure = _failed(claim, now, "undeliverable", "address bounced before")
-                await asyncio.to_thread(_finish, engine, claim, failed, failure)
+                bounced = _failed(claim, now, "undeliverable", "address bounced before")
+                await outcomes.add(claim, *bounced)
                 continue
             error = await _deliver(claim, transport, config)
-            values, audit = _outcome(claim, error, now, config)
-            await asyncio.to_thread(_finish, engine, claim, values, audit)
+            await outcomes.add(claim, *_outcome(claim, error, now, config))
             sent += error is None
             if isinstance(error, RelayUnavailableError):
                 break
     finally:
+        await outcomes.record()
         if tried < len(batch.claims):
             await asyncio.to_thread(_release, engine, batch.claims[tried:])
     return sent
+
+
+class _Outcomes:
+    """Delivery outcomes not yet recorded: written together, at most ``_OUTCOMES_AT_ONCE``
+    or ``_OUTCOMES_WAIT`` seconds' worth at a time.  One commit per mail cost a writers'
+    turn and a durable commit each; a crash before the write resends those few mails
+    (with the same Message-ID), as one after the relay's 250 always could."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._held: list[_Outcome] = []
+        self._since = 0.0
+
+    async def add(self, claim: Claim, values: dict[str, Any], audit: AuditEvent | None) -> None:
+        if not self._held:
+            self._since = time.monotonic()
+        self._held.append((claim, values, audit))
+        if len(self._held) >= _OUTCOMES_AT_ONCE or time.monotonic() - self._since > _OUTCOMES_WAIT:
+            await self.record()
+
+    async def record(self) -> None:
+        held, self._held = self._held, []
+        if held:
+            await asyncio.to_thread(_finish, self._engine, held)
 
 
 class OutboxDispatcher:
