@@ -401,14 +401,39 @@ def _family(pid: int) -> list[int]:
     return [pid, *(int(c) for task in tasks for c in task.read_text().split())]
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU the daemons and their workers have used so far (``/proc/PID/stat``)."""
-    ticks = 0
-    for pid in (p for parent in pids for p in _family(parent)):
-        with suppress(FileNotFoundError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
+@dataclass(frozen=True)
+class CpuSeconds:
+    """CPU the daemons (their own process) and their workers have used so far."""
+
+    daemon_user: float = 0.0
+    daemon_system: float = 0.0
+    workers_user: float = 0.0
+    workers_system: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.daemon_user + self.daemon_system + self.workers_user + self.workers_system
+
+    def __sub__(self, other: CpuSeconds) -> CpuSeconds:
+        return CpuSeconds(
+            self.daemon_user - other.daemon_user,
+            self.daemon_system - other.daemon_system,
+            self.workers_user - other.workers_user,
+            self.workers_system - other.workers_system,
+        )
+
+
+def cpu_seconds(pids: list[int]) -> CpuSeconds:
+    """User and system CPU of the daemons and of their workers (``/proc/PID/stat``)."""
+    ticks = [0, 0, 0, 0]
+    for parent in pids:
+        for pid in _family(parent):
+            with suppress(FileNotFoundError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                worker = 2 if pid != parent else 0
+                ticks[worker] += int(fields[11])
+                ticks[worker + 1] += int(fields[12])
+    return CpuSeconds(*(t / os.sysconf("SC_CLK_TCK") for t in ticks))
 
 
 def recorded(url: str) -> int:
@@ -450,11 +475,22 @@ def bench_daemon(args: argparse.Namespace, folder: Path, roster: list[Producer])
         result = summary(f"ticketd ({kind}, {args.instances} daemon, {mode})", out, seconds)
         result["recorded_seconds"] = round(done, 2)
         result["recorded_per_second"] = round(out.codes[250] / done, 1)
-        result["daemon_cpu_ms_per_message"] = round(cpu * 1000 / args.messages, 1)
-        result["daemon_cores_used"] = round(cpu / done, 2)
+        per_message = partial(_ms_per, args.messages)
+        result["daemon_cpu_ms_per_message"] = per_message(cpu.total)
+        result["daemon_cores_used"] = round(cpu.total / done, 2)
+        result["cpu_split_ms_per_message"] = {
+            "daemon_user": per_message(cpu.daemon_user),
+            "daemon_system": per_message(cpu.daemon_system),
+            "workers_user": per_message(cpu.workers_user),
+            "workers_system": per_message(cpu.workers_system),
+        }
         result["stored"] = stored(url)
         result["warnings"] = warnings(folder)
     return result
+
+
+def _ms_per(messages: int, seconds: float) -> float:
+    return round(seconds * 1000 / messages, 2)
 
 
 def warnings(folder: Path) -> dict[str, int]:
@@ -534,6 +570,8 @@ def report(
                 f"{'':<38} daemon CPU {r['daemon_cpu_ms_per_message']} ms/msg, "
                 f"{r['daemon_cores_used']} cores; stored: {r['stored']}; warnings: {r['warnings']}"
             )
+            split = ", ".join(f"{k} {v}" for k, v in r["cpu_split_ms_per_message"].items())
+            print(f"{'':<38} CPU ms/msg: {split}")
     print(json.dumps(loads))
 
 

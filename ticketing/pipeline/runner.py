@@ -6,7 +6,9 @@
 Parsing, screening and the PII guard (the CPU-heavy part) run before the
 transaction; matching runs inside it, so what it found cannot change before
 the commit.  The adapter (SMTP, pipe, IMAP) acknowledges only after
-``process`` returns, that is after the commit.
+``process`` returns, that is after the commit.  ``process_batch`` records
+several messages with one commit (the spool's worker processes under load),
+each as ``process`` would.
 """
 
 from __future__ import annotations
