@@ -13,7 +13,7 @@ observations here), the SLA sweeper and the IMAP pollers.
 A worker that dies is restarted in the same slot; what it had claimed goes back
 to the spool (counted as an attempt, so a message that kills workers ends in
 quarantine).  SIGTERM — from the daemon or from systemd, which signals the
-whole control group — lets a worker finish the message in hand and exit 0.
+whole control group — lets a worker finish the messages in hand (its batch) and exit 0.
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ class WorkerPool:
                 os.kill(proc.pid, signal.SIGHUP)
 
     def stop(self, timeout: float) -> None:
-        """Let each worker finish its message and exit; what is still spooled stays there
+        """Let each worker finish its batch and exit; what is still spooled stays there
         for the next start (SIGTERM: a worker does not work through the queue first)."""
         self._stopping.set()
         for proc in self._procs.values():
