@@ -29,7 +29,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
-from typing import Any
 
 from mailer.spool import Spool
 from ticketing import metrics
@@ -48,7 +47,6 @@ log = logging.getLogger(__name__)
 _IDLE_SCAN_SECONDS = 1.0  # an idle worker looks for files left in the spool this often
 _LEFT_OVER_AGE = 5.0  # ... that nobody has been told about for this long
 _FORCED_SCAN_SECONDS = 60.0  # and a busy one this often
-_RECORDED = "recorded"
 _BATCH_MAX = 16  # messages a worker records with one commit when that many are waiting
 _BATCH_BYTES = 1_000_000  # ... and that many bytes: a big message is parsed and recorded alone
 _RESTART_PAUSE = 5.0  # seconds a worker must have lived before it is restarted at once
@@ -59,6 +57,15 @@ class WorkerJob:
     slot: int
     config: Config
     daemon_pid: int  # a worker whose parent is no longer this process stops (daemon killed)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What a worker tells the daemon after a batch: one message on the queue, not one
+    per message and another per commit."""
+
+    recorded: bool  # something was committed: the outbox dispatcher has work
+    observations: tuple[metrics.IntakeObservation, ...]  # for the daemon's /metrics
 
 
 @dataclass
@@ -76,7 +83,7 @@ class WorkerPool:
         self._on_recorded = on_recorded
         self._context = multiprocessing.get_context("spawn")
         self._tasks: Queue[str | None] = self._context.Queue()
-        self._reports: Queue[Any] = self._context.Queue()
+        self._reports: Queue[_Report | None] = self._context.Queue()
         self._procs: dict[int, SpawnProcess] = {}
         self._started: dict[int, float] = {}
         self._stopped: set[int] = set()
@@ -165,13 +172,13 @@ class WorkerPool:
             report = self._reports.get()
             if report is None:
                 return
-            if report == _RECORDED:
+            for observed in report.observations:
+                metrics.count_intake(observed)
+            if report.recorded:
                 self._on_recorded()
-            elif isinstance(report, metrics.IntakeObservation):
-                metrics.count_intake(report)
 
 
-def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[Any]) -> None:
+def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[_Report | None]) -> None:
     """The body of one worker process: its own engine, guard and templates, then the loop."""
     flags = _Flags()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon, which stops us
@@ -182,9 +189,10 @@ def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[Any]) -
     engine = create_db_engine(job.config.database)
     try:
         services = build_intake(job.config, engine, audit_templates=False)
-        metrics.forward_intake(reports.put)
         spool = Spool(job.config.smtp.spool_dir)
-        _SpoolWorker(job, spool, services.pipeline, services.store, tasks, reports, flags).run()
+        worker = _SpoolWorker(job, spool, services.pipeline, services.store, tasks, reports, flags)
+        metrics.forward_intake(worker.observed.append)
+        worker.run()
     finally:
         engine.dispose()
 
@@ -196,9 +204,10 @@ class _SpoolWorker:
     pipeline: IntakePipeline
     store: TemplateStore
     tasks: Queue[str | None]
-    reports: Queue[Any]
+    reports: Queue[_Report | None]
     flags: _Flags
     failures: int = 0  # temporary failures in a row: the pause before the next message grows
+    observed: list[metrics.IntakeObservation] = field(default_factory=list)  # for /metrics
     scanned_at: float = field(default_factory=time.monotonic)
     reloaded_at: float = field(default_factory=time.monotonic)
 
@@ -240,8 +249,8 @@ class _SpoolWorker:
             for batch in batches_by_size(claimed, _BATCH_BYTES)
             for settled in process_claimed_batch(self.spool, batch, self.pipeline, limit)
         }
-        if "recorded" in results:
-            self.reports.put(_RECORDED)
+        self.reports.put(_Report("recorded" in results, tuple(self.observed)))
+        self.observed.clear()
         if "retry" in results:
             self.failures += 1
             self._pause(min(2.0**self.failures, 30.0))
