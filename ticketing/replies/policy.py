@@ -23,7 +23,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BindParameter, bindparam, exists, func, select, text
+from sqlalchemy import BindParameter, Row, bindparam, exists, func, select, text
 from sqlmodel import Session, col
 
 from ticketing.config import OutboundConfig
@@ -92,31 +92,26 @@ def suppression_rule(
     than the rules themselves.
     """
     with session.no_autoflush:
-        return _first_rule(session, kind, to, incident_id, fingerprint, now, config)
+        _lock_address(session, to)
+        if kind.internal:
+            undeliverable: bool = session.execute(_ONLY_UNDELIVERABLE, {"to": to}).scalar_one()
+            return "undeliverable" if undeliverable else None
+        params = {
+            "to": to,
+            "fingerprint": fingerprint,
+            "incident_id": incident_id,
+            "window": now - timedelta(hours=config.duplicate_window_hours),
+            "hour": now - _HOUR,
+            "day": now - _DAY,
+        }
+        facts = session.execute(_FACTS, params).one()
+    return _first_rule(kind, facts, fingerprint, incident_id, config.auto_reply_ceiling)
 
 
 def _first_rule(
-    session: Session,
-    kind: ReplyKind,
-    to: str,
-    incident_id: int | None,
-    fingerprint: str | None,
-    now: datetime,
-    config: OutboundConfig,
+    kind: ReplyKind, facts: Row[Any], fingerprint: str | None, incident_id: int | None, ceiling: int
 ) -> str | None:
-    _lock_address(session, to)
-    if kind.internal:
-        undeliverable: bool = session.execute(_ONLY_UNDELIVERABLE, {"to": to}).scalar_one()
-        return "undeliverable" if undeliverable else None
-    params = {
-        "to": to,
-        "fingerprint": fingerprint,
-        "incident_id": incident_id,
-        "window": now - timedelta(hours=config.duplicate_window_hours),
-        "hour": now - _HOUR,
-        "day": now - _DAY,
-    }
-    facts = session.execute(_FACTS, params).one()
+    """The rules in order, on the facts ``_FACTS`` read."""
     if facts.undeliverable:
         return "undeliverable"
     if fingerprint and facts.duplicate:
@@ -125,7 +120,7 @@ def _first_rule(
         return "ack_reply_hourly"
     if kind.name == "unknown_sender" and facts.unknown_sender_daily:
         return "unknown_sender_daily"
-    if facts.recent_replies >= config.auto_reply_ceiling:
+    if facts.recent_replies >= ceiling:
         return "sender_ceiling"
     return None
 
