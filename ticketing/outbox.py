@@ -308,6 +308,7 @@ async def dispatch_due(
                 bounced = _failed(claim, now, "undeliverable", "address bounced before")
                 await outcomes.add(claim, *bounced)
                 continue
+            await outcomes.record_if_stale()  # a slow send must not hold them any longer
             error = await _deliver(claim, transport, config)
             await outcomes.add(claim, *_outcome(claim, error, now, config))
             sent += error is None
@@ -335,7 +336,13 @@ class _Outcomes:
         if not self._held:
             self._since = time.monotonic()
         self._held.append((claim, values, audit))
-        if len(self._held) >= _OUTCOMES_AT_ONCE or time.monotonic() - self._since > _OUTCOMES_WAIT:
+        if len(self._held) >= _OUTCOMES_AT_ONCE:
+            await self.record()
+        else:
+            await self.record_if_stale()
+
+    async def record_if_stale(self) -> None:
+        if self._held and time.monotonic() - self._since > _OUTCOMES_WAIT:
             await self.record()
 
     async def record(self) -> None:

@@ -100,33 +100,31 @@ class IntakePipeline:
         """
         started = time.perf_counter()
         try:
-            results, prepared = self._prepare_all(raws)
+            failed, prepared = self._prepare_all(raws)
         except (StorageError, SQLAlchemyError) as exc:  # no lookups: every message waits
-            results, prepared = [exc] * len(raws), {}
-        for index, result in self._record_together(prepared).items():
-            results[index] = result
-        for index, (raw, result) in enumerate(zip(raws, results, strict=True)):
+            failed, prepared = dict.fromkeys(range(len(raws)), exc), {}
+        results = {**failed, **self._record_together(prepared)}
+        for index, raw in enumerate(raws):
             found = prepared[index].guard.counts if index in prepared else {}
-            metrics.report_intake(raw.source, result, found, time.perf_counter() - started)
-        return results
+            metrics.report_intake(raw.source, results[index], found, time.perf_counter() - started)
+        return [results[index] for index in range(len(raws))]
 
     def _prepare_all(
         self, raws: Sequence[RawMessage]
-    ) -> tuple[list[Outcome | Exception], dict[int, Prepared]]:
-        """``_prepare`` for each message, sharing one read-only transaction for the lookups;
-        a message that cannot be prepared gets its exception in place of an outcome."""
-        results: list[Outcome | Exception] = []
+    ) -> tuple[dict[int, Exception], dict[int, Prepared]]:
+        """``_prepare`` for each message (by index), sharing one read-only transaction for
+        the lookups; the exception of each message that cannot be prepared."""
+        failed: dict[int, Exception] = {}
         prepared: dict[int, Prepared] = {}
         with transaction(self.engine, readonly=True) as lookups:
-            for raw in raws:
+            for index, raw in enumerate(raws):
                 try:
-                    prepared[len(results)] = self._prepare(raw, lookups)
-                    results.append(_PENDING)
+                    prepared[index] = self._prepare(raw, lookups)
                 except SQLAlchemyError:  # the lookups' session is lost: all of them wait
                     raise
                 except Exception as exc:  # noqa: BLE001  handed on, as process raises it
-                    results.append(exc)
-        return results, prepared
+                    failed[index] = exc
+        return failed, prepared
 
     def _prepare(self, raw: RawMessage, lookups: Session) -> Prepared:
         """Every stage before the recording transaction: parse, screen, identify, guard."""
@@ -205,9 +203,6 @@ class IntakePipeline:
             return self.config.mailbox(raw.mailboxes[0])
         except KeyError:
             raise PermanentRejection(f"unknown mailbox '{raw.mailboxes[0]}'") from None
-
-
-_PENDING = Outcome("recorded", None)  # a placeholder until the batch's commit
 
 
 def _log_outcome(prep: Prepared, outcome: Outcome) -> None:
