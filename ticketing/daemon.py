@@ -22,6 +22,7 @@ from ticketing.operations import Operations, start_operations
 from ticketing.outbox import OutboxDispatcher, transport_from_config
 from ticketing.pipeline import IntakePipeline
 from ticketing.replies import watch_templates
+from ticketing.replies.orders import watch_orders
 from ticketing.schema import require_current
 from ticketing.services import Services, build_intake
 from ticketing.sla.notices import TemplatedNotices
@@ -78,6 +79,9 @@ async def _serve(config: Config, engine: Engine, services: Services, ops: Operat
             watch_templates(
                 services.store, engine, stop, interval=config.templates.reload_interval_seconds
             )
+        ),
+        asyncio.create_task(
+            watch_orders(engine, services.composer, services.guard, stop, wake=dispatcher.wake)
         ),
     ]
     intake = _start_intake(config, services, dispatcher.wake)

@@ -28,6 +28,7 @@ from ticketing.pipeline import (
     ReplySink,
 )
 from ticketing.pipeline.limits import check_header_count, check_size, header_field_count
+from ticketing.pipeline.replies import Immediate, Replies
 from ticketing.signing_key import load_signing_secret
 from ticketing.sla.clocks import SlaClocks
 from ticketing.tokens import RefTokens
@@ -62,10 +63,14 @@ def build_pipeline(
     engine: Engine,
     *,
     guard: PiiStage | None = None,
-    replies: ReplySink | None = None,
+    replies: Replies | ReplySink | None = None,
     secret: bytes | None = None,
 ) -> IntakePipeline:
-    """The pipeline; ``secret`` is loaded from the environment (or its file) when not given."""
+    """The pipeline; ``secret`` is loaded from the environment (or its file) when not given.
+
+    ``replies`` may be a bare ``ReplySink``, which writes each reply inside the
+    recording transaction (``Immediate``).
+    """
     secret = secret if secret is not None else load_signing_secret(config.security)
     return IntakePipeline(
         config=config,
@@ -73,7 +78,7 @@ def build_pipeline(
         tokens=RefTokens(secret, config.security.token_org),
         secret=secret,
         guard=guard or NoGuard(),
-        replies=replies or NoReplies(),
+        replies=replies if isinstance(replies, Replies) else Immediate(replies or NoReplies()),
         own=own_identity(config),
         clocks=SlaClocks.from_config(config.sla),
     )

@@ -195,7 +195,10 @@ class Attachment(SQLModel, table=True):
 class OutboxMessage(SQLModel, table=True):
     """Mail to send, written in the transaction of the event that causes it.
 
-    ``status``: ``pending`` → ``sending`` (claimed by a dispatcher until
+    ``status``: ``composing`` (an intake reply ordered in the recording
+    transaction: ``reply_order`` holds what composing it needs, and
+    ``next_attempt_at`` is the lease of the process composing it, see
+    ``ticketing.replies.orders``) → ``pending`` → ``sending`` (claimed by a dispatcher until
     ``next_attempt_at``, a lease a crashed dispatcher lets run out) → ``sent``,
     or ``failed`` with a ``reason`` (``rejected``, ``expired``,
     ``undeliverable``); intake marks a sent row ``bounced`` when its bounce
@@ -224,6 +227,9 @@ class OutboxMessage(SQLModel, table=True):
     reason: str | None = Field(default=None, max_length=32)
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
+    reply_order: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
 
 
 class AuditEvent(SQLModel, table=True):

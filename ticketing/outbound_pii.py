@@ -17,7 +17,7 @@ from mailer.bodies import html_to_text
 from pii_guard import AllowList, PiiGuard
 from ticketing.models import AuditEvent, OutboxMessage
 
-__all__ = ["withdraw_if_pii"]
+__all__ = ["note_withheld", "personal_data_in", "withdraw_if_pii"]
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +54,34 @@ def withdraw_if_pii(
     if row is None or guard is None:
         return False
     text = visible_text if visible_text is not None else _visible_text(row.mime)
-    findings = guard.scan(_each_line_once(text), allow)
-    if not findings:
+    counts = personal_data_in(guard, allow, text)
+    if not counts:
         return False
-    counts = dict(Counter(f.entity_type for f in findings))
+    note_withheld(session, row.incident_id, row.kind, counts)
+    session.delete(row)
+    return True
+
+
+def personal_data_in(guard: PiiGuard, allow: AllowList, visible_text: str) -> dict[str, int]:
+    """How many findings of each entity type the mail's visible text holds (none: ``{}``)."""
+    findings = guard.scan(_each_line_once(visible_text), allow)
+    return dict(Counter(f.entity_type for f in findings))
+
+
+def note_withheld(
+    session: Session, incident_id: int | None, kind: str, counts: dict[str, int]
+) -> None:
+    """The ``outbound_blocked_pii`` audit event and warning of a mail that is not sent."""
     session.add(
         AuditEvent(
-            incident_id=row.incident_id,
+            incident_id=incident_id,
             kind="outbound_blocked_pii",
-            detail={"kind": row.kind, "finding_counts": counts},
+            detail={"kind": kind, "finding_counts": counts},
         )
     )
-    session.delete(row)
     log.warning(
         "outbound %s for incident id %s withheld: personal data (%s)",
-        row.kind,
-        row.incident_id,
+        kind,
+        incident_id,
         ", ".join(sorted(counts)),
     )
-    return True

@@ -55,7 +55,7 @@ def build_intake(config: Config, engine: Engine, *, audit_templates: bool = True
         config,
         engine,
         guard=PresidioStage(guard),
-        replies=TemplatedReplies(composer, guard),
+        replies=TemplatedReplies(composer, engine, guard),
         secret=secret,
     )
     return Services(pipeline, composer, store, guard)

@@ -26,7 +26,7 @@ __all__ = [
     "read_status",
 ]
 
-_WAITING = ("pending", "sending")
+_WAITING = ("composing", "pending", "sending")
 _NEXT_STAGE = ("warning", "breach", "level2")
 
 

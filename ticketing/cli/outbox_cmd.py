@@ -15,7 +15,7 @@ from ticketing.schema import require_current
 
 __all__ = ["outbox_group"]
 
-STATUSES = ("pending", "sending", "sent", "failed", "bounced")
+STATUSES = ("composing", "pending", "sending", "sent", "failed", "bounced")
 
 
 @click.group("outbox")

@@ -1,12 +1,14 @@
 """The intake pipeline: the one place that knows the order of the stages.
 
-    parse -> screen -> identify -> guard -> [ match -> record -> replies ] -> outcome
+    parse -> screen -> identify -> guard -> [ match -> record -> order replies ] -> compose
                                             one transaction
 
 Parsing, screening and the PII guard (the CPU-heavy part) run before the
 transaction; matching runs inside it, so what it found cannot change before
-the commit.  The adapter (SMTP, pipe, IMAP) acknowledges only after
-``process`` returns, that is after the commit.  ``process_batch`` records
+the commit.  Replies are ordered in the transaction and composed (rendered
+and scanned) after it, so the writers' turn is not spent on templates.  The
+adapter (SMTP, pipe, IMAP) acknowledges only after ``process`` returns, that
+is after the commit.  ``process_batch`` records
 several messages with one commit (the spool's worker processes under load),
 each as ``process`` would.
 """
@@ -39,7 +41,7 @@ from ticketing.pipeline.record import (
     note_duplicate,
     record,
 )
-from ticketing.pipeline.replies import ReplySink
+from ticketing.pipeline.replies import Replies, ReplyBatch, ReplySink
 from ticketing.pipeline.types import (
     GuardResult,
     Identity,
@@ -68,7 +70,7 @@ class IntakePipeline:
     tokens: RefTokens
     secret: bytes
     guard: PiiStage
-    replies: ReplySink
+    replies: Replies
     own: OwnIdentity
     clocks: SlaClocks
 
@@ -137,12 +139,16 @@ class IntakePipeline:
 
     def _record_together(self, prepared: dict[int, Prepared]) -> dict[int, Outcome | Exception]:
         if len(prepared) > 1:
+            replies = self.replies.batch()
             try:
                 with transaction(self.engine) as session:
-                    together = {i: self._record_in(session, p) for i, p in prepared.items()}
+                    together = {
+                        i: self._record_in(session, p, replies) for i, p in prepared.items()
+                    }
             except Exception as exc:  # noqa: BLE001  a duplicate committed meanwhile, a bug, an outage
                 log.info("group commit failed (%s): recording one by one", type(exc).__name__)
             else:
+                _compose_replies(replies)
                 for prep, outcome in zip(prepared.values(), together.values(), strict=True):
                     _log_outcome(prep, outcome)
                 return dict(together)
@@ -185,16 +191,19 @@ class IntakePipeline:
         return identity, screening, self.guard.check(mailbox.pii_policy, parsed, identity)
 
     def _record(self, prep: Prepared) -> Outcome:
+        replies = self.replies.batch()
         with transaction(self.engine) as session:
-            return self._record_in(session, prep)
+            outcome = self._record_in(session, prep, replies)
+        _compose_replies(replies)
+        return outcome
 
-    def _record_in(self, session: Session, prep: Prepared) -> Outcome:
+    def _record_in(self, session: Session, prep: Prepared, replies: ReplySink) -> Outcome:
         existing = find_duplicate(session, prep.dedup_key)
         if existing is not None:
             return note_duplicate(session, existing, prep.raw)
         context = MatchContext(self.tokens, self.secret)
         match = match_incident(session, prep.parsed, prep.screening, prep.identity, context)
-        return record(session, prep, match, self.config, self.replies, self.clocks)
+        return record(session, prep, match, self.config, replies, self.clocks)
 
     def _mailbox(self, raw: RawMessage) -> MailboxConfig:
         if not raw.mailboxes:
@@ -203,6 +212,15 @@ class IntakePipeline:
             return self.config.mailbox(raw.mailboxes[0])
         except KeyError:
             raise PermanentRejection(f"unknown mailbox '{raw.mailboxes[0]}'") from None
+
+
+def _compose_replies(replies: ReplyBatch) -> None:
+    """Compose the replies a committed transaction ordered.  The messages are recorded
+    whatever happens here: a failure leaves the orders for the daemon to compose."""
+    try:
+        replies.compose()
+    except Exception as exc:  # noqa: BLE001  the orders are committed; the daemon takes them
+        log.warning("replies left for the daemon to compose (%s)", type(exc).__name__)
 
 
 def _log_outcome(prep: Prepared, outcome: Outcome) -> None:

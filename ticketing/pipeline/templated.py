@@ -6,17 +6,17 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from mailer.parsing import ParsedMessage
-from pii_guard import AllowList, PiiGuard
+from pii_guard import PiiGuard
 from ticketing.models import Producer
-from ticketing.outbound_pii import withdraw_if_pii
 from ticketing.pipeline.replies import ReplyOrder
 from ticketing.replies import ReplyComposer, ReplyRequest
-from ticketing.replies.enqueue import queue_composed
+from ticketing.replies.orders import OrderedReply, compose_orders, order_reply
 
-__all__ = ["TemplatedReplies", "trigger_fingerprint"]
+__all__ = ["TemplatedBatch", "TemplatedReplies", "trigger_fingerprint"]
 
 
 def trigger_fingerprint(sender: str, message: ParsedMessage) -> str:
@@ -31,8 +31,23 @@ def _producer(session: Session, producer_id: int | None) -> Producer | None:
 
 @dataclass(frozen=True)
 class TemplatedReplies:
+    """The pipeline's ``Replies``: each batch orders replies in the recording
+    transaction and composes them after its commit (``ticketing.replies.orders``)."""
+
     composer: ReplyComposer
+    engine: Engine
     guard: PiiGuard | None = None  # scans what we send, too
+
+    def batch(self) -> TemplatedBatch:
+        return TemplatedBatch(self)
+
+
+class TemplatedBatch:
+    """The replies one recording transaction ordered."""
+
+    def __init__(self, replies: TemplatedReplies) -> None:
+        self._replies = replies
+        self._ordered: list[OrderedReply] = []
 
     def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
         address = order.identity.address
@@ -53,8 +68,12 @@ class TemplatedReplies:
             trigger_fingerprint=trigger_fingerprint(address, message),
             extra=dict(order.extra),
         )
-        queued = queue_composed(session, self.composer, request, now=now)
-        if queued is None:
-            return
-        allow = AllowList(sender_name=order.identity.name or None, sender_email=address)
-        withdraw_if_pii(session, queued.row, self.guard, allow, queued.visible_text)
+        composer = self._replies.composer
+        name = order.identity.name or None
+        ordered = order_reply(session, composer, request, sender_name=name, now=now)
+        if ordered is not None:
+            self._ordered.append(ordered)
+
+    def compose(self) -> None:
+        replies = self._replies
+        compose_orders(replies.engine, replies.composer, replies.guard, self._ordered)

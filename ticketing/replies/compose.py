@@ -67,15 +67,29 @@ class ReplyComposer:
     def config(self) -> Config:
         return self._config
 
+    def message_id_for(self, request: ReplyRequest) -> str:
+        """A new signed Message-ID for the mail ``request`` asks for (it names the incident
+        when the kind carries a ref token)."""
+        kind = reply_kind(request.kind)
+        number = request.incident.number if request.incident and kind.carries_token else None
+        return make_message_id(number, self._secret, self._config.outbound.id_domain)
+
     def compose(
-        self, request: ReplyRequest, *, person_ids: Sequence[str], now: datetime
+        self,
+        request: ReplyRequest,
+        *,
+        person_ids: Sequence[str],
+        now: datetime,
+        message_id: str | None = None,
     ) -> ComposedMail:
-        """The mail for ``request``; ``ReplyError`` if even the shipped template fails."""
+        """The mail for ``request``; ``ReplyError`` if even the shipped template fails.
+
+        ``message_id`` is the one chosen when the reply was ordered (a new one if none).
+        """
         kind = reply_kind(request.kind)
         data = self._context_input(kind, request, person_ids)
         rendered, failures = self._render(kind, data)
-        number = request.incident.number if request.incident and kind.carries_token else None
-        message_id = make_message_id(number, self._secret, self._config.outbound.id_domain)
+        message_id = message_id or self.message_id_for(request)
         outbound = self._config.outbound
         parts = MailParts(
             from_name=data.team_name,

@@ -21,7 +21,14 @@ from ticketing.replies.kinds import reply_kind
 from ticketing.replies.policy import suppression_rule
 from ticketing.replies.request import ReplyRequest
 
-__all__ = ["QueuedReply", "queue_composed", "queue_reply"]
+__all__ = [
+    "QueuedReply",
+    "audit_failures",
+    "permitted_recipient",
+    "person_ids_of",
+    "queue_composed",
+    "queue_reply",
+]
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,22 @@ def queue_composed(
 ) -> QueuedReply | None:
     """``queue_reply`` that also returns the composed mail's visible text, so a caller
     scanning it for PII does not parse the MIME it was just built from."""
+    if permitted_recipient(session, composer, request, now=now) is None:
+        return None
+    incident_id = request.incident.id if request.incident else None
+    mail = composer.compose(request, person_ids=person_ids_of(session, incident_id), now=now)
+    audit_failures(session, mail, incident_id, now)
+    max_age = timedelta(hours=composer.config.outbound.max_age_hours)
+    row = _write_row(session, mail, request, incident_id, now, now + max_age)
+    return QueuedReply(row, mail.visible_text)
+
+
+def permitted_recipient(
+    session: Session, composer: ReplyComposer, request: ReplyRequest, *, now: datetime
+) -> str | None:
+    """The normalised recipient of ``request``, or ``None`` when the address is invalid or
+    a loop or rate rule forbids the mail (then recorded as an ``auto_reply_suppressed``
+    audit event)."""
     kind = reply_kind(request.kind)
     incident_id = request.incident.id if request.incident else None
     try:
@@ -68,14 +91,11 @@ def queue_composed(
     if rule is not None:
         _suppressed(session, kind.name, incident_id, rule, now)
         return None
-    mail = composer.compose(request, person_ids=_person_ids(session, incident_id), now=now)
-    _audit_failures(session, mail, incident_id, now)
-    max_age = timedelta(hours=composer.config.outbound.max_age_hours)
-    row = _write_row(session, mail, request, incident_id, now, now + max_age)
-    return QueuedReply(row, mail.visible_text)
+    return to
 
 
-def _person_ids(session: Session, incident_id: int | None) -> list[str]:
+def person_ids_of(session: Session, incident_id: int | None) -> list[str]:
+    """The Person IDs on the incident, in the order they were added (for the templates)."""
     if incident_id is None:
         return []
     query = (
@@ -127,7 +147,7 @@ def _suppressed(
     )
 
 
-def _audit_failures(
+def audit_failures(
     session: Session, mail: ComposedMail, incident_id: int | None, now: datetime
 ) -> None:
     """A template that failed at send time (the shipped one answered instead), for admins."""
