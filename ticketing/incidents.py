@@ -8,6 +8,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
+from ticketing.audit import audit
 from ticketing.errors import NotFoundError
 from ticketing.lifecycle import InvalidTransitionError, transition
 from ticketing.models import AuditEvent, Incident, IncidentConsumer, Message, Producer, utcnow
@@ -56,13 +57,12 @@ def open_incident(
     assert incident.id is not None
     for person_id in dict.fromkeys(person_ids):
         session.add(IncidentConsumer(incident_id=incident.id, person_id=person_id))
-    session.add(
-        AuditEvent(
-            incident_id=incident.id,
-            kind="opened",
-            created_at=when,
-            detail={"type": type, "team": team, "mailbox": mailbox},
-        )
+    audit(
+        session,
+        "opened",
+        incident_id=incident.id,
+        created_at=when,
+        detail={"type": type, "team": team, "mailbox": mailbox},
     )
     return incident
 
@@ -134,14 +134,13 @@ def assign_incident(
     """Give the incident to a caseworker; a new incident becomes open."""
     incident = get_incident(session, number)
     when = utcnow()
-    session.add(
-        AuditEvent(
-            incident_id=incident.id,
-            kind="assigned",
-            actor=actor,
-            created_at=when,
-            detail={"from": incident.assignee, "to": assignee},
-        )
+    audit(
+        session,
+        "assigned",
+        incident_id=incident.id,
+        actor=actor,
+        created_at=when,
+        detail={"from": incident.assignee, "to": assignee},
     )
     incident.assignee = assignee
     if incident.status == "new":
@@ -172,14 +171,13 @@ def merge_incidents(
             clocks=clocks,
         )
     for incident, other in ((source, into), (target, number)):
-        session.add(
-            AuditEvent(
-                incident_id=incident.id,
-                kind="merged",
-                actor=actor,
-                created_at=when,
-                detail={"other": other},
-            )
+        audit(
+            session,
+            "merged",
+            incident_id=incident.id,
+            actor=actor,
+            created_at=when,
+            detail={"other": other},
         )
     session.add(source)
     return target

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
+from ticketing.audit import audit
 from ticketing.errors import TicketdError
-from ticketing.models import AuditEvent, Incident
+from ticketing.models import Incident
 from ticketing.sla.clocks import SlaClocks
 
 __all__ = [
@@ -58,14 +59,13 @@ def transition(
     old = incident.status
     if to not in _ALLOWED.get(incident.status, set()):
         raise InvalidTransitionError(f"incident {incident.number} is {incident.status}, not {to}")
-    session.add(
-        AuditEvent(
-            incident_id=incident.id,
-            kind="status_changed",
-            actor=actor,
-            created_at=when,
-            detail={"from": incident.status, "to": to, "reason": reason},
-        )
+    audit(
+        session,
+        "status_changed",
+        incident_id=incident.id,
+        actor=actor,
+        created_at=when,
+        detail={"from": incident.status, "to": to, "reason": reason},
     )
     incident.status = to
     incident.updated_at = when

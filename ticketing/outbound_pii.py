@@ -15,7 +15,8 @@ from sqlmodel import Session
 
 from mailer.bodies import html_to_text
 from pii_guard import AllowList, PiiGuard
-from ticketing.models import AuditEvent, OutboxMessage
+from ticketing.audit import audit
+from ticketing.models import OutboxMessage
 
 __all__ = ["note_withheld", "personal_data_in", "withdraw_if_pii"]
 
@@ -72,12 +73,11 @@ def note_withheld(
     session: Session, incident_id: int | None, kind: str, counts: dict[str, int]
 ) -> None:
     """The ``outbound_blocked_pii`` audit event and warning of a mail that is not sent."""
-    session.add(
-        AuditEvent(
-            incident_id=incident_id,
-            kind="outbound_blocked_pii",
-            detail={"kind": kind, "finding_counts": counts},
-        )
+    audit(
+        session,
+        "outbound_blocked_pii",
+        incident_id=incident_id,
+        detail={"kind": kind, "finding_counts": counts},
     )
     log.warning(
         "outbound %s for incident id %s withheld: personal data (%s)",

@@ -39,10 +39,11 @@ from mailer.delivery import (
     Transport,
 )
 from ticketing import metrics
+from ticketing.audit import audit
 from ticketing.config import OutboundConfig
 from ticketing.db import transaction
 from ticketing.errors import NotFoundError, TicketdError
-from ticketing.models import AuditEvent, OutboxMessage, UndeliverableAddress, utcnow
+from ticketing.models import OutboxMessage, UndeliverableAddress, utcnow
 
 __all__ = [
     "OutboxDispatcher",
@@ -79,6 +80,15 @@ class Claim:
     expires_at: datetime
     due_status: str
     due_at: datetime
+
+
+@dataclass(frozen=True)
+class _Audit:
+    """The audit event an attempt's outcome adds when it stands."""
+
+    kind: str
+    at: datetime
+    detail: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -210,7 +220,7 @@ def _release(engine: Engine, claims: Sequence[Claim]) -> None:
         session.execute(stmt, params)
 
 
-_Outcome = tuple[Claim, dict[str, Any], AuditEvent | None]  # what to record of one attempt
+_Outcome = tuple[Claim, dict[str, Any], _Audit | None]  # what to record of one attempt
 
 
 def _finish(engine: Engine, outcomes: Sequence[_Outcome]) -> None:
@@ -225,7 +235,7 @@ def _finish(engine: Engine, outcomes: Sequence[_Outcome]) -> None:
 
 
 def _record_outcome(
-    session: Session, claim: Claim, values: dict[str, Any], audit: AuditEvent | None
+    session: Session, claim: Claim, values: dict[str, Any], event: _Audit | None
 ) -> bool:
     result = session.execute(
         update(_TABLE)
@@ -237,27 +247,26 @@ def _record_outcome(
         .values(**values)
     )
     recorded = bool(getattr(result, "rowcount", 0))
-    if recorded and audit is not None:
-        session.add(audit)
+    if recorded and event is not None:
+        audit(
+            session,
+            event.kind,
+            incident_id=claim.incident_id,
+            created_at=event.at,
+            detail=event.detail,
+        )
     return recorded
 
 
-def _failed(
-    claim: Claim, now: datetime, reason: str, error: str
-) -> tuple[dict[str, Any], AuditEvent]:
+def _failed(claim: Claim, now: datetime, reason: str, error: str) -> tuple[dict[str, Any], _Audit]:
     values = {"status": "failed", "reason": reason, "last_error": error, "next_attempt_at": now}
-    audit = AuditEvent(
-        incident_id=claim.incident_id,
-        kind="outbox_failed",
-        created_at=now,
-        detail={"outbox_id": claim.id, "reply_kind": claim.kind, "reason": reason, "error": error},
-    )
-    return values, audit
+    detail = {"outbox_id": claim.id, "reply_kind": claim.kind, "reason": reason, "error": error}
+    return values, _Audit("outbox_failed", now, detail)
 
 
 def _outcome(
     claim: Claim, error: DeliveryError | None, now: datetime, config: OutboundConfig
-) -> tuple[dict[str, Any], AuditEvent | None]:
+) -> tuple[dict[str, Any], _Audit | None]:
     if error is None:
         return {"status": "sent", "sent_at": now, "last_error": None, "reason": None}, None
     if isinstance(error, PermanentDeliveryError):
@@ -332,10 +341,10 @@ class _Outcomes:
         self._held: list[_Outcome] = []
         self._since = 0.0
 
-    async def add(self, claim: Claim, values: dict[str, Any], audit: AuditEvent | None) -> None:
+    async def add(self, claim: Claim, values: dict[str, Any], event: _Audit | None) -> None:
         if not self._held:
             self._since = time.monotonic()
-        self._held.append((claim, values, audit))
+        self._held.append((claim, values, event))
         if len(self._held) >= _OUTCOMES_AT_ONCE:
             await self.record()
         else:
@@ -419,13 +428,12 @@ def retry_message(
     row.next_attempt_at = now
     row.expires_at = now + timedelta(hours=config.max_age_hours)
     session.add(row)
-    session.add(
-        AuditEvent(
-            incident_id=row.incident_id,
-            kind="outbox_retried",
-            actor="admin",
-            created_at=now,
-            detail={"outbox_id": outbox_id, "reply_kind": row.kind},
-        )
+    audit(
+        session,
+        "outbox_retried",
+        incident_id=row.incident_id,
+        actor="admin",
+        created_at=now,
+        detail={"outbox_id": outbox_id, "reply_kind": row.kind},
     )
     return row

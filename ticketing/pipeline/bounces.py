@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from mailer.screening import Screening
-from ticketing.models import AuditEvent, Message, OutboxMessage, UndeliverableAddress
+from ticketing.audit import audit
+from ticketing.models import Message, OutboxMessage, UndeliverableAddress
 
 __all__ = ["note_bounce"]
 
@@ -24,13 +25,12 @@ def note_bounce(session: Session, screening: Screening, row: Message, now: datet
         outbound.status = "bounced"
         outbound.last_error = f"bounced: {screening.reason}"[:500]
         session.add(outbound)
-        session.add(
-            AuditEvent(
-                incident_id=outbound.incident_id,
-                message_row_id=row.id,
-                kind="outbound_bounced",
-                detail={"outbox_id": outbound.id},
-            )
+        audit(
+            session,
+            "outbound_bounced",
+            incident_id=outbound.incident_id,
+            message_row_id=row.id,
+            detail={"outbox_id": outbound.id},
         )
     ours = set(
         session.exec(

@@ -22,10 +22,11 @@ from sqlmodel import Session, col, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
+from ticketing.audit import audit
 from ticketing.classify import detect_type, person_ids
 from ticketing.lifecycle import ACTIVE
 from ticketing.message_ids import verify_message_id
-from ticketing.models import AuditEvent, Incident, IncidentConsumer, Message, OutboxMessage
+from ticketing.models import Incident, IncidentConsumer, Message, OutboxMessage
 from ticketing.numbering import INCIDENT_NUMBER
 from ticketing.pipeline.types import Identity
 from ticketing.tokens import RefTokens
@@ -72,12 +73,11 @@ def match_incident(
         incident = _follow_merges(session, incident)
         if screening.automatic or identity.is_staff or _may_write(session, identity, incident):
             return MatchResult(incident, reason)
-        session.add(
-            AuditEvent(
-                incident_id=incident.id,
-                kind="match_refused",
-                detail={"via": reason, "reason": "sender may not write"},
-            )
+        audit(
+            session,
+            "match_refused",
+            incident_id=incident.id,
+            detail={"via": reason, "reason": "sender may not write"},
         )
         return MatchResult(None, reason, refused=True)
     duplicate = _open_duplicate(session, message, identity)
@@ -106,7 +106,7 @@ def _by_token(given: _Given) -> Incident | None:
     for token in dict.fromkeys(found):
         number = tokens.verify(token)
         if number is None:
-            given.session.add(AuditEvent(kind="forged_token", detail={"shape": "ref token"}))
+            audit(given.session, "forged_token", detail={"shape": "ref token"})
             continue
         incident = _incident_numbered(given.session, number)
         if incident is not None:

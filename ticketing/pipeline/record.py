@@ -14,11 +14,12 @@ from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
+from ticketing.audit import audit
 from ticketing.classify import detect_type, person_ids, priority_of
 from ticketing.config import Config, MailboxConfig
 from ticketing.incidents import open_incident
 from ticketing.lifecycle import may_reopen, transition
-from ticketing.models import Attachment, AuditEvent, Incident, Message
+from ticketing.models import Attachment, Incident, Message
 from ticketing.pipeline.bounces import note_bounce
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.replies import ReplyOrder, ReplySink
@@ -58,13 +59,12 @@ def note_duplicate(session: Session, existing: Message, raw: RawMessage) -> Outc
     if added:
         existing.mailboxes = [*existing.mailboxes, *added]
         session.add(existing)
-        session.add(
-            AuditEvent(
-                incident_id=existing.incident_id,
-                message_row_id=existing.id,
-                kind="also_sent_to",
-                detail={"mailboxes": added},
-            )
+        audit(
+            session,
+            "also_sent_to",
+            incident_id=existing.incident_id,
+            message_row_id=existing.id,
+            detail={"mailboxes": added},
         )
     number = _number(session, existing.incident_id)
     return Outcome("duplicate", existing.id, number, kind=existing.kind)
@@ -109,10 +109,8 @@ def _record_automatic(session: Session, prep: Prepared, match: MatchResult) -> O
 
 def _record_rejected(session: Session, prep: Prepared, replies: ReplySink) -> Outcome:
     row = _store(session, prep, None, "pii_rejected", content=False)
-    session.add(
-        AuditEvent(
-            message_row_id=row.id, kind="pii_rejected", detail={"finding_counts": prep.guard.counts}
-        )
+    audit(
+        session, "pii_rejected", message_row_id=row.id, detail={"finding_counts": prep.guard.counts}
     )
     _reply(
         session, replies, prep, "pii_rejected", None, {"finding_types": sorted(prep.guard.counts)}
@@ -188,14 +186,13 @@ def _note(
     detail: dict[str, object] | None = None,
 ) -> None:
     """An audit event about this message on its incident, by its sender."""
-    session.add(
-        AuditEvent(
-            incident_id=incident.id,
-            message_row_id=row.id,
-            kind=kind,
-            actor=prep.identity.address or "",
-            detail=detail or {},
-        )
+    audit(
+        session,
+        kind,
+        incident_id=incident.id,
+        message_row_id=row.id,
+        actor=prep.identity.address or "",
+        detail=detail or {},
     )
 
 
@@ -253,10 +250,8 @@ def _open(
     clocks.start(session, incident, prep.raw.received_at)
     if linked_from is not None:
         incident.linked_from_id = linked_from.id
-        session.add(
-            AuditEvent(
-                incident_id=incident.id, kind="linked_from", detail={"incident": linked_from.number}
-            )
+        audit(
+            session, "linked_from", incident_id=incident.id, detail={"incident": linked_from.number}
         )
     return incident
 

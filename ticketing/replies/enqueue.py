@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from ticketing.addresses import InvalidAddressError, normalize_address
-from ticketing.models import AuditEvent, IncidentConsumer, OutboxMessage
+from ticketing.audit import audit
+from ticketing.models import IncidentConsumer, OutboxMessage
 from ticketing.replies.compose import ComposedMail, ReplyComposer
 from ticketing.replies.errors import TemplateSecurityError
 from ticketing.replies.kinds import reply_kind
@@ -130,9 +131,7 @@ def _write_row(
     session.add(row)
     session.flush()
     detail = {"reply_kind": mail.kind, "outbox_id": row.id, "message_id": mail.message_id}
-    session.add(
-        AuditEvent(incident_id=incident_id, kind="reply_queued", detail=detail, created_at=now)
-    )
+    audit(session, "reply_queued", incident_id=incident_id, detail=detail, created_at=now)
     return row
 
 
@@ -140,11 +139,7 @@ def _suppressed(
     session: Session, reply_kind_name: str, incident_id: int | None, rule: str, now: datetime
 ) -> None:
     detail = {"reply_kind": reply_kind_name, "rule": rule}
-    session.add(
-        AuditEvent(
-            incident_id=incident_id, kind="auto_reply_suppressed", detail=detail, created_at=now
-        )
-    )
+    audit(session, "auto_reply_suppressed", incident_id=incident_id, detail=detail, created_at=now)
 
 
 def audit_failures(
@@ -164,4 +159,4 @@ def audit_failures(
             "error": failure.message,
             "used_instead": list(mail.files),
         }
-        session.add(AuditEvent(incident_id=incident_id, kind=kind, detail=detail, created_at=now))
+        audit(session, kind, incident_id=incident_id, detail=detail, created_at=now)

@@ -30,9 +30,10 @@ from sqlalchemy.engine import Engine, Result
 from sqlmodel import Session, col, select
 
 from pii_guard import AllowList, PiiGuard
+from ticketing.audit import audit
 from ticketing.db import transaction
 from ticketing.errors import StorageError
-from ticketing.models import AuditEvent, Incident, IncidentConsumer, OutboxMessage, Producer, utcnow
+from ticketing.models import Incident, IncidentConsumer, OutboxMessage, Producer, utcnow
 from ticketing.outbound_pii import note_withheld, personal_data_in
 from ticketing.replies.compose import ComposedMail, ReplyComposer
 from ticketing.replies.enqueue import audit_failures, permitted_recipient
@@ -107,9 +108,7 @@ def order_reply(
     session.flush()
     assert row.id is not None
     detail = {"reply_kind": request.kind, "outbox_id": row.id, "message_id": message_id}
-    session.add(
-        AuditEvent(incident_id=incident_id, kind="reply_queued", detail=detail, created_at=now)
-    )
+    audit(session, "reply_queued", incident_id=incident_id, detail=detail, created_at=now)
     return OrderedReply(row.id, request, message_id, sender_name, now)
 
 
@@ -216,7 +215,7 @@ def _audit_unrenderable(
         "reply %s for incident id %s cannot be composed: %s", order.request.kind, incident_id, error
     )
     detail = {"reply_kind": order.request.kind, "outbox_id": order.row_id, "error": str(error)}
-    session.add(AuditEvent(incident_id=incident_id, kind="reply_unrenderable", detail=detail))
+    audit(session, "reply_unrenderable", incident_id=incident_id, detail=detail)
 
 
 def _person_ids(session: Session, incident_ids: Iterable[int | None]) -> dict[int, list[str]]:

@@ -16,9 +16,10 @@ from datetime import datetime
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from ticketing.audit import audit
 from ticketing.db import transaction
 from ticketing.errors import StorageError
-from ticketing.models import AuditEvent, utcnow
+from ticketing.models import utcnow
 from ticketing.replies.store import ReloadResult, TemplateStore
 
 __all__ = ["audit_refused", "reload_templates", "watch_templates"]
@@ -31,7 +32,7 @@ def audit_refused(session: Session, result: ReloadResult, now: datetime) -> None
     for problem in result.refused:
         kind = "template_security_violation" if problem.security else "template_refused"
         detail = {"file": problem.file, "line": problem.line, "error": problem.message}
-        session.add(AuditEvent(kind=kind, detail=detail, created_at=now))
+        audit(session, kind, detail=detail, created_at=now)
 
 
 def reload_templates(store: TemplateStore, engine: Engine, now: datetime) -> ReloadResult:

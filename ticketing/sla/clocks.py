@@ -16,8 +16,9 @@ from datetime import datetime
 
 from sqlmodel import Session
 
+from ticketing.audit import audit
 from ticketing.config.sla_schema import SlaConfig, SlaPolicyConfig
-from ticketing.models import AuditEvent, Incident
+from ticketing.models import Incident
 from ticketing.sla.calendar import BusinessCalendar
 from ticketing.sla.policy import calendar_from_config, deadlines
 
@@ -128,4 +129,4 @@ def _next_deadline(incident: Incident) -> datetime | None:
 def _audit(
     session: Session, incident: Incident, kind: str, when: datetime, detail: dict[str, object]
 ) -> None:
-    session.add(AuditEvent(incident_id=incident.id, kind=kind, created_at=when, detail=detail))
+    audit(session, kind, incident_id=incident.id, created_at=when, detail=detail)

@@ -9,8 +9,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from pii_guard import AllowList, PiiGuard
+from ticketing.audit import audit
 from ticketing.config import Config
-from ticketing.models import AuditEvent, Incident
+from ticketing.models import Incident
 from ticketing.outbound_pii import withdraw_if_pii
 from ticketing.replies import ReplyComposer, ReplyRequest
 from ticketing.replies.enqueue import queue_composed
@@ -36,13 +37,12 @@ class AuditOnlyNotices:
 
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
         to = recipient_for(self.config, incident, stage)
-        session.add(
-            AuditEvent(
-                incident_id=incident.id,
-                kind="sla_notice",
-                created_at=now,
-                detail={"stage": stage, "to": to},
-            )
+        audit(
+            session,
+            "sla_notice",
+            incident_id=incident.id,
+            created_at=now,
+            detail={"stage": stage, "to": to},
         )
 
 
@@ -58,13 +58,12 @@ class TemplatedNotices:
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
         to = recipient_for(self.config, incident, stage)
         if to is None:
-            session.add(
-                AuditEvent(
-                    incident_id=incident.id,
-                    kind="sla_notice_unaddressed",
-                    created_at=now,
-                    detail={"stage": stage, "team": incident.team},
-                )
+            audit(
+                session,
+                "sla_notice_unaddressed",
+                incident_id=incident.id,
+                created_at=now,
+                detail={"stage": stage, "team": incident.team},
             )
             return
         request = ReplyRequest(
