@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import insert
 from sqlmodel import Session, col, select
 
 from ticketing.audit import audit
@@ -55,8 +56,9 @@ def open_incident(
     session.add(incident)
     session.flush()
     assert incident.id is not None
-    for person_id in dict.fromkeys(person_ids):
-        session.add(IncidentConsumer(incident_id=incident.id, person_id=person_id))
+    consumers = [{"incident_id": incident.id, "person_id": p} for p in dict.fromkeys(person_ids)]
+    if consumers:  # plain rows, nothing changes them later: no unit-of-work entries
+        session.execute(insert(IncidentConsumer.__table__), consumers)  # type: ignore[attr-defined]
     audit(
         session,
         "opened",

@@ -8,12 +8,12 @@ from sqlmodel import Session, col, select
 
 from mailer.screening import Screening
 from ticketing.audit import audit
-from ticketing.models import Message, OutboxMessage, UndeliverableAddress
+from ticketing.models import OutboxMessage, UndeliverableAddress
 
 __all__ = ["note_bounce"]
 
 
-def note_bounce(session: Session, screening: Screening, row: Message, now: datetime) -> None:
+def note_bounce(session: Session, screening: Screening, row_id: int, now: datetime) -> None:
     """Mark the bounced outbox row, and each failed recipient we had written to."""
     original = screening.original_message_id
     outbound = (
@@ -29,7 +29,7 @@ def note_bounce(session: Session, screening: Screening, row: Message, now: datet
             session,
             "outbound_bounced",
             incident_id=outbound.incident_id,
-            message_row_id=row.id,
+            message_row_id=row_id,
             detail={"outbox_id": outbound.id},
         )
     ours = set(

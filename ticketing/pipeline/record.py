@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam
+from sqlalchemy import bindparam, insert
 from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
@@ -44,6 +44,7 @@ class Prepared:
 
 # Built once: SQLAlchemy then skips building the statement and its cache key per message.
 _BY_DEDUP_KEY = select(Message).where(Message.dedup_key == bindparam("key"))
+_INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[attr-defined]
 
 
 def find_duplicate(session: Session, dedup_key: str) -> Message | None:
@@ -83,40 +84,40 @@ def record(
     if prep.guard.action == "reject":
         return _record_rejected(session, prep, replies)
     if match.refused:
-        row = _store(session, prep, None, "not_authorized")
+        row_id = _store(session, prep, None, "not_authorized")
         _reply(session, replies, prep, "not_authorized", None)
-        return Outcome("not_authorized", row.id, reason="sender may not write to that incident")
+        return Outcome("not_authorized", row_id, reason="sender may not write to that incident")
     if prep.identity.is_staff:
         return _record_staff(session, prep, match, config, clocks)
     unknown = not prep.identity.is_producer and match.incident is None
     if unknown and config.intake.unknown_senders == "reply":
-        row = _store(session, prep, None, "unknown_sender")
+        row_id = _store(session, prep, None, "unknown_sender")
         _reply(session, replies, prep, "unknown_sender", None)
-        return Outcome("unknown_sender", row.id, kind="normal", reason="sender not in roster")
+        return Outcome("unknown_sender", row_id, kind="normal", reason="sender not in roster")
     return _record_for_incident(session, prep, match, config, replies, clocks)
 
 
 def _record_automatic(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
     incident = match.incident
-    row = _store(session, prep, incident, f"screened_{prep.screening.kind}")
+    row_id = _store(session, prep, incident, f"screened_{prep.screening.kind}")
     if prep.screening.kind == "bounce":
-        note_bounce(session, prep.screening, row, prep.raw.received_at)
+        note_bounce(session, prep.screening, row_id, prep.raw.received_at)
     number = incident.number if incident else None
     return Outcome(
-        "screened", row.id, number, kind=prep.screening.kind, reason=prep.screening.reason
+        "screened", row_id, number, kind=prep.screening.kind, reason=prep.screening.reason
     )
 
 
 def _record_rejected(session: Session, prep: Prepared, replies: ReplySink) -> Outcome:
-    row = _store(session, prep, None, "pii_rejected", content=False)
+    row_id = _store(session, prep, None, "pii_rejected", content=False)
     audit(
-        session, "pii_rejected", message_row_id=row.id, detail={"finding_counts": prep.guard.counts}
+        session, "pii_rejected", message_row_id=row_id, detail={"finding_counts": prep.guard.counts}
     )
     _reply(
         session, replies, prep, "pii_rejected", None, {"finding_types": sorted(prep.guard.counts)}
     )
     found = ", ".join(sorted(prep.guard.counts))
-    return Outcome("pii_rejected", row.id, reason=f"personal data found: {found}")
+    return Outcome("pii_rejected", row_id, reason=f"personal data found: {found}")
 
 
 def _record_staff(
@@ -125,11 +126,11 @@ def _record_staff(
     """A caseworker's mail: outbound correspondence on its incident, which now waits
     for the producer (or is resolved, when the caseworker wrote the marker)."""
     incident = match.incident
-    row = _store(
+    row_id = _store(
         session, prep, incident, "staff_reply" if incident else "staff_unmatched", direction="out"
     )
     if incident is None:
-        return Outcome("recorded", row.id, reason="staff mail matched no incident")
+        return Outcome("recorded", row_id, reason="staff mail matched no incident")
     marker = config.lifecycle.resolution_marker.lower()
     resolves = marker in prep.guard.subject.lower() or marker in prep.guard.new_text.lower()
     clocks.on_staff_reply(session, incident, prep.raw.received_at)
@@ -142,8 +143,8 @@ def _record_staff(
         when=prep.raw.received_at,
         clocks=clocks,
     )
-    _note(session, prep, incident, row, "staff_reply")
-    return Outcome("recorded", row.id, incident.number)
+    _note(session, prep, incident, row_id, "staff_reply")
+    return Outcome("recorded", row_id, incident.number)
 
 
 def _record_for_incident(
@@ -160,28 +161,28 @@ def _record_for_incident(
     new = incident is None or incident.id != (match.incident.id if match.incident else None)
     if incident is None:
         incident = _open(session, prep, config, clocks, linked_from=None)
-    row = _store(session, prep, incident, "recorded")
+    row_id = _store(session, prep, incident, "recorded")
     _note(
         session,
         prep,
         incident,
-        row,
+        row_id,
         "message_received",
         {"matched_by": match.reason, "source": prep.raw.source},
     )
     if match.reason == "duplicate_escalation" and not new:
-        _note(session, prep, incident, row, "duplicate_attached")
+        _note(session, prep, incident, row_id, "duplicate_attached")
     incident.updated_at = prep.raw.received_at
     session.add(incident)
     _acknowledge(session, replies, prep, incident, new=new)
-    return Outcome("recorded", row.id, incident.number, new_incident=new)
+    return Outcome("recorded", row_id, incident.number, new_incident=new)
 
 
 def _note(
     session: Session,
     prep: Prepared,
     incident: Incident,
-    row: Message,
+    row_id: int,
     kind: str,
     detail: dict[str, object] | None = None,
 ) -> None:
@@ -190,7 +191,7 @@ def _note(
         session,
         kind,
         incident_id=incident.id,
-        message_row_id=row.id,
+        message_row_id=row_id,
         actor=prep.identity.address or "",
         detail=detail or {},
     )
@@ -264,35 +265,37 @@ def _store(
     *,
     content: bool = True,
     direction: str = "in",
-) -> Message:
+) -> int:
+    """Insert the message's row (a plain INSERT: nothing changes it later in the
+    transaction, so it needs no place in the unit of work); its id."""
     parsed, guard = prep.parsed, prep.guard
-    row = Message(
-        incident_id=incident.id if incident else None,
-        direction=direction,
-        mailbox=prep.mailbox.name,
-        mailboxes=list(prep.raw.mailboxes),
-        dedup_key=prep.dedup_key,
-        kind=prep.screening.kind,
-        disposition=disposition,
-        source=prep.raw.source,
-        message_id=parsed.message_id,
-        in_reply_to=" ".join(parsed.in_reply_to) or None,
-        references=" ".join(parsed.references) or None,
-        sender=(parsed.from_address or prep.raw.envelope_from or "")[:254],
-        recipients=list(prep.raw.recipients or (*parsed.to, *parsed.cc)),
-        subject=guard.subject if content else "",
-        text=guard.text if content else "",
-        new_text=guard.new_text if content else "",
-        size=parsed.size,
-        raw_sha256=parsed.raw_sha256,
-        pii_findings=dict(guard.counts),
-        received_at=prep.raw.received_at,
-    )
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    _store_attachments(session, row.id, prep, keep_content=content)
-    return row
+    values = {
+        "incident_id": incident.id if incident else None,
+        "direction": direction,
+        "mailbox": prep.mailbox.name,
+        "mailboxes": list(prep.raw.mailboxes),
+        "dedup_key": prep.dedup_key,
+        "kind": prep.screening.kind,
+        "disposition": disposition,
+        "source": prep.raw.source,
+        "message_id": parsed.message_id,
+        "in_reply_to": " ".join(parsed.in_reply_to) or None,
+        "references": " ".join(parsed.references) or None,
+        "sender": (parsed.from_address or prep.raw.envelope_from or "")[:254],
+        "recipients": list(prep.raw.recipients or (*parsed.to, *parsed.cc)),
+        "subject": guard.subject if content else "",
+        "text": guard.text if content else "",
+        "new_text": guard.new_text if content else "",
+        "size": parsed.size,
+        "raw_sha256": parsed.raw_sha256,
+        "pii_findings": dict(guard.counts),
+        "received_at": prep.raw.received_at,
+    }
+    inserted = session.connection().execute(_INSERT_MESSAGE, values).inserted_primary_key
+    assert inserted is not None
+    row_id: int = inserted[0]
+    _store_attachments(session, row_id, prep, keep_content=content)
+    return row_id
 
 
 def _store_attachments(

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, null, update
+from sqlalchemy import delete, insert, null, update
 from sqlalchemy.engine import Engine, Result
 from sqlmodel import Session, col, select
 
@@ -90,26 +90,27 @@ def order_reply(
     outbound = composer.config.outbound
     message_id = composer.message_id_for(request)
     incident_id = request.incident.id if request.incident else None
-    row = OutboxMessage(
-        incident_id=incident_id,
-        kind=request.kind,
-        to_address=request.to.strip().lower(),
-        mail_from=outbound.from_address,
-        message_id=message_id,
-        mime=b"",
-        trigger_fingerprint=request.trigger_fingerprint,
-        status="composing",
-        next_attempt_at=utcnow() + ORDER_LEASE,
-        expires_at=now + timedelta(hours=outbound.max_age_hours),
-        created_at=now,
-        reply_order=_order_data(request, sender_name),
-    )
-    session.add(row)
-    session.flush()
-    assert row.id is not None
-    detail = {"reply_kind": request.kind, "outbox_id": row.id, "message_id": message_id}
+    values = {
+        "incident_id": incident_id,
+        "kind": request.kind,
+        "to_address": request.to.strip().lower(),
+        "mail_from": outbound.from_address,
+        "message_id": message_id,
+        "mime": b"",
+        "trigger_fingerprint": request.trigger_fingerprint,
+        "status": "composing",
+        "attempts": 0,
+        "next_attempt_at": utcnow() + ORDER_LEASE,
+        "expires_at": now + timedelta(hours=outbound.max_age_hours),
+        "created_at": now,
+        "reply_order": _order_data(request, sender_name),
+    }
+    inserted = session.connection().execute(insert(_TABLE), values).inserted_primary_key
+    assert inserted is not None
+    row_id: int = inserted[0]
+    detail = {"reply_kind": request.kind, "outbox_id": row_id, "message_id": message_id}
     audit(session, "reply_queued", incident_id=incident_id, detail=detail, created_at=now)
-    return OrderedReply(row.id, request, message_id, sender_name, now)
+    return OrderedReply(row_id, request, message_id, sender_name, now)
 
 
 def _order_data(request: ReplyRequest, sender_name: str | None) -> dict[str, Any]:
