@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import shutil
+import string
+import uuid
 from dataclasses import replace
 from datetime import timedelta
+from email.errors import HeaderParseError
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.policy import default
+from email.policy import Compat32, compat32, default
 from pathlib import Path
 
 import pytest
@@ -23,7 +27,7 @@ from ticketing.models import OutboxMessage, Producer
 from ticketing.outbound_pii import _visible_text, withdraw_if_pii
 from ticketing.outbox import dispatch_due, transport_from_config
 from ticketing.pii_settings import build_guard
-from ticketing.replies import ReplyRequest
+from ticketing.replies import ReplyRequest, mime
 from ticketing.replies.enqueue import queue_composed
 from ticketing.replies.mime import MailParts, build_mime, visible_text
 
@@ -53,15 +57,18 @@ PARTS = MailParts(
 )
 
 
-def parse(mime: bytes) -> EmailMessage:
-    message = BytesParser(policy=default).parsebytes(mime)
+COMPAT32 = compat32.clone(linesep="\r\n", max_line_length=76)
+
+
+def parse(raw: bytes) -> EmailMessage:
+    message = BytesParser(policy=default).parsebytes(raw)
     assert isinstance(message, EmailMessage)
     return message
 
 
 def test_non_ascii_subject_and_name_round_trip_through_a_parser() -> None:
-    mime = build_mime(PARTS)
-    message = parse(mime)
+    raw = build_mime(PARTS)
+    message = parse(raw)
     assert message["Subject"] == " ".join(PARTS.subject.split())
     [sender] = message["From"].addresses
     assert (sender.display_name, sender.addr_spec) == (PARTS.from_name, PARTS.from_address)
@@ -74,10 +81,10 @@ def test_non_ascii_subject_and_name_round_trip_through_a_parser() -> None:
 
 
 def test_lines_are_crlf_ascii_and_folded() -> None:
-    mime = build_mime(PARTS)
-    assert mime.isascii()
-    assert b"\n" not in mime.replace(b"\r\n", b"") and b"\r" not in mime.replace(b"\r\n", b"")
-    head = mime.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
+    raw = build_mime(PARTS)
+    assert raw.isascii()
+    assert b"\n" not in raw.replace(b"\r\n", b"") and b"\r" not in raw.replace(b"\r\n", b"")
+    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\r\n")
     assert max(len(line) for line in head) <= 78
     assert all(len(word) <= 75 for line in head for word in line.split() if word.startswith(b"=?"))
 
@@ -104,6 +111,42 @@ def test_a_non_ascii_message_id_of_a_sender_is_encoded_not_fatal() -> None:
     message = parse(build_mime(parts))
     assert message["In-Reply-To"] == "<caf\u00e9@x.example>"
     assert message["References"] == "<a\ufffd@x.example> <caf\u00e9@x.example>"
+
+
+def test_short_ascii_headers_are_written_as_compat32_would() -> None:
+    rng = random.Random(5)
+    alphabet = string.printable.replace("\r", "").replace("\n", "") + ' =?;,<>"\t\udcff\u00e9'
+    names = ("From", "To", "Subject", "References", "Content-Type", "X-Auto-Response-Suppress")
+    for _ in range(20_000):
+        name = rng.choice(names)
+        value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 90)))
+        assert folded(mime._POLICY, name, value) == folded(COMPAT32, name, value)
+
+
+def folded(policy: Compat32, name: str, value: str) -> bytes | str:
+    try:
+        return policy.fold_binary(name, value)
+    except (UnicodeEncodeError, HeaderParseError) as exc:  # what compat32 refuses, either way
+        return type(exc).__name__
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [
+        PARTS,
+        replace(PARTS, html=None),
+        replace(PARTS, from_name="MHBE Escalated caseworkers Team", subject="Re: short"),
+        replace(PARTS, subject="x" * 200, references=()),
+    ],
+)
+def test_mime_is_byte_for_byte_what_compat32_builds(
+    parts: MailParts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fixed = uuid.UUID(int=7)
+    monkeypatch.setattr(mime.uuid, "uuid4", lambda: fixed)
+    fast = build_mime(parts)
+    monkeypatch.setattr(mime, "_POLICY", COMPAT32)
+    assert fast == build_mime(parts)
 
 
 def test_a_line_break_in_a_header_value_is_refused() -> None:
