@@ -4,9 +4,11 @@ an order a process left behind is composed by the daemon, once."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -25,7 +27,7 @@ from ticketing.pii_settings import build_guard
 from ticketing.pipeline import IntakePipeline, RawMessage
 from ticketing.pipeline.pii_stage import PresidioStage
 from ticketing.pipeline.templated import TemplatedBatch, TemplatedReplies
-from ticketing.replies import ReplyComposer, ReplyRequest
+from ticketing.replies import ComposedMail, ReplyComposer, ReplyRequest
 from ticketing.replies.orders import (
     ORDER_LEASE,
     OrderedReply,
@@ -168,6 +170,29 @@ def test_an_order_that_cannot_be_composed_fails_alone(
     assert bad.last_error is not None and "missing ['finding_types']" in bad.last_error
     assert good.status == "pending"
     assert "reply_unrenderable" in audit_kinds(engine)
+
+
+def test_a_bug_while_composing_fails_that_reply_alone_without_its_text(
+    engine: Engine, composer: ReplyComposer, guard: PiiGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    incident, producer = add_case(engine)
+    compose = composer.compose
+
+    def faulty(request: ReplyRequest, **kwargs: Any) -> ComposedMail:
+        if request.kind == "ack_reply":
+            raise RuntimeError("unexpected 219-09-9999")
+        return compose(request, **kwargs)
+
+    monkeypatch.setattr(composer, "compose", faulty)
+    reply = replace(ack_new(incident, producer), kind="ack_reply")
+    orders = [order(engine, composer, reply), order(engine, composer, ack_new(incident, producer))]
+    compose_orders(engine, composer, guard, orders)
+    bad, good = outbox(engine)
+    assert (bad.status, bad.last_error, good.status) == (
+        "failed",
+        "RuntimeError while composing",
+        "pending",
+    )
 
 
 def test_watch_orders_composes_what_a_crash_left_and_wakes_the_dispatcher(

@@ -150,7 +150,7 @@ def compose_orders(
 class _Result:
     mail: ComposedMail | None = None
     withheld: dict[str, int] | None = None  # finding counts of a mail carrying personal data
-    error: ReplyError | None = None
+    error: str | None = None
 
 
 def _compose(
@@ -169,7 +169,9 @@ def _compose(
             message_id=order.message_id,
         )
     except ReplyError as exc:  # even the shipped template failed: never blocks the others
-        return _Result(error=exc)
+        return _Result(error=str(exc))  # names files, lines and kinds, never data
+    except Exception as exc:  # noqa: BLE001  a bug must not leave the order failing forever
+        return _Result(error=f"{type(exc).__name__} while composing")  # its text may hold data
     if guard is not None:
         allow = AllowList(sender_name=order.sender_name or None, sender_email=request.to)
         counts = personal_data_in(guard, allow, mail.visible_text)
@@ -187,9 +189,8 @@ def _settle(session: Session, order: OrderedReply, result: _Result) -> None:
             note_withheld(session, incident_id, order.request.kind, result.withheld)
         return
     if result.error is not None:
-        if _mark(
-            session, composing, status="failed", reason="unrenderable", last_error=str(result.error)
-        ):
+        failed = {"status": "failed", "reason": "unrenderable", "last_error": result.error}
+        if _mark(session, composing, **failed):
             _audit_unrenderable(session, order, incident_id, result.error)
         return
     assert result.mail is not None
@@ -210,7 +211,7 @@ def _changed(result: Result[Any]) -> bool:
 
 
 def _audit_unrenderable(
-    session: Session, order: OrderedReply, incident_id: int | None, error: ReplyError
+    session: Session, order: OrderedReply, incident_id: int | None, error: str
 ) -> None:
     log.error(
         "reply %s for incident id %s cannot be composed: %s", order.request.kind, incident_id, error
@@ -307,5 +308,7 @@ async def watch_orders(
                 wake()
         except StorageError as exc:
             log.warning("could not compose ordered replies: %s", exc)
+        except Exception as exc:  # noqa: BLE001  the task must outlive one bad round
+            log.error("composing ordered replies failed (%s)", type(exc).__name__)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=interval)
