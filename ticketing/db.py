@@ -25,7 +25,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, insert
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, create_engine
@@ -33,7 +33,7 @@ from sqlmodel import Session, create_engine
 from ticketing.config import DatabaseConfig
 from ticketing.errors import StorageError, StorageFullError
 
-__all__ = ["create_db_engine", "is_sqlite", "normalize_url", "transaction"]
+__all__ = ["create_db_engine", "insert_row", "is_sqlite", "normalize_url", "transaction"]
 
 _READONLY = "ticketd_readonly"
 _SQLITE_FULL = 13  # SQLITE_FULL: a write failed with ENOSPC (or the file hit its size cap)
@@ -173,3 +173,15 @@ def _disk_full(orig: BaseException | None) -> bool:
     if isinstance(sqlite_code, int) and sqlite_code & 0xFF == _SQLITE_FULL:
         return True
     return getattr(orig, "sqlstate", None) == _PG_DISK_FULL
+
+
+def insert_row(session: Session, table: Any, values: dict[str, Any]) -> int:
+    """Insert one row as a plain INSERT in ``session``'s transaction; its id.
+
+    For rows nothing changes later in the transaction: they need no place in
+    the ORM's unit of work, which costs more than the INSERT itself.
+    """
+    inserted = session.connection().execute(insert(table), values).inserted_primary_key
+    assert inserted is not None
+    row_id: int = inserted[0]
+    return row_id

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, insert
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
@@ -17,6 +17,7 @@ from mailer.screening import Screening
 from ticketing.audit import audit
 from ticketing.classify import detect_type, person_ids, priority_of
 from ticketing.config import Config, MailboxConfig
+from ticketing.db import insert_row
 from ticketing.incidents import open_incident
 from ticketing.lifecycle import may_reopen, transition
 from ticketing.models import Attachment, Incident, Message
@@ -44,7 +45,7 @@ class Prepared:
 
 # Built once: SQLAlchemy then skips building the statement and its cache key per message.
 _BY_DEDUP_KEY = select(Message).where(Message.dedup_key == bindparam("key"))
-_INSERT_MESSAGE = insert(Message.__table__)  # type: ignore[attr-defined]
+_MESSAGES = Message.__table__  # type: ignore[attr-defined]
 
 
 def find_duplicate(session: Session, dedup_key: str) -> Message | None:
@@ -291,9 +292,7 @@ def _store(
         "pii_findings": dict(guard.counts),
         "received_at": prep.raw.received_at,
     }
-    inserted = session.connection().execute(_INSERT_MESSAGE, values).inserted_primary_key
-    assert inserted is not None
-    row_id: int = inserted[0]
+    row_id = insert_row(session, _MESSAGES, values)
     _store_attachments(session, row_id, prep, keep_content=content)
     return row_id
 

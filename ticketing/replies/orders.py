@@ -25,13 +25,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, insert, null, update
+from sqlalchemy import delete, null, update
 from sqlalchemy.engine import Engine, Result
 from sqlmodel import Session, col, select
 
 from pii_guard import AllowList, PiiGuard
 from ticketing.audit import audit
-from ticketing.db import transaction
+from ticketing.db import insert_row, transaction
 from ticketing.errors import StorageError
 from ticketing.models import Incident, IncidentConsumer, OutboxMessage, Producer, utcnow
 from ticketing.outbound_pii import note_withheld, personal_data_in
@@ -79,19 +79,32 @@ def order_reply(
     sender_name: str | None,
     now: datetime,
 ) -> OrderedReply | None:
-    """Write the order for ``request`` (added and flushed, not committed), or ``None``
-    when a loop or rate rule suppressed the mail (audited as ``queue_reply`` does).
+    """Insert the order for ``request`` (not committed), or ``None`` when a loop or rate
+    rule suppressed the mail (audited as ``queue_reply`` does).
 
     ``sender_name`` is the display name the producer wrote under: the outbound
     scan allows it, as the inbound scan did.
     """
     if permitted_recipient(session, composer, request, now=now) is None:
         return None
-    outbound = composer.config.outbound
     message_id = composer.message_id_for(request)
-    incident_id = request.incident.id if request.incident else None
-    values = {
-        "incident_id": incident_id,
+    values = _order_row(composer, request, message_id, sender_name, now)
+    row_id = insert_row(session, _TABLE, values)
+    detail = {"reply_kind": request.kind, "outbox_id": row_id, "message_id": message_id}
+    audit(session, "reply_queued", incident_id=values["incident_id"], detail=detail, created_at=now)
+    return OrderedReply(row_id, request, message_id, sender_name, now)
+
+
+def _order_row(
+    composer: ReplyComposer,
+    request: ReplyRequest,
+    message_id: str,
+    sender_name: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    outbound = composer.config.outbound
+    return {
+        "incident_id": request.incident.id if request.incident else None,
         "kind": request.kind,
         "to_address": request.to.strip().lower(),
         "mail_from": outbound.from_address,
@@ -100,17 +113,11 @@ def order_reply(
         "trigger_fingerprint": request.trigger_fingerprint,
         "status": "composing",
         "attempts": 0,
-        "next_attempt_at": utcnow() + ORDER_LEASE,
+        "next_attempt_at": utcnow() + ORDER_LEASE,  # the lease of the process ordering it
         "expires_at": now + timedelta(hours=outbound.max_age_hours),
         "created_at": now,
         "reply_order": _order_data(request, sender_name),
     }
-    inserted = session.connection().execute(insert(_TABLE), values).inserted_primary_key
-    assert inserted is not None
-    row_id: int = inserted[0]
-    detail = {"reply_kind": request.kind, "outbox_id": row_id, "message_id": message_id}
-    audit(session, "reply_queued", incident_id=incident_id, detail=detail, created_at=now)
-    return OrderedReply(row_id, request, message_id, sender_name, now)
 
 
 def _order_data(request: ReplyRequest, sender_name: str | None) -> dict[str, Any]:
