@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import random
+import re
 import socket
 import subprocess
 import sys
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from pii_guard import AllowList, Finding, GuardSettings, PiiEngineError, PiiGuard, is_scannable
+from pii_guard.recognizers import numbers
 
 
 @pytest.fixture(scope="module")
@@ -331,3 +334,21 @@ def test_the_line_above_a_postal_block_is_its_addressee(guard: PiiGuard) -> None
     }
     office = "Producer Support Team\nMaryland Health Benefit Exchange\n750 E. Pratt Street"
     assert "PERSON" not in found(guard, office).values()
+
+
+@pytest.mark.parametrize("chars", [r"\d", "[1-9]", "[A-Z]", "[A-Za-z]"])
+def test_an_opening_character_class_matches_as_the_leading_lookbehind_did(chars: str) -> None:
+    """``_opening`` moves the "nothing word-like before" test after the first character,
+    for speed; the matches must be the very ones of the test placed first."""
+    rest = r"[A-Z]{0,3}\d{2}([- ]?)\d{2})(?![\w-])"
+    fast = re.compile(numbers._opening(chars) + rest)
+    plain = re.compile(numbers._L + f"(?P<v>{chars}" + rest)
+    rng = random.Random(4)
+    pieces = ["A", "Q", "z", "-", " ", "1", "9", "12", "34", "4567", "0", "_", "é", "\n"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 24))) for _ in range(20_000)]
+    matched = 0
+    for text in texts:
+        expected = [(m.span(), m.groups()) for m in plain.finditer(text)]
+        assert [(m.span(), m.groups()) for m in fast.finditer(text)] == expected, text
+        matched += len(expected)
+    assert matched > 100  # the texts do reach the patterns

@@ -17,10 +17,17 @@ __all__ = ["NUMBER_RULES"]
 
 _L = r"(?<![\w-])"  # no word character or dash just before
 _R = r"(?![\w-]|\.\d)"  # ... or just after
-# A value opening with a digit, the _L test placed after it: a pattern that starts with a
-# character class lets the regex engine skip ahead quickly, one that starts with a
-# look-behind is tried at every position.
-_DIGIT = r"(?P<v>\d(?<![\w-]\d)"
+
+
+def _opening(chars: str) -> str:
+    """``(?P<v>`` and a first character from ``chars``, the _L test placed after it: a
+    pattern that starts with a character class lets the regex engine skip ahead quickly,
+    one that starts with a look-behind is tried at every position.  Worth it for rare
+    first characters (digits, capitals: 3-4 times faster), not for any letter."""
+    return rf"(?P<v>{chars}(?<![\w-]{chars})"
+
+
+_DIGIT = _opening(r"\d")
 
 SSN_CONTEXT = ctx(
     r"ssn?s?",
@@ -137,7 +144,11 @@ D3_2_4 = re.compile(_D3_2_4)
 D9 = re.compile(_D9)
 _MBI_A = "[AC-HJKMNP-RT-Yac-hjkmnp-rt-y]"  # no S, L, O, I, B, Z
 _MBI_AN = "[AC-HJKMNP-RT-Yac-hjkmnp-rt-y0-9]"
-_MBI = _L + rf"(?P<v>[1-9]{_MBI_A}{_MBI_AN}\d([- ]?){_MBI_A}{_MBI_AN}\d\2{_MBI_A}{{2}}\d{{2}})" + _R
+_MBI = (
+    _opening("[1-9]")
+    + rf"{_MBI_A}{_MBI_AN}\d([- ]?){_MBI_A}{_MBI_AN}\d\2{_MBI_A}{{2}}\d{{2}})"
+    + _R
+)
 
 NUMBER_RULES: tuple[Rule, ...] = (
     # SSN: dashed or spaced is distinctive; nine bare digits need "ss#" or similar.
@@ -159,7 +170,11 @@ NUMBER_RULES: tuple[Rule, ...] = (
     ),
     # Carrier member IDs: a short letter prefix and digits; any alphanumeric after "member ID".
     Rule(
-        E.MEMBER_ID, re.compile(_L + r"(?P<v>[A-Z]{1,4}\d{6,12})" + _R), 0.5, MEMBER_CONTEXT, 0.85
+        E.MEMBER_ID,
+        re.compile(_opening("[A-Z]") + r"[A-Z]{0,3}\d{6,12})" + _R),
+        0.5,
+        MEMBER_CONTEXT,
+        0.85,
     ),
     Rule(
         E.MEMBER_ID,
@@ -175,7 +190,9 @@ NUMBER_RULES: tuple[Rule, ...] = (
     # After "Medicare" or "MBI", the 4-3-4 layout is enough, whatever the letters.
     Rule(
         E.MEDICARE_MBI,
-        re.compile(_L + r"(?P<v>[1-9][A-Za-z0-9]{3}([- ]?)[A-Za-z0-9]{3}\2[A-Za-z0-9]{4})" + _R),
+        re.compile(
+            _opening("[1-9]") + r"[A-Za-z0-9]{3}([- ]?)[A-Za-z0-9]{3}\2[A-Za-z0-9]{4})" + _R
+        ),
         0.0,
         MBI_CONTEXT,
         0.85,
