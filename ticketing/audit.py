@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
-from ticketing.models import AuditEvent, utcnow
+from ticketing.models import AuditEvent, table_of, utcnow
 
 __all__ = ["audit"]
 
 _PENDING = "ticketd.audit_events"
-_TABLE: Any = AuditEvent.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(AuditEvent)
 
 
 def audit(

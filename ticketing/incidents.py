@@ -12,7 +12,15 @@ from sqlmodel import Session, col, select
 from ticketing.audit import audit
 from ticketing.errors import NotFoundError
 from ticketing.lifecycle import InvalidTransitionError, transition
-from ticketing.models import AuditEvent, Incident, IncidentConsumer, Message, Producer, utcnow
+from ticketing.models import (
+    AuditEvent,
+    Incident,
+    IncidentConsumer,
+    Message,
+    Producer,
+    table_of,
+    utcnow,
+)
 from ticketing.numbering import INCIDENT_NUMBER, allocate_incident_number
 from ticketing.sla.clocks import SlaClocks
 
@@ -58,7 +66,7 @@ def open_incident(
     assert incident.id is not None
     consumers = [{"incident_id": incident.id, "person_id": p} for p in dict.fromkeys(person_ids)]
     if consumers:  # plain rows, nothing changes them later: no unit-of-work entries
-        session.execute(insert(IncidentConsumer.__table__), consumers)  # type: ignore[attr-defined]
+        session.execute(insert(table_of(IncidentConsumer)), consumers)
     audit(
         session,
         "opened",

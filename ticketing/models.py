@@ -52,6 +52,12 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def table_of(model: type[SQLModel]) -> Any:
+    """The Core table of a table model, for plain INSERTs and UPDATEs (SQLModel does not
+    type ``__table__``)."""
+    return model.__table__  # type: ignore[attr-defined]
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Timezone-aware UTC datetimes on both databases (SQLite has no time zones)."""
 

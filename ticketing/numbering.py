@@ -19,7 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from ticketing.errors import TicketdError
-from ticketing.models import IncidentCounter, utcnow
+from ticketing.models import IncidentCounter, table_of, utcnow
 
 __all__ = [
     "INCIDENT_NUMBER",
@@ -45,7 +45,7 @@ def day_key(when: datetime) -> str:
 
 def _next_value(insert: Callable[[Any], Any]) -> Any:
     """The counter's ``INSERT … ON CONFLICT DO UPDATE … RETURNING``, built once."""
-    table = IncidentCounter.__table__  # type: ignore[attr-defined]
+    table = table_of(IncidentCounter)
     return (
         insert(table)
         .values(day=bindparam("day"), last_value=1)

@@ -43,7 +43,7 @@ from ticketing.audit import audit
 from ticketing.config import OutboundConfig
 from ticketing.db import transaction
 from ticketing.errors import NotFoundError, TicketdError
-from ticketing.models import OutboxMessage, UndeliverableAddress, utcnow
+from ticketing.models import OutboxMessage, UndeliverableAddress, table_of, utcnow
 
 __all__ = [
     "OutboxDispatcher",
@@ -55,7 +55,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_TABLE: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(OutboxMessage)
 _DUE = ("pending", "sending")
 _OUTCOMES_AT_ONCE = 20  # delivery outcomes recorded with one commit ...
 _OUTCOMES_WAIT = 0.2  # ... or after this many seconds, whichever comes first

@@ -20,7 +20,7 @@ from ticketing.config import Config, MailboxConfig
 from ticketing.db import insert_row
 from ticketing.incidents import open_incident
 from ticketing.lifecycle import may_reopen, transition
-from ticketing.models import Attachment, Incident, Message
+from ticketing.models import Attachment, Incident, Message, table_of
 from ticketing.pipeline.bounces import note_bounce
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.replies import ReplyOrder, ReplySink
@@ -45,7 +45,7 @@ class Prepared:
 
 # Built once: SQLAlchemy then skips building the statement and its cache key per message.
 _BY_DEDUP_KEY = select(Message).where(Message.dedup_key == bindparam("key"))
-_MESSAGES = Message.__table__  # type: ignore[attr-defined]
+_MESSAGES = table_of(Message)
 
 
 def find_duplicate(session: Session, dedup_key: str) -> Message | None:

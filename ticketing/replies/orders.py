@@ -33,7 +33,7 @@ from pii_guard import AllowList, PiiGuard
 from ticketing.audit import audit
 from ticketing.db import insert_row, transaction
 from ticketing.errors import StorageError
-from ticketing.models import Incident, IncidentConsumer, OutboxMessage, Producer, utcnow
+from ticketing.models import Incident, IncidentConsumer, OutboxMessage, Producer, table_of, utcnow
 from ticketing.outbound_pii import note_withheld, personal_data_in
 from ticketing.replies.compose import ComposedMail, ReplyComposer
 from ticketing.replies.enqueue import audit_failures, permitted_recipient
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_TABLE: Any = OutboxMessage.__table__  # type: ignore[attr-defined]
+_TABLE = table_of(OutboxMessage)
 
 # How long the ordering process has to compose its orders before the daemon does.
 ORDER_LEASE = timedelta(seconds=60)

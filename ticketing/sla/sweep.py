@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
 from ticketing.db import transaction
-from ticketing.models import AuditEvent, Incident, UTCDateTime
+from ticketing.models import AuditEvent, Incident, UTCDateTime, table_of
 from ticketing.sla.clocks import SlaClocks
 
 __all__ = ["DueAction", "NoticeSink", "due_actions", "sweep"]
@@ -163,7 +163,7 @@ def _events(plans: list[_Plan]) -> list[tuple[int | None, str, dict[str, Any]]]:
 def _apply_rows(connection: Connection, plans: list[_Plan], now: datetime) -> None:
     """SQLite: an executemany UPDATE and INSERT, one parameter set per row (SQLite has
     no arrays, and rejects column aliases on ``VALUES``)."""
-    table = Incident.__table__  # type: ignore[attr-defined]
+    table = table_of(Incident)
     connection.execute(
         update(table)
         .where(table.c.id == bindparam("_id"))
@@ -182,7 +182,7 @@ def _apply_rows(connection: Connection, plans: list[_Plan], now: datetime) -> No
         for i, k, d in _events(plans)
     ]
     if events:
-        connection.execute(insert(AuditEvent.__table__), events)  # type: ignore[attr-defined]
+        connection.execute(insert(table_of(AuditEvent)), events)
 
 
 # PostgreSQL: the whole batch as arrays, unnested server side, so that a batch costs
