@@ -158,7 +158,8 @@ class DovecotServer:
 
     def start(self) -> None:
         binary = dovecot_binary()
-        assert binary is not None
+        if binary is None:
+            raise RuntimeError("Dovecot is not installed: `make services` installs it")
         self._proc = subprocess.Popen(
             [binary, "-F", "-c", str(self.root / "dovecot.conf")],
             stdout=subprocess.DEVNULL,
