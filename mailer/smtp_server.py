@@ -20,6 +20,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailer.recipients import RecipientMap
 from mailer.smtp_drain import SessionGate
+from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 
 __all__ = ["Delivery", "InboundEnvelope", "IntakeHandler", "SmtpSettings", "start_smtp_server"]
 
@@ -42,11 +43,27 @@ Delivery = Callable[[InboundEnvelope], str]
 
 
 class IntakeHandler:
-    """aiosmtpd handler: RCPT policy and the hand-off of DATA to ``deliver``."""
+    """aiosmtpd handler: the storage reserve, RCPT policy and the hand-off of DATA to ``deliver``.
 
-    def __init__(self, recipients: RecipientMap, deliver: Delivery) -> None:
+    With a ``reserve``, MAIL is refused (452) when the size the client announces
+    (``SIZE=``) would not fit above it, and DATA when the message itself would not.
+    """
+
+    def __init__(
+        self, recipients: RecipientMap, deliver: Delivery, reserve: StorageReserve | None = None
+    ) -> None:
         self._recipients = recipients
         self._deliver = deliver
+        self._reserve = reserve or StorageReserve((), 0)
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
+    ) -> str:
+        if not self._reserve.admits(_announced_size(options)):
+            return INSUFFICIENT_STORAGE
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
@@ -58,6 +75,8 @@ class IntakeHandler:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or b""
+        if not self._reserve.admits(len(content)):
+            return INSUFFICIENT_STORAGE
         mailboxes = tuple(
             dict.fromkeys(
                 box for box in map(self._recipients.mailbox_for, envelope.rcpt_tos) if box
@@ -75,6 +94,15 @@ class IntakeHandler:
         except Exception:
             log.exception("delivery failed; answering 451")
             return "451 4.3.0 Temporary failure, try again later"
+
+
+def _announced_size(options: list[str]) -> int:
+    """The ``SIZE=`` of MAIL's parameters (aiosmtpd has checked it is digits), else 0."""
+    for option in options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
 
 
 _ADDRESSES_KEPT = 4096

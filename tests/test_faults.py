@@ -3,6 +3,8 @@
 A real ``ticketd serve`` writes to a tiny tmpfs that the test fills to the last byte. The
 sender must hear a clear temporary refusal (452 4.3.1), nothing may be half-recorded, and once
 space is freed the sender's retry is recorded exactly once and the waiting replies go out.
+Before the disk is full, the storage reserve (``[smtp] min_free_space``) refuses mail the
+same way while the database still has room.
 
 Other faults are covered elsewhere: SIGKILL under load, SQLite locked past its timeout and a
 PostgreSQL outage (``test_smtp_intake.py``); a relay that is down, then back, and a crashed
@@ -15,6 +17,7 @@ import errno
 import pwd
 import random
 import shutil
+import smtplib
 import sqlite3
 import string
 import subprocess
@@ -124,11 +127,15 @@ def _migrated(url: str) -> Engine:
     return engine
 
 
-def _config(tmp_path: Path, url: str, port: int, maildir: Path) -> Path:
+def _config(
+    tmp_path: Path, url: str, port: int, maildir: Path, smtp: str = "min_free_space = 0\n"
+) -> Path:
+    """The reserve is off unless ``smtp`` says otherwise: most tests fill the disk to its
+    last byte, the defence behind the reserve."""
     return write_config(
         tmp_path,
         url,
-        f"{ACCEPT}[smtp]\nport = {port}\n"
+        f"{ACCEPT}[smtp]\nport = {port}\n{smtp}"
         f'[outbound]\nmaildir = "{maildir}"\npoll_interval_seconds = 1\n'
         "retry_initial_seconds = 1\nretry_max_seconds = 2\n",
     )
@@ -275,3 +282,56 @@ def test_full_postgres_disk_answers_452_then_records_the_retry_once(
         assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
     assert _message_ids(engine) == ["<pgfull-0@brokers.example>", "<pgfull-1@brokers.example>"]
     engine.dispose()
+
+
+def leave_free(disk: Path, free: int) -> Path:
+    """A file that takes all but ``free`` bytes of ``disk``."""
+    filler = disk / f"filler-{uuid.uuid4().hex}"
+    with filler.open("wb") as handle:
+        handle.write(b"\0" * (shutil.disk_usage(disk).free - free))
+    return filler
+
+
+_RESERVE = 1 << 20
+
+
+def send_sized(port: int, raw: bytes) -> tuple[int, str]:
+    """One message whose MAIL announces its size (``SIZE=``), as most clients do."""
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+        client.ehlo("producer.example")
+        code, text = client.mail("sam@brokers.example", [f"SIZE={len(raw)}"])
+        if code >= 400:
+            return code, text.decode()
+        client.rcpt("escalations@exchange.example")
+        code, text = client.data(raw)
+        return code, text.decode()
+
+
+def test_storage_reserve_refuses_mail_before_the_disk_is_full(
+    small_disk: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{small_disk / 'ticketd.db'}"
+    engine = _migrated(url)
+    port, maildir = free_port(), tmp_path / "sent"
+    config = _config(tmp_path, url, port, maildir, f"min_free_space = {_RESERVE}\n")
+    sized = make_mail(message_id="<low-0@brokers.example>")
+    big = make_mail(message_id="<low-1@brokers.example>", body="Case about 2 clients.\n" * 20_000)
+    small = make_mail(message_id="<low-2@brokers.example>", subject="Escalated Case: PID #:174098")
+    with serving(config, port, tmp_path / "serve.log"):
+        filler = leave_free(small_disk, _RESERVE - 1)
+        code, text = send_sized(port, sized)  # refused at MAIL, before any data
+        assert (code, text.split()[0]) == (452, "4.3.1"), text
+        filler.unlink()
+        filler = leave_free(small_disk, _RESERVE + 200_000)
+        code, text = send(port, big)  # no SIZE=: the 440 KB are refused after DATA
+        assert (code, text.split()[0]) == (452, "4.3.1"), text
+        assert send(port, small)[0] == 250  # what fits above the reserve is taken
+        assert _message_ids(engine) == ["<low-2@brokers.example>"]
+        filler.unlink()
+        assert [send_sized(port, sized)[0], send(port, big)[0]] == [250, 250]
+    assert _message_ids(engine) == [f"<low-{n}@brokers.example>" for n in range(3)]
+    engine.dispose()
+    log = (tmp_path / "serve.log").read_text()
+    assert "storage reserve reached" in log and "min_free_space" in log
+    assert "storage reserve free again" in log
+    assert "Traceback" not in log

@@ -29,11 +29,11 @@ from .test_faults import fill, tmpfs, wait_until
 ACCEPT = '[intake]\nunknown_senders = "accept"\n'
 
 
-def _config(tmp_path: Path, url: str, port: int, extra: str = "") -> Path:
+def _config(tmp_path: Path, url: str, port: int, extra: str = "", smtp: str = "") -> Path:
     return write_config(
         tmp_path,
         url,
-        f"{ACCEPT}[smtp]\nport = {port}\nworkers = 2\n"
+        f"{ACCEPT}[smtp]\nport = {port}\nworkers = 2\n{smtp}"
         f'spool_dir = "{tmp_path / "spool"}"\n'
         f'[outbound]\nmaildir = "{tmp_path / "sent"}"\npoll_interval_seconds = 1\n' + extra,
     )
@@ -179,7 +179,7 @@ def test_a_full_spool_disk_answers_452_then_accepts_again(tmp_path: Path) -> Non
     port = free_port()
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     (tmp_path / "spool").mkdir()
-    config = _config(tmp_path, url, port)
+    config = _config(tmp_path, url, port, smtp="min_free_space = 0\n")  # to the last byte
     engine = create_db_engine(DatabaseConfig(url=url))
     upgrade(engine)
     with tmpfs(tmp_path / "spool", "size=2m"), serving(config, port, tmp_path / "serve.log"):

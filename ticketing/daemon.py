@@ -17,7 +17,7 @@ from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError, ConfigProblem
 from ticketing.imap import start_pollers
-from ticketing.intake import smtp_delivery, spool_delivery
+from ticketing.intake import smtp_delivery, spool_delivery, storage_reserve
 from ticketing.operations import Operations, start_operations
 from ticketing.outbox import OutboxDispatcher, transport_from_config
 from ticketing.pipeline import IntakePipeline
@@ -88,7 +88,7 @@ async def _serve(config: Config, engine: Engine, services: Services, ops: Operat
     loop.add_signal_handler(signal.SIGHUP, intake.hangup(ops.reloader.request))
     tasks += intake.background()
     recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
-    handler = IntakeHandler(recipients, intake.delivery)
+    handler = IntakeHandler(recipients, intake.delivery, storage_reserve(config))
     server = await start_smtp_server(_smtp_settings(config), handler, ops.gate)
     ops.smtp_started()
     pollers = start_pollers(config, services.pipeline, dispatcher.wake)

@@ -7,12 +7,14 @@ import errno
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 
 from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
+from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 from ticketing import metrics
 from ticketing.addresses import base_address
 from ticketing.config import Config
@@ -41,12 +43,12 @@ __all__ = [
     "own_identity",
     "smtp_delivery",
     "spool_delivery",
+    "storage_reserve",
 ]
 
 log = logging.getLogger(__name__)
 
 _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-_STORAGE_FULL_REPLY = "452 4.3.1 Insufficient system storage, please try again later"
 
 EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
 
@@ -107,7 +109,7 @@ def smtp_delivery(
             return f"{exc.smtp_status} {exc}"
         except StorageFullError:
             log.warning("intake failed, database storage full: answering 452")
-            return _STORAGE_FULL_REPLY
+            return INSUFFICIENT_STORAGE
         except TicketdError as exc:
             log.warning("intake failed, answering 451: %s", exc)
             return "451 4.3.0 Temporary failure, please try again later"
@@ -136,9 +138,19 @@ def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) 
         except OSError as exc:
             log.warning("spool write failed, answering 4xx: %s", exc.strerror)
             if exc.errno in _DISK_FULL:
-                return _STORAGE_FULL_REPLY
+                return INSUFFICIENT_STORAGE
             return "451 4.3.0 Temporary failure, please try again later"
         submit(name)
         return f"250 2.0.0 Ok: queued as {name}"
 
     return deliver
+
+
+def storage_reserve(config: Config) -> StorageReserve:
+    """The space SMTP intake keeps free: under the spool it writes (with workers) and
+    under a SQLite database, so that queued mail can still be recorded."""
+    paths = [config.smtp.spool_dir] if config.smtp.workers else []
+    url = make_url(config.database.url)
+    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        paths.append(str(Path(url.database).parent))
+    return StorageReserve(paths, config.smtp.min_free_space)

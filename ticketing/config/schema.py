@@ -70,6 +70,8 @@ class SmtpConfig(_Section):
     workers: Annotated[StrictInt, Field(ge=0, le=64)] = 0
     spool_dir: NonEmptyStr = "var/spool"
     spool_max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 5
+    # Bytes kept free under the spool and a SQLite database (``mailer.storage``); 0: none.
+    min_free_space: Annotated[StrictInt, Field(ge=0)] = 104_857_600
 
 
 class OutboundConfig(_Section):
