@@ -14,6 +14,7 @@ dispatcher's lease (``test_outbound_dispatch.py``).
 from __future__ import annotations
 
 import errno
+import json
 import pwd
 import random
 import shutil
@@ -23,6 +24,8 @@ import string
 import subprocess
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -307,21 +310,35 @@ def send_sized(port: int, raw: bytes) -> tuple[int, str]:
         return code, text.decode()
 
 
+def _ready(port: int) -> tuple[int, str]:
+    """``/readyz``: the status and what it says about storage."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=20) as response:
+            return response.status, json.loads(response.read())["storage"]
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())["storage"]
+
+
 def test_storage_reserve_refuses_mail_before_the_disk_is_full(
     small_disk: Path, tmp_path: Path
 ) -> None:
     url = f"sqlite:///{small_disk / 'ticketd.db'}"
     engine = _migrated(url)
-    port, maildir = free_port(), tmp_path / "sent"
+    port, http, maildir = free_port(), free_port(), tmp_path / "sent"
     config = _config(tmp_path, url, port, maildir, f"min_free_space = {_RESERVE}\n")
+    with config.open("a") as extra:
+        extra.write(f"[observability]\nhttp_port = {http}\n")
     sized = make_mail(message_id="<low-0@brokers.example>")
     big = make_mail(message_id="<low-1@brokers.example>", body="Case about 2 clients.\n" * 20_000)
     small = make_mail(message_id="<low-2@brokers.example>", subject="Escalated Case: PID #:174098")
     with serving(config, port, tmp_path / "serve.log"):
+        assert _ready(http) == (200, "ok")
         filler = leave_free(small_disk, _RESERVE - 1)
         code, text = send_sized(port, sized)  # refused at MAIL, before any data
         assert (code, text.split()[0]) == (452, "4.3.1"), text
+        assert _ready(http) == (503, "below the reserve")  # load balancers look elsewhere
         filler.unlink()
+        assert _ready(http) == (200, "ok")
         filler = leave_free(small_disk, _RESERVE + 200_000)
         code, text = send(port, big)  # no SIZE=: the 440 KB are refused after DATA
         assert (code, text.split()[0]) == (452, "4.3.1"), text

@@ -92,7 +92,12 @@ def test_endpoints_count_intake_and_read_the_backlog(db_url: str, tmp_path: Path
         assert get(http, "/healthz") == (200, '{"status": "alive"}\n')
         status, body = get(http, "/readyz")
         assert status == 200
-        assert json.loads(body) == {"ready": True, "database": "ok", "smtp": "listening"}
+        assert json.loads(body) == {
+            "ready": True,
+            "database": "ok",
+            "smtp": "listening",
+            "storage": "ok",
+        }
         # an unknown sender with an SSN: recorded, answered (pending: no relay), counted
         mail = make_mail(body=f"Client SSN {SSN}, please help.")
         assert send(smtp, mail)[0] == 250
@@ -172,7 +177,12 @@ def test_readiness_follows_the_database(pg_db_url: str, tmp_path: Path) -> None:
         proxy.stop()
         status, body = get(http, "/readyz")
         assert status == 503
-        assert json.loads(body) == {"ready": False, "database": "unreachable", "smtp": "listening"}
+        assert json.loads(body) == {
+            "ready": False,
+            "database": "unreachable",
+            "smtp": "listening",
+            "storage": "ok",
+        }
         assert get(http, "/healthz")[0] == 200  # alive: no restart for a database outage
         samples = scrape(http)
         assert value(samples, "ticketd_backlog_up") == 0

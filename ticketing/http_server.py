@@ -7,9 +7,10 @@ SMTP sessions, and a busy event loop must not make the process look dead.
 * ``/healthz`` — the process runs and answers: 200.  For restart decisions
   (container HEALTHCHECK, liveness probes); it checks nothing else, so a
   database outage does not get every instance restarted at once.
-* ``/readyz`` — the database answers and the SMTP listener accepts sessions:
-  200, else 503 with what is wrong.  For load balancers; during a SIGTERM
-  drain it is 503 at once, so new mail goes elsewhere.
+* ``/readyz`` — the database answers, the SMTP listener accepts sessions and
+  the disk has room above the storage reserve (``mailer.storage``): 200, else
+  503 with what is wrong.  For load balancers; during a SIGTERM drain, or
+  while the reserve refuses mail, it is 503, so new mail goes elsewhere.
 * ``/metrics`` — Prometheus text format (``ticketing.metrics``).
 """
 
@@ -20,7 +21,7 @@ import logging
 import socket
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from socketserver import ThreadingMixIn
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
@@ -30,6 +31,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailer.storage import StorageReserve
 from ticketing.db import transaction
 from ticketing.errors import TicketdError
 
@@ -49,6 +51,7 @@ class ServingState:
     """What the daemon tells ``/readyz`` beyond the database; set from the event loop."""
 
     smtp_listening: bool = False
+    reserve: StorageReserve = field(default_factory=lambda: StorageReserve((), 0))
 
 
 class _ThreadingServer(ThreadingMixIn, WSGIServer):
@@ -127,12 +130,15 @@ class OpsHttpServer:
     def _ready(self, start_response: StartResponse) -> Iterable[bytes]:
         database = _database_ok(self._engine)
         smtp = self._state.smtp_listening
+        storage = self._state.reserve.admits()
+        ready = database and smtp and storage
         body = {
-            "ready": database and smtp,
+            "ready": ready,
             "database": "ok" if database else "unreachable",
             "smtp": "listening" if smtp else "not listening",
+            "storage": "ok" if storage else "below the reserve",
         }
-        status = "200 OK" if database and smtp else "503 Service Unavailable"
+        status = "200 OK" if ready else "503 Service Unavailable"
         return _reply(start_response, status, body)
 
 
