@@ -117,6 +117,9 @@ class _IntakeSMTP(SMTP):
     again, so the result for a plain ``<address>`` is kept (the parameters after
     it, such as ``SIZE=``, change with each message and are passed on as they
     are).  Anything else (quotes, comments, no angle brackets) is parsed as before.
+
+    The stdlib parser raises ``IndexError`` on some arguments (``x@``); aiosmtpd
+    then logs a traceback and answers 500.  Such an address is malformed: 553.
     """
 
     _addresses: dict[tuple[str, int], tuple[str | None, str | None]] = {}  # noqa: RUF012
@@ -126,18 +129,24 @@ class _IntakeSMTP(SMTP):
         head, rest = arg[:end], arg[end:].lstrip(" \t")  # the parser drops that space too
         plain = head.startswith("<") and "@" in head and not any(c in head for c in '"( \t\\')
         if not plain or rest[:1] == "(":
-            return super()._getaddr(arg)
+            return self._parsed(arg)
         key = (head, self.local_part_limit)
         found = self._addresses.get(key)
         if found is None:
-            found = super()._getaddr(head)
+            found = self._parsed(head)
             if len(self._addresses) >= _ADDRESSES_KEPT:
                 self._addresses.clear()
             self._addresses[key] = found
         address, after = found
         if address is None or after:  # refused, or the address ended before the ">"
-            return super()._getaddr(arg)
+            return self._parsed(arg)
         return address, rest
+
+    def _parsed(self, arg: str) -> tuple[str | None, str | None]:
+        try:
+            return super()._getaddr(arg)
+        except IndexError:
+            return None, None
 
 
 @dataclass(frozen=True)
