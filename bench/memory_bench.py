@@ -3,6 +3,7 @@
     .venv/bin/python bench/memory_bench.py                     # 25 MB text body, then attachment
     .venv/bin/python bench/memory_bench.py --kind text --size-mb 25
     .venv/bin/python bench/memory_bench.py --via ingest        # ``ticketd ingest`` instead
+    .venv/bin/python bench/memory_bench.py --workers 2         # spooled, recorded by a worker
 
 ``--via serve`` (the default) starts a real ``ticketd serve`` (fresh SQLite database,
 embedded default mailboxes and PII policies), sends one small message to warm it up,
@@ -12,6 +13,8 @@ reads ``VmRSS`` from ``/proc/PID/status``, sends the big message over SMTP and r
 ``getrusage(RUSAGE_CHILDREN)``: the largest child so far, so with ``--kind both`` the
 second figure holds only when it is above the first (run one kind per invocation to be
 sure). Each kind of message gets its own daemon, so a ``serve`` peak belongs to one message.
+With ``--workers N`` the 250 comes from the spool; the peak is read once a worker has
+recorded the message, for the daemon and each worker: ``peak_mib`` is the largest.
 
 Kinds: ``text`` is a plain-text body of producer sentences (what the PII guard scans);
 ``attachment`` is a short body and a base64 PDF-like attachment (stored or dropped, never
@@ -37,7 +40,16 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from smtp_bench import SECRET, SENTENCES, free_port, prepare, running, ticketd
+from smtp_bench import (
+    SECRET,
+    SENTENCES,
+    free_port,
+    prepare,
+    process_family,
+    running,
+    stored,
+    ticketd,
+)
 
 HEADERS = (
     'From: "Ana Alvarez" <ana.0@brokers.example>\r\n'
@@ -98,22 +110,41 @@ def smtp_send(port: int, raw: bytes, timeout: float) -> tuple[int, str, float]:
     return code, reply.decode(errors="replace")[:80], time.perf_counter() - start
 
 
-def via_serve(folder: Path, raw: bytes, timeout: float) -> dict[str, Any]:
+def via_serve(folder: Path, raw: bytes, timeout: float, workers: int = 0) -> dict[str, Any]:
     port = free_port()
-    config = prepare(folder, f"sqlite:///{folder / 'memory.db'}", port, 10)
+    url = f"sqlite:///{folder / 'memory.db'}"
+    config = prepare(folder, url, port, 10, workers)
     with running(ticketd(config, "serve"), port, folder / "serve.log") as proc:
         smtp_send(port, text_message(2_000), timeout)
+        if workers:
+            _wait_recorded(url, 1, timeout)
         before = proc_status(proc.pid)
-        code, reply, seconds = smtp_send(port, raw, timeout)
-        after = proc_status(proc.pid)
-    return {
+        started = time.perf_counter()
+        code, reply, _ = smtp_send(port, raw, timeout)
+        if workers:  # the 250 came from the spool: a worker records it now
+            _wait_recorded(url, 2, timeout)
+        seconds = time.perf_counter() - started
+        peaks = {pid: proc_status(pid) for pid in process_family(proc.pid)}
+    result: dict[str, Any] = {
         "rss_before_mib": before["VmRSS"],
         "peak_before_mib": before["VmHWM"],
-        "peak_mib": after["VmHWM"],
-        "rss_after_mib": after["VmRSS"],
+        "peak_mib": max(p["VmHWM"] for p in peaks.values()),
+        "rss_after_mib": peaks[proc.pid]["VmRSS"],
         "reply": f"{code} {reply}",
         "seconds": round(seconds, 1),
     }
+    if workers:
+        result["daemon_peak_mib"] = peaks[proc.pid]["VmHWM"]
+        result["worker_peaks_mib"] = [p["VmHWM"] for pid, p in peaks.items() if pid != proc.pid]
+    return result
+
+
+def _wait_recorded(url: str, messages: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while stored(url)["messages"] < messages:
+        if time.monotonic() > deadline:
+            raise TimeoutError("the workers did not record the message")
+        time.sleep(0.2)
 
 
 def via_ingest(folder: Path, raw: bytes, timeout: float) -> dict[str, Any]:
@@ -143,6 +174,9 @@ def main() -> None:
     parser.add_argument("--size-mb", type=float, default=25.0, help="million bytes on the wire")
     parser.add_argument("--via", choices=("serve", "ingest"), default="serve")
     parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--workers", type=int, default=0, help="[smtp] workers of the daemon (serve only)"
+    )
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     size = int(args.size_mb * 1_000_000)
@@ -151,13 +185,19 @@ def main() -> None:
         raw = text_message(size) if kind == "text" else attachment_message(size)
         load = os.getloadavg()
         with tempfile.TemporaryDirectory(prefix="memory_bench_") as tmp:
-            run = via_serve if args.via == "serve" else via_ingest
             try:
-                result = run(Path(tmp), raw, args.timeout)
+                if args.via == "serve":
+                    result = via_serve(Path(tmp), raw, args.timeout, args.workers)
+                else:
+                    result = via_ingest(Path(tmp), raw, args.timeout)
             except (TimeoutError, subprocess.TimeoutExpired, OSError) as exc:
                 result = {"error": f"{type(exc).__name__}: {exc}"}
         result.update(
-            kind=kind, via=args.via, bytes=len(raw), load_before=[round(x, 2) for x in load]
+            kind=kind,
+            via=args.via,
+            workers=args.workers,
+            bytes=len(raw),
+            load_before=[round(x, 2) for x in load],
         )
         result["load_after"] = [round(x, 2) for x in os.getloadavg()]
         print(json.dumps(result), flush=True)

@@ -329,9 +329,9 @@ def write_config(
     return config
 
 
-def prepare(folder: Path, url: str, port: int, producers: int) -> Path:
+def prepare(folder: Path, url: str, port: int, producers: int, workers: int = 0) -> Path:
     """Config, schema and roster, through the real command line."""
-    config = write_config(folder, url, port)
+    config = write_config(folder, url, port, workers=workers)
     roster = folder / "roster.csv"
     rows = [",".join(producer(i)) for i in range(producers)]
     roster.write_text("npn,name,email\n" + "\n".join(rows) + "\n", encoding="utf-8")
@@ -395,7 +395,7 @@ def daemons(folder: Path, url: str, ports: list[int], workers: int) -> Iterator[
         yield pids
 
 
-def _family(pid: int) -> list[int]:
+def process_family(pid: int) -> list[int]:
     """``pid`` and its children (the worker processes)."""
     tasks = Path(f"/proc/{pid}/task").glob("*/children")  # a thread's children are its own
     return [pid, *(int(c) for task in tasks for c in task.read_text().split())]
@@ -427,7 +427,7 @@ def cpu_seconds(pids: list[int]) -> CpuSeconds:
     """User and system CPU of the daemons and of their workers (``/proc/PID/stat``)."""
     ticks = [0, 0, 0, 0]
     for parent in pids:
-        for pid in _family(parent):
+        for pid in process_family(parent):
             with suppress(FileNotFoundError):
                 fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
                 worker = 2 if pid != parent else 0
