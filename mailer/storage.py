@@ -11,8 +11,9 @@ disk remains the last line of defence (``ticketing.intake``: 452 as well).
 
 from __future__ import annotations
 
+import itertools
 import logging
-import shutil
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -64,11 +65,12 @@ class StorageReserve:
 
 def _free_bytes(path: Path) -> int | None:
     """Free bytes for this user on ``path``'s filesystem (its nearest existing parent's)."""
-    for candidate in (path, *path.parents):
+    for candidate in itertools.chain((path,), path.parents):
         try:
-            return shutil.disk_usage(candidate).free
+            stats = os.statvfs(candidate)
         except FileNotFoundError:
             continue
         except OSError:
             return None  # unreadable: the write itself will say what is wrong
+        return stats.f_bavail * stats.f_frsize
     return None
