@@ -29,7 +29,7 @@ from ticketing.pipeline import (
     RawMessage,
     ReplySink,
 )
-from ticketing.pipeline.limits import check_header_count, check_size, header_field_count
+from ticketing.pipeline.limits import check_header_fields, check_size
 from ticketing.pipeline.replies import Immediate, Replies
 from ticketing.signing_key import load_signing_secret
 from ticketing.sla.clocks import SlaClocks
@@ -129,7 +129,7 @@ def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) 
     def deliver(envelope: InboundEnvelope) -> str:
         try:
             check_size(envelope.raw, config.smtp)
-            check_header_count(header_field_count(envelope.raw), config.smtp)
+            check_header_fields(envelope.raw, config.smtp)
         except PermanentRejection as exc:
             metrics.count_refusal("smtp", exc)
             return f"{exc.smtp_status} {exc}"

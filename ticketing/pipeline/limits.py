@@ -11,9 +11,10 @@ from email.parser import BytesHeaderParser
 from ticketing.config import SmtpConfig
 from ticketing.pipeline.types import PermanentRejection
 
-__all__ = ["check_header_count", "check_size", "header_field_count"]
+__all__ = ["check_header_count", "check_header_fields", "check_size", "header_field_count"]
 
 _END_OF_HEADER = re.compile(rb"\r?\n\r?\n")
+_FIELD_LINE = re.compile(rb"[\041-\071\073-\176]+:")  # a name, then its colon: a field
 
 
 def check_size(raw: bytes, limits: SmtpConfig) -> None:
@@ -36,6 +37,23 @@ def check_header_count(count: int, limits: SmtpConfig) -> None:
 
 def header_field_count(raw: bytes) -> int:
     """Top-level header fields, read without parsing the body (compat32: no header objects)."""
+    return len(BytesHeaderParser(policy=policy.compat32).parsebytes(_head(raw)).keys())
+
+
+def check_header_fields(raw: bytes, limits: SmtpConfig) -> None:
+    """``check_header_count(header_field_count(raw))``, without parsing most messages.
+
+    A header that opens with a field has at least one, and no more fields than it
+    has lines: when those lines are within the limit, the answer is known.  Anything
+    else (more lines, a first line that is no field) is counted by the parser.
+    """
+    head = _head(raw)
+    lines = head.count(b"\n") + head.count(b"\r") + 1
+    if lines <= limits.max_header_count and _FIELD_LINE.match(head):
+        return
+    check_header_count(header_field_count(raw), limits)
+
+
+def _head(raw: bytes) -> bytes:
     end = _END_OF_HEADER.search(raw)
-    head = raw[: end.end()] if end else raw
-    return len(BytesHeaderParser(policy=policy.compat32).parsebytes(head).keys())
+    return raw[: end.end()] if end else raw
