@@ -46,6 +46,10 @@ class StorageReserve:
         self._report_recovered()
         return True
 
+    def free_space(self) -> dict[Path, int | None]:
+        """Free bytes under each watched folder now (``None``: its filesystem is unreadable)."""
+        return {path: _free_bytes(path) for path in self.paths}
+
     def _report_low(self, path: Path, free: int) -> None:
         if self._low is None:
             log.warning(

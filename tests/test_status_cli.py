@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,6 +36,12 @@ def status(run_cli, config: Path) -> dict[str, object]:  # type: ignore[no-untyp
     return json.loads(result.out)  # type: ignore[no-any-return]
 
 
+def desk_lines(run_cli, config: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    """The text output without its storage lines (free space is the host's, not the desk's)."""
+    out = run_cli("--config", str(config), "status").out.splitlines()
+    return [line for line in out if not line.startswith("storage ")]
+
+
 def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untyped-def]
     data = status(run_cli, config)
     assert data["incidents"] == {}
@@ -48,12 +55,13 @@ def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untype
     assert data["last_message"] is None
     assert data["spool"] is None  # workers = 0 and no spool left behind
     lines = run_cli("--config", str(config), "status").out.splitlines()
-    assert lines == [
+    assert lines[:4] == [
         "incidents    none",
         "outbox       0 pending, 0 failed",
         "next SLA     none running",
         "last message none yet",
     ]
+    assert len(lines) == 4 + len(data["storage"])  # type: ignore[arg-type]
 
 
 def test_after_an_escalation(  # type: ignore[no-untyped-def]
@@ -115,7 +123,7 @@ def test_the_imap_folders_and_how_far_they_are_read(  # type: ignore[no-untyped-
         ("INBOX", 532),
         ("Sent Items", 40),
     ]
-    lines = run_cli("--config", str(config), "status").out.splitlines()
+    lines = desk_lines(run_cli, config)
     assert lines[-2].startswith("imap         escalations INBOX: uid 532, ")
     assert lines[-1].endswith("(3m ago)") and "Sent Items: uid 40" in lines[-1]
 
@@ -135,7 +143,7 @@ def test_the_spool_of_this_host(run_cli, db_url: str, tmp_path: Path) -> None:  
     spool.quarantine(claimed, "gave up after 5 attempts")
     spool.claim(spool.waiting()[0], 1)
     assert status(run_cli, config)["spool"] == {"waiting": 1, "in_progress": 1, "quarantined": 1}
-    lines = run_cli("--config", str(config), "status").out.splitlines()
+    lines = desk_lines(run_cli, config)
     assert lines[-1] == "spool        1 waiting, 1 in progress, 1 quarantined (this host)"
 
 
@@ -150,3 +158,21 @@ def test_status_on_an_uninitialised_database(run_cli, tmp_path: Path) -> None:  
     result = run_cli("--config", str(config), "status")
     assert result.code == 1
     assert result.err.startswith("ticketd: database schema is at nothing")
+
+
+def test_the_free_space_the_smtp_front_watches(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    url = f"sqlite:///{tmp_path / 'db' / 'ticketd.db'}"
+    assert run_cli("--config", str(write_config(tmp_path, url)), "init").code == 0
+    beyond = shutil.disk_usage(tmp_path).total + 1  # more than the disk could ever free
+    for reserve, below in ((beyond, True), (0, False)):
+        config = write_config(
+            tmp_path, url, f'[smtp]\nworkers = 1\nspool_dir = "spool"\nmin_free_space = {reserve}\n'
+        )
+        storage = status(run_cli, config)["storage"]
+        assert [(s["path"], s["below"], s["reserve_bytes"]) for s in storage] == [  # type: ignore[union-attr,index]
+            (str(tmp_path / "spool"), below, reserve),
+            (str(tmp_path / "db"), below, reserve),
+        ]
+        last = run_cli("--config", str(config), "status").out.splitlines()[-1]
+        assert last.startswith("storage      ") and f"free under {tmp_path / 'db'}" in last
+        assert last.endswith(": below it, SMTP answers 452" if below else "no reserve (this host)")

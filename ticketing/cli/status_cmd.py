@@ -17,6 +17,7 @@ from mailer.spool import Spool, SpoolCounts
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, iso
 from ticketing.db import transaction
+from ticketing.intake import storage_reserve
 from ticketing.models import utcnow
 from ticketing.schema import require_current
 from ticketing.status import StatusSnapshot, read_status
@@ -28,14 +29,20 @@ __all__ = ["status_command"]
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def status_command(ctx: Context, as_json: bool) -> None:
-    """Incidents by status, the outbox backlog, the next SLA timer, the last message, and
-    this host's intake spool (``[smtp] workers``)."""
+    """Incidents by status, the outbox backlog, the next SLA timer, the last message,
+    this host's intake spool (``[smtp] workers``) and the free space the SMTP front
+    watches (``[smtp] min_free_space``)."""
     require_current(ctx.engine)
     with transaction(ctx.engine, readonly=True) as session:
         snapshot = read_status(session, utcnow())
     spool = _spool_counts(Path(ctx.loaded.config.smtp.spool_dir))
+    reserve = storage_reserve(ctx.loaded.config)
+    free = reserve.free_space()
     if as_json:
-        emit_json({**as_dict(snapshot), "spool": asdict(spool) if spool else None})
+        storage = [_storage_dict(path, left, reserve.minimum) for path, left in free.items()]
+        emit_json(
+            {**as_dict(snapshot), "spool": asdict(spool) if spool else None, "storage": storage}
+        )
         return
     lines = as_lines(snapshot)
     if spool is not None:
@@ -46,8 +53,32 @@ def status_command(ctx: Context, as_json: bool) -> None:
                 f"{spool.quarantined} quarantined (this host)",
             )
         )
+    lines += [
+        ("storage", _storage_line(path, left, reserve.minimum)) for path, left in free.items()
+    ]
     for label, value in lines:
         click.echo(f"{label:<13}{value}")
+
+
+def _storage_dict(path: Path, free: int | None, reserve: int) -> dict[str, Any]:
+    below = free is not None and free < reserve
+    return {"path": str(path), "free_bytes": free, "reserve_bytes": reserve, "below": below}
+
+
+def _storage_line(path: Path, free: int | None, reserve: int) -> str:
+    """Free space under a folder the SMTP front watches (``[smtp] min_free_space``)."""
+    if free is None:
+        return f"unreadable under {path}"
+    kept = f"reserve {_size(reserve)}" if reserve else "no reserve"
+    line = f"{_size(free)} free under {path}, {kept} (this host)"
+    return line + (": below it, SMTP answers 452" if free < reserve else "")
+
+
+def _size(count: int) -> str:
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{count} bytes"
 
 
 def _spool_counts(path: Path) -> SpoolCounts | None:
