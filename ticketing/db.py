@@ -33,11 +33,27 @@ from sqlmodel import Session, create_engine
 from ticketing.config import DatabaseConfig
 from ticketing.errors import StorageError, StorageFullError
 
-__all__ = ["create_db_engine", "insert_row", "is_sqlite", "normalize_url", "transaction"]
+__all__ = [
+    "create_db_engine",
+    "insert_row",
+    "is_sqlite",
+    "normalize_url",
+    "sqlite_file",
+    "transaction",
+]
 
 _READONLY = "ticketd_readonly"
 _SQLITE_FULL = 13  # SQLITE_FULL: a write failed with ENOSPC (or the file hit its size cap)
 _PG_DISK_FULL = "53100"  # SQLSTATE disk_full
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite database URL; ``None`` for another backend or ``:memory:``."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 def normalize_url(url: str) -> URL:
@@ -119,11 +135,12 @@ _WRITERS: weakref.WeakKeyDictionary[Engine, _WriterQueue] = weakref.WeakKeyDicti
 
 
 def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
-    if url.database and url.database != ":memory:":
-        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    database = sqlite_file(url)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
-    if url.database and url.database != ":memory:":
-        _WRITERS[engine] = _WriterQueue(f"{url.database}.writer-lock", busy_timeout_ms / 1000)
+    if database is not None:
+        _WRITERS[engine] = _WriterQueue(f"{database}.writer-lock", busy_timeout_ms / 1000)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import Engine
 
 from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
@@ -18,6 +18,7 @@ from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 from ticketing import metrics
 from ticketing.addresses import base_address
 from ticketing.config import Config
+from ticketing.db import sqlite_file
 from ticketing.errors import StorageFullError, TicketdError
 from ticketing.pipeline import (
     IntakePipeline,
@@ -149,8 +150,8 @@ def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) 
 def storage_reserve(config: Config) -> StorageReserve:
     """The space SMTP intake keeps free: under the spool it writes (with workers) and
     under a SQLite database, so that queued mail can still be recorded."""
-    paths = [config.smtp.spool_dir] if config.smtp.workers else []
-    url = make_url(config.database.url)
-    if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
-        paths.append(str(Path(url.database).parent))
+    paths = [Path(config.smtp.spool_dir)] if config.smtp.workers else []
+    database = sqlite_file(config.database.url)
+    if database is not None:
+        paths.append(database.parent)
     return StorageReserve(paths, config.smtp.min_free_space)

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ticketing.db import is_sqlite
+from ticketing.db import is_sqlite, sqlite_file
 
 __all__ = ["FileLock", "Leadership", "PostgresAdvisoryLock", "leadership_for"]
 
@@ -128,7 +128,7 @@ class FileLock:
 def leadership_for(engine: Engine, mailbox: str) -> Leadership:
     if not is_sqlite(engine):
         return PostgresAdvisoryLock(engine, mailbox)
-    database = engine.url.database
-    if not database or database == ":memory:":
+    database = sqlite_file(engine.url)
+    if database is None:
         raise ValueError("IMAP polling on SQLite needs a database file")
     return FileLock(Path(f"{database}.imap-{mailbox}.lock"))
