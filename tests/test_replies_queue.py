@@ -225,6 +225,28 @@ def test_identical_mail_is_answered_once_per_window(engine: Engine) -> None:
     assert queue(engine, other, at=NOW + timedelta(hours=24, seconds=2)) is not None
 
 
+def test_the_duplicate_window_stops_only_the_same_kind_about_the_same_incident(
+    engine: Engine,
+) -> None:
+    """The same text answered as an unknown sender, then (once in the roster) acknowledged,
+    then acknowledged again about another incident: only an identical mail is a duplicate."""
+    incident, producer = add_case(engine)
+    fingerprint = "f" * 64
+    stranger = ReplyRequest(
+        kind="unknown_sender",
+        to=producer.email,
+        team="escalated_cases",
+        trigger_fingerprint=fingerprint,
+    )
+    assert queue(engine, stranger) is not None
+    assert queue(engine, ack_new(incident, producer, trigger_fingerprint=fingerprint)) is not None
+    other, _ = add_case(engine, number="200528-2866869", email_address="b@x.example", npn="2")
+    assert queue(engine, ack_new(other, producer, trigger_fingerprint=fingerprint)) is not None
+    assert suppressed_rules(engine) == []
+    assert queue(engine, ack_new(other, producer, trigger_fingerprint=fingerprint)) is None
+    assert suppressed_rules(engine) == ["duplicate"]
+
+
 def test_one_ack_reply_per_incident_per_hour(engine: Engine) -> None:
     incident, producer = add_case(engine)
     request = ack_new(incident, producer, kind="ack_reply")

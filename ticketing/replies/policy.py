@@ -6,8 +6,11 @@ not mark its mail, a producer's client resending the same message) and keep
 a reply storm bounded:
 
 - never to an address our mail bounced from (``undeliverable_addresses``);
-- never twice to the same sender's identical subject and body within the
-  duplicate window (``trigger_fingerprint``);
+- never twice the same kind about the same incident to the same sender's
+  identical subject and body within the duplicate window
+  (``trigger_fingerprint``): a client resending one message is answered once,
+  but a mail of another kind (the ``ack_new`` after an ``unknown_sender``, once
+  the sender is in the roster) or about another incident always goes;
 - one ``ack_reply`` per incident per hour;
 - one ``unknown_sender`` per address per day;
 - at most ``auto_reply_ceiling`` auto-replies per address per hour.
@@ -52,6 +55,8 @@ _FACTS = select(
         "window",
         col(OutboxMessage.to_address) == _TO,
         col(OutboxMessage.trigger_fingerprint) == bindparam("fingerprint"),
+        col(OutboxMessage.kind) == bindparam("kind"),
+        col(OutboxMessage.incident_id).is_not_distinct_from(bindparam("incident_id")),
     ).label("duplicate"),
     _recent(
         "hour",
@@ -98,6 +103,7 @@ def suppression_rule(
             return "undeliverable" if undeliverable else None
         params = {
             "to": to,
+            "kind": kind.name,
             "fingerprint": fingerprint,
             "incident_id": incident_id,
             "window": now - timedelta(hours=config.duplicate_window_hours),
