@@ -29,10 +29,11 @@ class Replies:
         self.fail_for = fail_for
         self.orders: list[ReplyOrder] = []
 
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         if order.identity.address == self.fail_for:
             raise RuntimeError("bug in a stage")
         self.orders.append(order)
+        return True
 
 
 def _pipeline(engine: Engine, replies: Replies) -> IntakePipeline:

@@ -35,8 +35,9 @@ class RecordedReplies:
     def __init__(self) -> None:
         self.orders: list[ReplyOrder] = []
 
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         self.orders.append(order)
+        return True
 
     @property
     def kinds(self) -> list[str]:

@@ -75,7 +75,32 @@ def test_redact_mailbox_stores_redacted_text(pipeline, engine, replies) -> None:
     assert "[REDACTED:US_SSN]" in row.text and "[REDACTED:DATE_OF_BIRTH]" in row.new_text
     assert "PID 174097" in row.text  # the exchange's Person ID is not PII
     assert row.pii_findings == {"US_SSN": 1, "DATE_OF_BIRTH": 1}
+    assert replies.kinds == ["ack_new"]  # one mail: the acknowledgement says what was removed
+    assert replies.orders[0].extra == {"finding_types": ["DATE_OF_BIRTH", "US_SSN"]}
+
+
+class HourlyAckReplies(RecordedReplies):
+    """Replies whose rules hold back every ack_reply, as the hourly limit does."""
+
+    def queue(self, session, order, now) -> bool:  # type: ignore[no-untyped-def]
+        return order.kind != "ack_reply" and super().queue(session, order, now)
+
+
+def test_a_redacted_reply_is_told_even_when_its_ack_is_held_back(
+    engine, guard, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    replies = HourlyAckReplies()
+    pipeline_ = build_pipeline(Config(), engine, guard=PresidioStage(guard), replies=replies)
+    with transaction(engine) as session:
+        session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
+    first = deliver(pipeline_, make_mail(body="My client PID 174097 needs help."), "escalations")
+    clean = make_mail(subject=f"RE: incident {first.incident_number}", body="Any news?")
+    redacted = make_mail(subject=f"RE: incident {first.incident_number}", body=f"SSN {SSN}.")
+    deliver(pipeline_, clean, "escalations")
+    deliver(pipeline_, redacted, "escalations")
     assert replies.kinds == ["ack_new", "pii_redacted"]
+    assert replies.orders[1].extra == {"finding_types": ["US_SSN"]}
 
 
 def test_attachments_that_cannot_be_vouched_for_are_dropped(pipeline, engine) -> None:  # type: ignore[no-untyped-def]

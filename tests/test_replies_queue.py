@@ -167,7 +167,7 @@ def test_unknown_sender_has_no_incident(engine: Engine) -> None:
     assert row.incident_id is None
 
 
-def test_pii_rejected_names_finding_types_only(engine: Engine) -> None:
+def test_pii_rejected_names_the_kinds_found_in_words(engine: Engine) -> None:
     incident, producer = add_case(engine)
     request = ReplyRequest(
         kind="pii_rejected",
@@ -178,7 +178,9 @@ def test_pii_rejected_names_finding_types_only(engine: Engine) -> None:
     )
     row = queue(engine, request)
     assert row is not None
-    assert "(US_SSN, DATE_OF_BIRTH)" in " ".join(text_of(parse(row)).split())
+    text = " ".join(text_of(parse(row)).split())
+    assert "(Social Security number, date of birth)" in text
+    assert "Person ID only" in text and "Producer Portal" in text
 
 
 def test_missing_or_unknown_extras_are_programming_errors(engine: Engine) -> None:

@@ -114,3 +114,11 @@ class SlaConfig(_Section):
             if policy.team in (None, team) and policy.type in (None, case_type):
                 return policy
         return self.policy
+
+    def policy_of(self, team: str, case_type: str, name: str | None) -> SlaPolicyConfig:
+        """An incident's policy: the one it was started under, by ``name``; if that was
+        renamed since, the one matching its team and type now."""
+        try:
+            return self.select(team, case_type, name)
+        except KeyError:
+            return self.select(team, case_type)

@@ -325,27 +325,28 @@ def _reply(
     kind: str,
     incident: Incident | None,
     extra: dict[str, object] | None = None,
-) -> None:
+) -> bool:
+    """Order a reply to the sender; ``False`` when none goes (no address, a message that
+    asked for none, or a loop or rate rule)."""
     if prep.screening.no_reply or not prep.identity.address:
-        return
+        return False
     order = ReplyOrder(kind, prep.identity, prep.parsed, prep.mailbox.team, incident, extra or {})
-    replies.queue(session, order, prep.raw.received_at)
+    return replies.queue(session, order, prep.raw.received_at)
 
 
 def _acknowledge(
     session: Session, replies: ReplySink, prep: Prepared, incident: Incident, *, new: bool
 ) -> None:
-    """ack_new for a new incident, ack_reply for a follow-up, pii_redacted when redacted."""
-    _reply(session, replies, prep, "ack_new" if new else "ack_reply", incident)
-    if prep.guard.action == "redact" and prep.guard.counts:
-        _reply(
-            session,
-            replies,
-            prep,
-            "pii_redacted",
-            incident,
-            {"finding_types": sorted(prep.guard.counts)},
-        )
+    """ack_new for a new incident, ack_reply for a follow-up; either says what the guard
+    removed.  When the acknowledgement is held back (one ack_reply an hour), a producer
+    whose mail was redacted is still told, by pii_redacted alone."""
+    found = sorted(prep.guard.counts) if prep.guard.action == "redact" else []
+    removed: dict[str, object] = {"finding_types": found}
+    acknowledged = _reply(
+        session, replies, prep, "ack_new" if new else "ack_reply", incident, removed
+    )
+    if found and not acknowledged:
+        _reply(session, replies, prep, "pii_redacted", incident, removed)
 
 
 def _number(session: Session, incident_id: int | None) -> str | None:

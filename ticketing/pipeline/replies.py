@@ -35,8 +35,9 @@ class ReplyOrder:
 
 
 class ReplySink(Protocol):
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
-        """Write the reply's outbox row in ``session`` (or suppress it, audited)."""
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
+        """Write the reply's outbox row in ``session``; ``False`` when it is not sent
+        (suppressed by a loop or rate rule, audited; or nothing to send)."""
         ...
 
 
@@ -64,8 +65,8 @@ class Immediate:
     def batch(self) -> ReplyBatch:
         return self
 
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
-        self.sink.queue(session, order, now)
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
+        return self.sink.queue(session, order, now)
 
     def compose(self) -> None:
         return None
@@ -74,5 +75,5 @@ class Immediate:
 class NoReplies:
     """Sends nothing (tests of intake alone; a daemon always has real replies)."""
 
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
-        return None
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
+        return False

@@ -49,10 +49,10 @@ class TemplatedBatch:
         self._replies = replies
         self._ordered: list[OrderedReply] = []
 
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> None:
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         address = order.identity.address
         if not address:
-            return
+            return False
         message = order.message
         own = (message.message_id,) if message.message_id else ()
         producer_id = order.identity.producer_id
@@ -71,8 +71,10 @@ class TemplatedBatch:
         composer = self._replies.composer
         name = order.identity.name or None
         ordered = order_reply(session, composer, request, sender_name=name, now=now)
-        if ordered is not None:
-            self._ordered.append(ordered)
+        if ordered is None:
+            return False
+        self._ordered.append(ordered)
+        return True
 
     def compose(self) -> None:
         replies = self._replies

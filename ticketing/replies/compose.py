@@ -14,6 +14,7 @@ from datetime import datetime
 
 from ticketing.config import Config
 from ticketing.message_ids import make_message_id
+from ticketing.models import Incident
 from ticketing.replies.context import ContextInput, build_context
 from ticketing.replies.errors import ReplyError, TemplateError
 from ticketing.replies.kinds import LANGUAGES, ReplyKind, reply_kind
@@ -135,7 +136,16 @@ class ReplyComposer:
             person_ids=tuple(person_ids),
             ref_token=token,
             extra=request.extra,
+            promise_days=self._promise_days(incident),
         )
+
+    def _promise_days(self, incident: Incident | None) -> float:
+        """The first-response promise of the incident's SLA policy (the default policy's
+        when there is no incident)."""
+        sla = self._config.sla
+        if incident is None:
+            return sla.policy.first_response_days
+        return sla.policy_of(incident.team, incident.type, incident.sla_policy).first_response_days
 
     def _render(self, kind: ReplyKind, data: ContextInput) -> tuple[Rendered, list[TemplateError]]:
         context = build_context(data)

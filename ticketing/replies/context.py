@@ -16,6 +16,7 @@ from ticketing.models import Incident, Producer
 from ticketing.numbering import NEW_YORK
 from ticketing.replies.errors import ReplyError
 from ticketing.replies.kinds import ReplyKind
+from ticketing.replies.labels import finding_labels
 
 __all__ = ["ContextInput", "build_context"]
 
@@ -34,6 +35,8 @@ class ContextInput:
     person_ids: Sequence[str]
     ref_token: str | None
     extra: Mapping[str, object]
+    # business days within which the incident's SLA policy promises a first reply
+    promise_days: float = 2
 
 
 def build_context(data: ContextInput) -> dict[str, Any]:
@@ -46,12 +49,14 @@ def build_context(data: ContextInput) -> dict[str, Any]:
     }
     if kind.incident != "none":
         _require(kind, "incident", data.incident)
-        context["incident"] = _incident(data.incident, data.person_ids, data.language)
+        context["incident"] = _incident(data)
         context["ref_token"] = data.ref_token if data.incident is not None else None
     if kind.producer != "none":
         _require(kind, "producer", data.producer)
         context["producer"] = _producer(data.producer)
     context.update(_extras(kind, data.extra))
+    if "finding_types" in context:
+        context["finding_labels"] = finding_labels(context["finding_types"], data.language)
     return context
 
 
@@ -61,15 +66,14 @@ def _require(kind: ReplyKind, what: str, value: object) -> None:
         raise ReplyError(f"a {kind.name} reply needs an {what}")
 
 
-def _incident(
-    incident: Incident | None, person_ids: Sequence[str], language: str
-) -> dict[str, Any] | None:
+def _incident(data: ContextInput) -> dict[str, Any] | None:
+    incident = data.incident
     if incident is None:
         return None
     case_type = CASE_TYPES.get(incident.type)
     label = incident.type
     if case_type is not None:
-        label = case_type.label_es if language == "es" else case_type.label
+        label = case_type.label_es if data.language == "es" else case_type.label
     return {
         "number": incident.number,
         "type": incident.type,
@@ -77,8 +81,14 @@ def _incident(
         "status": incident.status,
         "priority": incident.priority,
         "opened_on": incident.opened_at.astimezone(NEW_YORK).date().isoformat(),
-        "person_ids": list(person_ids),
+        "person_ids": list(data.person_ids),
+        "promise_days": _days(data.promise_days),
     }
+
+
+def _days(days: float) -> int | float:
+    """``2``, not ``2.0``, in "a reply within 2 business days"."""
+    return int(days) if float(days).is_integer() else days
 
 
 def _producer(producer: Producer | None) -> dict[str, Any] | None:
@@ -93,6 +103,7 @@ def _producer(producer: Producer | None) -> dict[str, Any] | None:
 
 
 def _extras(kind: ReplyKind, extra: Mapping[str, object]) -> dict[str, Any]:
+    extra = {**{key: [] for key in kind.optional}, **extra}
     unknown = sorted(set(extra) - set(kind.extra))
     missing = sorted(set(kind.extra) - set(extra))
     if unknown or missing:

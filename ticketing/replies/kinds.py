@@ -17,7 +17,16 @@ __all__ = ["KINDS", "LANGUAGES", "ReplyKind", "reply_kind"]
 Presence = Literal["required", "optional", "none"]
 LANGUAGES = ("en", "es")
 
-INCIDENT_KEYS = ("number", "type", "type_label", "status", "priority", "opened_on", "person_ids")
+INCIDENT_KEYS = (
+    "number",
+    "type",
+    "type_label",
+    "status",
+    "priority",
+    "opened_on",
+    "person_ids",
+    "promise_days",
+)
 PRODUCER_KEYS = ("name", "email", "npn", "language")
 TEAM_KEYS = ("key", "name")
 DICT_KEYS = {"incident": INCIDENT_KEYS, "producer": PRODUCER_KEYS, "team": TEAM_KEYS}
@@ -38,6 +47,7 @@ class ReplyKind:
     producer: Presence
     extra: tuple[str, ...] = ()
     internal: bool = False
+    optional: tuple[str, ...] = ()  # extras a request may leave out: an empty list then
 
     @property
     def carries_token(self) -> bool:
@@ -51,14 +61,27 @@ class ReplyKind:
             names += ["incident", "ref_token"]
         if self.producer != "none":
             names.append("producer")
-        return (*names, *self.extra)
+        names += self.extra
+        if "finding_types" in self.extra:
+            names.append("finding_labels")  # the same kinds in words, in the mail's language
+        return tuple(names)
 
 
 KINDS: dict[str, ReplyKind] = {
     k.name: k
     for k in (
-        ReplyKind("ack_new", incident="required", producer="optional"),
-        ReplyKind("ack_reply", incident="required", producer="optional"),
+        # An acknowledgement also says what the guard removed (``finding_types`` empty when
+        # nothing was): one mail, so a producer told of a redaction is never told twice.
+        *(
+            ReplyKind(
+                name,
+                incident="required",
+                producer="optional",
+                extra=("finding_types",),
+                optional=("finding_types",),
+            )
+            for name in ("ack_new", "ack_reply")
+        ),
         ReplyKind(
             "pii_rejected", incident="optional", producer="optional", extra=("finding_types",)
         ),

@@ -35,10 +35,7 @@ class SlaClocks:
         return cls(config, calendar_from_config(config))
 
     def policy_of(self, incident: Incident) -> SlaPolicyConfig:
-        try:
-            return self.config.select(incident.team, incident.type, incident.sla_policy)
-        except KeyError:  # the policy was renamed since: fall back to matching
-            return self.config.select(incident.team, incident.type)
+        return self.config.policy_of(incident.team, incident.type, incident.sla_policy)
 
     def start(self, session: Session, incident: Incident, when: datetime) -> None:
         policy = self.config.select(incident.team, incident.type)
