@@ -15,11 +15,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from mailer.delivery import Transport
+from pii_guard import AllowList
 from ticketing.config import OutboundConfig
+from ticketing.config.pii_schema import PiiConfig
 from ticketing.db import transaction
 from ticketing.message_ids import find_signed_incident
 from ticketing.models import AuditEvent, OutboxMessage, UndeliverableAddress
+from ticketing.outbound_pii import withdraw_if_pii
 from ticketing.outbox import OutboxDispatcher, claim_next, dispatch_due
+from ticketing.pii_settings import build_guard
 from ticketing.replies import ReplyRequest, queue_reply
 from ticketing.tokens import RefTokens
 
@@ -305,3 +309,25 @@ def test_a_rounds_outcomes_are_recorded_together_each_only_if_its_lease_held(
         ("sent", 1),
     ]
     assert f"outbox {queued[1].id}: lease lost before the outcome was recorded" in caplog.text
+
+
+def test_a_withheld_mail_is_listed_with_the_kinds_found_and_cannot_be_retried(
+    run_cli, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    [row] = queue_acks(engine, 1)
+    with transaction(engine) as session:
+        withheld = session.get(OutboxMessage, row.id)
+        assert withheld is not None
+        withdrawn = withdraw_if_pii(
+            session, withheld, build_guard(PiiConfig()), AllowList(), "SSN 219-09-9999"
+        )
+        assert withdrawn
+    config = write_config(tmp_path, db_url)
+    listed = json.loads(run_cli("--config", str(config), "outbox", "list", "--json").out)
+    assert [(r["status"], r["reason"], r["pii_findings"]) for r in listed] == [
+        ("withheld", "personal_data", {"US_SSN": 1})
+    ]
+    table = run_cli("--config", str(config), "outbox", "list", "--status", "withheld").out
+    assert table.splitlines()[1].endswith("personal_data: US_SSN x1")
+    again = run_cli("--config", str(config), "outbox", "retry", str(row.id))
+    assert again.err == f"ticketd: outbox message {row.id} is withheld, not failed or pending\n"

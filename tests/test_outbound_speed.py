@@ -167,7 +167,8 @@ def test_composed_mail_is_scanned_without_parsing_and_withheld(engine: Engine) -
         guard = build_guard(PiiConfig())
         assert withdraw_if_pii(session, queued.row, guard, AllowList(), queued.visible_text)
     with Session(engine) as session:
-        assert session.exec(select(OutboxMessage)).all() == []
+        [row] = session.exec(select(OutboxMessage)).all()
+    assert (row.status, row.mime, row.pii_findings) == ("withheld", b"", {"US_SSN": 1})
 
 
 def queue_acks(engine: Engine, count: int) -> None:

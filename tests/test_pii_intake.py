@@ -149,7 +149,12 @@ def test_outbound_mail_with_personal_data_is_withheld(engine: Engine, guard: Pii
         assert withdraw_if_pii(session, leaky, guard, allow) is True
         assert withdraw_if_pii(session, fine, guard, allow) is False
     with transaction(engine, readonly=True) as session:
-        assert [r.message_id for r in session.exec(select(OutboxMessage)).all()] == ["<b@x>"]
+        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.message_id)).all()
+        withheld = [(r.message_id, r.status, r.pii_findings, r.mime) for r in rows]
+        assert withheld == [
+            ("<a@x>", "withheld", {"US_SSN": 1}, b""),  # visible, never sent, no content kept
+            ("<b@x>", "pending", None, clean.as_bytes()),
+        ]
         event = session.exec(
             select(AuditEvent).where(AuditEvent.kind == "outbound_blocked_pii")
         ).one()

@@ -151,7 +151,9 @@ def test_a_composed_mail_with_personal_data_is_withheld(
     ordered = order(engine, composer, leaky)
     compose_orders(engine, composer, guard, [ordered])
     compose_orders(engine, composer, guard, [ordered])
-    assert outbox(engine) == []
+    [row] = outbox(engine)
+    withheld = (row.status, row.reason, row.pii_findings, row.mime, row.reply_order)
+    assert withheld == ("withheld", "personal_data", {"US_SSN": 1}, b"", None)
     assert audit_kinds(engine) == ["reply_queued", "outbound_blocked_pii"]
     with transaction(engine, readonly=True) as session:
         event = session.exec(select(AuditEvent).where(AuditEvent.kind != "reply_queued")).one()

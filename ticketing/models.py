@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
@@ -98,6 +99,13 @@ class Producer(SQLModel, table=True):
     name: str = Field(max_length=200)
     email: str = Field(max_length=254, unique=True)
     language: str = Field(default="en", max_length=8)
+    # The producer's own phone numbers and agency: in their mail's signature they are
+    # not consumers' data (the PII guard allows them for this sender).
+    phones: list[str] = Field(
+        default_factory=list,
+        sa_column=Column(JSON, nullable=False, server_default=text("'[]'")),
+    )
+    agency: str | None = Field(default=None, max_length=200)
     created_at: datetime = _when()
     updated_at: datetime = _when()
 
@@ -208,7 +216,9 @@ class OutboxMessage(SQLModel, table=True):
     ``next_attempt_at``, a lease a crashed dispatcher lets run out) → ``sent``,
     or ``failed`` with a ``reason`` (``rejected``, ``expired``,
     ``undeliverable``); intake marks a sent row ``bounced`` when its bounce
-    comes back.  ``trigger_fingerprint`` is the hash of the inbound
+    comes back.  A composed mail the outbound PII scan flags is ``withheld``
+    (reason ``personal_data``, the kinds found in ``pii_findings``, no MIME kept):
+    never sent, but visible to operators.  ``trigger_fingerprint`` is the hash of the inbound
     message that caused an auto-reply, so the same mail is never answered twice.
     """
 
@@ -234,6 +244,11 @@ class OutboxMessage(SQLModel, table=True):
     created_at: datetime = _when()
     sent_at: datetime | None = _when(nullable=True)
     reply_order: dict[str, Any] | None = Field(
+        default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
+    )
+    # A ``withheld`` mail: the kinds of personal data the outbound scan found, and how
+    # many of each (its content is not kept).
+    pii_findings: dict[str, int] | None = Field(
         default=None, sa_column=Column(JSON(none_as_null=True), nullable=True)
     )
 

@@ -1,8 +1,11 @@
 """Outbound mail is scanned too: no template or quoted text may mail PII out.
 
-A composed mail whose text the guard flags is withdrawn from the outbox in the
-same transaction (it is never sent) and an ``outbound_blocked_pii`` audit
-event names the kinds of data found — never the values.
+A composed mail whose text the guard flags is *withheld* in the same
+transaction: its outbox row stays, so operators see it (``ticketd outbox
+list``, ``status``, ``/metrics``), with status ``withheld``, the kinds of data
+found and their counts, and without its content (which is what must not
+travel); it is never sent.  An ``outbound_blocked_pii`` audit event names the
+kinds too — never the values.
 """
 
 from __future__ import annotations
@@ -11,14 +14,17 @@ import logging
 from collections import Counter
 from email import message_from_bytes, policy
 
+from sqlalchemy import update
 from sqlmodel import Session
 
 from mailer.bodies import html_to_text
 from pii_guard import AllowList, PiiGuard
 from ticketing.audit import audit
-from ticketing.models import OutboxMessage
+from ticketing.models import OutboxMessage, table_of
 
-__all__ = ["note_withheld", "personal_data_in", "withdraw_if_pii"]
+__all__ = ["WITHHELD", "note_withheld", "personal_data_in", "withdraw_if_pii", "withheld_values"]
+
+WITHHELD = "withheld"
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +52,7 @@ def withdraw_if_pii(
     allow: AllowList,
     visible_text: str | None = None,
 ) -> bool:
-    """``True`` (and the row deleted) when the composed mail carries personal data.
+    """``True`` (and the row withheld) when the composed mail carries personal data.
 
     ``visible_text`` is the composer's own copy of what the recipient reads
     (``ComposedMail.visible_text``); without it, e.g. for a row loaded from
@@ -59,8 +65,24 @@ def withdraw_if_pii(
     if not counts:
         return False
     note_withheld(session, row.incident_id, row.kind, counts)
-    session.delete(row)
+    session.flush()  # the row is written; the update below must find it
+    session.execute(
+        update(table_of(OutboxMessage))
+        .where(table_of(OutboxMessage).c.id == row.id)
+        .values(**withheld_values(counts))
+    )
+    session.expire(row)
     return True
+
+
+def withheld_values(counts: dict[str, int]) -> dict[str, object]:
+    """The columns of a withheld row: never sent, its content dropped, the kinds kept."""
+    return {
+        "status": WITHHELD,
+        "reason": "personal_data",
+        "pii_findings": dict(counts),
+        "mime": b"",
+    }
 
 
 def personal_data_in(guard: PiiGuard, allow: AllowList, visible_text: str) -> dict[str, int]:

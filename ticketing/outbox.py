@@ -418,7 +418,10 @@ def list_outbox(
 def retry_message(
     session: Session, outbox_id: int, now: datetime, config: OutboundConfig
 ) -> OutboxMessage:
-    """Make a failed (or waiting) row due now with a fresh maximum age; audited."""
+    """Make a failed (or waiting) row due now with a fresh maximum age; audited.
+
+    A ``withheld`` mail cannot be retried: it carried personal data, so its content
+    was never kept."""
     row = session.get(OutboxMessage, outbox_id)
     if row is None:
         raise NotFoundError(f"no outbox message {outbox_id}")

@@ -15,7 +15,7 @@ from ticketing.schema import require_current
 
 __all__ = ["outbox_group"]
 
-STATUSES = ("composing", "pending", "sending", "sent", "failed", "bounced")
+STATUSES = ("composing", "pending", "sending", "sent", "failed", "bounced", "withheld")
 
 
 @click.group("outbox")
@@ -38,7 +38,16 @@ def _row(row: OutboxMessage) -> dict[str, Any]:
         "sent_at": iso(row.sent_at),
         "reason": row.reason,
         "last_error": row.last_error,
+        "pii_findings": row.pii_findings,
     }
+
+
+def _why(row: dict[str, Any]) -> str:
+    """The REASON column: a withheld mail's kinds of data, else the reason or last error."""
+    if row["pii_findings"]:
+        found = ", ".join(f"{kind} x{count}" for kind, count in sorted(row["pii_findings"].items()))
+        return f"{row['reason']}: {found}"
+    return str(row["reason"] or row["last_error"] or "")
 
 
 @outbox_group.command("list")
@@ -65,7 +74,7 @@ def list_command(ctx: Context, status: str | None, limit: int, as_json: bool) ->
                 r["attempts"],
                 (r["created_at"] or "")[:19],
                 (r["sent_at"] or r["next_attempt_at"] or "")[:19],
-                r["reason"] or r["last_error"] or "",
+                _why(r),
             )
             for r in rows
         ],

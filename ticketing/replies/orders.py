@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, null, update
+from sqlalchemy import null, update
 from sqlalchemy.engine import Engine, Result
 from sqlmodel import Session, col, select
 
@@ -34,7 +34,7 @@ from ticketing.audit import audit
 from ticketing.db import insert_row, transaction
 from ticketing.errors import StorageError
 from ticketing.models import Incident, IncidentConsumer, OutboxMessage, Producer, table_of, utcnow
-from ticketing.outbound_pii import note_withheld, personal_data_in
+from ticketing.outbound_pii import note_withheld, personal_data_in, withheld_values
 from ticketing.replies.compose import ComposedMail, ReplyComposer
 from ticketing.replies.enqueue import audit_failures, permitted_recipient
 from ticketing.replies.errors import ReplyError
@@ -192,7 +192,7 @@ def _settle(session: Session, order: OrderedReply, result: _Result) -> None:
     composing = (_TABLE.c.id == order.row_id) & (_TABLE.c.status == "composing")
     incident_id = order.request.incident.id if order.request.incident else None
     if result.withheld is not None:
-        if _changed(session.execute(delete(_TABLE).where(composing))):
+        if _mark(session, composing, **withheld_values(result.withheld)):
             note_withheld(session, incident_id, order.request.kind, result.withheld)
         return
     if result.error is not None:
