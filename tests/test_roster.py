@@ -25,12 +25,15 @@ def test_import_then_list(run_cli, db_url: str, tmp_path: Path) -> None:
     assert result.code == 0, result
     assert result.out == "2 created, 0 updated, 0 unchanged, 0 rejected\n"
     listed = json.loads(run_cli("--config", str(config), "producers", "list", "--json").out)
+    blank = {"phones": [], "agency": None}
     assert listed == [
-        {"npn": "9", "name": "Ana Ortiz", "email": "ana.ortiz@brokers.example", "language": "es"},
-        {"npn": "1234567", "name": "Sam Amsung", "email": "sam@brokers.example", "language": "en"},
+        {"npn": "9", "name": "Ana Ortiz", "email": "ana.ortiz@brokers.example", "language": "es"}
+        | blank,
+        {"npn": "1234567", "name": "Sam Amsung", "email": "sam@brokers.example", "language": "en"}
+        | blank,
     ]
     table = run_cli("--config", str(config), "producers", "list").out.splitlines()
-    assert table[0].split() == ["NPN", "NAME", "EMAIL", "LANG"]
+    assert table[0].split() == ["NPN", "NAME", "EMAIL", "LANG", "AGENCY"]
     assert len(table) == 3
 
 
@@ -75,6 +78,28 @@ def test_upsert_by_npn(run_cli, db_url: str, tmp_path: Path) -> None:
     listed = json.loads(run_cli("--config", str(config), "producers", "list", "--json").out)
     assert {p["email"] for p in listed} == {"sam.new@brokers.example", "ana.ortiz@brokers.example"}
     assert {p["language"] for p in listed} == {"en"}
+
+
+def test_phones_and_agency_are_imported_checked_and_updated(
+    run_cli, db_url: str, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, db_url)
+    text = (
+        "npn,name,email,phones,agency\n"
+        '1234567,Sam Amsung,sam@brokers.example,"(410) 555-0134; 443.555.0178",  Amsung  Agency \n'
+        "55,Bad Phone,bad@brokers.example,12345,\n"
+    )
+    result = _import(run_cli, config, tmp_path, text)
+    assert result.err.splitlines() == [
+        f"{tmp_path / 'roster.csv'}:3: rejected: phones: '12345' is not a phone number (7 to 15"
+        " digits)"
+    ]
+    [sam] = json.loads(run_cli("--config", str(config), "producers", "list", "--json").out)
+    assert (sam["phones"], sam["agency"]) == (["(410) 555-0134", "443.555.0178"], "Amsung Agency")
+    moved = "npn,name,email,phones\n1234567,Sam Amsung,sam@brokers.example,410-555-0199\n"
+    assert json.loads(_import(run_cli, config, tmp_path, moved, "--json").out)["updated"] == 1
+    [sam] = json.loads(run_cli("--config", str(config), "producers", "list", "--json").out)
+    assert (sam["phones"], sam["agency"]) == (["410-555-0199"], None)
 
 
 def test_email_of_another_producer_is_rejected(run_cli, db_url: str, tmp_path: Path) -> None:

@@ -4,6 +4,11 @@ A roster file comes from a spreadsheet, so it is read forgivingly (BOM,
 header case and spacing, blank lines) but each row is checked strictly; bad
 rows are reported with their line number and reason and the good rows are
 still imported.
+
+Columns: ``npn``, ``name``, ``email`` (required), ``language`` (``en``/``es``),
+``phones`` (the producer's own numbers, separated by ``;``) and ``agency``.
+The phones and the agency are what a producer signs their mail with: the PII
+guard does not take them for a consumer's data.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ __all__ = [
 LANGUAGES = ("en", "es")
 REQUIRED_COLUMNS = ("npn", "name", "email")
 _NPN = re.compile(r"^[0-9]{1,10}$")
+_PHONE_SEPARATORS = re.compile(r"[;|\n]")
+_PHONE_DIGITS = (7, 15)  # a local number to an international one (E.164)
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,13 @@ class RosterRow:
     name: str
     email: str
     language: str
+    phones: tuple[str, ...] = ()
+    agency: str | None = None
+
+    @property
+    def fields(self) -> tuple[object, ...]:
+        """What a producer row holds of this row (to tell an update from no change)."""
+        return (self.name, self.email, self.language, list(self.phones), self.agency)
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,21 @@ def _check_row(line: int, row: dict[str, str]) -> RosterRow:
         raise ValueError("email is not a valid address") from None
     if language not in LANGUAGES:
         raise ValueError(f"language must be one of {', '.join(LANGUAGES)}")
-    return RosterRow(line, npn, name, email, language)
+    phones = _phones(row.get("phones") or "")
+    agency = " ".join((row.get("agency") or "").split()) or None
+    if agency is not None and len(agency) > 200:
+        raise ValueError("agency must be at most 200 characters")
+    return RosterRow(line, npn, name, email, language, phones, agency)
+
+
+def _phones(value: str) -> tuple[str, ...]:
+    """The numbers of a ``phones`` cell (``;`` between them), each checked for its digits."""
+    phones = [" ".join(p.split()) for p in _PHONE_SEPARATORS.split(value) if p.strip()]
+    for phone in phones:
+        count = sum(c.isdigit() for c in phone)
+        if not _PHONE_DIGITS[0] <= count <= _PHONE_DIGITS[1]:
+            raise ValueError(f"phones: '{phone}' is not a phone number (7 to 15 digits)")
+    return tuple(dict.fromkeys(phones))
 
 
 def import_roster(session: Session, rows: list[RosterRow], report: ImportReport) -> None:
@@ -134,24 +162,30 @@ def import_roster(session: Session, rows: list[RosterRow], report: ImportReport)
             continue
         producer = by_npn.get(row.npn)
         if producer is None:
-            producer = Producer(npn=row.npn, name=row.name, email=row.email, language=row.language)
+            producer = Producer(npn=row.npn, name=row.name, email=row.email)
+            _fill(producer, row)
             report.created += 1
-        elif (producer.name, producer.email, producer.language) == (
-            row.name,
-            row.email,
-            row.language,
-        ):
+        elif _fields_of(producer) == row.fields:
             report.unchanged += 1
             continue
         else:
             by_email.pop(producer.email, None)
-            producer.name, producer.email, producer.language = row.name, row.email, row.language
+            _fill(producer, row)
             producer.updated_at = utcnow()
             report.updated += 1
         session.add(producer)
         session.flush()
         by_npn[row.npn] = by_email[row.email] = producer
     report.rejected.sort(key=lambda r: r.line)
+
+
+def _fields_of(producer: Producer) -> tuple[object, ...]:
+    return (producer.name, producer.email, producer.language, producer.phones, producer.agency)
+
+
+def _fill(producer: Producer, row: RosterRow) -> None:
+    producer.name, producer.email, producer.language = row.name, row.email, row.language
+    producer.phones, producer.agency = list(row.phones), row.agency
 
 
 def list_producers(session: Session) -> list[Producer]:

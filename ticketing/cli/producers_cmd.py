@@ -26,7 +26,8 @@ def producers_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 @pass_context
 def import_command(ctx: Context, csv_file: Path, as_json: bool) -> None:
-    """Upsert producers from CSV (columns npn, name, email; optional language).
+    """Upsert producers from CSV (columns npn, name, email; optional language, phones
+    separated by ';', agency).
 
     Good rows are imported even when others are rejected; the exit status is 1
     when any row was rejected.
@@ -67,12 +68,19 @@ def list_command(ctx: Context, as_json: bool) -> None:
     if as_json:
         emit_json(
             [
-                {"npn": p.npn, "name": p.name, "email": p.email, "language": p.language}
+                {
+                    "npn": p.npn,
+                    "name": p.name,
+                    "email": p.email,
+                    "language": p.language,
+                    "phones": p.phones,
+                    "agency": p.agency,
+                }
                 for p in producers
             ]
         )
     else:
         emit_table(
-            ("NPN", "NAME", "EMAIL", "LANG"),
-            [(p.npn, p.name, p.email, p.language) for p in producers],
+            ("NPN", "NAME", "EMAIL", "LANG", "AGENCY"),
+            [(p.npn, p.name, p.email, p.language, p.agency or "") for p in producers],
         )
