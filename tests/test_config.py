@@ -123,6 +123,21 @@ def test_typo_gets_a_suggestion() -> None:
             {"intake": {"unknown_senders": "drop"}},
             "intake.unknown_senders: must be one of reply, accept",
         ),
+        (
+            {"teams": {"escalated_cases": {"name": "E", "mailbox": "nope"}}},
+            "teams.escalated_cases.mailbox: unknown mailbox 'nope' "
+            "(known: escalations, producer-operations)",
+        ),
+        (
+            {
+                "teams": {
+                    "escalated_cases": {"name": "E", "mailbox": "producer-operations"},
+                    "producer_operations": {"name": "P"},
+                }
+            },
+            "teams.escalated_cases.mailbox: mailbox 'producer-operations' belongs to team "
+            "'producer_operations'",
+        ),
     ],
 )
 def test_each_problem_is_named(raw: dict[str, object], expected: str) -> None:
@@ -220,3 +235,17 @@ def test_check_json_for_scripts(run_cli, tmp_path: Path) -> None:
     }
     good = run_cli("--config", str(REPO / "config.toml"), "config", "check", "--json")
     assert json.loads(good.out)["ok"] is True
+
+
+def test_each_team_speaks_through_one_of_its_mailboxes() -> None:
+    boxes = [
+        {"name": "intake", "address": "in@x.org", "team": "escalated_cases"},
+        {"name": "desk", "address": "desk@x.org", "team": "escalated_cases"},
+    ]
+    teams = {"escalated_cases": {"name": "E"}, "quiet": {"name": "Q"}}
+    first = validate_config({"mailboxes": boxes, "teams": teams}, "c.toml")
+    assert first.team_mailbox("escalated_cases").name == "intake"  # type: ignore[union-attr]
+    assert first.team_mailbox("quiet") is None
+    teams["escalated_cases"] = {"name": "E", "mailbox": "desk"}
+    named = validate_config({"mailboxes": boxes, "teams": teams}, "c.toml")
+    assert named.team_mailbox("escalated_cases").name == "desk"  # type: ignore[union-attr]

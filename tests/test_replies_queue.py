@@ -89,6 +89,7 @@ def test_headers_thread_and_stop_loops(engine: Engine) -> None:
     assert row is not None
     message = parse(row)
     assert message["From"] == "MHBE Escalated caseworkers Team <escalations@exchange.example>"
+    assert message["Reply-To"] == "escalations@exchange.example"
     assert message["To"] == "sam@brokers.example"
     assert message["In-Reply-To"] == "<CAF1@mail.brokers.example>"
     assert message["References"] == "<older@mail.brokers.example> <CAF1@mail.brokers.example>"
@@ -125,6 +126,11 @@ def test_commission_lists_every_person_id(engine: Engine) -> None:
     assert row is not None
     assert parse(row)["Subject"] == "Escalated Case: Commission.PID #:1,22"
     assert "MHBE Producer Operations Team\nref:_" in text_of(parse(row))
+    # it comes from, and is answered to, the mailbox that speaks for the owning team
+    producer_operations = "producer.operations@exchange.example"
+    assert parse(row)["From"].addresses[0].addr_spec == producer_operations
+    assert parse(row)["Reply-To"] == producer_operations
+    assert row.mail_from == "escalations@exchange.example"  # bounces: [outbound] from_address
 
 
 def test_header_injection_through_the_producers_message_id_is_dropped(engine: Engine) -> None:

@@ -177,7 +177,7 @@ def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def _cross_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
-    problems = _mailbox_checks(raw) + _routing_checks(raw)
+    problems = _mailbox_checks(raw) + _routing_checks(raw) + _team_mailbox_checks(raw)
     problems += _database_checks(_section(raw, "database"))
     smtp = _section(raw, "smtp")
     if ("tls_cert" in smtp) != ("tls_key" in smtp):
@@ -220,6 +220,28 @@ def _mailbox_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
             )
         problems += _imap_checks(f"{where}.imap", box.get("imap"))
         seen_names.add(str(name))
+    return problems
+
+
+def _team_mailbox_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
+    """``[teams.<key>] mailbox`` names one of the team's own mailboxes: mail about its
+    incidents is answered to it, under that mailbox's PII policy."""
+    boxes = (
+        {b.get("name"): b.get("team") for _, b in _tables(raw, "mailboxes")}
+        if "mailboxes" in raw
+        else {"escalations": "escalated_cases", "producer-operations": "producer_operations"}
+    )
+    problems = []
+    for key, team in _section(raw, "teams").items():
+        named = team.get("mailbox") if isinstance(team, Mapping) else None
+        if not isinstance(named, str):
+            continue
+        if named not in boxes:
+            message = f"unknown mailbox '{named}' (known: {', '.join(map(str, boxes))})"
+            problems.append(ConfigProblem(f"teams.{key}.mailbox", message))
+        elif boxes[named] != key:
+            message = f"mailbox '{named}' belongs to team '{boxes[named]}'"
+            problems.append(ConfigProblem(f"teams.{key}.mailbox", message))
     return problems
 
 

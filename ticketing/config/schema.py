@@ -166,6 +166,9 @@ class TeamConfig(_Section):
     name: NonEmptyStr
     lead: StrictStr | None = None  # SLA level 1 notices
     supervisor: StrictStr | None = None  # SLA level 2 notices
+    # The mailbox (by name) that speaks for the team: mail about its incidents comes
+    # from it and is answered to it.  Unset: the team's first mailbox.
+    mailbox: StrictStr | None = None
 
     @field_validator("lead", "supervisor")
     @classmethod
@@ -231,3 +234,12 @@ class Config(_Section):
             if mailbox.name == name:
                 return mailbox
         raise KeyError(name)
+
+    def team_mailbox(self, team: str) -> MailboxConfig | None:
+        """The mailbox that speaks for ``team`` (``[teams.<key>] mailbox``, else the team's
+        first mailbox); ``None`` for a team without one."""
+        named = self.teams[team].mailbox if team in self.teams else None
+        for mailbox in self.mailboxes:
+            if mailbox.name == named if named else mailbox.team == team:
+                return mailbox
+        return None

@@ -330,7 +330,10 @@ def _reply(
     asked for none, or a loop or rate rule)."""
     if prep.screening.no_reply or not prep.identity.address:
         return False
-    order = ReplyOrder(kind, prep.identity, prep.parsed, prep.mailbox.team, incident, extra or {})
+    # Mail about an incident speaks for the team that owns it, which routing may have
+    # chosen over the team of the mailbox the message came to.
+    team = incident.team if incident else prep.mailbox.team
+    order = ReplyOrder(kind, prep.identity, prep.parsed, team, incident, extra or {})
     return replies.queue(session, order, prep.raw.received_at)
 
 

@@ -92,9 +92,11 @@ class ReplyComposer:
         rendered, failures = self._render(kind, data)
         message_id = message_id or self.message_id_for(request)
         outbound = self._config.outbound
+        speaker = self._speaker(data.team_key)
         parts = MailParts(
             from_name=data.team_name,
-            from_address=outbound.from_address,
+            from_address=speaker,
+            reply_to=speaker,
             to=data.address,
             subject=rendered.subject,
             text=ensure_token(rendered.text, data.ref_token, "text"),
@@ -115,6 +117,13 @@ class ReplyComposer:
             files=rendered.files,
             failures=tuple(failures),
         )
+
+    def _speaker(self, team: str) -> str:
+        """The address mail about ``team``'s incidents comes from and is answered to: the
+        mailbox that speaks for the team, so a producer's reply reaches that mailbox and
+        its PII policy; ``[outbound] from_address`` for a team without a mailbox."""
+        mailbox = self._config.team_mailbox(team)
+        return mailbox.address if mailbox else self._config.outbound.from_address
 
     def _context_input(
         self, kind: ReplyKind, request: ReplyRequest, person_ids: Sequence[str]

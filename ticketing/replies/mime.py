@@ -72,6 +72,7 @@ class MailParts:
     references: Sequence[str]
     date: datetime
     auto_submitted: str  # "auto-replied" | "auto-generated"
+    reply_to: str | None = None
 
 
 def ensure_token(body: str, token: str | None, part: str) -> str:
@@ -131,6 +132,7 @@ def _headers(parts: MailParts) -> list[tuple[str, str | Header]]:
     subject = _subject(parts.subject)
     headers: list[tuple[str, str | Header]] = [
         ("From", _mailbox(parts.from_name, parts.from_address)),
+        *([("Reply-To", _checked(parts.reply_to))] if parts.reply_to else []),
         ("To", _recipient(parts.to)),
         ("Subject", _subject_value(subject)),
         ("Date", format_datetime(parts.date)),
