@@ -159,3 +159,23 @@ def test_outbound_mail_with_personal_data_is_withheld(engine: Engine, guard: Pii
             select(AuditEvent).where(AuditEvent.kind == "outbound_blocked_pii")
         ).one()
     assert event.detail == {"kind": "ack_new", "finding_counts": {"US_SSN": 1}}
+
+
+@pytest.mark.parametrize(
+    ("boxes", "headers"),
+    [
+        (("escalations", "producer-operations"), {}),  # SMTP: both RCPTs, the redact one first
+        (("escalations",), {"Cc": "Producer Ops <Producer.Operations+x@exchange.example>"}),
+    ],
+    ids=["both-delivered", "other-in-cc"],
+)
+def test_the_strictest_policy_of_every_mailbox_reached_applies(
+    pipeline, engine, replies, boxes, headers
+) -> None:  # type: ignore[no-untyped-def]
+    raw = make_mail(body=f"My client PID 174097, SSN {SSN}, needs help.", headers=headers)
+    outcome = pipeline.process(RawMessage(raw, "smtp", boxes))
+    assert (outcome.action, outcome.incident_number) == ("pii_rejected", None)
+    with transaction(engine, readonly=True) as session:
+        row = session.exec(select(Message)).one()
+    assert (row.text, row.pii_findings) == ("", {"US_SSN": 1})
+    assert replies.kinds == ["pii_rejected"]

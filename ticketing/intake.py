@@ -11,6 +11,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from mailer.recipients import RecipientMap
 from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
@@ -83,6 +84,7 @@ def build_pipeline(
         guard=guard or NoGuard(),
         replies=replies if isinstance(replies, Replies) else Immediate(replies or NoReplies()),
         own=own_identity(config),
+        recipients=RecipientMap((box.name, box.address) for box in config.mailboxes),
         clocks=SlaClocks.from_config(config.sla),
     )
 

@@ -6,14 +6,22 @@ passes the real guard (``pii_guard``), tests may pass another real one.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal, Protocol
 
 from mailer.parsing import ParsedMessage
 from ticketing.pipeline.types import GuardResult, Identity
 
-__all__ = ["NoGuard", "PiiStage"]
+__all__ = ["NoGuard", "PiiStage", "Policy", "strictest"]
 
 Policy = Literal["reject", "redact", "off"]
+_STRICTNESS: dict[Policy, int] = {"off": 0, "redact": 1, "reject": 2}
+
+
+def strictest(policies: Iterable[Policy]) -> Policy:
+    """reject > redact > off: a message that reached several mailboxes is held to the
+    strictest promise any of them makes (``off`` when there is none)."""
+    return max(policies, key=_STRICTNESS.__getitem__, default="off")
 
 
 class PiiStage(Protocol):

@@ -26,12 +26,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session
 
 from mailer.parsing import ParsedMessage, parse_message
+from mailer.recipients import RecipientMap
 from mailer.screening import OwnIdentity, Screening, screen
 from ticketing import metrics
 from ticketing.config import Config, MailboxConfig
 from ticketing.db import transaction
 from ticketing.errors import StorageError
-from ticketing.pipeline.guard import PiiStage
+from ticketing.pipeline.guard import PiiStage, Policy, strictest
 from ticketing.pipeline.identify import identify
 from ticketing.pipeline.limits import check_header_count, check_size
 from ticketing.pipeline.match import MatchContext, match_incident
@@ -73,6 +74,7 @@ class IntakePipeline:
     replies: Replies
     own: OwnIdentity
     clocks: SlaClocks
+    recipients: RecipientMap  # our addresses, to find our other mailboxes among To and Cc
 
     def process(self, raw: RawMessage) -> Outcome:
         """Record ``raw`` once; raise ``PermanentRejection`` or ``StorageError``.
@@ -134,7 +136,8 @@ class IntakePipeline:
         parsed = parse_message(raw.raw)
         check_header_count(sum(len(v) for v in parsed.headers.values()), self.config.smtp)
         mailbox = self._mailbox(raw)
-        identity, screening, guarded = self._assess(raw, parsed, mailbox, lookups)
+        policy = strictest(box.pii_policy for box in self._reached(raw, parsed))
+        identity, screening, guarded = self._assess(raw, parsed, policy, lookups)
         return Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
 
     def _record_together(self, prepared: dict[int, Prepared]) -> dict[int, Outcome | Exception]:
@@ -171,7 +174,7 @@ class IntakePipeline:
         return outcome
 
     def _assess(
-        self, raw: RawMessage, parsed: ParsedMessage, mailbox: MailboxConfig, lookups: Session
+        self, raw: RawMessage, parsed: ParsedMessage, policy: Policy, lookups: Session
     ) -> tuple[Identity, Screening, GuardResult]:
         """Who wrote, whether a machine did, and what of it may be stored.
 
@@ -183,12 +186,12 @@ class IntakePipeline:
         if raw.origin == "sent":
             identity = Identity(parsed.from_address, name=parsed.from_name, is_staff=True)
             own = replace(self.own, addresses=frozenset())
-            policy = "redact" if mailbox.pii_policy == "reject" else mailbox.pii_policy
             screening = screen(parsed, raw.envelope_from, own)
-            return identity, screening, self.guard.check(policy, parsed, identity)
+            redact = "redact" if policy == "reject" else policy
+            return identity, screening, self.guard.check(redact, parsed, identity)
         identity = identify(lookups, parsed, self.config.staff)
         screening = screen(parsed, raw.envelope_from, self.own)
-        return identity, screening, self.guard.check(mailbox.pii_policy, parsed, identity)
+        return identity, screening, self.guard.check(policy, parsed, identity)
 
     def _record(self, prep: Prepared) -> Outcome:
         replies = self.replies.batch()
@@ -204,6 +207,15 @@ class IntakePipeline:
         context = MatchContext(self.tokens, self.secret)
         match = match_incident(session, prep.parsed, prep.screening, prep.identity, context)
         return record(session, prep, match, self.config, replies, self.clocks)
+
+    def _reached(self, raw: RawMessage, parsed: ParsedMessage) -> list[MailboxConfig]:
+        """Every mailbox of ours the message reached: those it was delivered to, and our
+        addresses among its To and Cc.  The latter covers the channels that see one
+        mailbox (IMAP, the pipe) and an MTA that splits one message per recipient: its
+        other copy would be a duplicate, already recorded under the laxer policy."""
+        addressed = (self.recipients.mailbox_for(a) for a in (*parsed.to, *parsed.cc))
+        names = dict.fromkeys((*raw.mailboxes, *(name for name in addressed if name)))
+        return [box for box in self.config.mailboxes if box.name in names]
 
     def _mailbox(self, raw: RawMessage) -> MailboxConfig:
         if not raw.mailboxes:
