@@ -348,3 +348,28 @@ def test_cli_check_lists_without_changing(run_cli, opened: str, db_url: str, tmp
     )
     assert after["due"] == []
     _ = UTC
+
+
+def test_cli_check_speaks_the_desk_timezone(run_cli, opened: str, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from .conftest import write_config
+
+    config = str(write_config(tmp_path, db_url))
+
+    def check(*args: str):  # type: ignore[no-untyped-def]
+        return run_cli("--config", config, "sla", "check", *args)
+
+    # the moment given in UTC comes back in New York time, as `sla due` prints it
+    data = json.loads(check("--at", "2026-11-25T15:30:00+00:00", "--json").out)
+    assert data["at"] == "2026-11-25T10:30:00-05:00"
+    assert data["due"] == [
+        {"incident": opened, "stage": "breach", "due_at": "2026-11-25T10:00:00-05:00"}
+    ]
+    table = check("--at", "2026-11-25T10:30:00").out.splitlines()
+    assert table[0].split() == ["INCIDENT", "STAGE", "DUE"]
+    assert table[1].split() == [opened, "breach", "2026-11-25", "10:00", "EST"]
+    # before the warning (Tuesday 14:30) nothing is due: say so, not a bare header
+    quiet = check("--at", "2026-11-24T09:00:00-05:00")
+    assert (quiet.code, quiet.out) == (0, "nothing due at 2026-11-24 09:00 EST\n")
+    assert json.loads(check("--at", "2026-11-24T09:00:00-05:00", "--json").out)["due"] == []

@@ -8,13 +8,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from ticketing.db import transaction
-from ticketing.models import MailboxCursor, utcnow
+from ticketing.metrics import register_backlog
+from ticketing.models import MailboxCursor, OutboxMessage, utcnow
 
 from .conftest import write_config
 from .daemon import SECRET_ENV
@@ -48,6 +50,7 @@ def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untype
     assert data["outbox"] == {
         "pending": 0,
         "failed": 0,
+        "withheld": 0,
         "oldest_pending_at": None,
         "oldest_pending_age_seconds": None,
     }
@@ -57,7 +60,7 @@ def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untype
     lines = run_cli("--config", str(config), "status").out.splitlines()
     assert lines[:4] == [
         "incidents    none",
-        "outbox       0 pending, 0 failed",
+        "outbox       0 pending, 0 failed, 0 withheld",
         "next SLA     none running",
         "last message none yet",
     ]
@@ -97,7 +100,7 @@ def test_after_an_escalation(  # type: ignore[no-untyped-def]
     with engine.begin() as conn:
         conn.execute(text("UPDATE outbox SET status = 'failed', reason = 'expired'"))
     result = run_cli("--config", str(config), "status")
-    assert "outbox       0 pending, 1 failed" in result.out.splitlines()
+    assert "outbox       0 pending, 1 failed, 0 withheld" in result.out.splitlines()
     assert f"next SLA     {number} warning " in result.out
     assert "via pipe to escalations, incident " + number in result.out
     assert SAM not in result.out and "123-45-6789" not in result.out
@@ -176,3 +179,57 @@ def test_the_free_space_the_smtp_front_watches(run_cli, tmp_path: Path) -> None:
         last = run_cli("--config", str(config), "status").out.splitlines()[-1]
         assert last.startswith("storage      ") and f"free under {tmp_path / 'db'}" in last
         assert last.endswith(": below it, SMTP answers 452" if below else "no reserve (this host)")
+
+
+def _outbox_row(engine: Engine, status: str, number: int) -> None:
+    with transaction(engine) as session:
+        session.add(
+            OutboxMessage(
+                kind="ack_new",
+                to_address=SAM,
+                message_id=f"<{status}.{number}@exchange.example>",
+                mime=b"Subject: x\r\n\r\nx\r\n",
+                status=status,
+                reason="personal_data" if status == "withheld" else "expired",
+            )
+        )
+
+
+def test_withheld_mail_is_counted_and_explained(  # type: ignore[no-untyped-def]
+    run_cli, config: Path, engine: Engine, tmp_path: Path
+) -> None:
+    for number in range(2):
+        _outbox_row(engine, "withheld", number)
+    _outbox_row(engine, "failed", 9)
+    outbox = status(run_cli, config)["outbox"]
+    assert isinstance(outbox, dict)
+    assert (outbox["pending"], outbox["failed"], outbox["withheld"]) == (0, 1, 2)
+    assert desk_lines(run_cli, config)[1] == (
+        "outbox       0 pending, 1 failed, 2 withheld "
+        "(personal data found: see ticketd outbox list --status withheld)"
+    )
+    registry = CollectorRegistry()
+    remove = register_backlog(engine, str(tmp_path / "no-spool"), registry)
+    assert registry.get_sample_value("ticketd_outbox_withheld") == 2
+    assert registry.get_sample_value("ticketd_outbox_failed") == 1
+    remove()
+
+
+def test_times_are_in_the_desk_timezone(  # type: ignore[no-untyped-def]
+    run_cli, config: Path, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    moved = datetime(2026, 1, 15, 15, 0, tzinfo=UTC)
+    with transaction(engine) as session:
+        session.add(
+            MailboxCursor(mailbox="escalations", folder="INBOX", last_uid=1, updated_at=moved)
+        )
+    [cursor] = status(run_cli, config)["imap"]  # type: ignore[misc]
+    assert cursor["updated_at"] == "2026-01-15T10:00:00-05:00"
+    assert desk_lines(run_cli, config)[-1].startswith(
+        "imap         escalations INBOX: uid 1, 2026-01-15T10:00:00-05:00 ("
+    )
+    kolkata = write_config(tmp_path, db_url, '[sla]\ntimezone = "Asia/Kolkata"\n')
+    data = status(run_cli, kolkata)
+    assert data["imap"][0]["updated_at"] == "2026-01-15T20:30:00+05:30"  # type: ignore[index]
+    assert str(data["now"]).endswith("+05:30")
+    assert ", 2026-01-15T20:30:00+05:30 (" in desk_lines(run_cli, kolkata)[-1]

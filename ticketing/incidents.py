@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, cast
 
 from sqlalchemy import insert
+from sqlalchemy.orm import QueryableAttribute, defer
+from sqlalchemy.orm.interfaces import LoaderOption
 from sqlmodel import Session, col, select
 
 from ticketing.audit import audit
 from ticketing.errors import NotFoundError
 from ticketing.lifecycle import InvalidTransitionError, transition
 from ticketing.models import (
+    Attachment,
     AuditEvent,
     Incident,
     IncidentConsumer,
     Message,
+    OutboxMessage,
     Producer,
     table_of,
     utcnow,
@@ -97,6 +102,14 @@ def list_incidents(
 
 @dataclass(frozen=True)
 class IncidentDetail:
+    """An incident with everything a caseworker reads about it.
+
+    ``attachments`` maps a message row id to its attachments (metadata only: the
+    content is never loaded); ``replies`` are the incident's outbox rows, oldest first,
+    without their MIME (what a caseworker reads is what was stored and why a reply
+    went or did not; mail bodies are the outbox's business).
+    """
+
     incident: Incident
     producer: Producer | None
     person_ids: list[str]
@@ -104,10 +117,13 @@ class IncidentDetail:
     events: list[AuditEvent]
     linked_from: str | None = None
     merged_into: str | None = None
+    attachments: dict[int, list[Attachment]] = field(default_factory=dict)
+    replies: list[OutboxMessage] = field(default_factory=list)
 
 
 def incident_detail(session: Session, number: str) -> IncidentDetail:
     incident = get_incident(session, number)
+    assert incident.id is not None
     consumers = session.exec(
         select(IncidentConsumer.person_id)
         .where(IncidentConsumer.incident_id == incident.id)
@@ -130,6 +146,41 @@ def incident_detail(session: Session, number: str) -> IncidentDetail:
         list(events),
         linked_from=_number_of(session, incident.linked_from_id),
         merged_into=_number_of(session, incident.merged_into_id),
+        attachments=_attachments_of(session, incident.id),
+        replies=_replies_of(session, incident.id),
+    )
+
+
+def _attachments_of(session: Session, incident_id: int) -> dict[int, list[Attachment]]:
+    """The attachments of the incident's messages, by message row id."""
+    found: dict[int, list[Attachment]] = {}
+    rows = session.exec(
+        select(Attachment)
+        .options(_never_loaded(Attachment.content))
+        .join(Message, col(Message.id) == col(Attachment.message_row_id))
+        .where(Message.incident_id == incident_id)
+        .order_by(col(Attachment.id))
+    )
+    for row in rows:
+        found.setdefault(row.message_row_id, []).append(row)
+    return found
+
+
+def _never_loaded(column: object) -> LoaderOption:
+    """Leave a column out, and raise if anything reads it later: the detail is for
+    showing, and an attachment's bytes or a mail's MIME have no business there.
+    (SQLModel types class attributes as their values; ``defer`` wants the attribute.)"""
+    return defer(cast("QueryableAttribute[Any]", column), raiseload=True)
+
+
+def _replies_of(session: Session, incident_id: int) -> list[OutboxMessage]:
+    return list(
+        session.exec(
+            select(OutboxMessage)
+            .options(_never_loaded(OutboxMessage.mime), _never_loaded(OutboxMessage.reply_order))
+            .where(OutboxMessage.incident_id == incident_id)
+            .order_by(col(OutboxMessage.created_at), col(OutboxMessage.id))
+        )
     )
 
 

@@ -201,6 +201,11 @@ class BacklogCollector(Collector):
             ),
             _gauge("ticketd_outbox_failed", "Outbound mail given up (failed).", backlog.failed),
             _gauge(
+                "ticketd_outbox_withheld",
+                "Outbound mail kept back: the outbound scan found personal data in it.",
+                backlog.withheld,
+            ),
+            _gauge(
                 "ticketd_outbox_oldest_pending_age_seconds",
                 "Age of the oldest outbound mail not yet delivered (0 when none waits).",
                 age or 0.0,

@@ -32,11 +32,13 @@ _NEXT_STAGE = ("warning", "breach", "level2")
 
 @dataclass(frozen=True)
 class OutboxBacklog:
-    """Outbound mail not yet delivered (``pending`` or being sent) and given up (``failed``)."""
+    """Outbound mail not yet delivered (``pending`` or being sent), given up (``failed``),
+    and kept back because the outbound scan found personal data in it (``withheld``)."""
 
     pending: int
     failed: int
     oldest_pending_at: datetime | None
+    withheld: int = 0
 
     def oldest_pending_age(self, now: datetime) -> float | None:
         """Seconds the oldest undelivered mail has waited; ``None`` when none waits."""
@@ -88,13 +90,23 @@ def incident_counts(session: Session) -> dict[str, int]:
 
 
 def outbox_backlog(session: Session) -> OutboxBacklog:
-    """Three indexed look-ups (status, next_attempt_at): cheap enough for every scrape."""
+    """Two look-ups on the status index (``ix_outbox_due``): cheap enough for every scrape."""
     waiting = col(OutboxMessage.status).in_(_WAITING)
     pending, oldest = session.exec(
         select(func.count(), func.min(OutboxMessage.created_at)).where(waiting)
     ).one()
-    failed = session.exec(select(func.count()).where(col(OutboxMessage.status) == "failed")).one()
-    return OutboxBacklog(int(pending), int(failed), oldest)
+    stopped = _counts_by_status(session, ("failed", "withheld"))
+    return OutboxBacklog(
+        int(pending), stopped.get("failed", 0), oldest, withheld=stopped.get("withheld", 0)
+    )
+
+
+def _counts_by_status(session: Session, statuses: tuple[str, ...]) -> dict[str, int]:
+    status = col(OutboxMessage.status)
+    rows = session.exec(
+        select(status, func.count()).where(status.in_(statuses)).group_by(status)
+    ).all()
+    return {name: int(count) for name, count in rows}
 
 
 def next_sla_timer(session: Session) -> NextSlaTimer | None:

@@ -1,24 +1,24 @@
-"""``ticketd incidents list|show``."""
+"""``ticketd incidents list|show|assign|resolve|reopen|close|merge``."""
 
 from __future__ import annotations
 
+import getpass
 import os
-from typing import Any
 
 import click
 
 from ticketing.cli.app import Context, pass_context
-from ticketing.cli.output import emit_json, emit_table, iso
+from ticketing.cli.desk_time import desk_text, desk_zone
+from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict
+from ticketing.cli.output import emit_json, emit_table
 from ticketing.db import transaction
 from ticketing.incidents import (
-    IncidentDetail,
     assign_incident,
     incident_detail,
     list_incidents,
     merge_incidents,
     move_incident,
 )
-from ticketing.models import Incident
 from ticketing.schema import require_current
 from ticketing.sla.clocks import SlaClocks
 
@@ -30,20 +30,6 @@ def incidents_group() -> None:
     """Look at incidents."""
 
 
-def _summary(incident: Incident) -> dict[str, Any]:
-    return {
-        "number": incident.number,
-        "type": incident.type,
-        "status": incident.status,
-        "priority": incident.priority,
-        "team": incident.team,
-        "mailbox": incident.mailbox,
-        "subject": incident.subject,
-        "opened_at": iso(incident.opened_at),
-        "updated_at": iso(incident.updated_at),
-    }
-
-
 @incidents_group.command("list")
 @click.option("--status", default=None, help="Only incidents in this status.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
@@ -52,65 +38,19 @@ def _summary(incident: Incident) -> dict[str, Any]:
 def list_command(ctx: Context, status: str | None, limit: int, as_json: bool) -> None:
     """The most recently opened incidents."""
     require_current(ctx.engine)
+    zone = desk_zone(ctx.loaded.config)
     with transaction(ctx.engine) as session:
         incidents = list_incidents(session, status=status, limit=limit)
     if as_json:
-        emit_json([_summary(i) for i in incidents])
+        emit_json([summary_dict(i, zone) for i in incidents])
         return
     emit_table(
         ("NUMBER", "TYPE", "STATUS", "TEAM", "OPENED", "SUBJECT"),
         [
-            (
-                i.number,
-                i.type,
-                i.status,
-                i.team,
-                i.opened_at.strftime("%Y-%m-%d %H:%M"),
-                i.subject[:60],
-            )
+            (i.number, i.type, i.status, i.team, desk_text(i.opened_at, zone), i.subject[:60])
             for i in incidents
         ],
     )
-
-
-def _detail(detail: IncidentDetail) -> dict[str, Any]:
-    producer = detail.producer
-    return {
-        **_summary(detail.incident),
-        "producer": {"npn": producer.npn, "name": producer.name, "email": producer.email}
-        if producer
-        else None,
-        "person_ids": detail.person_ids,
-        "messages": [
-            {
-                "direction": m.direction,
-                "sender": m.sender,
-                "subject": m.subject,
-                "message_id": m.message_id,
-                "received_at": iso(m.received_at),
-                "pii_findings": m.pii_findings,
-            }
-            for m in detail.messages
-        ],
-        "state_changes": [
-            {
-                "from": e.detail.get("from"),
-                "to": e.detail.get("to"),
-                "at": iso(e.created_at),
-                "actor": e.actor,
-                "reason": e.detail.get("reason"),
-            }
-            for e in detail.events
-            if e.kind == "status_changed"
-        ],
-        "assignee": detail.incident.assignee,
-        "linked_from": detail.linked_from,
-        "merged_into": detail.merged_into,
-        "events": [
-            {"kind": e.kind, "actor": e.actor, "at": iso(e.created_at), "detail": e.detail}
-            for e in detail.events
-        ],
-    }
 
 
 @incidents_group.command("show")
@@ -118,47 +58,70 @@ def _detail(detail: IncidentDetail) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def show_command(ctx: Context, number: str, as_json: bool) -> None:
-    """One incident with its consumers, messages and history."""
+    """One incident: its consumers, every message's stored (redacted) text and
+    attachments, the replies and why any was not sent, and its history."""
     require_current(ctx.engine)
-    with transaction(ctx.engine) as session:
-        data = _detail(incident_detail(session, number))
+    zone = desk_zone(ctx.loaded.config)
+    with transaction(ctx.engine, readonly=True) as session:
+        detail = incident_detail(session, number)
     if as_json:
-        emit_json(data)
+        emit_json(detail_dict(detail, zone))
         return
-    for key in ("number", "type", "status", "priority", "team", "mailbox", "subject", "opened_at"):
-        click.echo(f"{key + ':':11} {data[key]}")
-    producer = data["producer"]
-    click.echo(
-        f"{'producer:':11} {producer['name']} <{producer['email']}> NPN {producer['npn']}"
-        if producer
-        else f"{'producer:':11} (none)"
-    )
-    click.echo(f"{'person ids:':11} {', '.join(data['person_ids']) or '(none)'}")
-    click.echo(f"\nmessages ({len(data['messages'])}):")
-    for m in data["messages"]:
-        click.echo(f"  {m['received_at']}  {m['direction']:3}  {m['sender']}  {m['subject']}")
-    click.echo(f"\nhistory ({len(data['events'])}):")
-    for e in data["events"]:
-        click.echo(f"  {e['at']}  {e['kind']}  {e['actor']}")
+    click.echo("\n".join(detail_lines(detail, zone)))
 
 
 def _clocks(ctx: Context) -> SlaClocks:
     return SlaClocks.from_config(ctx.loaded.config.sla)
 
 
-def _operator() -> str:
-    return f"operator:{os.environ.get('USER') or os.environ.get('LOGNAME') or 'unknown'}"
+_MAX_OPERATOR = 200  # the audit actor column holds 254 characters with "operator:"
+
+
+def _check_by(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = value.strip()
+    if not name or len(name) > _MAX_OPERATOR or not name.isprintable():
+        raise click.BadParameter(f"a name of 1 to {_MAX_OPERATOR} printable characters")
+    return name
+
+
+_by_option = click.option(
+    "--by",
+    metavar="NAME",
+    default=None,
+    callback=_check_by,
+    help="Who does this, for the audit trail (default: $USER, $LOGNAME, the OS account).",
+)
+
+
+def _account_name() -> str | None:
+    """The person at the terminal.  Under systemd or in a container $USER and $LOGNAME are
+    often unset, so the OS account comes next; a uid with no account name gives none."""
+    name = os.environ.get("USER") or os.environ.get("LOGNAME")
+    if name:
+        return name
+    try:
+        return getpass.getuser() or None
+    except (OSError, KeyError):  # KeyError before Python 3.13, OSError since
+        return None
+
+
+def _operator(by: str | None) -> str:
+    """The audit actor of an operator's command."""
+    return f"operator:{by or _account_name() or 'unknown'}"
 
 
 def _state_command(name: str, to: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("number")
     @click.option("--reason", default=f"{name} by operator", show_default=True)
+    @_by_option
     @pass_context
-    def command(ctx: Context, number: str, reason: str) -> None:
+    def command(ctx: Context, number: str, reason: str, by: str | None) -> None:
         require_current(ctx.engine)
         with transaction(ctx.engine) as session:
-            incident = move_incident(session, number, to, _operator(), reason, _clocks(ctx))
+            incident = move_incident(session, number, to, _operator(by), reason, _clocks(ctx))
         click.echo(f"{incident.number}: {incident.status}")
 
     return command
@@ -174,22 +137,24 @@ incidents_group.add_command(_state_command("close", "closed", "Close an incident
 @incidents_group.command("assign")
 @click.argument("number")
 @click.argument("assignee")
+@_by_option
 @pass_context
-def assign_command(ctx: Context, number: str, assignee: str) -> None:
+def assign_command(ctx: Context, number: str, assignee: str, by: str | None) -> None:
     """Assign an incident to a caseworker (address or name)."""
     require_current(ctx.engine)
     with transaction(ctx.engine) as session:
-        incident = assign_incident(session, number, assignee, _operator(), _clocks(ctx))
+        incident = assign_incident(session, number, assignee, _operator(by), _clocks(ctx))
     click.echo(f"{incident.number}: assigned to {incident.assignee} ({incident.status})")
 
 
 @incidents_group.command("merge")
 @click.argument("number")
 @click.option("--into", "into", required=True, help="The incident that lives on.")
+@_by_option
 @pass_context
-def merge_command(ctx: Context, number: str, into: str) -> None:
+def merge_command(ctx: Context, number: str, into: str, by: str | None) -> None:
     """Merge NUMBER into another incident; mail to NUMBER then lands on that one."""
     require_current(ctx.engine)
     with transaction(ctx.engine) as session:
-        target = merge_incidents(session, number, into, _operator(), _clocks(ctx))
+        target = merge_incidents(session, number, into, _operator(by), _clocks(ctx))
     click.echo(f"{number}: merged into {target.number}")

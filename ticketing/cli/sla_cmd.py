@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import click
 
 from ticketing.cli.app import Context, pass_context
-from ticketing.cli.output import emit_json, emit_table, iso
+from ticketing.cli.desk_time import desk_iso, desk_text
+from ticketing.cli.output import emit_json, emit_table
 from ticketing.db import transaction
 from ticketing.errors import TicketdError
 from ticketing.models import utcnow
@@ -17,7 +19,7 @@ from ticketing.sla.clocks import SlaClocks
 from ticketing.sla.notices import TemplatedNotices
 from ticketing.sla.policy import deadlines
 from ticketing.sla.service import run_sweep
-from ticketing.sla.sweep import due_actions
+from ticketing.sla.sweep import DueAction, due_actions
 
 __all__ = ["sla_group"]
 
@@ -65,16 +67,26 @@ def due_command(ctx: Context, start: str, policy_name: str | None) -> None:
 def check_command(ctx: Context, at: str | None, apply: bool, as_json: bool) -> None:
     """What is due for warning or escalation at a moment; changes nothing unless --apply."""
     clocks = SlaClocks.from_config(ctx.loaded.config.sla)
+    zone = clocks.calendar.timezone
     moment = _moment(at, clocks) if at else utcnow()
     require_current(ctx.engine)
     with transaction(ctx.engine, readonly=True) as session:
         actions = due_actions(session, moment)
-    rows = [
-        {"incident": a.incident_number, "stage": a.stage, "due_at": iso(a.due_at)} for a in actions
-    ]
     if apply:
         run_sweep(ctx.loaded.config, ctx.engine, moment, _notices(ctx))
     if as_json:
-        emit_json({"at": moment.isoformat(), "applied": apply, "due": rows})
+        due = [_due_dict(a, zone) for a in actions]
+        emit_json({"at": desk_iso(moment, zone), "applied": apply, "due": due})
+    elif not actions:  # a bare table header reads like a failure to list
+        click.echo(f"nothing due at {desk_text(moment, zone)}")
     else:
-        emit_table(("INCIDENT", "STAGE", "DUE"), [tuple(r.values()) for r in rows])
+        rows = [(a.incident_number, a.stage, desk_text(a.due_at, zone)) for a in actions]
+        emit_table(("INCIDENT", "STAGE", "DUE"), rows)
+
+
+def _due_dict(action: DueAction, zone: ZoneInfo) -> dict[str, str | None]:
+    return {
+        "incident": action.incident_number,
+        "stage": action.stage,
+        "due_at": desk_iso(action.due_at, zone),
+    }

@@ -10,17 +10,19 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
 from mailer.spool import Spool, SpoolCounts
 from ticketing.cli.app import Context, pass_context
-from ticketing.cli.output import emit_json, iso
+from ticketing.cli.desk_time import desk_iso, desk_zone
+from ticketing.cli.output import emit_json
 from ticketing.db import transaction
 from ticketing.intake import storage_reserve
 from ticketing.models import utcnow
 from ticketing.schema import require_current
-from ticketing.status import StatusSnapshot, read_status
+from ticketing.status import LastMessage, StatusSnapshot, read_status
 
 __all__ = ["status_command"]
 
@@ -38,13 +40,13 @@ def status_command(ctx: Context, as_json: bool) -> None:
     spool = _spool_counts(Path(ctx.loaded.config.smtp.spool_dir))
     reserve = storage_reserve(ctx.loaded.config)
     free = reserve.free_space()
+    zone = desk_zone(ctx.loaded.config)
     if as_json:
         storage = [_storage_dict(path, left, reserve.minimum) for path, left in free.items()]
-        emit_json(
-            {**as_dict(snapshot), "spool": asdict(spool) if spool else None, "storage": storage}
-        )
+        spooled = asdict(spool) if spool else None
+        emit_json({**as_dict(snapshot, zone), "spool": spooled, "storage": storage})
         return
-    lines = as_lines(snapshot)
+    lines = as_lines(snapshot, zone)
     if spool is not None:
         lines.append(
             (
@@ -102,68 +104,84 @@ def _age(seconds: float | None) -> str:
     return "".join(shown[:2])
 
 
-def _when(moment: datetime, now: datetime) -> str:
+def _when(moment: datetime, now: datetime, zone: ZoneInfo) -> str:
     delta = (moment - now).total_seconds()
     relative = f"in {_age(delta)}" if delta >= 0 else f"{_age(-delta)} ago"
-    return f"{moment.isoformat(timespec='seconds')} ({relative})"
+    return f"{moment.astimezone(zone).isoformat(timespec='seconds')} ({relative})"
 
 
-def as_lines(s: StatusSnapshot) -> list[tuple[str, str]]:
-    incidents = ", ".join(f"{k} {v}" for k, v in s.incidents.items()) or "none"
+def _outbox_line(s: StatusSnapshot) -> str:
     age = s.outbox.oldest_pending_age(s.now)
     oldest = f" (oldest waiting {_age(age)})" if age is not None else ""
-    outbox = f"{s.outbox.pending} pending{oldest}, {s.outbox.failed} failed"
+    line = f"{s.outbox.pending} pending{oldest}, {s.outbox.failed} failed"
+    withheld = s.outbox.withheld
+    # withheld mail never goes out by itself: name the command that shows it
+    hint = " (personal data found: see ticketd outbox list --status withheld)"
+    return f"{line}, {withheld} withheld{hint if withheld else ''}"
+
+
+def as_lines(s: StatusSnapshot, zone: ZoneInfo) -> list[tuple[str, str]]:
+    incidents = ", ".join(f"{k} {v}" for k, v in s.incidents.items()) or "none"
     sla = "none running"
     if s.next_sla is not None:
         nxt = s.next_sla
-        sla = f"{nxt.incident_number} {nxt.stage} {_when(nxt.at, s.now)}"
+        sla = f"{nxt.incident_number} {nxt.stage} {_when(nxt.at, s.now, zone)}"
     last = "none yet"
     if s.last_message is not None:
         m = s.last_message
         on = f", incident {m.incident_number}" if m.incident_number else ""
-        last = f"{_when(m.received_at, s.now)} via {m.source} to {m.mailbox}{on}"
+        last = f"{_when(m.received_at, s.now, zone)} via {m.source} to {m.mailbox}{on}"
     lines = [
         ("incidents", incidents),
-        ("outbox", outbox),
+        ("outbox", _outbox_line(s)),
         ("next SLA", sla),
         ("last message", last),
     ]
     for cursor in s.imap:  # one line per polled folder: a stuck poller shows its age
-        moved = _when(cursor.updated_at, s.now)
+        moved = _when(cursor.updated_at, s.now, zone)
         lines.append(("imap", f"{cursor.mailbox} {cursor.folder}: uid {cursor.last_uid}, {moved}"))
     return lines
 
 
-def as_dict(s: StatusSnapshot) -> dict[str, Any]:
-    nxt, last = s.next_sla, s.last_message
+def as_dict(s: StatusSnapshot, zone: ZoneInfo) -> dict[str, Any]:
+    nxt = s.next_sla
     return {
-        "now": iso(s.now),
+        "now": desk_iso(s.now, zone),
         "incidents": s.incidents,
-        "outbox": {
-            "pending": s.outbox.pending,
-            "failed": s.outbox.failed,
-            "oldest_pending_at": iso(s.outbox.oldest_pending_at),
-            "oldest_pending_age_seconds": s.outbox.oldest_pending_age(s.now),
-        },
+        "outbox": _outbox_dict(s, zone),
         "next_sla": None
         if nxt is None
-        else {"incident": nxt.incident_number, "stage": nxt.stage, "at": iso(nxt.at)},
+        else {"incident": nxt.incident_number, "stage": nxt.stage, "at": desk_iso(nxt.at, zone)},
         "imap": [
             {
                 "mailbox": c.mailbox,
                 "folder": c.folder,
                 "last_uid": c.last_uid,
-                "updated_at": iso(c.updated_at),
+                "updated_at": desk_iso(c.updated_at, zone),
             }
             for c in s.imap
         ],
-        "last_message": None
-        if last is None
-        else {
-            "received_at": iso(last.received_at),
-            "source": last.source,
-            "mailbox": last.mailbox,
-            "direction": last.direction,
-            "incident": last.incident_number,
-        },
+        "last_message": _last_message_dict(s.last_message, zone),
+    }
+
+
+def _outbox_dict(s: StatusSnapshot, zone: ZoneInfo) -> dict[str, Any]:
+    return {
+        "pending": s.outbox.pending,
+        "failed": s.outbox.failed,
+        "withheld": s.outbox.withheld,
+        "oldest_pending_at": desk_iso(s.outbox.oldest_pending_at, zone),
+        "oldest_pending_age_seconds": s.outbox.oldest_pending_age(s.now),
+    }
+
+
+def _last_message_dict(last: LastMessage | None, zone: ZoneInfo) -> dict[str, Any] | None:
+    if last is None:
+        return None
+    return {
+        "received_at": desk_iso(last.received_at, zone),
+        "source": last.source,
+        "mailbox": last.mailbox,
+        "direction": last.direction,
+        "incident": last.incident_number,
     }
