@@ -17,6 +17,7 @@ from sqlmodel import select
 from pii_guard import PiiGuard
 from tests.dovecot import DovecotServer
 from tests.mail import make_mail
+from tests.test_intake_pipeline import RecordedReplies
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig
@@ -71,11 +72,11 @@ class Desk:
         }
         return ImapConfig.model_validate(values | extra)
 
-    def poller(self, config: Config) -> MailboxPoller:
+    def poller(self, config: Config, replies: RecordedReplies | None = None) -> MailboxPoller:
         box = config.mailboxes[0]
         assert box.imap is not None
         stage = PresidioStage(self.guard)
-        pipeline = build_pipeline(config, self.engine, guard=stage, secret=SECRET)
+        pipeline = build_pipeline(config, self.engine, guard=stage, secret=SECRET, replies=replies)
         return MailboxPoller(box, box.imap, pipeline, FileLock(self.lock))
 
 
@@ -192,7 +193,8 @@ def test_a_caseworker_reply_in_the_sent_folder_stops_the_first_response_clock(de
 def test_moving_a_conversation_into_a_state_folder_changes_its_incident(desk: Desk) -> None:
     desk.client.create_folder("Resolved")
     imap = desk.imap(folder_states={"Resolved": "resolved"})
-    poller = desk.poller(_config(imap))
+    replies = RecordedReplies()
+    poller = desk.poller(_config(imap), replies)
     desk.client.append("INBOX", make_mail())
     _poll(poller)
     desk.client.select_folder("ticketd.processed")
@@ -203,6 +205,8 @@ def test_moving_a_conversation_into_a_state_folder_changes_its_incident(desk: De
         assert incident.status == "resolved"
         event = session.exec(select(AuditEvent).where(AuditEvent.kind == "status_changed")).all()
         assert any(e.actor == "imap:escalations/Resolved" for e in event)
+    told = [(o.kind, o.identity.address) for o in replies.orders]
+    assert told == [("ack_new", "sam@brokers.example"), ("resolved", "sam@brokers.example")]
 
 
 def test_a_new_uidvalidity_neither_repeats_nor_skips(desk: Desk) -> None:

@@ -71,12 +71,37 @@ def test_assign_resolve_reopen_close_merge(
         return run_cli("--config", config, "incidents", *args)
 
     assert cli("assign", first, "cw@caseworkers.exchange.example").out.endswith("(open)\n")
-    assert cli("resolve", first).out == f"{first}: resolved\n"
+    assert cli("resolve", first).out == f"{first}: resolved; the producer is mailed\n"
     again = cli("resolve", first)
     assert (again.code, again.err) == (1, f"ticketd: incident {first} is already resolved\n")
     assert cli("reopen", first).out == f"{first}: open\n"
+    assert cli("resolve", first).code == 0  # resolved again: mailed again
+    assert _resolved_mail(run_cli, config) == [("sam@brokers.example", "pending")] * 2
+    assert cli("reopen", first).code == 0
     assert cli("merge", second, "--into", first).out == f"{second}: merged into {first}\n"
     merged = json.loads(cli("show", second, "--json").out)
     assert (merged["status"], merged["merged_into"]) == ("closed", first)
     assert cli("close", first).out == f"{first}: closed\n"
     assert cli("merge", first, "--into", first).code == 1
+
+
+def _resolved_mail(run_cli, config: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    rows = json.loads(run_cli("--config", config, "outbox", "list", "--json").out)
+    return [(r["to"], r["status"]) for r in rows if r["kind"] == "resolved"]
+
+
+def test_a_caseworker_resolving_by_mail_tells_the_producer(  # type: ignore[no-untyped-def]
+    run_cli, tmp_path: Path, db_url: str, monkeypatch
+) -> None:
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
+    config = _setup(run_cli, tmp_path, db_url)
+    number = _ingest(run_cli, config, tmp_path, make_mail())["incident"]
+    staff = make_mail(
+        sender="cw@caseworkers.exchange.example",
+        to="sam@brokers.example",
+        subject=f"RE: [{number}] your case [resolved]",
+        headers={"Cc": "escalations@exchange.example"},
+        body="Fixed on our side.",
+    )
+    _ingest(run_cli, config, tmp_path, staff)
+    assert _resolved_mail(run_cli, config) == [("sam@brokers.example", "pending")]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,8 +20,12 @@ from ticketing.incidents import (
     merge_incidents,
     move_incident,
 )
+from ticketing.models import utcnow
 from ticketing.schema import require_current
 from ticketing.sla.clocks import SlaClocks
+
+if TYPE_CHECKING:
+    from ticketing.pipeline.replies import Replies
 
 __all__ = ["incidents_group"]
 
@@ -127,7 +132,39 @@ def _state_command(name: str, to: str, help_text: str) -> click.Command:
     return command
 
 
-incidents_group.add_command(_state_command("resolve", "resolved", "Mark an incident resolved."))
+@incidents_group.command("resolve")
+@click.argument("number")
+@click.option("--reason", default="resolve by operator", show_default=True)
+@_by_option
+@pass_context
+def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> None:
+    """Mark an incident resolved and mail its producer that it is."""
+    # The pipeline's and the guard's modules only for the command that mails.
+    from ticketing.pipeline.replies import compose_committed
+    from ticketing.resolution_mail import order_resolution_mail
+
+    require_current(ctx.engine)
+    replies = _replies(ctx).batch()
+    with transaction(ctx.engine) as session:
+        incident = move_incident(session, number, "resolved", _operator(by), reason, _clocks(ctx))
+        told = order_resolution_mail(session, replies, incident, utcnow())
+    compose_committed(replies)
+    news = "the producer is mailed" if told else "no mail to the producer (incidents show says why)"
+    click.echo(f"{incident.number}: {incident.status}; {news}")
+
+
+def _replies(ctx: Context) -> Replies:
+    """The daemon's replies, composed and scanned here: the resolved mail goes out as the
+    daemon's own would (the daemon's dispatcher delivers it)."""
+    from ticketing.pii_settings import build_guard
+    from ticketing.pipeline.templated import TemplatedReplies
+    from ticketing.services import build_composer
+
+    config = ctx.loaded.config
+    composer, _store = build_composer(config, ctx.engine)
+    return TemplatedReplies(composer, ctx.engine, build_guard(config.pii))
+
+
 incidents_group.add_command(
     _state_command("reopen", "open", "Reopen a resolved or closed incident.")
 )

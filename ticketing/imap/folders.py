@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Literal
 
 from sqlalchemy.engine import Engine
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from ticketing.db import transaction
 from ticketing.errors import NotFoundError
@@ -21,6 +21,8 @@ from ticketing.incidents import get_incident
 from ticketing.lifecycle import InvalidTransitionError, transition
 from ticketing.models import Message, utcnow
 from ticketing.pipeline import IntakePipeline, Outcome
+from ticketing.pipeline.replies import ReplySink, compose_committed
+from ticketing.resolution_mail import order_resolution_mail
 
 __all__ = ["Disposition", "apply_folder_state", "known_message_ids"]
 
@@ -31,24 +33,42 @@ _LOOKUP_CHUNK = 500
 
 
 def apply_folder_state(pipeline: IntakePipeline, outcome: Outcome, state: str, where: str) -> bool:
-    """Move the incident ``outcome`` recorded onto to ``state``; ``True`` if it changed."""
+    """Move the incident ``outcome`` recorded onto to ``state``; ``True`` if it changed.
+    A move into ``resolved`` tells the producer, as any resolution does."""
     if outcome.incident_number is None:
         return False
+    replies = pipeline.replies.batch()
     try:
         with transaction(pipeline.engine) as session:
-            incident = get_incident(session, outcome.incident_number)
-            return transition(
-                session,
-                incident,
-                state,
-                actor=f"imap:{where}",
-                reason=f"moved to folder {where}",
-                when=utcnow(),
-                clocks=pipeline.clocks,
-            )
+            moved = _move(session, pipeline, outcome.incident_number, state, where, replies)
     except (InvalidTransitionError, NotFoundError) as exc:
         log.info("folder %s: incident %s left as is: %s", where, outcome.incident_number, exc)
         return False
+    compose_committed(replies)
+    return moved
+
+
+def _move(
+    session: Session,
+    pipeline: IntakePipeline,
+    number: str,
+    state: str,
+    where: str,
+    replies: ReplySink,
+) -> bool:
+    incident, when = get_incident(session, number), utcnow()
+    moved = transition(
+        session,
+        incident,
+        state,
+        actor=f"imap:{where}",
+        reason=f"moved to folder {where}",
+        when=when,
+        clocks=pipeline.clocks,
+    )
+    if moved and state == "resolved":
+        order_resolution_mail(session, replies, incident, when)
+    return moved
 
 
 def known_message_ids(engine: Engine, ids: Iterable[str]) -> set[str]:

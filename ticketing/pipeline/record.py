@@ -25,6 +25,7 @@ from ticketing.pipeline.bounces import note_bounce
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.replies import ReplyOrder, ReplySink
 from ticketing.pipeline.types import GuardResult, Identity, Outcome, RawMessage
+from ticketing.resolution_mail import order_resolution_mail
 from ticketing.sla.clocks import SlaClocks
 
 __all__ = ["Prepared", "find_duplicate", "record"]
@@ -89,7 +90,7 @@ def record(
         _reply(session, replies, prep, "not_authorized", None)
         return Outcome("not_authorized", row_id, reason="sender may not write to that incident")
     if prep.identity.is_staff:
-        return _record_staff(session, prep, match, config, clocks)
+        return _record_staff(session, prep, match, config, clocks, replies)
     unknown = not prep.identity.is_producer and match.incident is None
     if unknown and config.intake.unknown_senders == "reply":
         row_id = _store(session, prep, None, "unknown_sender")
@@ -122,10 +123,16 @@ def _record_rejected(session: Session, prep: Prepared, replies: ReplySink) -> Ou
 
 
 def _record_staff(
-    session: Session, prep: Prepared, match: MatchResult, config: Config, clocks: SlaClocks
+    session: Session,
+    prep: Prepared,
+    match: MatchResult,
+    config: Config,
+    clocks: SlaClocks,
+    replies: ReplySink,
 ) -> Outcome:
     """A caseworker's mail: outbound correspondence on its incident, which now waits
-    for the producer (or is resolved, when the caseworker wrote the marker)."""
+    for the producer (or is resolved, when the caseworker wrote the marker: the
+    producer is then mailed that it is)."""
     incident = match.incident
     row_id = _store(
         session, prep, incident, "staff_reply" if incident else "staff_unmatched", direction="out"
@@ -135,7 +142,7 @@ def _record_staff(
     marker = config.lifecycle.resolution_marker.lower()
     resolves = marker in prep.guard.subject.lower() or marker in prep.guard.new_text.lower()
     clocks.on_staff_reply(session, incident, prep.raw.received_at)
-    transition(
+    moved = transition(
         session,
         incident,
         "resolved" if resolves else "awaiting_producer",
@@ -144,6 +151,8 @@ def _record_staff(
         when=prep.raw.received_at,
         clocks=clocks,
     )
+    if moved and resolves:
+        order_resolution_mail(session, replies, incident, prep.raw.received_at)
     _note(session, prep, incident, row_id, "staff_reply")
     return Outcome("recorded", row_id, incident.number)
 
@@ -333,7 +342,7 @@ def _reply(
     # Mail about an incident speaks for the team that owns it, which routing may have
     # chosen over the team of the mailbox the message came to.
     team = incident.team if incident else prep.mailbox.team
-    order = ReplyOrder(kind, prep.identity, prep.parsed, team, incident, extra or {})
+    order = ReplyOrder.answering(prep.parsed, kind, prep.identity, team, incident, extra)
     return replies.queue(session, order, prep.raw.received_at)
 
 

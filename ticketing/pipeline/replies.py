@@ -10,6 +10,8 @@ happen outside the writers' turn.
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,17 +23,62 @@ from mailer.parsing import ParsedMessage
 from ticketing.models import Incident
 from ticketing.pipeline.types import Identity
 
-__all__ = ["Immediate", "NoReplies", "Replies", "ReplyBatch", "ReplyOrder", "ReplySink"]
+__all__ = [
+    "Immediate",
+    "NoReplies",
+    "Replies",
+    "ReplyBatch",
+    "ReplyOrder",
+    "ReplySink",
+    "compose_committed",
+    "trigger_fingerprint",
+]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class ReplyOrder:
+    """One mail to order: its kind, to whom (``identity``), for which team and incident,
+    and what it answers (threading ids, and the fingerprint the duplicate rule compares)."""
+
     kind: str
     identity: Identity
-    message: ParsedMessage
     team: str
     incident: Incident | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
+    fingerprint: str | None = None
+
+    @classmethod
+    def answering(
+        cls,
+        message: ParsedMessage,
+        kind: str,
+        identity: Identity,
+        team: str,
+        incident: Incident | None = None,
+        extra: Mapping[str, object] | None = None,
+    ) -> ReplyOrder:
+        """An auto-reply to ``message``: threaded under it, and fingerprinted by it."""
+        own = (message.message_id,) if message.message_id else ()
+        return cls(
+            kind,
+            identity,
+            team,
+            incident,
+            dict(extra or {}),
+            message.message_id,
+            tuple(dict.fromkeys((*message.references, *own))),
+            trigger_fingerprint(identity.address or "", message),
+        )
+
+
+def trigger_fingerprint(sender: str, message: ParsedMessage) -> str:
+    """Sender, subject and body, whitespace-folded: the same mail twice is answered once."""
+    basis = "\0".join((sender, " ".join(message.subject.split()), " ".join(message.text.split())))
+    return hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class ReplySink(Protocol):
@@ -77,3 +124,13 @@ class NoReplies:
 
     def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         return False
+
+
+def compose_committed(replies: ReplyBatch) -> None:
+    """Compose the replies a committed transaction ordered.  What that transaction
+    recorded stands whatever happens here: a failure leaves the orders for the daemon
+    to compose (``ticketing.replies.orders.watch_orders``)."""
+    try:
+        replies.compose()
+    except Exception as exc:  # noqa: BLE001  the orders are committed; the daemon takes them
+        log.warning("replies left for the daemon to compose (%s)", type(exc).__name__)

@@ -42,7 +42,7 @@ from ticketing.pipeline.record import (
     note_duplicate,
     record,
 )
-from ticketing.pipeline.replies import Replies, ReplyBatch, ReplySink
+from ticketing.pipeline.replies import Replies, ReplySink, compose_committed
 from ticketing.pipeline.types import (
     GuardResult,
     Identity,
@@ -151,7 +151,7 @@ class IntakePipeline:
             except Exception as exc:  # noqa: BLE001  a duplicate committed meanwhile, a bug, an outage
                 log.info("group commit failed (%s): recording one by one", type(exc).__name__)
             else:
-                _compose_replies(replies)
+                compose_committed(replies)
                 for prep, outcome in zip(prepared.values(), together.values(), strict=True):
                     _log_outcome(prep, outcome)
                 return dict(together)
@@ -197,7 +197,7 @@ class IntakePipeline:
         replies = self.replies.batch()
         with transaction(self.engine) as session:
             outcome = self._record_in(session, prep, replies)
-        _compose_replies(replies)
+        compose_committed(replies)
         return outcome
 
     def _record_in(self, session: Session, prep: Prepared, replies: ReplySink) -> Outcome:
@@ -224,15 +224,6 @@ class IntakePipeline:
             return self.config.mailbox(raw.mailboxes[0])
         except KeyError:
             raise PermanentRejection(f"unknown mailbox '{raw.mailboxes[0]}'") from None
-
-
-def _compose_replies(replies: ReplyBatch) -> None:
-    """Compose the replies a committed transaction ordered.  The messages are recorded
-    whatever happens here: a failure leaves the orders for the daemon to compose."""
-    try:
-        replies.compose()
-    except Exception as exc:  # noqa: BLE001  the orders are committed; the daemon takes them
-        log.warning("replies left for the daemon to compose (%s)", type(exc).__name__)
 
 
 def _log_outcome(prep: Prepared, outcome: Outcome) -> None:

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from mailer.parsing import ParsedMessage
 from pii_guard import PiiGuard
 from ticketing.models import Producer
 from ticketing.pipeline.replies import ReplyOrder
 from ticketing.replies import ReplyComposer, ReplyRequest
 from ticketing.replies.orders import OrderedReply, compose_orders, order_reply
 
-__all__ = ["TemplatedBatch", "TemplatedReplies", "trigger_fingerprint"]
-
-
-def trigger_fingerprint(sender: str, message: ParsedMessage) -> str:
-    """Sender, subject and body, whitespace-folded: the same mail twice is answered once."""
-    basis = "\0".join((sender, " ".join(message.subject.split()), " ".join(message.text.split())))
-    return hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()
+__all__ = ["TemplatedBatch", "TemplatedReplies"]
 
 
 def _producer(session: Session, producer_id: int | None) -> Producer | None:
@@ -53,8 +45,6 @@ class TemplatedBatch:
         address = order.identity.address
         if not address:
             return False
-        message = order.message
-        own = (message.message_id,) if message.message_id else ()
         producer_id = order.identity.producer_id
         request = ReplyRequest(
             kind=order.kind,
@@ -63,9 +53,9 @@ class TemplatedBatch:
             producer=order.identity.producer or _producer(session, producer_id),
             team=order.team,
             language=order.identity.language,
-            in_reply_to=message.message_id,
-            references=tuple(dict.fromkeys((*message.references, *own))),
-            trigger_fingerprint=trigger_fingerprint(address, message),
+            in_reply_to=order.in_reply_to,
+            references=order.references,
+            trigger_fingerprint=order.fingerprint,
             extra=dict(order.extra),
         )
         composer = self._replies.composer
