@@ -24,9 +24,18 @@ _KEYWORDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("system_error", re.compile(r"\b(system\s+error|error\s+message|glitch)\b", re.IGNORECASE)),
     ("enrollment", re.compile(r"\b(enrol(l)?(ment|ed|ing)?)\b", re.IGNORECASE)),
 )
-_PERSON_ID = re.compile(
-    r"\b(?:PID|Person\s*ID)\s*(?:#|No\.?|number)?\s*[:#]?\s*(\d{4,12})\b", re.IGNORECASE
+# A label (singular or plural) and the Person IDs after it, in the ways producers list
+# them: "PID #:174097", "Person IDs 174201, 174202 and 174203", "PIDs 174301/174302",
+# "PID #: 174401, 174402 & 174403".
+_ID = r"#?\s*\d{4,12}\b"
+_LIST_GAP = r"\s*(?:,\s*(?:and\s+|y\s+)?|/|&|;|\band\b|\bor\b|\by\b)\s*"
+_PERSON_IDS = re.compile(
+    r"\b(?:PIDs?|Person\s*IDs?|Person\s*ID['\u2019]s)\b\s*"
+    r"(?:#|Nos?\.?|numbers?)?\s*[:#]?\s*"
+    rf"(?P<ids>{_ID}(?:{_LIST_GAP}{_ID})*)",
+    re.IGNORECASE,
 )
+_DIGITS = re.compile(r"\d{4,12}")
 _LABELS = {re.sub(r"[\s-]", "", t.label).lower(): t.key for t in CASE_TYPES.values()}
 
 
@@ -45,8 +54,14 @@ def detect_type(subject: str, text: str) -> str | None:
 
 
 def person_ids(subject: str, text: str) -> list[str]:
-    """Person IDs after ``PID``/``Person ID``, subject first, each once."""
-    found = _PERSON_ID.findall(subject) + _PERSON_ID.findall(text[:20000])
+    """Person IDs after ``PID``/``Person ID`` (or a list of them after ``PIDs``/``Person
+    IDs``), subject first, each once."""
+    found = [
+        number
+        for where in (subject, text[:20000])
+        for listed in _PERSON_IDS.finditer(where)
+        for number in _DIGITS.findall(listed.group("ids"))
+    ]
     return list(dict.fromkeys(found))
 
 
