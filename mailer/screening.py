@@ -32,6 +32,9 @@ class OwnIdentity:
     addresses: frozenset[str]
     message_id_domain: str
     loop_marker: str
+    # How our Message-IDs begin: the desk's own people write from the same domain, so
+    # the domain alone would take a caseworker's mail for ours.
+    message_id_prefix: str = ""
 
 
 @dataclass(frozen=True)
@@ -97,9 +100,14 @@ def _from_ourselves(given: _Input) -> Screening | None:
     sender = given.message.from_address
     if sender and base_address(sender) in given.own.addresses:
         return Screening("loop", "sent from our own address", no_reply=True)
-    msgid = given.message.message_id or ""
-    if given.own.message_id_domain and msgid.lower().endswith(f"@{given.own.message_id_domain}>"):
-        return Screening("loop", "carries our own Message-ID domain", no_reply=True)
+    msgid = (given.message.message_id or "").lower()
+    own = given.own
+    if (
+        own.message_id_domain
+        and msgid.startswith(own.message_id_prefix)
+        and msgid.endswith(f"@{own.message_id_domain}>")
+    ):
+        return Screening("loop", "carries our own Message-ID", no_reply=True)
     if any(given.own.loop_marker in v for v in given.message.headers.get("x-loop", ())):
         return Screening("loop", "carries our X-Loop marker", no_reply=True)
     return None

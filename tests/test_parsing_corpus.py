@@ -14,7 +14,10 @@ from mailer.screening import OwnIdentity, screen
 from .corpus import corpus_files
 
 OWN = OwnIdentity(
-    frozenset({"escalations@exchange.example"}), "exchange.example", "escalations@exchange.example"
+    frozenset({"escalations@exchange.example"}),
+    "exchange.example",
+    "escalations@exchange.example",
+    "<tkd1.",
 )
 
 
@@ -114,6 +117,19 @@ def test_our_own_mail_coming_back_is_a_loop() -> None:
         b"Subject", b"X-Loop: escalations@exchange.example\r\nSubject"
     )
     assert screen(parse_message(looped), None, OWN).kind == "loop"
+
+
+def test_our_message_id_marks_our_mail_but_not_our_colleagues() -> None:
+    """A caseworker's mail server may use the desk's domain in its Message-IDs too."""
+    ours = (
+        b"From: sam@brokers.example\r\nTo: escalations@exchange.example\r\nSubject: hi\r\n"
+        b"Message-ID: <tkd1.0.abcdefghij.abcdefghijklm@exchange.example>\r\n\r\nbody\r\n"
+    )
+    assert screen(parse_message(ours), None, OWN).kind == "loop"
+    colleague = ours.replace(b"From: sam@brokers", b"From: casey@exchange").replace(
+        b"<tkd1.0.abcdefghij.abcdefghijklm@", b"<CAF3x9.a1b2@"
+    )
+    assert screen(parse_message(colleague), None, OWN).kind == "normal"
 
 
 def test_outlook_auto_response_suppress_is_never_answered_but_is_read() -> None:

@@ -21,6 +21,7 @@ from ticketing.addresses import base_address
 from ticketing.config import Config
 from ticketing.db import sqlite_file
 from ticketing.errors import StorageFullError, TicketdError
+from ticketing.message_ids import MESSAGE_ID_PREFIX
 from ticketing.pipeline import (
     IntakePipeline,
     NoGuard,
@@ -59,7 +60,7 @@ def own_identity(config: Config) -> OwnIdentity:
     """Our addresses, Message-ID domain and X-Loop marker, to spot our own mail coming back."""
     sender = config.outbound.from_address
     addresses = {base_address(box.address) for box in config.mailboxes} | {base_address(sender)}
-    return OwnIdentity(frozenset(addresses), config.outbound.id_domain, sender)
+    return OwnIdentity(frozenset(addresses), config.outbound.id_domain, sender, MESSAGE_ID_PREFIX)
 
 
 def build_pipeline(

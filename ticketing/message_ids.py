@@ -19,7 +19,15 @@ from collections.abc import Iterable
 
 from ticketing.numbering import INCIDENT_NUMBER
 
-__all__ = ["find_signed_incident", "make_message_id", "message_ids_in", "verify_message_id"]
+__all__ = [
+    "MESSAGE_ID_PREFIX",
+    "find_signed_incident",
+    "make_message_id",
+    "message_ids_in",
+    "verify_message_id",
+]
+
+MESSAGE_ID_PREFIX = "<tkd1."
 
 _DOMAIN_SEPARATOR = b"ticketd-msgid-v1"
 _NO_INCIDENT = "0"
@@ -52,7 +60,7 @@ def make_message_id(incident_number: str | None, secret: bytes, domain: str) -> 
     if number != _NO_INCIDENT and not INCIDENT_NUMBER.fullmatch(number):
         raise ValueError("not an incident number")
     nonce = _b36(secrets.randbits(51), _NONCE_DIGITS)
-    return f"<tkd1.{number}.{nonce}.{_tag(secret, number, nonce)}@{domain}>"
+    return f"{MESSAGE_ID_PREFIX}{number}.{nonce}.{_tag(secret, number, nonce)}@{domain}>"
 
 
 def verify_message_id(value: str, secret: bytes) -> str | None:
