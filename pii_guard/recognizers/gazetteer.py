@@ -4,13 +4,18 @@ Faker is a well-kept package whose person providers list tens of thousands
 of given names and surnames across 80+ locales; only Latin-script entries are
 used (the mail is English or Spanish).  Words that are also everyday English
 or this desk's vocabulary ("Will", "Grant", "Case", "Carrier") are removed so
-that they only count as names where the context says so.
+that they only count as names where the context says so.  The greetings,
+closings and function words of the shipped languages ("Hola", "Estimada",
+"Hemos", "Atentamente") are never part of a name, so the recipient's name in a
+greeting is the recipient's name alone and the allow-list of it holds.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import itertools
 import pkgutil
 import re
 from dataclasses import dataclass
@@ -20,11 +25,15 @@ from pii_guard.errors import PiiEngineError
 
 __all__ = [
     "COMMON_WORDS",
+    "GREETING_PAIRS",
+    "MAIL_WORDS",
     "NEVER_NAMES",
     "ORG_WORDS",
     "PARTICLES",
     "Gazetteer",
+    "greeting_pairs",
     "load_gazetteer",
+    "word_before",
     "words",
 ]
 
@@ -34,6 +43,7 @@ _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'-]+$")
 _FIRST_ATTR = re.compile(r"^(?:first|middle)_(?:romanized_)?names?(?:_\w+)?$")
 _LAST_ATTR = re.compile(r"^(?:\w+_)?last_(?:romanized_)?names?(?:_\w+)?$")
 _NOT_NAMES = re.compile(r"pairs|kana|abbreviated|format")
+_WORD_BEFORE = re.compile(r"([^\W\d_]+)[ \t]+\Z")
 
 
 # Given names that are everyday words or US states: a name only with context or a surname
@@ -80,8 +90,66 @@ NEVER_NAMES = words(
 )
 
 
-def _english_stop_words() -> frozenset[str]:
-    """spaCy's English stop words, read from their module without importing spaCy.
+# What mail in the shipped languages (English, Spanish) opens and closes with, and the
+# Spanish twin of the desk words above: never a name ("Hola Rosa Martinez:", "Estimada
+# Sra. Adeyemi:", "Atentamente, El equipo").  None is a given name or a surname in the
+# gazetteer but the article "el" (a test keeps it so); greeting words that are ("Good",
+# "Day", "Dias") are in GREETING_PAIRS instead.  Spanish function words ("Hemos",
+# "Muchas") are spaCy's, added at load.
+MAIL_WORDS = words(
+    """
+    greetings morning afternoon evening sincerely cheers respectfully cordially warm warmest
+    kindest truly faithfully welcome
+    hola estimado estimada estimados estimadas querido querida queridos queridas apreciado
+    apreciada apreciados apreciadas distinguido distinguida distinguidos distinguidas días
+    tardes noches saludos saludo cordial cordiales afectuosos afectuosamente atentamente
+    cordialmente sinceramente respetuosamente gracias muchísimas agradecemos agradecido
+    agradecida abrazo señor señora señores señorita srta doña quedamos quedo atento atenta
+    atentos disposición dudas pregunta preguntas el los las
+    recibido recibimos consulta mensaje correo respuesta incidente número numero caso
+    escalado escalada escalación escalacion escalaciones equipo productor productora
+    productores agente agentes soporte operaciones servicio atención atencion cliente
+    clientes inscripción inscripcion solicitud favor usted ustedes plazo hábiles habiles
+    adjunto adjuntos documentos datos personales información informacion fecha nacimiento
+    asunto referencia aviso importante urgente pendiente resuelto cerrado abierto seguro
+    seguros ayuda apoyo línea linea registro escalamiento identificación identificacion
+    consumidor consumidores dirección direccion teléfono telefono electrónico electronico
+    comisión comision determinación determinacion terminación terminacion sistema
+    lunes martes miércoles jueves viernes sábado
+    """
+)
+
+# Two-word greetings whose words may also be names ("Good Day", "Buenos Dias"): a greeting
+# only together, at the head of a run of capitalised words.
+GREETING_PAIRS = frozenset(
+    tuple(pair.split("_"))
+    for pair in words(
+        """
+        good_morning good_afternoon good_evening good_day kind_regards buen_día buen_dia
+        buenos_días buenos_dias buenas_tardes buenas_noches
+        """
+    )
+)
+
+
+def greeting_pairs(lowered: list[str], before: str = "") -> list[bool]:
+    """Which of ``lowered`` (lower-cased words, in text order) belong to a two-word greeting;
+    ``before`` is the word right before them ("Buenos" when a span starts at "Dias")."""
+    marked = [False] * (len(lowered) + 1)
+    for index, pair in enumerate(itertools.pairwise([before, *lowered])):
+        if pair in GREETING_PAIRS:
+            marked[index] = marked[index + 1] = True
+    return marked[1:]
+
+
+def word_before(text: str, start: int) -> str:
+    """The lower-cased word right before ``start`` on its line, or ``""``."""
+    match = _WORD_BEFORE.search(text, max(0, start - 24), start)
+    return match.group(1).lower() if match else ""
+
+
+def _stop_words(language: str) -> frozenset[str]:
+    """spaCy's stop words of ``language``, read from their module without importing spaCy.
 
     ``import spacy.lang.en.stop_words`` runs ``spacy/__init__`` first (over a
     second of start-up); the module itself is a plain word list with no
@@ -89,11 +157,11 @@ def _english_stop_words() -> frozenset[str]:
     """
     spec = importlib.util.find_spec("spacy")
     if spec is None or spec.origin is None:
-        raise PiiEngineError("the spacy package (English stop words) is not installed")
-    path = Path(spec.origin).parent / "lang" / "en" / "stop_words.py"
-    module_spec = importlib.util.spec_from_file_location("_pii_guard_en_stop_words", path)
+        raise PiiEngineError(f"the spacy package ({language} stop words) is not installed")
+    path = Path(spec.origin).parent / "lang" / language / "stop_words.py"
+    module_spec = importlib.util.spec_from_file_location(f"_pii_guard_{language}_stop_words", path)
     if module_spec is None or module_spec.loader is None:
-        raise PiiEngineError("spaCy's English stop words cannot be read")
+        raise PiiEngineError(f"spaCy's {language} stop words cannot be read")
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     return frozenset(str(word).lower() for word in module.STOP_WORDS)
@@ -117,35 +185,62 @@ ORG_WORDS = words(
 
 @dataclass(frozen=True)
 class Gazetteer:
-    """Lower-cased given names and surnames, and the words that are never a name alone."""
+    """Lower-cased given names and surnames, and the words that are never a name alone.
+
+    ``never`` is what the tagger's weights were trained with (its "n" feature:
+    English stop words and desk words), so it stays as it is; ``mail_words``
+    adds the words of the other shipped languages' mail, never a name either.
+    ``spanish_stop_words`` are all of spaCy's, names among them ("Le", "Su").
+    """
 
     first: frozenset[str]
     last: frozenset[str]
     never: frozenset[str] = NEVER_NAMES
     common: frozenset[str] = COMMON_WORDS
+    mail_words: frozenset[str] = MAIL_WORDS
+    spanish_stop_words: frozenset[str] = frozenset()
 
     def is_first(self, word: str) -> bool:
         """A given name that is not also an everyday word."""
-        return word in self.first and word not in self.common and word not in self.never
+        return word in self.first and word not in self.common and not self.is_never(word)
 
     def is_last(self, word: str) -> bool:
         """A surname (or a given name used as one: Kim, James)."""
-        return (word in self.last or word in self.first) and word not in self.never
+        return (word in self.last or word in self.first) and not self.is_never(word)
 
     def is_surname(self, word: str) -> bool:
         """A surname that is not also an everyday word ("Turgeon", not "Young")."""
-        return word in self.last and word not in self.common and word not in self.never
+        return word in self.last and word not in self.common and not self.is_never(word)
 
     def is_never(self, word: str) -> bool:
-        return word in self.never
+        return word in self.never or word in self.mail_words
+
+    def is_filler(self, word: str) -> bool:
+        """Never a name, and no list knows it as one: "Hola", "Dear", "Sra", not "Will"."""
+        return self.is_never(word) and word not in self.first and word not in self.last
+
+    def fillers(self, lowered: list[str], before: str = "") -> list[bool]:
+        """Which of ``lowered`` (lower-cased words in text order; ``before``: the word before
+        them) are greetings or function words, not part of the name they stand beside
+        ("Buenos Dias", "Hola", "Sra")."""
+        pairs = greeting_pairs(lowered, before)
+        return [pair or self.is_filler(w) for w, pair in zip(lowered, pairs, strict=True)]
+
+    def mail_fillers(self, lowered: list[str], before: str = "") -> list[bool]:
+        """Like ``fillers``, with only the words the tagger never learnt as never-names:
+        ``mail_words`` and greeting pairs (the English stop words are its features)."""
+        pairs = greeting_pairs(lowered, before)
+        return [pair or w in self.mail_words for w, pair in zip(lowered, pairs, strict=True)]
 
 
 # Locales whose person providers list no Latin-script (or romanised) names.
 _NON_LATIN = words("ar bg bn el fa gu he hi hy ka ko mk mr ne or ru si ta th uk")
 
 
+@functools.cache
 def load_gazetteer() -> Gazetteer:
-    """Collect the names from every Faker person provider (about 0.2 s, once per process)."""
+    """Collect the names from every Faker person provider (about 0.2 s, once per process:
+    the allow-list and the tagger ask for it again at every scan)."""
     try:
         package = importlib.import_module("faker.providers.person")
     except ImportError as exc:
@@ -158,8 +253,13 @@ def load_gazetteer() -> Gazetteer:
         provider = importlib.import_module(f"{package.__name__}.{module_info.name}").Provider
         first.update(_names(provider, _FIRST_ATTR))
         last.update(_names(provider, _LAST_ATTR))
-    never = NEVER_NAMES | _english_stop_words()
-    return Gazetteer(frozenset(first), frozenset(last), never, COMMON_WORDS | _countries())
+    never = NEVER_NAMES | _stop_words("en")
+    # A Spanish function word that is also a name somewhere (Pero, Su, Tan, Dias) stays a
+    # possible name: dropping it would hide "Su Wei" or "Ana Dias".
+    spanish = _stop_words("es")
+    mail = MAIL_WORDS | {w for w in spanish if w not in first and w not in last}
+    common = COMMON_WORDS | _countries()
+    return Gazetteer(frozenset(first), frozenset(last), never, common, mail, spanish)
 
 
 def _countries() -> frozenset[str]:

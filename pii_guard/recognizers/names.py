@@ -22,7 +22,7 @@ from typing import Any
 from pii_guard.entities import PERSON
 from pii_guard.findings import Finding
 from pii_guard.recognizers.base import fold
-from pii_guard.recognizers.gazetteer import ORG_WORDS, Gazetteer, words
+from pii_guard.recognizers.gazetteer import ORG_WORDS, Gazetteer, greeting_pairs, words
 from pii_guard.recognizers.gazetteer import PARTICLES as _PARTICLES
 
 __all__ = ["PLACE_WORDS", "NameRecognizer", "names_a_firm"]
@@ -72,6 +72,9 @@ _PERSON_VERB = re.compile(
 )
 _LEAD_WORD = re.compile(
     r"\b(?:said|says|asked|asks|told|tells|thanks|thank\s+you|dear|hi|hello|hey|hola"
+    r"|good\s+(?:morning|afternoon|evening)|estimad[oa]|querid[oa]|gracias|saludos|cordiales"
+    r"|regards|sincerely|atentamente|cordialmente"
+    r"|buen[oa]s\s+(?:d[ií]as|tardes|noches)|dijo|pregunt[óo]"
     r"|meet|met|ask|tell|contact|name\?)[ \t]*,?[ \t]*\Z"
 )
 _LOWER_NAMES = re.compile(
@@ -86,6 +89,7 @@ PLACE_WORDS = words(
 _NEXT_WORD = re.compile(r"(['\u2019]s)?[ \t]+([^\W\d_]+)")
 _NAMED_PLACES = words("county hospital clinic university college school church park bridge")
 _OPENERS = " \t\r\n\"'(*>-"
+_PARAGRAPH = re.compile(r"\n[ \t\r>]*\n")
 _CONTEXT, _BOTH_KNOWN, _ONE_KNOWN, _SINGLE = 0.85, 0.8, 0.55, 0.4
 _UNKNOWN_PAIR = 0.45  # capitalised words in no list, then a verb of people: redact only
 _ONE_KNOWN_LOWER = 0.5
@@ -136,7 +140,12 @@ class _Context:
         )
 
     def sentence_start(self, start: int) -> bool:
-        before = self.text[max(0, start - 12) : start].rstrip(_OPENERS)
+        """After a full stop, or after a blank line: a paragraph opens a sentence even when
+        the line above ends with a comma ("Dear Rosa,\n\nLe escribimos")."""
+        window = self.text[max(0, start - 12) : start]
+        before = window.rstrip(_OPENERS)
+        if _PARAGRAPH.search(window, len(before)):
+            return True
         return not before or before[-1] in ".!?:;\n"
 
 
@@ -191,6 +200,7 @@ class NameRecognizer:
             tokens = self._trim(run)
             if not tokens:
                 continue
+            tokens = self._greeted_given_names(context, run, tokens) + tokens
             score = self._score(context, tokens)
             if len(tokens) == 1 and len(run) > 1 and score <= _SINGLE:
                 continue  # the rest of "Kaiser Permanente": part of a name of a firm
@@ -207,11 +217,28 @@ class NameRecognizer:
 
     def _trim(self, run: list[_Token]) -> list[_Token]:
         never = self.gazetteer.is_never
+        run = run[_greeting_head(run) :]
         while run and (never(run[0].lower) or run[0].is_initial or run[0].text in _PARTICLES):
             run = run[1:]
         while run and (never(run[-1].lower) or run[-1].is_initial or run[-1].text in _PARTICLES):
             run = run[:-1]
         return run
+
+    def _greeted_given_names(
+        self, context: _Context, run: list[_Token], tokens: list[_Token]
+    ) -> list[_Token]:
+        """Given names that are also words ("Will", "May"), trimmed off the front, rejoin
+        the name after a greeting or an honorific: "Hola Will Bishop", "Sra. May Tan"."""
+        head = run[: run.index(tokens[0])]
+        given: list[_Token] = []
+        while head and head[-1].lower in self.gazetteer.first:
+            given.insert(0, head.pop())
+        if not given:
+            return []
+        start = given[0].start
+        if start in context.honorific_ends or _LEAD_WORD.search(context.lower, start - 24, start):
+            return given
+        return []
 
     def _score(self, context: _Context, tokens: list[_Token]) -> float:
         words = [t.lower for t in tokens if not t.is_initial]
@@ -253,6 +280,13 @@ class NameRecognizer:
             start = match.start("v")
             score = _BOTH_KNOWN if count > 1 else _ONE_KNOWN_LOWER
             yield start, _real_end(context.text, start, words[:count]), score
+
+
+def _greeting_head(run: list[_Token]) -> int:
+    """How many tokens a run opens with that are a greeting whose words may be names too
+    ("Good Day", "Buenos Dias"): one-word greetings are never-names, trimmed anyway."""
+    pairs = greeting_pairs([t.lower for t in run[:4]])
+    return pairs.index(False) if False in pairs else len(pairs)
 
 
 def _real_end(text: str, start: int, words: list[str]) -> int:

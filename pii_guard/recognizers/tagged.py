@@ -16,7 +16,7 @@ from collections.abc import Collection
 
 from pii_guard.entities import ADDRESS, PERSON
 from pii_guard.findings import Finding
-from pii_guard.recognizers.gazetteer import PARTICLES
+from pii_guard.recognizers.gazetteer import PARTICLES, Gazetteer, load_gazetteer, word_before
 from pii_guard.recognizers.names import PLACE_WORDS, names_a_firm
 from pii_guard.recognizers.postal import CALENDAR_WORDS
 from pii_guard.tagger.features import Lexicon, everyday, token_texts
@@ -32,31 +32,76 @@ _NOT_ADDRESS = re.compile(r"[`;<=*{}\\^~$%@!_\[\]\ufffd]")  # code, base64, bina
 _DECIMAL = re.compile(r"\d\.\d")
 _LINE_WORDS = 8  # an address line is short; a longer one is prose
 _NUMBERS = re.compile(r"\d+")
+_PHONE = re.compile(r"(?:\b1[-. ])?\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b")
 _WORDS = re.compile(r"[^\W\d_]+")
+_NEXT_LOWER_WORD = re.compile(r"[ \t]+([a-zà-ÿñ]+)\b")
+_SPAN_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 
 
 class TaggerRecognizer:
     name = "TaggerRecognizer"
 
-    def __init__(self, model: TaggerModel, lexicon: Lexicon) -> None:
+    def __init__(
+        self, model: TaggerModel, lexicon: Lexicon, gazetteer: Gazetteer | None = None
+    ) -> None:
         self.model = model
         self.lexicon = lexicon
+        self.gazetteer = gazetteer or load_gazetteer()
 
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if PERSON not in entities and ADDRESS not in entities:
             return []
         texts, offsets = token_texts(text)
         labels = self.model.tag(texts, self.lexicon)
-        return [
-            Finding(_ENTITY[label], start, end, TAGGED_SCORE)
-            for label, start, end in spans(texts, offsets, labels)
-            if _ENTITY[label] in entities
-            and _plausible(label, text[start:end], self.lexicon)
-            and not (
-                label == "PER"
-                and (names_a_firm(text, end) or self._ends_in_a_word(text[start:end]))
-            )
-        ]
+        found = (self._finding(text, *span) for span in spans(texts, offsets, labels))
+        return [f for f in found if f is not None and f.entity_type in entities]
+
+    def _finding(self, text: str, label: str, start: int, end: int) -> Finding | None:
+        if label == "PER":
+            trimmed = self._without_greetings(text, start, end)
+            if trimmed is None or names_a_firm(text, trimmed[1]):
+                return None
+            if self._spanish_pronoun(text, *trimmed) or self._spanish_phrase(text, *trimmed):
+                return None
+            start, end = trimmed
+            if self._ends_in_a_word(text[start:end]):
+                return None
+        if not _plausible(label, text[start:end], self.lexicon):
+            return None
+        return Finding(_ENTITY[label], start, end, TAGGED_SCORE)
+
+    def _without_greetings(self, text: str, start: int, end: int) -> tuple[int, int] | None:
+        """The name without the greeting or the Spanish words the model took with it
+        ("Hola Rosa Martinez", "Hemos", "El equipo"): its features know English
+        function words, not these.  ``None`` when nothing but them is left."""
+        words = list(_SPAN_WORD.finditer(text, start, end))
+        lowered = [w.group().lower() for w in words]
+        fillers = self.gazetteer.mail_fillers(lowered, word_before(text, start))
+        if not any(fillers):
+            return start, end
+        edge = [f or w.group() in PARTICLES for w, f in zip(words, fillers, strict=True)]
+        if all(edge):
+            return None
+        first, last = edge.index(False), len(edge) - 1 - edge[::-1].index(False)
+        return words[first].start(), words[last].end()
+
+    def _spanish_pronoun(self, text: str, start: int, end: int) -> bool:
+        """A lone Spanish function word that is also a name ("Le", "Su", "Ella") opening a
+        Spanish clause: the next word is lower case and no English word ("Le escribimos"),
+        unlike "Ella is" or "Ella:"."""
+        if text[start:end].lower() not in self.gazetteer.spanish_stop_words:
+            return False
+        following = _NEXT_LOWER_WORD.match(text, end)
+        return following is not None and not self.lexicon.vocabulary.get(following.group(1))
+
+    def _spanish_phrase(self, text: str, start: int, end: int) -> bool:
+        """Lower-case words with a Spanish function word ("esperar una", "pero contenía"):
+        the model, trained on English, took a Spanish phrase for a lower-case name.
+        Name particles ("maria de la cruz") do not count."""
+        words = _WORDS.findall(text, start, end)
+        return all(w.islower() for w in words) and any(
+            w in self.gazetteer.spanish_stop_words and w not in PARTICLES for w in words
+        )
 
     def _ends_in_a_word(self, value: str) -> bool:
         """An everyday word that is no name closes it: "Grace Period", "Zoom", "Token"."""
@@ -85,7 +130,8 @@ def _address_like(value: str, lexicon: Lexicon) -> bool:
     Not "8", "65-year-old", "ABA 021000021", "0490 39 07 81-Office" (more
     numbers than words), "Suite 200, Building 3" (units only), "Python 2.0"
     (a version), "553 Invalid recipient" or "0 hours, 0" (everyday words
-    only), nor a paragraph of prose.
+    only), "al 1-844-224-6761 para" (a phone number is no house number), nor a
+    paragraph of prose.
     """
     words = _WORDS.findall(value)
     if not words or words[0].lower() in _CALENDAR or len(value) > 300:
@@ -94,7 +140,7 @@ def _address_like(value: str, lexicon: Lexicon) -> bool:
         return False
     if any(len(_WORDS.findall(line)) > _LINE_WORDS for line in value.splitlines()):
         return False
-    numbers = len(_NUMBERS.findall(value))
+    numbers = len(_NUMBERS.findall(_PHONE.sub(" ", value)))
     classes = [lexicon.view(w).classes for w in words]
     places = [w for w, c in zip(words, classes, strict=True) if "u" not in c]
     named = any(

@@ -1,0 +1,126 @@
+"""Greetings, closings and function words of the shipped languages are never a name.
+
+The outbound scan reads every auto-reply with the recipient's name in its
+greeting ("Hola Rosa Martinez:"); the allow-list of that name must hold
+whatever the greeting, and without it the name must still be found.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pii_guard import AllowList, Finding, PiiGuard
+from pii_guard.allow import Allowance
+from pii_guard.recognizers.gazetteer import MAIL_WORDS, load_gazetteer
+
+NAMES = (
+    "Rosa Martinez",
+    "José Luis Hernández",
+    "Ngozi Adeyemi",
+    "Kwame Mensah",
+    "Priya Venkataraman",
+    "Mohammed Rahman",
+    "Wei Zhang",
+    "Nguyen Thi Lan",
+    "Siobhan O'Connor",
+    "Padraig Ó Súilleabháin",
+    "Grace Hope",
+    "Joy Sterling",
+    "Su Wei",
+    "Ana Dias",
+)
+GREETINGS = (
+    "Hola {name}:\n\nHemos recibido su consulta.",
+    "Estimada Sra. {name}:\n\nMuchas gracias por su mensaje.",
+    "Buenos días {name},\n\nLe escribimos sobre su caso.",
+    "Buenos Dias {name},",
+    "Buenas tardes {name}:",
+    "Querido {name}:",
+    "Gracias {name}.",
+    "Hi {name},\n\nWe received your message.",
+    "Dear {name},",
+    "Hello {name},",
+    "Good Morning {name},",
+    "Kind Regards {name}",
+)
+
+
+@pytest.fixture(scope="module")
+def guard() -> PiiGuard:
+    return PiiGuard.build()
+
+
+def values(guard: PiiGuard, text: str, allow: AllowList) -> list[str]:
+    return [text[f.start : f.end] for f in guard.scan(text, allow)]
+
+
+@pytest.mark.parametrize("greeting", GREETINGS)
+@pytest.mark.parametrize("name", NAMES)
+def test_the_recipient_greeted_is_allowed_and_anyone_else_is_found(
+    guard: PiiGuard, name: str, greeting: str
+) -> None:
+    text = greeting.format(name=name)
+    assert values(guard, text, AllowList(sender_name=name)) == []
+    assert values(guard, text, AllowList()) == [name]
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Le escribo por mi cliente Rosa Martinez, que no puede inscribirse.", "Rosa Martinez"),
+        ("Hemos recibido su consulta sobre Rosa Martinez.", "Rosa Martinez"),
+        ("Hola Will Bishop:\n\nHemos recibido su consulta.", "Will Bishop"),
+        ("Estimada Sra. May Tan:", "May Tan"),
+    ],
+)
+def test_a_consumer_beside_spanish_words_is_still_a_name(
+    guard: PiiGuard, text: str, name: str
+) -> None:
+    assert values(guard, text, AllowList(sender_name="Kwame Mensah")) == [name]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hola sam amsung:\n\nHemos recibido su consulta. El número de incidente es 200528-2866868.",
+        "Saludos cordiales,\nEquipo de Escalaciones",
+        "Atentamente,\nEl equipo de Operaciones",
+        "Muchas gracias. Quedamos atentos a cualquier duda.",
+    ],
+)
+def test_spanish_mail_words_alone_are_no_name(guard: PiiGuard, text: str) -> None:
+    assert values(guard, text, AllowList(sender_name="sam amsung")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "span"),
+    [
+        ("Hola Rosa Martinez:", "Hola Rosa Martinez"),
+        ("Buenos Dias Rosa Martinez,", "Dias Rosa Martinez"),
+        ("Estimada Sra. Rosa Martinez:", "Sra. Rosa Martinez"),
+    ],
+)
+def test_a_span_that_swallowed_a_greeting_is_still_the_sender(text: str, span: str) -> None:
+    start = text.index(span)
+    finding = Finding("PERSON", start, start + len(span), 0.55)
+    allowance = Allowance(AllowList(sender_name="Rosa Martinez"))
+    assert allowance.filter(text, [finding]) == []
+
+
+def test_a_word_that_is_also_a_name_does_not_make_someone_else_the_sender() -> None:
+    text = "Hola Will Martinez:"  # "Will" is an English stop word, and a given name
+    finding = Finding("PERSON", 0, len(text) - 1, 0.55)
+    assert Allowance(AllowList(sender_name="Rosa Martinez")).filter(text, [finding]) == [finding]
+
+
+def test_spanish_function_words_that_are_names_stay_possible_names() -> None:
+    gazetteer = load_gazetteer()
+    assert gazetteer.is_never("hemos") and gazetteer.is_never("atentamente")
+    assert not gazetteer.is_never("su") and not gazetteer.is_never("dias")
+    assert gazetteer.is_last("su") and gazetteer.is_last("dias")
+
+
+def test_the_mail_words_are_no_names_but_the_article() -> None:
+    gazetteer = load_gazetteer()
+    names = {w for w in MAIL_WORDS if w in gazetteer.first or w in gazetteer.last}
+    assert names == {"el"}
