@@ -10,13 +10,14 @@ from __future__ import annotations
 from pii_guard.engine import PiiGuard
 from pii_guard.entities import ALL_ENTITIES
 from pii_guard.errors import PiiEngineError, PiiGuardError
-from pii_guard.findings import AllowList, Finding
+from pii_guard.findings import NO_ALLOW, AllowList, Finding
 from pii_guard.mime import is_scannable
 from pii_guard.policy import Action, GuardOutcome, Policy, evaluate
 from pii_guard.settings import GuardSettings
 
 __all__ = [
     "ALL_ENTITIES",
+    "NO_ALLOW",
     "Action",
     "AllowList",
     "Finding",

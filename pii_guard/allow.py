@@ -16,6 +16,7 @@ from pii_guard import entities as E
 from pii_guard.findings import AllowList, Finding
 from pii_guard.recognizers.base import fold
 from pii_guard.recognizers.checksums import digits
+from pii_guard.recognizers.gazetteer import load_gazetteer, word_before
 
 __all__ = ["PUBLIC_EMAILS", "PUBLIC_PHONES", "Allowance"]
 
@@ -61,30 +62,41 @@ _SYSTEM_SPANS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     ),
 )
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+_EMAIL = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 class Allowance:
     """The allow rules for one scan: system spans of the text plus the sender's identity."""
 
     def __init__(self, allow: AllowList, terms: Sequence[str] = ()) -> None:
-        self.phones = set(PUBLIC_PHONES)
-        self.emails = set(PUBLIC_EMAILS)
-        self.terms = tuple(t.lower() for t in terms if t.strip())
-        self.name_words: frozenset[str] = frozenset()
+        phones = (allow.sender_phone, *allow.phones)
+        emails = (allow.sender_email, *allow.emails)
+        names = (allow.sender_name, *allow.names)
+        self.phones = PUBLIC_PHONES | {_phone_key(p) for p in phones if p}
+        self.emails = PUBLIC_EMAILS | {e.strip().lower() for e in emails if e}
+        self.domains = frozenset(d.strip().lower().lstrip("@") for d in allow.email_domains)
+        self.terms = tuple(t.lower() for t in (*terms, *allow.terms) if t.strip())
         self.address = _squash(allow.sender_address or "")
-        if allow.sender_phone:
-            self.phones.add(_phone_key(allow.sender_phone))
-        if allow.sender_email:
-            self.emails.add(allow.sender_email.strip().lower())
-        if allow.sender_name:
-            self.name_words = frozenset(w.lower() for w in _NAME_WORD.findall(allow.sender_name))
+        self.name_words = frozenset(
+            w.lower() for name in names if name for w in _NAME_WORD.findall(name)
+        )
 
     def filter(self, text: str, findings: Iterable[Finding]) -> list[Finding]:
         findings = list(findings)
         if not findings:
             return []
-        spans = _SpanIndex(system_spans(text) + self._term_spans(text))
+        spans = _SpanIndex(system_spans(text) + self._term_spans(text) + self._email_spans(text))
         return [f for f in findings if not spans.overlaps(f) and not self._is_sender(text, f)]
+
+    def _email_spans(self, text: str) -> list[tuple[int, int]]:
+        """Allowed addresses shelter what lies inside them ("casey" in casey@desk)."""
+        if "@" not in text:
+            return []
+        return [m.span() for m in _EMAIL.finditer(text) if self._allowed_email(m.group())]
+
+    def _allowed_email(self, value: str) -> bool:
+        value = value.lower()
+        return value in self.emails or value.rpartition("@")[2] in self.domains
 
     def _term_spans(self, text: str) -> list[tuple[int, int]]:
         lowered = text.lower()
@@ -96,14 +108,25 @@ class Allowance:
         if kind == E.PHONE_NUMBER:
             return _phone_key(value) in self.phones
         if kind == E.EMAIL_ADDRESS:
-            return value.lower() in self.emails
+            return self._allowed_email(value)
         if kind == E.PERSON and self.name_words:
-            words = {w.lower() for w in _NAME_WORD.findall(value)}
-            return bool(words) and words <= self.name_words
+            return self._is_sender_name(value, word_before(text, finding.start))
         if kind == E.ADDRESS and self.address:
             squashed = _squash(value)
             return bool(squashed) and (squashed in self.address or self.address in squashed)
         return False
+
+    def _is_sender_name(self, value: str, before: str) -> bool:
+        """Made of the sender's name words, once the greeting or function words a span may
+        have swallowed are set aside ("Hola Rosa Martinez", "Estimada Sra. Adeyemi").
+
+        Only words no list knows as a name are set aside, so "Will Martinez" is not
+        Rosa Martinez; a span of such words alone must itself be the sender's words.
+        """
+        words = [w.lower() for w in _NAME_WORD.findall(value)]
+        fillers = load_gazetteer().fillers(words, before)
+        core = {w for w, filler in zip(words, fillers, strict=True) if not filler}
+        return bool(words) and (core or set(words)) <= self.name_words
 
 
 class _SpanIndex:

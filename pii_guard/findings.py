@@ -26,7 +26,13 @@ class Finding:
 
 @dataclass(frozen=True, slots=True)
 class AllowList:
-    """The sender's own identity from the roster: a producer signing a mail is not a leak.
+    """Who is writing and to whom: their own identity in a mail is not a leak.
+
+    ``sender_*`` are the writer's roster identity.  The plural fields hold more
+    of the same kind that are never a consumer's data in this conversation: the
+    names the writer signs with, the recipient's and the desk's own addresses
+    and phones, whole email domains (the desk's), and ``terms`` matched as
+    written anywhere in the text (the writer's agency, the desk's team names).
 
     ``repr`` hides the values so an ``AllowList`` can travel through logs and
     tracebacks without carrying a name or a phone number.
@@ -36,13 +42,14 @@ class AllowList:
     sender_email: str | None = None
     sender_phone: str | None = None
     sender_address: str | None = None
+    names: tuple[str, ...] = ()
+    emails: tuple[str, ...] = ()
+    email_domains: tuple[str, ...] = ()
+    phones: tuple[str, ...] = ()
+    terms: tuple[str, ...] = ()
 
     def __repr__(self) -> str:
-        present = [
-            name
-            for name in ("sender_name", "sender_email", "sender_phone", "sender_address")
-            if getattr(self, name)
-        ]
+        present = [name for name in self.__slots__ if getattr(self, name)]
         return f"AllowList(<{', '.join(present) or 'empty'}>)"
 
 

@@ -1,15 +1,15 @@
-"""The kinds of personal data the guard finds, as a producer reads them in a mail.
+"""The kinds of personal data the guard finds, in words people read (English, Spanish).
 
-The guard reports entity codes (``US_SSN``); a producer told that "US_SSN"
-was removed from their mail learns little, so templates get the same kinds
-in words, in the mail's language (``finding_labels``), beside the codes.
+The guard reports entity codes (``US_SSN``); someone told that "US_SSN" was
+removed from their text learns little, so callers can name the same kinds in
+words, in the reader's language.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["finding_labels"]
+__all__ = ["all_labels", "finding_labels"]
 
 _LABELS: dict[str, dict[str, str]] = {
     "en": {
@@ -52,3 +52,9 @@ def finding_labels(codes: Sequence[str], language: str) -> list[str]:
     a code without a label (a recognizer added later) stays as it is."""
     labels = _LABELS.get(language, _LABELS["en"])
     return list(dict.fromkeys(labels.get(code, code) for code in codes))
+
+
+def all_labels() -> tuple[str, ...]:
+    """Every label of every language: our own words, which the outbound scan must not
+    take for data ("consumer's name, Social Security number" is a list of kinds)."""
+    return tuple(label for labels in _LABELS.values() for label in labels.values())

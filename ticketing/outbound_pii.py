@@ -20,9 +20,18 @@ from sqlmodel import Session
 from mailer.bodies import html_to_text
 from pii_guard import AllowList, PiiGuard
 from ticketing.audit import audit
-from ticketing.models import OutboxMessage, table_of
+from ticketing.config import Config
+from ticketing.models import OutboxMessage, Producer, table_of
+from ticketing.pii_allow import desk_allow, party_allow
 
-__all__ = ["WITHHELD", "note_withheld", "personal_data_in", "withdraw_if_pii", "withheld_values"]
+__all__ = [
+    "WITHHELD",
+    "note_withheld",
+    "personal_data_in",
+    "recipient_allow",
+    "withdraw_if_pii",
+    "withheld_values",
+]
 
 WITHHELD = "withheld"
 
@@ -83,6 +92,12 @@ def withheld_values(counts: dict[str, int]) -> dict[str, object]:
         "pii_findings": dict(counts),
         "mime": b"",
     }
+
+
+def recipient_allow(config: Config, producer: Producer | None, to: str) -> AllowList:
+    """What the outbound scan of a mail to ``producer`` at ``to`` allows: the desk's own
+    identity and the producer's (the daemon's replies use the same rule)."""
+    return party_allow(desk_allow(config), producer=producer, address=to)
 
 
 def personal_data_in(guard: PiiGuard, allow: AllowList, visible_text: str) -> dict[str, int]:

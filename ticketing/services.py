@@ -12,6 +12,7 @@ from ticketing.config import Config
 from ticketing.db import transaction
 from ticketing.intake import build_pipeline
 from ticketing.models import utcnow
+from ticketing.pii_allow import desk_allow
 from ticketing.pii_settings import build_guard
 from ticketing.pipeline import IntakePipeline
 from ticketing.pipeline.pii_stage import PresidioStage
@@ -54,7 +55,7 @@ def build_intake(config: Config, engine: Engine, *, audit_templates: bool = True
     pipeline = build_pipeline(
         config,
         engine,
-        guard=PresidioStage(guard),
+        guard=PresidioStage(guard, desk_allow(config)),
         replies=TemplatedReplies(composer, engine, guard),
         secret=secret,
     )

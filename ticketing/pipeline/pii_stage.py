@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 from mailer.headers import decode_bytes
 from mailer.parsing import Attachment, ParsedMessage
-from pii_guard import AllowList, GuardOutcome, PiiGuard, evaluate, is_scannable
+from pii_guard import NO_ALLOW, AllowList, GuardOutcome, PiiGuard, evaluate, is_scannable
+from ticketing.pii_allow import party_allow
 from ticketing.pipeline.guard import Policy
 from ticketing.pipeline.types import GuardResult, Identity
 
@@ -27,6 +28,7 @@ _MAX_ATTACHMENT_TEXT = 200_000
 @dataclass(frozen=True)
 class PresidioStage:
     guard: PiiGuard
+    desk: AllowList = NO_ALLOW  # the desk's own identity (``ticketing.pii_allow``)
 
     def check(self, policy: Policy, message: ParsedMessage, identity: Identity) -> GuardResult:
         if policy == "off":
@@ -34,7 +36,12 @@ class PresidioStage:
             return GuardResult(
                 "pass", message.subject, message.text, message.new_text, attachments=stored
             )
-        allow = AllowList(sender_name=identity.name or None, sender_email=identity.address)
+        allow = party_allow(
+            self.desk,
+            producer=identity.producer,
+            address=identity.address,
+            names=(identity.name, message.from_name),
+        )
         texts = _attachment_texts(message.attachments)
         fields = {"subject": message.subject, "text": message.text}
         fields.update({f"attachment:{i}": text for i, text in texts.items()})

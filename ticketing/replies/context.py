@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from pii_guard.labels import finding_labels
 from ticketing.case_types import CASE_TYPES
 from ticketing.models import Incident, Producer
 from ticketing.numbering import NEW_YORK
 from ticketing.replies.errors import ReplyError
 from ticketing.replies.kinds import ReplyKind
-from ticketing.replies.labels import finding_labels
 
 __all__ = ["ContextInput", "build_context"]
 

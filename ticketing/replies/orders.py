@@ -35,6 +35,7 @@ from ticketing.db import insert_row, transaction
 from ticketing.errors import StorageError
 from ticketing.models import Incident, IncidentConsumer, OutboxMessage, Producer, table_of, utcnow
 from ticketing.outbound_pii import note_withheld, personal_data_in, withheld_values
+from ticketing.pii_allow import desk_allow, party_allow
 from ticketing.replies.compose import ComposedMail, ReplyComposer
 from ticketing.replies.enqueue import audit_failures, permitted_recipient
 from ticketing.replies.errors import ReplyError
@@ -147,7 +148,8 @@ def compose_orders(
     incident_ids = {o.request.incident.id for o in orders if o.request.incident}
     with transaction(engine, readonly=True) as session:
         people = _person_ids(session, incident_ids)
-    results = [_compose(composer, guard, order, people) for order in orders]
+    desk = desk_allow(composer.config)
+    results = [_compose(composer, guard, desk, order, people) for order in orders]
     with transaction(engine) as session:
         for order, result in zip(orders, results, strict=True):
             _settle(session, order, result)
@@ -163,6 +165,7 @@ class _Result:
 def _compose(
     composer: ReplyComposer,
     guard: PiiGuard | None,
+    desk: AllowList,
     order: OrderedReply,
     people: dict[int, list[str]],
 ) -> _Result:
@@ -180,7 +183,9 @@ def _compose(
     except Exception as exc:  # noqa: BLE001  a bug must not leave the order failing forever
         return _Result(error=f"{type(exc).__name__} while composing")  # its text may hold data
     if guard is not None:
-        allow = AllowList(sender_name=order.sender_name or None, sender_email=request.to)
+        allow = party_allow(
+            desk, producer=request.producer, address=request.to, names=(order.sender_name,)
+        )
         counts = personal_data_in(guard, allow, mail.visible_text)
         if counts:
             return _Result(withheld=counts)

@@ -8,11 +8,12 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from pii_guard import AllowList, PiiGuard
+from pii_guard import PiiGuard
 from ticketing.audit import audit
 from ticketing.config import Config
-from ticketing.models import Incident
+from ticketing.models import Incident, Producer
 from ticketing.outbound_pii import withdraw_if_pii
+from ticketing.pii_allow import desk_allow, party_allow
 from ticketing.replies import ReplyComposer, ReplyRequest
 from ticketing.replies.enqueue import queue_composed
 
@@ -66,14 +67,17 @@ class TemplatedNotices:
                 detail={"stage": stage, "team": incident.team},
             )
             return
+        producer = session.get(Producer, incident.producer_id) if incident.producer_id else None
         request = ReplyRequest(
             kind="sla_warning" if stage == "warning" else "sla_breach",
             to=to,
             incident=incident,
+            producer=producer,
             team=incident.team,
             language="en",
             extra={"due_at": incident.sla_due_at, "level": 2 if stage == "level2" else 1},
         )
         queued = queue_composed(session, self.composer, request, now=now)
         if queued is not None:
-            withdraw_if_pii(session, queued.row, self.guard, AllowList(), queued.visible_text)
+            allow = party_allow(desk_allow(self.config), producer=producer, address=None)
+            withdraw_if_pii(session, queued.row, self.guard, allow, queued.visible_text)
