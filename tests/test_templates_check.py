@@ -8,7 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from ticketing.config import Config
+from ticketing.pii_settings import build_guard
+from ticketing.replies.check import sample_mails, withheld_problems
 from ticketing.replies.files import shipped_dir
+from ticketing.replies.kinds import KINDS, LANGUAGES
+from ticketing.replies.samples import SAMPLE_PRODUCER_NAMES
+from ticketing.replies.store import TemplateStore
 
 from .conftest import REPO
 
@@ -135,12 +141,30 @@ def test_layout_problems(run_cli, admin) -> None:
     stray = write(folder, "ack_new/notes.txt", "x")
     unknown_kind = write(folder, "ack_neww/body.txt", "x")
     unknown_team = write(folder, "billing/ack_new/body.txt", "x")
-    lonely = write(folder, "resolved/body.es.txt", "{{ ref_token }}\n")
+    partial = write(folder, "resolved/body.es.txt", "{{ ref_token }}\n")
+    lonely = write(folder, "resolved/body.html", "<p>{{ ref_token }}</p>\n")
     out = run_cli("--config", str(config), "templates", "check").out.splitlines()
     assert any(line.startswith(f"{stray}:1: not a template name") for line in out)
     assert any(line.startswith(f"{unknown_kind}:1: unknown kind 'ack_neww'") for line in out)
     assert f"{unknown_team}:1: unknown team 'billing'" in out
-    assert f"{lonely}:1: subject.es.txt is missing next to this file" in out
+    assert f"{lonely}:1: never used: no body.txt next to this file" in out
+    assert not any(line.startswith(str(partial)) for line in out)  # a body alone overrides
+
+
+def test_a_partial_override_passes_and_list_shows_where_each_part_comes_from(
+    run_cli, admin
+) -> None:
+    config, folder = admin
+    subject = write(folder, "resolved/subject.txt", "Closed: {{ incident.number }}\n")
+    assert run_cli("--config", str(config), "templates", "check").code == 0
+    rows = json.loads(run_cli("--config", str(config), "templates", "list", "--json").out)
+    row = next(
+        r
+        for r in rows
+        if (r["kind"], r["team"], r["language"]) == ("resolved", "escalated_cases", "en")
+    )
+    assert (row["subject"], row["subject_layer"]) == (str(subject), "override")
+    assert (row["body"], row["layer"]) == (str(shipped_dir() / "resolved" / "body.txt"), "shipped")
 
 
 def test_team_folder_is_checked_for_its_team_only(run_cli, admin) -> None:
@@ -167,6 +191,7 @@ def test_list_shows_which_layer_answers(run_cli, admin) -> None:
         "LAYER",
         "HTML",
         "BODY",
+        "SUBJECT",
     ]
 
 
@@ -215,3 +240,63 @@ def test_preview_unknown_team_is_one_line(run_cli) -> None:
     result = run_cli("templates", "preview", "ack_new", "--team", "nobody")
     assert result.code == 1
     assert result.err.startswith("ticketd: unknown team 'nobody'")
+
+
+def test_preview_of_a_broken_override_fails_like_check(run_cli, admin) -> None:
+    config, folder = admin
+    body = copy_shipped(folder, "ack_new") / "body.txt"
+    body.write_text("Hi,\n\n{% if producer %}\n{{ ref_token }}\n", encoding="utf-8")
+    result = run_cli("--config", str(config), "templates", "preview", "ack_new")
+    assert result.code == 1
+    assert result.out == ""
+    assert result.err.splitlines()[0].startswith(f"{body}:4: syntax error:")
+    other = run_cli("--config", str(config), "templates", "preview", "resolved")
+    assert other.code == 0, other  # another kind's preview shows what it would send
+
+
+@pytest.mark.parametrize(
+    ("line", "kinds"),
+    [
+        ("For our records: 219-09-9999.", "US_SSN"),
+        ("Your client Maria Gonzalez is enrolled.", "PERSON"),
+    ],
+)
+def test_check_flags_a_template_the_outbound_guard_would_withhold(
+    run_cli, admin, line: str, kinds: str
+) -> None:
+    config, folder = admin
+    body = copy_shipped(folder, "ack_new") / "body.txt"
+    text = body.read_text(encoding="utf-8").replace(
+        "{{ ref_token }}", f"{line}\n{{{{ ref_token }}}}"
+    )
+    body.write_text(text, encoding="utf-8")
+    result = run_cli("--config", str(config), "templates", "check")
+    assert result.code == 1
+    expected = {
+        f"{body}:1: the outbound PII guard would withhold this mail for producer '{name}' ({kinds})"
+        for name in SAMPLE_PRODUCER_NAMES
+    }
+    assert expected <= set(result.out.splitlines())
+    assert all(str(body) in problem for problem in result.out.splitlines())
+
+
+def test_check_blames_the_subject_when_the_subject_holds_it(run_cli, admin) -> None:
+    config, folder = admin
+    subject = write(
+        folder, "resolved/subject.es.txt", "Caso de Maria Gonzalez {{ incident.number }}\n"
+    )
+    out = run_cli("--config", str(config), "templates", "check").out.splitlines()
+    message = "the outbound PII guard would withhold this mail for producer 'Wei Zhang'"
+    assert f"{subject}:1: {message} (PERSON)" in out
+    assert all(line.startswith(str(subject)) for line in out)
+
+
+def test_every_shipped_mail_reaches_every_sample_producer() -> None:
+    config = Config()
+    store = TemplateStore.from_config(config)
+    mails = list(sample_mails(store))
+    for language in LANGUAGES:
+        greeted = {p.name for _, _, p in mails if p.language == language}
+        assert greeted == set(SAMPLE_PRODUCER_NAMES)
+    assert {kind for kind, _, _ in mails} == {k.name for k in KINDS.values() if not k.internal}
+    assert withheld_problems(store, build_guard(config.pii)) == []

@@ -110,11 +110,54 @@ def test_broken_new_file_is_not_used_and_removal_falls_back(tmp_path: Path) -> N
     (target / "subject.txt").write_text("{% if %}\n", encoding="utf-8")
     result = store.reload()
     assert [p.line for p in result.refused] == [1]
-    # the broken subject has no last good version: the folder is incomplete, shipped answers
-    assert store.select("resolved", "escalated_cases", "en").subject.name.layer == "shipped"
+    # the broken subject has no last good version: the shipped subject answers, and the
+    # admin's good body beside it stays in use
+    chosen = store.select("resolved", "escalated_cases", "en")
+    assert (chosen.subject.name.layer, chosen.text.name.layer) == ("shipped", "override")
     shutil.rmtree(target)
     result = store.reload()
     assert str(target / "body.txt") in result.removed
+
+
+def test_a_broken_override_body_keeps_the_good_override_subject(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = copy_kind(tmp_path, "ack_new")
+    (target / "subject.txt").write_text("Received: {{ incident.number }}\n", encoding="utf-8")
+    (target / "body.txt").write_text("Hi,\n{% if %}\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING):
+        store = store_with(tmp_path)
+    chosen = store.select("ack_new", "escalated_cases", "en")
+    assert chosen.subject.name.path == target / "subject.txt"
+    assert chosen.text.name.path == shipped_dir() / "ack_new" / "body.txt"
+    # the HTML alternative comes with the text body it says the same as, not the override's
+    assert chosen.html is not None
+    assert chosen.html.name.path == shipped_dir() / "ack_new" / "body.html"
+    assert f"template refused, not using it: {target / 'body.txt'}:2: syntax error" in caplog.text
+
+
+def test_each_part_comes_from_the_first_folder_that_has_it(tmp_path: Path) -> None:
+    team = tmp_path / "producer_operations" / "resolved"
+    team.mkdir(parents=True)
+    (team / "subject.txt").write_text("Ops: {{ incident.number }}\n", encoding="utf-8")
+    (tmp_path / "resolved").mkdir()
+    body = tmp_path / "resolved" / "body.txt"
+    body.write_text("Resolved.\n{{ ref_token }}\n", encoding="utf-8")
+    store = store_with(tmp_path)
+    ops = store.select("resolved", "producer_operations", "en")
+    assert (ops.subject.name.path, ops.text.name.path) == (team / "subject.txt", body)
+    general = store.select("resolved", "escalated_cases", "en")
+    assert general.subject.name.layer == "shipped" and general.text.name.path == body
+    spanish = store.select("resolved", "producer_operations", "es")
+    assert (spanish.subject.name.language, spanish.text.name.language) == ("es", "es")
+
+
+def test_an_html_body_without_its_text_body_is_not_used(tmp_path: Path) -> None:
+    (tmp_path / "ack_new").mkdir()
+    html = "<p>{{ incident.number }}</p><p>{{ ref_token }}</p>\n"
+    (tmp_path / "ack_new" / "body.html").write_text(html, encoding="utf-8")
+    chosen = store_with(tmp_path).select("ack_new", "escalated_cases", "en")
+    assert chosen.html is not None and chosen.html.name.layer == "shipped"
 
 
 def test_refused_templates_are_audited(tmp_path: Path, engine: Engine) -> None:

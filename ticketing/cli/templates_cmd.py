@@ -10,11 +10,12 @@ import click
 from ticketing.case_types import CASE_TYPES
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
+from ticketing.pii_settings import build_guard
 from ticketing.replies.check import check_templates
 from ticketing.replies.errors import ReplyError
 from ticketing.replies.kinds import KINDS, LANGUAGES
-from ticketing.replies.preview import preview_mail
-from ticketing.replies.store import TemplateStore, layers_for
+from ticketing.replies.preview import preview_mail, refused_for
+from ticketing.replies.store import TemplateSet, TemplateStore, layers_for
 
 __all__ = ["templates_group"]
 
@@ -33,32 +34,36 @@ def _variants(store: TemplateStore) -> list[dict[str, Any]]:
                     chosen = store.select(kind, team, language)
                 except ReplyError:
                     continue
-                name = chosen.text.name
-                rows.append(
-                    {
-                        "kind": kind,
-                        "team": team,
-                        "language": language,
-                        "uses": name.language,
-                        "layer": name.layer,
-                        "html": chosen.html is not None,
-                        "files": chosen.files,
-                    }
-                )
+                rows.append({"kind": kind, "team": team, "language": language, **_parts(chosen)})
     return rows
+
+
+def _parts(chosen: TemplateSet) -> dict[str, Any]:
+    """Where each part comes from: the subject and the body are chosen apart, so they may
+    come from different folders (an override subject over the shipped body)."""
+    body, subject = chosen.text.name, chosen.subject.name
+    return {
+        "uses": body.language,
+        "layer": body.layer,
+        "html": chosen.html is not None,
+        "body": str(body.path),
+        "subject": str(subject.path),
+        "subject_layer": subject.layer,
+        "files": chosen.files,
+    }
 
 
 @templates_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_context
 def list_command(ctx: Context, as_json: bool) -> None:
-    """Which template each kind, team and language is sent with."""
+    """Which templates each kind, team and language is sent with."""
     rows = _variants(TemplateStore.from_config(ctx.loaded.config))
     if as_json:
         emit_json(rows)
         return
     emit_table(
-        ("KIND", "TEAM", "LANG", "USES", "LAYER", "HTML", "BODY"),
+        ("KIND", "TEAM", "LANG", "USES", "LAYER", "HTML", "BODY", "SUBJECT"),
         [
             (
                 r["kind"],
@@ -67,7 +72,8 @@ def list_command(ctx: Context, as_json: bool) -> None:
                 r["uses"],
                 r["layer"],
                 "yes" if r["html"] else "no",
-                r["files"][1],
+                r["body"],
+                r["subject"],
             )
             for r in rows
         ],
@@ -80,7 +86,7 @@ def list_command(ctx: Context, as_json: bool) -> None:
 def check_command(ctx: Context, as_json: bool) -> None:
     """Render every template for every team, type and language; exit 1 on any problem."""
     config = ctx.loaded.config
-    problems = check_templates(config, layers_for(config))
+    problems = check_templates(config, layers_for(config), build_guard(config.pii))
     if as_json:
         emit_json(
             {
@@ -115,6 +121,11 @@ def preview_command(
     ctx: Context, kind: str, team: str | None, case_type: str, language: str
 ) -> None:
     """Print the whole MIME message KIND would send, rendered from sample data."""
-    store = TemplateStore.from_config(ctx.loaded.config)
+    store = TemplateStore.from_config(ctx.loaded.config, quiet=True)
+    refused = refused_for(store, kind)
+    if refused:  # the preview would silently show another folder's version: fail like check
+        for problem in refused:
+            click.echo(problem.render(), err=True)
+        sys.exit(1)
     mime = preview_mail(store, kind, team=team, case_type=case_type, language=language)
     click.echo(mime.decode("utf-8", errors="replace").replace("\r\n", "\n"), nl=False)

@@ -7,9 +7,10 @@ A layer is a folder laid out as::
     <team>/<kind>/...                                   one team's own version
 
 Layers are searched in order (the admin's ``[templates] override_dir`` first,
-then the shipped folder); the first folder holding a text body for the
-language wins, and its subject and HTML body come with it, so a variant is
-always one folder an admin can copy and edit as a whole.
+then the shipped folder), part by part: the subject comes from the first
+folder holding a good one for the language, the text body likewise, and the
+HTML body only from the folder of the text body.  An admin may override one
+part alone (a new subject) and keep the shipped others.
 """
 
 from __future__ import annotations

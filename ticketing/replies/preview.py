@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from ticketing.case_types import CASE_TYPES
-from ticketing.replies.compose import ReplyComposer
+from ticketing.models import Incident, Producer
+from ticketing.replies.compose import ComposedMail, ReplyComposer
 from ticketing.replies.errors import ReplyError
+from ticketing.replies.files import parse_name
 from ticketing.replies.kinds import reply_kind
 from ticketing.replies.request import ReplyRequest
 from ticketing.replies.samples import (
@@ -18,8 +21,9 @@ from ticketing.replies.samples import (
     sample_tokens,
 )
 from ticketing.replies.store import TemplateStore
+from ticketing.replies.validate import TemplateProblem
 
-__all__ = ["preview_mail"]
+__all__ = ["preview_mail", "refused_for", "sample_composer", "sample_mail"]
 
 PREVIEW_TIME = datetime(2020, 5, 28, 14, 31, tzinfo=UTC)
 
@@ -33,23 +37,54 @@ def preview_mail(
     and its token and Message-ID never verify in production.
     """
     config = store.config
-    kind = reply_kind(kind_name)
     if case_type not in CASE_TYPES:
         raise ReplyError(f"unknown case type '{case_type}' (known: {', '.join(CASE_TYPES)})")
     team = team or CASE_TYPES[case_type].default_team
     if team not in config.teams:
         raise ReplyError(f"unknown team '{team}' (known: {', '.join(config.teams)})")
-    composer = ReplyComposer(config, store, sample_tokens(config.security.token_org), SAMPLE_SECRET)
-    producer = sample_producer(language)
+    incident = sample_incident(case_type, team)
+    return sample_mail(sample_composer(store), kind_name, incident, sample_producer(language)).mime
+
+
+def sample_composer(store: TemplateStore) -> ReplyComposer:
+    """A composer over ``store`` that signs with the sample secret, never the production one."""
+    config = store.config
+    return ReplyComposer(config, store, sample_tokens(config.security.token_org), SAMPLE_SECRET)
+
+
+def sample_mail(
+    composer: ReplyComposer,
+    kind_name: str,
+    incident: Incident,
+    producer: Producer,
+    extra: dict[str, object] | None = None,
+) -> ComposedMail:
+    """The whole mail of ``kind_name`` to ``producer`` about a sample ``incident``
+    (with ``extra``, else every extra variable of the kind)."""
+    kind = reply_kind(kind_name)
     request = ReplyRequest(
         kind=kind.name,
         to=producer.email,
-        incident=sample_incident(case_type, team),
+        incident=incident,
         producer=producer,
-        team=team,
-        language=language,
+        team=incident.team,
+        language=producer.language,
         in_reply_to="<CAF+sample.producer.message@mail.brokers.example>",
-        extra=sample_extra(kind),
+        extra=sample_extra(kind) if extra is None else extra,
     )
-    mail = composer.compose(request, person_ids=sample_person_ids(case_type), now=PREVIEW_TIME)
-    return mail.mime
+    person_ids = sample_person_ids(incident.type)
+    return composer.compose(request, person_ids=person_ids, now=PREVIEW_TIME)
+
+
+def refused_for(store: TemplateStore, kind_name: str) -> list[TemplateProblem]:
+    """The problems of ``kind_name``'s files that the store refused when it loaded: a
+    preview would show another folder's version of those parts instead of the admin's."""
+    return [p for p in store.initial_result.refused if _kind_of(store, Path(p.file)) == kind_name]
+
+
+def _kind_of(store: TemplateStore, path: Path) -> str | None:
+    for layer in store.layers:
+        if path.is_relative_to(layer.root):
+            name = parse_name(layer, path)
+            return name.kind if name else None
+    return None

@@ -8,6 +8,8 @@ first real mail with an unusual shape.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -19,11 +21,13 @@ from ticketing.replies.kinds import ReplyKind
 from ticketing.tokens import RefTokens
 
 __all__ = [
+    "SAMPLE_PRODUCER_NAMES",
     "SAMPLE_SECRET",
     "sample_extra",
     "sample_incident",
     "sample_inputs",
     "sample_producer",
+    "sample_producers",
     "sample_tokens",
 ]
 
@@ -49,10 +53,42 @@ def sample_incident(case_type: str, team: str) -> Incident:
     )
 
 
-def sample_producer(language: str) -> Producer:
-    return Producer(
-        id=1, npn="19283746", name="sam amsung", email="sam@brokers.example", language=language
-    )
+# Producers' names as the roster holds them, from the shapes that trip a name finder:
+# Hispanic with accents and two given names, West African, South Asian, East Asian (family
+# name first), Irish (apostrophe, fada), names that are everyday words, and lower case
+# as the sample producer is.  ``templates check`` greets each one in every template.
+SAMPLE_PRODUCER_NAMES = (
+    "sam amsung",
+    "Rosa Martínez",
+    "José Luis Hernández",
+    "Ngozi Adeyemi",
+    "Kwame Mensah",
+    "Priya Venkataraman",
+    "Mohammed Rahman",
+    "Wei Zhang",
+    "Nguyen Thi Lan",
+    "Siobhan O'Connor",
+    "Padraig Ó Súilleabháin",
+    "Grace Hope",
+    "Will Bishop",
+    "Joy Sterling",
+    "maria de la cruz",
+)
+
+
+def sample_producer(
+    language: str, name: str = "sam amsung", email: str = "sam@brokers.example"
+) -> Producer:
+    return Producer(id=1, npn="19283746", name=name, email=email, language=language)
+
+
+def sample_producers(language: str) -> Iterator[Producer]:
+    """A producer of each name in ``SAMPLE_PRODUCER_NAMES``, with an address made of the
+    name the way agencies make them (``rosa.martinez@brokers.example``)."""
+    for name in SAMPLE_PRODUCER_NAMES:
+        ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+        local = ".".join(re.sub(r"[^a-z]", "", part) for part in ascii_name.lower().split())
+        yield sample_producer(language, name, f"{local}@brokers.example")
 
 
 def sample_person_ids(case_type: str) -> tuple[str, ...]:
@@ -66,6 +102,15 @@ def sample_extra(kind: ReplyKind) -> dict[str, object]:
         "level": "team_lead",
     }
     return {key: values[key] for key in kind.extra}
+
+
+def sample_extras(kind: ReplyKind) -> list[dict[str, object]]:
+    """The extras a request of ``kind`` may carry: all of them, and (for a kind with
+    optional ones) none of those: an acknowledgement with and without a redaction."""
+    full = sample_extra(kind)
+    if not kind.optional:
+        return [full]
+    return [full, {key: value for key, value in full.items() if key not in kind.optional}]
 
 
 def sample_inputs(
@@ -88,6 +133,8 @@ def sample_inputs(
         )
         yield full
         yield replace(full, person_ids=())
+        for extra in sample_extras(kind)[1:]:
+            yield replace(full, extra=extra)
         if kind.producer == "optional":
             yield replace(full, producer=None)
         if kind.incident == "optional":

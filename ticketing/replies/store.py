@@ -4,9 +4,10 @@
 (the same checks as ``ticketd templates check``) and only then replaces its
 previous version.  A broken edit is refused, logged with ``file:line: why``,
 and the last good version stays in use; a broken *new* file is simply not
-used, so the next layer's version (in the end the shipped one) answers.  The
-set in use is swapped in one assignment, so renders in other threads see
-either the old or the new set, never half of each.
+used, so the next folder's version of that part (in the end the shipped one)
+answers while the good files beside it stay in use.  The set in use is
+swapped in one assignment, so renders in other threads see either the old or
+the new set, never half of each.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = ["LoadedTemplate", "ReloadResult", "TemplateSet", "TemplateStore", "la
 
 log = logging.getLogger(__name__)
 _Key = tuple[str, str | None, str, str, str]  # layer, team, kind, part, language
+_Folder = tuple[str, str | None, str]  # layer, team (None: the kind folder), language
 
 
 @dataclass(frozen=True)
@@ -89,19 +91,22 @@ def read_source(name: TemplateName) -> tuple[str, str, list[TemplateProblem]]:
 class TemplateStore:
     """The active version of every template file, by layer, team, kind, part and language."""
 
-    def __init__(self, config: Config, layers: Sequence[Layer]) -> None:
+    def __init__(self, config: Config, layers: Sequence[Layer], *, quiet: bool = False) -> None:
         self._config = config
         self._layers = tuple(layers)
         self._active: dict[_Key, LoadedTemplate] = {}
         self._refused: dict[Path, str] = {}
         self._lock = threading.Lock()
+        # ``templates check`` and ``preview`` print the refusals themselves as
+        # ``file:line: message``; a warning beside each would say it twice.
+        self._quiet = quiet
         self.initial_result = self.reload()
         """What the first load refused (the daemon audits it with ``audit_refused``)."""
 
     @classmethod
-    def from_config(cls, config: Config) -> TemplateStore:
+    def from_config(cls, config: Config, *, quiet: bool = False) -> TemplateStore:
         """The admin's ``[templates] override_dir`` (if any) over the shipped templates."""
-        return cls(config, layers_for(config))
+        return cls(config, layers_for(config), quiet=quiet)
 
     @property
     def layers(self) -> tuple[Layer, ...]:
@@ -167,6 +172,8 @@ class TemplateStore:
             into[_key(name)] = previous
         self._refused[name.path] = digest
         result.refused.extend(problems)
+        if self._quiet:
+            return
         keeping = "keeping the last good version" if previous else "not using it"
         for problem in problems:
             log.warning("template refused, %s: %s", keeping, problem.render())
@@ -174,23 +181,41 @@ class TemplateStore:
     def select(
         self, kind: str, team: str, language: str, *, shipped_only: bool = False
     ) -> TemplateSet:
-        """The variant for ``kind``: language, then layer, then team folder before kind folder."""
-        active = self._active
-        layers = [lay.name for lay in self._layers if not shipped_only or lay.name == "shipped"]
-        for lang in dict.fromkeys((language, "en")):
-            for layer in layers:
-                for folder_team in (team, None):
-                    found = self._set_in(active, layer, folder_team, kind, lang)
-                    if found is not None:
-                        return found
-        raise ReplyError(f"no template for kind '{kind}' (team {team}, language {language})")
+        """Each part of ``kind`` from the first folder that has a good version of it.
 
-    @staticmethod
-    def _set_in(
-        active: dict[_Key, LoadedTemplate], layer: str, team: str | None, kind: str, lang: str
-    ) -> TemplateSet | None:
-        text = active.get((layer, team, kind, "text", lang))
-        subject = active.get((layer, team, kind, "subject", lang))
-        if text is None or subject is None:
-            return None
-        return TemplateSet(subject, text, active.get((layer, team, kind, "html", lang)))
+        Folders in order: language (then ``en``), then layer, then the team folder
+        before the kind folder.  The subject and the text body are chosen apart, so a
+        refused override body does not discard the admin's good override subject.
+        """
+        active = self._active  # one read: a reload swaps the whole dict, never half of it
+        folders = self._folders(team, language, shipped_only)
+        subject = _first(active, folders, kind, "subject")
+        text = _first(active, folders, kind, "text")
+        if subject is None or text is None:
+            raise ReplyError(f"no template for kind '{kind}' (team {team}, language {language})")
+        # The HTML body only from the folder that gave the text body: the two are the
+        # alternatives of one mail and must say the same thing, which an HTML body from
+        # another layer or language (written for another text) would not.
+        name = text.name
+        html = active.get((name.layer, name.team, kind, "html", name.language))
+        return TemplateSet(subject, text, html)
+
+    def _folders(self, team: str, language: str, shipped_only: bool) -> list[_Folder]:
+        layers = [lay.name for lay in self._layers if not shipped_only or lay.name == "shipped"]
+        return [
+            (layer, folder_team, lang)
+            for lang in dict.fromkeys((language, "en"))
+            for layer in layers
+            for folder_team in (team, None)
+        ]
+
+
+def _first(
+    active: dict[_Key, LoadedTemplate], folders: list[_Folder], kind: str, part: str
+) -> LoadedTemplate | None:
+    """``part`` of ``kind`` from the first of ``folders`` that holds a good one."""
+    for layer, team, lang in folders:
+        found = active.get((layer, team, kind, part, lang))
+        if found is not None:
+            return found
+    return None
