@@ -86,6 +86,7 @@ def test_a_consumer_beside_spanish_words_is_still_a_name(
         "Saludos cordiales,\nEquipo de Escalaciones",
         "Atentamente,\nEl equipo de Operaciones",
         "Muchas gracias. Quedamos atentos a cualquier duda.",
+        "La solicitud se detiene en la página del hogar.",  # a particle opens no name
     ],
 )
 def test_spanish_mail_words_alone_are_no_name(guard: PiiGuard, text: str) -> None:
@@ -124,3 +125,9 @@ def test_the_mail_words_are_no_names_but_the_article() -> None:
     gazetteer = load_gazetteer()
     names = {w for w in MAIL_WORDS if w in gazetteer.first or w in gazetteer.last}
     assert names == {"el"}
+
+
+def test_particles_inside_a_lower_case_name_still_belong_to_it(guard: PiiGuard) -> None:
+    text = "mi cliente maria de la cruz no puede inscribirse"
+    redacted = guard.redact(text, guard.scan(text, AllowList()))
+    assert "maria" not in redacted and "cruz" not in redacted

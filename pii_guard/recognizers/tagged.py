@@ -95,11 +95,14 @@ class TaggerRecognizer:
         return following is not None and not self.lexicon.vocabulary.get(following.group(1))
 
     def _spanish_phrase(self, text: str, start: int, end: int) -> bool:
-        """Lower-case words with a Spanish function word ("esperar una", "pero contenía"):
-        the model, trained on English, took a Spanish phrase for a lower-case name.
-        Name particles ("maria de la cruz") do not count."""
+        """Lower-case words with a Spanish function word ("esperar una", "pero contenía"),
+        or opening with a name particle ("del hogar", "de la casa"): the model, trained
+        on English, took a Spanish phrase for a lower-case name.  Particles inside a
+        name ("maria de la cruz") do not count."""
         words = _WORDS.findall(text, start, end)
-        return all(w.islower() for w in words) and any(
+        if not words or not all(w.islower() for w in words):
+            return False
+        return words[0] in PARTICLES or any(
             w in self.gazetteer.spanish_stop_words and w not in PARTICLES for w in words
         )
 
