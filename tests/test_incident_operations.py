@@ -27,20 +27,24 @@ def _ingest(run_cli, config: str, tmp_path: Path, raw: bytes) -> dict[str, objec
     return json.loads(result.out)  # type: ignore[no-any-return]
 
 
+def _caseworker_mail(number: object, marker: str, body: str) -> bytes:
+    """A caseworker's answer to Sam about ``number``, the mailbox in Cc."""
+    return make_mail(
+        sender="cw@caseworkers.exchange.example",
+        to="sam@brokers.example",
+        subject=f"RE: [{number}] your case{marker}",
+        headers={"Cc": "escalations@exchange.example"},
+        body=body,
+    )
+
+
 def test_show_lists_messages_in_order_with_direction_and_state_changes(  # type: ignore[no-untyped-def]
     run_cli, tmp_path: Path, db_url: str, monkeypatch
 ) -> None:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
     config = _setup(run_cli, tmp_path, db_url)
     number = _ingest(run_cli, config, tmp_path, make_mail())["incident"]
-    staff = make_mail(
-        sender="cw@caseworkers.exchange.example",
-        to="sam@brokers.example",
-        subject=f"RE: [{number}] your case",
-        headers={"Cc": "escalations@exchange.example"},
-        body="Need the notice.",
-    )
-    _ingest(run_cli, config, tmp_path, staff)
+    _ingest(run_cli, config, tmp_path, _caseworker_mail(number, "", "Need the notice."))
     _ingest(
         run_cli,
         config,
@@ -96,12 +100,6 @@ def test_a_caseworker_resolving_by_mail_tells_the_producer(  # type: ignore[no-u
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
     config = _setup(run_cli, tmp_path, db_url)
     number = _ingest(run_cli, config, tmp_path, make_mail())["incident"]
-    staff = make_mail(
-        sender="cw@caseworkers.exchange.example",
-        to="sam@brokers.example",
-        subject=f"RE: [{number}] your case [resolved]",
-        headers={"Cc": "escalations@exchange.example"},
-        body="Fixed on our side.",
-    )
+    staff = _caseworker_mail(number, " [resolved]", "Fixed on our side.")
     _ingest(run_cli, config, tmp_path, staff)
     assert _resolved_mail(run_cli, config) == [("sam@brokers.example", "pending")]

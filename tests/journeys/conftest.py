@@ -278,13 +278,7 @@ def gmail_reply(sender: str, original: Mail, body: str, *, lang: str = "en") -> 
         else f"On {when:%a, %b} {when.day}, {when.year} at {clock} "
         f"{original.message['From']} wrote:"
     )
-    return compose(
-        sender,
-        _answer_to(original),
-        "Re: " + _base_subject(original.subject),
-        f"{body}\n\n{attribution}\n\n{_quoted(original.text)}\n",
-        headers=_thread_headers(original),
-    )
+    return _quoting_reply(sender, original, body, attribution)
 
 
 def apple_reply(sender: str, original: Mail, body: str, *, lang: str = "en") -> bytes:
@@ -297,6 +291,11 @@ def apple_reply(sender: str, original: Mail, body: str, *, lang: str = "en") -> 
         else f"On {when:%b} {when.day}, {when.year}, at {when:%H:%M}, "
         f"{original.message['From']} wrote:"
     )
+    return _quoting_reply(sender, original, body, attribution)
+
+
+def _quoting_reply(sender: str, original: Mail, body: str, attribution: str) -> bytes:
+    """The reply Gmail and Apple Mail write: "Re:", the attribution, "> " quoting."""
     return compose(
         sender,
         _answer_to(original),

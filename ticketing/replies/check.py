@@ -132,12 +132,6 @@ def _team_incidents(config: Config, team: str) -> list[Incident]:
     return [sample_incident(case_type, team) for case_type in owned or CASE_TYPES]
 
 
-def recipient_allow(config: Config, producer: Producer, to: str) -> AllowList:
-    """What the daemon's outbound scan allows in a mail to ``producer`` at ``to``: the one
-    place to follow when the daemon's rule grows (the desk's own names and addresses)."""
-    return outbound_pii.recipient_allow(config, producer, to)
-
-
 def _withheld(
     composer: ReplyComposer, guard: PiiGuard, kind: str, incident: Incident, producer: Producer
 ) -> list[TemplateProblem]:
@@ -154,7 +148,7 @@ def _withheld(
 def _withheld_mail(
     mail: ComposedMail, guard: PiiGuard, producer: Producer, config: Config
 ) -> list[TemplateProblem]:
-    allow = recipient_allow(config, producer, mail.to)
+    allow = outbound_pii.recipient_allow(config, producer, mail.to)
     counts = personal_data_in(guard, allow, mail.visible_text)
     if not counts:
         return []

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlmodel import Session
 
-from pii_guard import PiiGuard
+from pii_guard import AllowList, PiiGuard
 from ticketing.audit import audit
 from ticketing.config import Config
 from ticketing.models import Incident, Producer
@@ -56,6 +57,11 @@ class TemplatedNotices:
     composer: ReplyComposer
     guard: PiiGuard | None = None
 
+    @functools.cached_property
+    def desk(self) -> AllowList:
+        """The desk's own identity, for the outbound scan: built once, not per notice."""
+        return desk_allow(self.config)
+
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
         to = recipient_for(self.config, incident, stage)
         if to is None:
@@ -79,5 +85,5 @@ class TemplatedNotices:
         )
         queued = queue_composed(session, self.composer, request, now=now)
         if queued is not None:
-            allow = party_allow(desk_allow(self.config), producer=producer, address=None)
+            allow = party_allow(self.desk, producer=producer, address=None)
             withdraw_if_pii(session, queued.row, self.guard, allow, queued.visible_text)
