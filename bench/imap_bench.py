@@ -37,14 +37,14 @@ from mailer.parsing import parse_message
 from tests.dovecot import PASSWORD, DovecotServer
 from tests.mail import make_mail
 from ticketing.config import Config, ImapConfig, MailboxConfig
-from ticketing.db import transaction
-from ticketing.imap import MailboxPoller, imap_settings
-from ticketing.imap.leadership import FileLock
-from ticketing.intake import build_pipeline
-from ticketing.models import Message, Producer
-from ticketing.pii_settings import build_guard
-from ticketing.pipeline.pii_stage import PresidioStage
-from ticketing.schema import upgrade
+from ticketing.intake.imap.leadership import FileLock
+from ticketing.intake.imap.poller import MailboxPoller, imap_settings
+from ticketing.intake.smtp import build_pipeline
+from ticketing.pipeline.guard import PiiGuardStage
+from ticketing.privacy.guard import build_guard
+from ticketing.store.db import transaction
+from ticketing.store.migrate import upgrade
+from ticketing.store.models import Message, Producer
 
 BODY = (
     "Hello team,\n\nMy client's enrollment in the Silver plan did not go through after the "
@@ -117,7 +117,7 @@ def ticketd(server: DovecotServer, user: str, db: str, batch: int, lock: Path) -
         name="escalations", address="escalations@exchange.example", team="escalated_cases"
     )
     config = Config(mailboxes=(box.model_copy(update={"imap": imap}),))
-    guard = PresidioStage(build_guard(config.pii))
+    guard = PiiGuardStage(build_guard(config.pii))
     pipeline = build_pipeline(config, engine, guard=guard, secret=b"b" * 40)
     poller = MailboxPoller(config.mailboxes[0], imap, pipeline, FileLock(lock))
     conn = ImapMailbox.connect(imap_settings(imap))

@@ -32,9 +32,10 @@ sys.path[:0] = [os.getcwd(), str(Path(__file__).parent)]  # the tree in the curr
 import smtp_bench  # noqa: E402
 
 from ticketing.config import load_config  # noqa: E402
-from ticketing.db import create_db_engine  # noqa: E402
-from ticketing.pipeline import IntakePipeline, RawMessage  # noqa: E402
-from ticketing.services import build_intake  # noqa: E402
+from ticketing.intake.build import build_intake  # noqa: E402
+from ticketing.pipeline.runner import IntakePipeline  # noqa: E402
+from ticketing.pipeline.types import RawMessage  # noqa: E402
+from ticketing.store.db import create_db_engine  # noqa: E402
 
 
 class TurnClock:

@@ -25,12 +25,12 @@ from sqlalchemy import insert
 from sqlalchemy.engine import Engine, make_url
 
 from ticketing.config import Config, DatabaseConfig
-from ticketing.db import create_db_engine
-from ticketing.models import Incident
-from ticketing.schema import upgrade
+from ticketing.outbound.notices import AuditOnlyNotices
 from ticketing.sla.clocks import SlaClocks
-from ticketing.sla.notices import AuditOnlyNotices
 from ticketing.sla.sweep import sweep
+from ticketing.store.db import create_db_engine
+from ticketing.store.migrate import upgrade
+from ticketing.store.models import Incident
 
 NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York
 

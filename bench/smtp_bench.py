@@ -55,7 +55,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine, transaction
+from ticketing.store.db import create_db_engine, transaction
 
 SECRET = {"TICKETD_TOKEN_SECRET": "bench-secret-" + "x" * 32}
 MAILBOXES = ("escalations@exchange.example", "producer.operations@exchange.example")

@@ -1,12 +1,11 @@
 """Outbound transports: a local maildir, or an SMTP relay over STARTTLS with AUTH.
 
-Errors are ticketd's own and say what the dispatcher needs to decide:
+Errors (``mailer/errors.py``) say what the dispatcher needs to decide:
 
-    TicketdError
-    └── DeliveryError
-        ├── TemporaryDeliveryError   try again later (4xx, timeout, no STARTTLS)
-        │   └── RelayUnavailableError    the relay cannot be reached at all
-        └── PermanentDeliveryError   never retry (5xx for the recipient or the message)
+    DeliveryError
+    ├── TemporaryDeliveryError   try again later (4xx, timeout, no STARTTLS)
+    │   └── RelayUnavailableError    the relay cannot be reached at all
+    └── PermanentDeliveryError   never retry (5xx for the recipient or the message)
 
 With ``starttls = true`` a relay that does not offer STARTTLS is a temporary
 error, never a silent fall-back to plaintext: a password and producers' mail
@@ -28,36 +27,21 @@ from typing import Protocol
 
 import aiosmtplib
 
-from ticketing.errors import TicketdError
+from mailer.errors import (
+    DeliveryError,
+    PermanentDeliveryError,
+    RelayUnavailableError,
+    TemporaryDeliveryError,
+)
 
 __all__ = [
-    "DeliveryError",
     "MaildirTransport",
-    "PermanentDeliveryError",
     "RelaySettings",
-    "RelayUnavailableError",
     "SmtpRelayTransport",
-    "TemporaryDeliveryError",
     "Transport",
 ]
 
 _ENHANCED = re.compile(r"^\s*([245]\.\d{1,3}\.\d{1,3})")
-
-
-class DeliveryError(TicketdError):
-    """A mail could not be handed over; subclasses say whether to retry."""
-
-
-class TemporaryDeliveryError(DeliveryError):
-    """The relay or the disk may accept it later."""
-
-
-class RelayUnavailableError(TemporaryDeliveryError):
-    """No connection to the relay: the other mails of this round would fail the same way."""
-
-
-class PermanentDeliveryError(DeliveryError):
-    """The relay refused the recipient or the message for good."""
 
 
 class Transport(Protocol):

@@ -3,7 +3,7 @@
 This module speaks IMAP and nothing else: connect (the configured TLS mode or
 an error, never a silent fall-back to plaintext), log in with a password or
 XOAUTH2, and the few folder operations the poller uses.  What to do with the
-messages is decided in ``ticketing.imap``.  Every failure surfaces as
+messages is decided in ``ticketing.intake.imap``.  Every failure surfaces as
 ``ImapError``, whose text names the server and the operation but never message
 content, so the poller can log it and reconnect.
 """
@@ -24,13 +24,11 @@ from typing import Literal
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from ticketing.errors import TicketdError
+from mailer.errors import ImapAuthError, ImapError
 
 __all__ = [
     "FetchedMessage",
     "FolderStatus",
-    "ImapAuthError",
-    "ImapError",
     "ImapMailbox",
     "ImapSettings",
     "TlsMode",
@@ -40,14 +38,6 @@ TlsMode = Literal["implicit", "starttls", "none"]
 _TOKEN_TIMEOUT_SECONDS = 30
 _IDLE_SLICE_SECONDS = 1.0
 _PROTOCOL_ERRORS = (IMAPClientError, imaplib.IMAP4.error, OSError, EOFError)
-
-
-class ImapError(TicketdError):
-    """The server could not be reached or refused an operation: reconnect later."""
-
-
-class ImapAuthError(ImapError):
-    """Login failed, or no credential could be obtained (the token command failed)."""
 
 
 @dataclass(frozen=True)

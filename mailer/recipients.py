@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ticketing.addresses import InvalidAddressError, base_address, normalize_address
+from mailer.addresses import base_address, normalize_address
+from mailer.errors import InvalidAddressError
 
 __all__ = ["RecipientMap"]
 

@@ -15,10 +15,10 @@ from email import message_from_bytes
 from email.message import Message
 from typing import Literal
 
+from mailer.addresses import base_address
 from mailer.bounces import failed_recipients
 from mailer.headers import message_ids
 from mailer.parsing import ParsedMessage
-from ticketing.addresses import base_address
 
 __all__ = ["OwnIdentity", "Screening", "screen"]
 

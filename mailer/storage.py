@@ -6,7 +6,7 @@ workers cannot drain), the database could no longer record what is already
 queued.  So, like Postfix's ``queue_minfree``, the SMTP front keeps a reserve:
 a message that would leave less than ``minimum`` bytes free is refused with a
 452, which senders retry, and accepted again once space comes back.  A full
-disk remains the last line of defence (``ticketing.intake``: 452 as well).
+disk remains the last line of defence (``ticketing.intake.smtp``: 452 as well).
 """
 
 from __future__ import annotations

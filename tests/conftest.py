@@ -20,8 +20,8 @@ from sqlalchemy.engine import Engine, make_url
 from tests.certs import make_certificate
 from tests.dovecot import DovecotServer, dovecot_binary
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
-from ticketing.schema import upgrade
+from ticketing.store.db import create_db_engine
+from ticketing.store.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TICKETD_SHARED_DIR", REPO.parent / "shared"))

@@ -9,9 +9,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from ticketing.audit import audit
-from ticketing.db import transaction
-from ticketing.models import AuditEvent
+from ticketing.store.audit import audit
+from ticketing.store.db import transaction
+from ticketing.store.models import AuditEvent
 
 
 def events(engine: Engine) -> list[tuple[str, dict[str, Any]]]:

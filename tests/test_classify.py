@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ticketing.classify import person_ids
+from ticketing.incidents.classify import person_ids
 
 
 @pytest.mark.parametrize(

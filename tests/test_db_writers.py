@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import text
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine, transaction
 from ticketing.errors import StorageError
+from ticketing.store.db import create_db_engine, transaction
 
 
 def test_writers_wait_their_turn_and_give_up_after_the_busy_timeout(tmp_path: Path) -> None:

@@ -38,9 +38,9 @@ from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.models import Incident, Message, OutboxMessage
-from ticketing.schema import upgrade
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.migrate import upgrade
+from ticketing.store.models import Incident, Message, OutboxMessage
 
 from .conftest import _pg_execute, unavailable, write_config
 from .daemon import free_port, send, serving

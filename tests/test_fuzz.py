@@ -34,11 +34,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from ticketing.config import DatabaseConfig, load_config
-from ticketing.db import create_db_engine, transaction
-from ticketing.models import Message
-from ticketing.pipeline import IntakePipeline, PermanentRejection, RawMessage
-from ticketing.schema import upgrade
-from ticketing.services import build_intake
+from ticketing.errors import PermanentRejection
+from ticketing.intake.build import build_intake
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.migrate import upgrade
+from ticketing.store.models import Message
 
 from .conftest import write_config
 from .corpus import corpus_files

@@ -11,11 +11,13 @@ from sqlmodel import Session, col, select
 
 from ticketing import metrics
 from ticketing.config import Config, DatabaseConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.errors import StorageError
-from ticketing.intake import build_pipeline
-from ticketing.models import Incident, Message, Producer
-from ticketing.pipeline import IntakePipeline, Outcome, PermanentRejection, RawMessage, ReplyOrder
+from ticketing.errors import PermanentRejection, StorageError
+from ticketing.intake.smtp import build_pipeline
+from ticketing.outbound.ordering import ReplyOrder
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import Outcome, RawMessage
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.models import Incident, Message, Producer
 
 from .mail import make_mail
 

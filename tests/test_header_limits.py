@@ -7,8 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ticketing.config import SmtpConfig
+from ticketing.errors import PermanentRejection
 from ticketing.pipeline.limits import check_header_count, check_header_fields, header_field_count
-from ticketing.pipeline.types import PermanentRejection
 
 from .corpus import corpus_files
 

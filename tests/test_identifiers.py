@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy.engine import Engine
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.incidents import open_incident
-from ticketing.numbering import allocate_incident_number, day_key
-from ticketing.tokens import RefTokens
+from ticketing.incidents.numbering import allocate_incident_number, day_key
+from ticketing.incidents.records import open_incident
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.db import create_db_engine, transaction
 
 NUMBER = re.compile(r"^\d{6}-\d{7}$")
 SECRET = b"k" * 40

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mailer.imap_client import ImapAuthError, ImapError, ImapMailbox, ImapSettings, oauth2_token
+from mailer.errors import ImapAuthError, ImapError
+from mailer.imap_client import ImapMailbox, ImapSettings, oauth2_token
 from tests.dovecot import PASSWORD, DovecotServer
 from ticketing.config import validate_config
 from ticketing.errors import ConfigError

@@ -22,8 +22,8 @@ from tests.daemon import SECRET_ENV, free_port, import_roster, ticketd, wait_for
 from tests.dovecot import PASSWORD, DovecotServer
 from tests.mail import make_mail
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.models import Message
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.models import Message
 
 ENV = {**os.environ, **SECRET_ENV, "TICKETD_TEST_IMAP_PASSWORD": PASSWORD}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import psycopg
 from sqlalchemy import create_engine
 
-from ticketing.imap.leadership import FileLock, PostgresAdvisoryLock, lock_key
+from ticketing.intake.imap.leadership import FileLock, PostgresAdvisoryLock, lock_key
 
 
 def test_the_advisory_lock_passes_to_a_standby_when_its_holder_dies(pg_db_url: str) -> None:
@@ -50,7 +50,7 @@ def test_the_file_lock_is_exclusive_and_freed_when_its_holder_is_killed(tmp_path
             sys.executable,
             "-c",
             "import sys, time; from pathlib import Path; "
-            "from ticketing.imap.leadership import FileLock; "
+            "from ticketing.intake.imap.leadership import FileLock; "
             f"assert FileLock(Path({str(path)!r})).acquire(); print('held', flush=True); "
             "time.sleep(60)",
         ],

@@ -18,7 +18,8 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from mailer.imap_client import ImapAuthError, ImapMailbox, ImapSettings
+from mailer.errors import ImapAuthError
+from mailer.imap_client import ImapMailbox, ImapSettings
 from tests.dovecot import DovecotServer
 
 ACCESS_TOKEN = "eyJ0eXAiOiJKV1QifQ.test-access-token"

@@ -21,14 +21,14 @@ from tests.test_intake_pipeline import RecordedReplies
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.db import transaction
-from ticketing.imap import MailboxPoller
-from ticketing.imap.leadership import FileLock
-from ticketing.intake import build_pipeline
-from ticketing.models import AuditEvent, Incident, Message, Producer
-from ticketing.pii_settings import build_guard
-from ticketing.pipeline import RawMessage
-from ticketing.pipeline.pii_stage import PresidioStage
+from ticketing.intake.imap.leadership import FileLock
+from ticketing.intake.imap.poller import MailboxPoller
+from ticketing.intake.smtp import build_pipeline
+from ticketing.pipeline.guard import PiiGuardStage
+from ticketing.pipeline.types import RawMessage
+from ticketing.privacy.guard import build_guard
+from ticketing.store.db import transaction
+from ticketing.store.models import AuditEvent, Incident, Message, Producer
 
 SECRET = b"s" * 40
 
@@ -75,7 +75,7 @@ class Desk:
     def poller(self, config: Config, replies: RecordedReplies | None = None) -> MailboxPoller:
         box = config.mailboxes[0]
         assert box.imap is not None
-        stage = PresidioStage(self.guard)
+        stage = PiiGuardStage(self.guard)
         pipeline = build_pipeline(config, self.engine, guard=stage, secret=SECRET, replies=replies)
         return MailboxPoller(box, box.imap, pipeline, FileLock(self.lock))
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
-from ticketing.audit import audit
-from ticketing.db import transaction
-from ticketing.incidents import get_incident, open_incident
-from ticketing.models import Message, OutboxMessage, Producer
+from ticketing.incidents.records import get_incident, open_incident
+from ticketing.store.audit import audit
+from ticketing.store.db import transaction
+from ticketing.store.models import Message, OutboxMessage, Producer
 
 from .conftest import write_config
 from .mail import make_mail

@@ -9,9 +9,14 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, func, select
 
 from ticketing.config import Config, IntakeConfig
-from ticketing.db import transaction
-from ticketing.intake import build_pipeline
-from ticketing.models import (
+from ticketing.errors import PermanentRejection
+from ticketing.intake.smtp import build_pipeline
+from ticketing.outbound.ordering import ReplyOrder
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.db import transaction
+from ticketing.store.models import (
     Attachment,
     AuditEvent,
     Incident,
@@ -21,8 +26,6 @@ from ticketing.models import (
     Producer,
     UndeliverableAddress,
 )
-from ticketing.pipeline import IntakePipeline, PermanentRejection, RawMessage, ReplyOrder
-from ticketing.tokens import RefTokens
 
 from .mail import make_mail
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from ticketing.message_ids import (
+from ticketing.signing.message_ids import (
     find_signed_incident,
     make_message_id,
     message_ids_in,

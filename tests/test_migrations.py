@@ -12,9 +12,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import SQLModel
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
 from ticketing.errors import SchemaOutOfDateError
-from ticketing.schema import head_revision, require_current, upgrade
+from ticketing.store.db import create_db_engine
+from ticketing.store.migrate import head_revision, require_current, upgrade
 
 
 def test_empty_to_head_and_models_match(empty_db_url: str) -> None:
@@ -38,7 +38,7 @@ def test_upgrade_is_idempotent_and_downgrade_works(empty_db_url: str) -> None:
     assert upgrade(engine) == (head_revision(), head_revision())
     from alembic import command
 
-    from ticketing.schema import alembic_config
+    from ticketing.store.migrate import alembic_config
 
     with engine.begin() as conn:
         command.downgrade(alembic_config(conn), "base")

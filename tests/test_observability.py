@@ -18,9 +18,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
 from ticketing.config import DatabaseConfig, load_config, validate_config
-from ticketing.db import create_db_engine
 from ticketing.errors import ConfigError
-from ticketing.models import utcnow
+from ticketing.store.db import create_db_engine
+from ticketing.store.models import utcnow
 
 from .conftest import REPO, write_config
 from .daemon import TcpProxy, free_port, send, serve_refused, serving, ticketd

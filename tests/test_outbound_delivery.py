@@ -10,16 +10,10 @@ from typing import Any
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-from mailer.delivery import (
-    MaildirTransport,
-    PermanentDeliveryError,
-    RelaySettings,
-    RelayUnavailableError,
-    SmtpRelayTransport,
-    TemporaryDeliveryError,
-)
+from mailer.delivery import MaildirTransport, RelaySettings, SmtpRelayTransport
+from mailer.errors import PermanentDeliveryError, RelayUnavailableError, TemporaryDeliveryError
 from ticketing.config import OutboundConfig
-from ticketing.outbox import transport_from_config
+from ticketing.outbound.outbox import transport_from_config
 
 from .test_replies_helpers import (  # noqa: F401  (fixtures)
     Sink,

@@ -18,14 +18,15 @@ from mailer.delivery import Transport
 from pii_guard import AllowList
 from ticketing.config import OutboundConfig
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.db import transaction
-from ticketing.message_ids import find_signed_incident
-from ticketing.models import AuditEvent, OutboxMessage, UndeliverableAddress
-from ticketing.outbound_pii import withdraw_if_pii
-from ticketing.outbox import OutboxDispatcher, claim_next, dispatch_due
-from ticketing.pii_settings import build_guard
-from ticketing.replies import ReplyRequest, queue_reply
-from ticketing.tokens import RefTokens
+from ticketing.outbound.enqueue import queue_reply
+from ticketing.outbound.outbox import OutboxDispatcher, claim_next, dispatch_due
+from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.scan import withdraw_if_pii
+from ticketing.privacy.guard import build_guard
+from ticketing.signing.message_ids import find_signed_incident
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.db import transaction
+from ticketing.store.models import AuditEvent, OutboxMessage, UndeliverableAddress
 
 from .conftest import write_config
 from .test_replies_helpers import (  # noqa: F401
@@ -63,7 +64,7 @@ def queue_acks(engine: Engine, count: int, at: datetime = NOW) -> list[OutboxMes
 
 
 def dispatch(engine: Engine, config: OutboundConfig, at: datetime) -> int:
-    from ticketing.outbox import transport_from_config
+    from ticketing.outbound.outbox import transport_from_config
 
     return asyncio.run(dispatch_due(engine, transport_from_config(config), at, config))
 
@@ -222,7 +223,7 @@ def test_maildir_transport_end_to_end(engine: Engine, tmp_path: Path) -> None:
 
 def test_dispatcher_loop_wakes_and_stops(engine: Engine, sink: Sink) -> None:
     config = relay_config(sink.port, poll_interval_seconds=3600)
-    from ticketing.outbox import transport_from_config
+    from ticketing.outbound.outbox import transport_from_config
 
     async def scenario() -> None:
         dispatcher = OutboxDispatcher(
@@ -297,7 +298,7 @@ class _TakenOverWhileSending:
 def test_a_rounds_outcomes_are_recorded_together_each_only_if_its_lease_held(
     engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from ticketing.outbox import transport_from_config
+    from ticketing.outbound.outbox import transport_from_config
 
     queued = queue_acks(engine, 3)
     config = OutboundConfig(maildir=str(tmp_path / "sent"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import text
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
-from ticketing.schema import upgrade
+from ticketing.store.db import create_db_engine
+from ticketing.store.migrate import upgrade
 
 
 def test_0003_keeps_existing_outbox_rows(empty_db_url: str) -> None:

@@ -18,18 +18,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
+from ticketing.outbound import mime
 
 from mailer.delivery import MaildirTransport
 from pii_guard import AllowList
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.db import transaction
-from ticketing.models import OutboxMessage, Producer
-from ticketing.outbound_pii import _visible_text, withdraw_if_pii
-from ticketing.outbox import dispatch_due, transport_from_config
-from ticketing.pii_settings import build_guard
-from ticketing.replies import ReplyRequest, mime
-from ticketing.replies.enqueue import queue_composed
-from ticketing.replies.mime import MailParts, build_mime, visible_text
+from ticketing.outbound.enqueue import queue_composed
+from ticketing.outbound.mime import MailParts, build_mime, visible_text
+from ticketing.outbound.outbox import dispatch_due, transport_from_config
+from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.scan import _visible_text, withdraw_if_pii
+from ticketing.privacy.guard import build_guard
+from ticketing.store.db import transaction
+from ticketing.store.models import OutboxMessage, Producer
 
 from .test_replies_helpers import (  # noqa: F401
     NOW,

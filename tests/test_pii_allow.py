@@ -9,12 +9,12 @@ from pii_guard import PiiGuard
 from ticketing.config import Config, TeamConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.models import Producer
-from ticketing.outbound_pii import personal_data_in, recipient_allow
-from ticketing.pii_allow import desk_allow
-from ticketing.pii_settings import build_guard
-from ticketing.pipeline.pii_stage import PresidioStage
-from ticketing.pipeline.types import Identity
+from ticketing.incidents.parties import Identity
+from ticketing.outbound.scan import personal_data_in, recipient_allow
+from ticketing.pipeline.guard import PiiGuardStage
+from ticketing.privacy.allow import desk_allow
+from ticketing.privacy.guard import build_guard
+from ticketing.store.models import Producer
 
 from .mail import make_mail
 
@@ -67,7 +67,7 @@ def _config() -> Config:
 
 
 def _check(guard: PiiGuard, body: str):  # type: ignore[no-untyped-def]
-    stage = PresidioStage(guard, desk_allow(_config()))
+    stage = PiiGuardStage(guard, desk_allow(_config()))
     message = parse_message(make_mail(sender="Sam Amsung <sam@brokers.example>", body=body))
     identity = Identity("sam@brokers.example", 1, SAM.name, producer=SAM)
     return stage.check("redact", message, identity)
@@ -96,7 +96,7 @@ def test_a_consumers_data_beside_the_identities_is_still_removed(guard: PiiGuard
 
 def test_without_the_desk_our_own_address_would_be_flagged(guard: PiiGuard) -> None:
     """The allow-list is what keeps our address: the guard itself does see an address."""
-    stage = PresidioStage(guard)
+    stage = PiiGuardStage(guard)
     message = parse_message(make_mail(body=REPLY))
     result = stage.check("redact", message, Identity("sam@brokers.example"))
     assert "EMAIL_ADDRESS" in result.counts

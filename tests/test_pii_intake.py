@@ -9,13 +9,21 @@ from sqlmodel import select
 from pii_guard import AllowList, PiiGuard
 from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.db import transaction
-from ticketing.intake import build_pipeline
-from ticketing.models import Attachment, AuditEvent, Incident, Message, OutboxMessage, Producer
-from ticketing.outbound_pii import withdraw_if_pii
-from ticketing.pii_settings import build_guard
-from ticketing.pipeline import IntakePipeline, RawMessage
-from ticketing.pipeline.pii_stage import PresidioStage
+from ticketing.intake.smtp import build_pipeline
+from ticketing.outbound.scan import withdraw_if_pii
+from ticketing.pipeline.guard import PiiGuardStage
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.privacy.guard import build_guard
+from ticketing.store.db import transaction
+from ticketing.store.models import (
+    Attachment,
+    AuditEvent,
+    Incident,
+    Message,
+    OutboxMessage,
+    Producer,
+)
 
 from .mail import make_mail
 from .test_intake_pipeline import SECRET, RecordedReplies
@@ -41,7 +49,7 @@ def pipeline(
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
-    return build_pipeline(Config(), engine, guard=PresidioStage(guard), replies=replies)
+    return build_pipeline(Config(), engine, guard=PiiGuardStage(guard), replies=replies)
 
 
 def deliver(pipeline: IntakePipeline, raw: bytes, box: str):  # type: ignore[no-untyped-def]
@@ -91,7 +99,7 @@ def test_a_redacted_reply_is_told_even_when_its_ack_is_held_back(
 ) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     replies = HourlyAckReplies()
-    pipeline_ = build_pipeline(Config(), engine, guard=PresidioStage(guard), replies=replies)
+    pipeline_ = build_pipeline(Config(), engine, guard=PiiGuardStage(guard), replies=replies)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
     first = deliver(pipeline_, make_mail(body="My client PID 174097 needs help."), "escalations")

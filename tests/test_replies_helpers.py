@@ -24,10 +24,11 @@ from sqlalchemy.engine import Engine
 
 from tests.certs import make_certificate
 from ticketing.config import Config, OutboundConfig
-from ticketing.db import transaction
-from ticketing.models import Incident, IncidentConsumer, Producer
-from ticketing.replies import ReplyComposer, TemplateStore
-from ticketing.tokens import RefTokens
+from ticketing.outbound.compose import ReplyComposer
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.db import transaction
+from ticketing.store.models import Incident, IncidentConsumer, Producer
+from ticketing.templating.store import TemplateStore
 
 SECRET = b"test-secret-" + b"x" * 30
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)

@@ -14,12 +14,21 @@ from sqlmodel import Session, select
 
 from ticketing.config import Config
 from ticketing.config.templates_schema import TemplatesConfig
-from ticketing.db import transaction
-from ticketing.message_ids import verify_message_id
-from ticketing.models import AuditEvent, Incident, OutboxMessage, Producer, UndeliverableAddress
-from ticketing.replies import ReplyError, ReplyRequest, TemplateStore, queue_reply
-from ticketing.replies.mime import ensure_token
-from ticketing.tokens import RefTokens
+from ticketing.errors import ReplyError
+from ticketing.outbound.enqueue import queue_reply
+from ticketing.outbound.mime import ensure_token
+from ticketing.outbound.request import ReplyRequest
+from ticketing.signing.message_ids import verify_message_id
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.db import transaction
+from ticketing.store.models import (
+    AuditEvent,
+    Incident,
+    OutboxMessage,
+    Producer,
+    UndeliverableAddress,
+)
+from ticketing.templating.store import TemplateStore
 
 from .test_replies_helpers import NOW, SECRET, add_case, make_composer, make_config
 

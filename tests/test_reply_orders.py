@@ -18,17 +18,10 @@ from sqlmodel import select
 from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.db import transaction
 from ticketing.errors import StorageError
-from ticketing.intake import build_pipeline
-from ticketing.message_ids import verify_message_id
-from ticketing.models import AuditEvent, Incident, OutboxMessage, Producer, utcnow
-from ticketing.pii_settings import build_guard
-from ticketing.pipeline import IntakePipeline, RawMessage
-from ticketing.pipeline.pii_stage import PresidioStage
-from ticketing.pipeline.templated import TemplatedBatch, TemplatedReplies
-from ticketing.replies import ComposedMail, ReplyComposer, ReplyRequest
-from ticketing.replies.orders import (
+from ticketing.intake.smtp import build_pipeline
+from ticketing.outbound.compose import ComposedMail, ReplyComposer
+from ticketing.outbound.orders import (
     ORDER_LEASE,
     OrderedReply,
     compose_orders,
@@ -36,6 +29,15 @@ from ticketing.replies.orders import (
     order_reply,
     watch_orders,
 )
+from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.templated import TemplatedBatch, TemplatedReplies
+from ticketing.pipeline.guard import PiiGuardStage
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.privacy.guard import build_guard
+from ticketing.signing.message_ids import verify_message_id
+from ticketing.store.db import transaction
+from ticketing.store.models import AuditEvent, Incident, OutboxMessage, Producer, utcnow
 
 from .mail import make_mail
 from .test_replies_helpers import NOW, SECRET, add_case, make_composer, make_config
@@ -234,7 +236,7 @@ def pipeline_with(engine: Engine, replies: TemplatedReplies, guard: PiiGuard) ->
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
     return build_pipeline(
-        Config(), engine, guard=PresidioStage(guard), replies=replies, secret=SECRET
+        Config(), engine, guard=PiiGuardStage(guard), replies=replies, secret=SECRET
     )
 
 

@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import text
 
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
+from ticketing.store.db import create_db_engine
 
 from .conftest import REPO, write_config
 from .daemon import free_port, send, serve_refused, serving, ticketd

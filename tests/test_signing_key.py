@@ -9,7 +9,7 @@ import pytest
 
 from ticketing.config import SecurityConfig
 from ticketing.errors import SecretError
-from ticketing.signing_key import load_signing_secret
+from ticketing.signing.key import load_signing_secret
 
 
 def test_environment_variable_wins(monkeypatch, tmp_path: Path) -> None:

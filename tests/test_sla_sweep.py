@@ -12,13 +12,13 @@ from sqlmodel import Session, col, select
 
 from ticketing.config import Config, DatabaseConfig
 from ticketing.config.desk_schema import StaffConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.incidents import open_incident
-from ticketing.intake import build_pipeline
-from ticketing.models import AuditEvent, Incident, Producer
-from ticketing.pipeline import RawMessage
+from ticketing.incidents.records import open_incident
+from ticketing.intake.smtp import build_pipeline
+from ticketing.pipeline.types import RawMessage
 from ticketing.sla.clocks import SlaClocks
 from ticketing.sla.sweep import _apply_arrays, _apply_rows, _plan, due_actions, sweep
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.models import AuditEvent, Incident, Producer
 
 from .mail import make_mail
 from .test_intake_pipeline import SECRET, RecordedReplies
@@ -148,7 +148,7 @@ def test_downtime_over_a_weekend_escalates_on_start(
 
 def test_resolution_clock_pauses_while_awaiting_the_producer(engine: Engine) -> None:
     from ticketing.config.sla_schema import SlaConfig, SlaPolicyConfig
-    from ticketing.lifecycle import transition
+    from ticketing.incidents.lifecycle import transition
 
     clocks = SlaClocks.from_config(SlaConfig(policy=SlaPolicyConfig(resolution_days=5)))
     with transaction(engine) as session:

@@ -12,8 +12,8 @@ from sqlalchemy import func
 from sqlalchemy.engine import Engine, make_url
 from sqlmodel import select
 
-from ticketing.db import transaction
-from ticketing.models import Incident, Message
+from ticketing.store.db import transaction
+from ticketing.store.models import Incident, Message
 
 from .conftest import write_config
 from .daemon import TcpProxy, free_port, send, serving
@@ -83,8 +83,8 @@ def test_sigkill_under_load_loses_nothing_and_doubles_nothing(  # type: ignore[n
 
 def test_sqlite_locked_past_the_timeout_answers_451_then_records_once(tmp_path: Path) -> None:
     from ticketing.config import DatabaseConfig
-    from ticketing.db import create_db_engine
-    from ticketing.schema import upgrade
+    from ticketing.store.db import create_db_engine
+    from ticketing.store.migrate import upgrade
 
     db = tmp_path / "locked.db"
     engine = create_db_engine(DatabaseConfig(url=f"sqlite:///{db}"))
@@ -110,7 +110,7 @@ def test_sqlite_locked_past_the_timeout_answers_451_then_records_once(tmp_path: 
 @pytest.mark.postgres
 def test_postgres_outage_answers_451_then_records_once(pg_db_url: str, tmp_path: Path) -> None:
     from ticketing.config import DatabaseConfig
-    from ticketing.db import create_db_engine
+    from ticketing.store.db import create_db_engine
 
     url = make_url(pg_db_url)
     proxy = TcpProxy(url.port or 5432)

@@ -17,17 +17,18 @@ from sqlmodel import select
 from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from ticketing.config import Config, DatabaseConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.intake import build_pipeline
-from ticketing.models import Incident, Producer
-from ticketing.pipeline import IntakePipeline, RawMessage
-from ticketing.spooled import (
+from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.spooled import (
     batches_by_size,
     drain_spool,
     process_claimed,
     process_claimed_batch,
     recover_claims,
 )
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.models import Incident, Producer
 
 from .mail import make_mail
 

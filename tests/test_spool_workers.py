@@ -18,8 +18,8 @@ from sqlalchemy.engine import Engine
 
 from mailer.spool import Spool
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
-from ticketing.schema import upgrade
+from ticketing.store.db import create_db_engine
+from ticketing.store.migrate import upgrade
 
 from .conftest import write_config
 from .daemon import free_port, send, serving

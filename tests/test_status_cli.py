@@ -11,12 +11,12 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
+from ticketing.server.backlog import register_backlog
 
 from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
-from ticketing.db import transaction
-from ticketing.metrics import register_backlog
-from ticketing.models import MailboxCursor, OutboxMessage, utcnow
+from ticketing.store.db import transaction
+from ticketing.store.models import MailboxCursor, OutboxMessage, utcnow
 
 from .conftest import write_config
 from .daemon import SECRET_ENV

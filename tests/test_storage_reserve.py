@@ -14,7 +14,7 @@ import pytest
 
 from mailer.storage import StorageReserve
 from ticketing.config import load_config
-from ticketing.intake import storage_reserve
+from ticketing.intake.smtp import storage_reserve
 
 from .conftest import write_config
 

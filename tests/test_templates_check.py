@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from ticketing.config import Config
-from ticketing.pii_settings import build_guard
-from ticketing.replies.check import sample_mails, withheld_problems
-from ticketing.replies.files import shipped_dir
-from ticketing.replies.kinds import KINDS, LANGUAGES
-from ticketing.replies.samples import SAMPLE_PRODUCER_NAMES
-from ticketing.replies.store import TemplateStore
+from ticketing.outbound.check import sample_mails, withheld_problems
+from ticketing.privacy.guard import build_guard
+from ticketing.templating.files import shipped_dir
+from ticketing.templating.kinds import KINDS, LANGUAGES
+from ticketing.templating.samples import SAMPLE_PRODUCER_NAMES
+from ticketing.templating.store import TemplateStore
 
 from .conftest import REPO
 

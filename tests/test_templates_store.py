@@ -13,17 +13,12 @@ from sqlmodel import Session, select
 
 from ticketing.config import Config
 from ticketing.config.templates_schema import TemplatesConfig
-from ticketing.models import AuditEvent
-from ticketing.replies import (
-    ReplyError,
-    TemplateError,
-    TemplateSecurityError,
-    TemplateStore,
-    reload_templates,
-    watch_templates,
-)
-from ticketing.replies.files import shipped_dir
-from ticketing.replies.sandbox import compile_template, render
+from ticketing.errors import ReplyError, TemplateError, TemplateSecurityError
+from ticketing.store.models import AuditEvent
+from ticketing.templating.files import shipped_dir
+from ticketing.templating.reload import reload_templates, watch_templates
+from ticketing.templating.sandbox import compile_template, render
+from ticketing.templating.store import TemplateStore
 
 from .test_replies_helpers import NOW
 

@@ -10,11 +10,12 @@ from sqlmodel import col, select
 
 from ticketing.config import Config
 from ticketing.config.desk_schema import StaffConfig
-from ticketing.db import transaction
-from ticketing.intake import build_pipeline
-from ticketing.models import AuditEvent, Incident, Message, OutboxMessage, Producer
-from ticketing.pipeline import IntakePipeline, RawMessage
-from ticketing.tokens import RefTokens
+from ticketing.intake.smtp import build_pipeline
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.db import transaction
+from ticketing.store.models import AuditEvent, Incident, Message, OutboxMessage, Producer
 
 from .mail import make_mail
 from .test_intake_pipeline import SECRET, RecordedReplies

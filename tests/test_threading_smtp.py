@@ -9,7 +9,7 @@ import subprocess
 from email.message import EmailMessage
 from pathlib import Path
 
-from ticketing.tokens import RefTokens
+from ticketing.signing.tokens import RefTokens
 
 from .conftest import write_config
 from .daemon import SECRET_ENV, free_port, send, serving, ticketd

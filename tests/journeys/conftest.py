@@ -37,8 +37,8 @@ import pytest
 from tests.conftest import _fresh_pg_database, write_config
 from tests.daemon import SECRET_ENV, free_port, serving
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine
-from ticketing.schema import upgrade
+from ticketing.store.db import create_db_engine
+from ticketing.store.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 ESCALATIONS = "escalations@exchange.example"

@@ -16,8 +16,8 @@ from sqlmodel import select
 
 from tests.dovecot import PASSWORD, DovecotServer
 from ticketing.config import DatabaseConfig
-from ticketing.db import create_db_engine, transaction
-from ticketing.models import MailboxCursor
+from ticketing.store.db import create_db_engine, transaction
+from ticketing.store.models import MailboxCursor
 
 from .conftest import (
     CASEY,

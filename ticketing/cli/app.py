@@ -14,10 +14,11 @@ from pathlib import Path
 import click
 from sqlalchemy.engine import Engine
 
+from mailer.errors import MailerError
 from ticketing.config import LoadedConfig, load_config
-from ticketing.db import create_db_engine
 from ticketing.errors import ConfigError, TicketdError
-from ticketing.logsetup import configure_logging, set_log_format
+from ticketing.logs import configure_logging, set_log_format
+from ticketing.store.db import create_db_engine
 
 __all__ = ["Context", "main", "pass_context"]
 
@@ -120,6 +121,6 @@ def main(argv: list[str] | None = None) -> None:
         for line in str(exc).splitlines():
             click.echo(f"ticketd: {line}", err=True)
         sys.exit(1)
-    except TicketdError as exc:
+    except (TicketdError, MailerError) as exc:
         click.echo(f"ticketd: {exc}", err=True)
         sys.exit(1)

@@ -13,8 +13,15 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ticketing.cli.desk_time import desk_iso, desk_text
-from ticketing.incidents import IncidentDetail
-from ticketing.models import Attachment, AuditEvent, Incident, Message, OutboxMessage, Producer
+from ticketing.incidents.records import IncidentDetail
+from ticketing.store.models import (
+    Attachment,
+    AuditEvent,
+    Incident,
+    Message,
+    OutboxMessage,
+    Producer,
+)
 
 __all__ = ["detail_dict", "detail_lines", "summary_dict"]
 

@@ -12,20 +12,20 @@ from ticketing.cli.app import Context, pass_context
 from ticketing.cli.desk_time import desk_text, desk_zone
 from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict
 from ticketing.cli.output import emit_json, emit_table
-from ticketing.db import transaction
-from ticketing.incidents import (
+from ticketing.incidents.records import (
     assign_incident,
     incident_detail,
     list_incidents,
     merge_incidents,
     move_incident,
 )
-from ticketing.models import utcnow
-from ticketing.schema import require_current
 from ticketing.sla.clocks import SlaClocks
+from ticketing.store.db import transaction
+from ticketing.store.migrate import require_current
+from ticketing.store.models import utcnow
 
 if TYPE_CHECKING:
-    from ticketing.pipeline.replies import Replies
+    from ticketing.outbound.ordering import Replies
 
 __all__ = ["incidents_group"]
 
@@ -140,8 +140,8 @@ def _state_command(name: str, to: str, help_text: str) -> click.Command:
 def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> None:
     """Mark an incident resolved and mail its producer that it is."""
     # The pipeline's and the guard's modules only for the command that mails.
-    from ticketing.pipeline.replies import compose_committed
-    from ticketing.resolution_mail import order_resolution_mail
+    from ticketing.outbound.ordering import compose_committed
+    from ticketing.outbound.resolution import order_resolution_mail
 
     require_current(ctx.engine)
     replies = _replies(ctx).batch()
@@ -156,9 +156,9 @@ def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> N
 def _replies(ctx: Context) -> Replies:
     """The daemon's replies, composed and scanned here: the resolved mail goes out as the
     daemon's own would (the daemon's dispatcher delivers it)."""
-    from ticketing.pii_settings import build_guard
-    from ticketing.pipeline.templated import TemplatedReplies
-    from ticketing.services import build_composer
+    from ticketing.intake.build import build_composer
+    from ticketing.outbound.templated import TemplatedReplies
+    from ticketing.privacy.guard import build_guard
 
     config = ctx.loaded.config
     composer, _store = build_composer(config, ctx.engine)

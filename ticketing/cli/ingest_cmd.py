@@ -1,33 +1,24 @@
-"""``ticketd ingest``: one message from an MTA's pipe (Postfix pipe, fetchmail --mda, procmail).
+"""``ticketd ingest``: one message from an MTA's pipe (``ticketing/intake/pipe.py``).
 
-Exit status follows sysexits: 0 recorded (or already recorded), 65 a message
-that can never be accepted, 75 anything that may work later — the MTA keeps
-the message and retries, so nothing is lost.  One line on stderr says why.
+One line on stderr says why a message was not recorded; the exit status
+(sysexits) tells the MTA whether to bounce it or try again.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from email.parser import BytesHeaderParser
-from email.utils import getaddresses
 from typing import BinaryIO
 
 import click
 
-from mailer.recipients import RecipientMap
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json
-from ticketing.config import Config
-from ticketing.errors import ConfigError, TicketdError
-from ticketing.intake import EX_DATAERR, EX_OK, EX_TEMPFAIL
-from ticketing.pipeline import Outcome, PermanentRejection, RawMessage
-from ticketing.schema import require_current
-from ticketing.services import build_intake
+from ticketing.intake.pipe import exit_status, ingest_piped
+from ticketing.pipeline.types import Outcome
+from ticketing.pipeline.verdict import Verdict
 
 __all__ = ["ingest_command"]
-
-_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
 
 
 @click.command("ingest")
@@ -38,57 +29,20 @@ _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
 def ingest_command(ctx: Context, source: BinaryIO, mailbox: str | None, as_json: bool) -> None:
     """Record one message read from SOURCE (a file, or - for standard input)."""
     raw = source.read()
-    try:
-        outcome = _ingest(ctx, raw, mailbox)
-    except PermanentRejection as exc:
-        _fail(EX_DATAERR, f"rejected: {exc}")
-    except ConfigError as exc:
-        _fail(EX_TEMPFAIL, str(exc).replace("\n", "; "))
-    except TicketdError as exc:
-        _fail(EX_TEMPFAIL, f"temporary failure: {exc}")
-    if as_json:
-        emit_json(_as_dict(outcome))
-    sys.exit(EX_OK)
-
-
-def _ingest(ctx: Context, raw: bytes, mailbox: str | None) -> Outcome:
-    config = ctx.loaded.config
     # An MTA keeps our stderr as the delivery status: one line, so no INFO chatter.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
-    mailboxes = _mailboxes(config, raw, mailbox)
-    require_current(ctx.engine)
-    pipeline = build_intake(config, ctx.engine).pipeline
-    return pipeline.process(RawMessage(raw, "pipe", mailboxes))
+    verdict = ingest_piped(ctx.loaded.config, ctx.engine, raw, mailbox)
+    if verdict.outcome is None:
+        click.echo(f"ticketd: {_why(verdict)}", err=True)
+    elif as_json:
+        emit_json(_as_dict(verdict.outcome))
+    sys.exit(exit_status(verdict))
 
 
-def _mailboxes(config: Config, raw: bytes, explicit: str | None) -> tuple[str, ...]:
-    names = {box.name for box in config.mailboxes}
-    if explicit is not None:
-        if explicit not in names:
-            raise _unknown_mailbox(explicit, names)
-        return (explicit,)
-    headers = BytesHeaderParser().parsebytes(raw[:256_000])
-    recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
-    found = (
-        recipients.mailbox_for(addr)
-        for header in _RECIPIENT_HEADERS
-        for _, addr in getaddresses([str(v) for v in headers.get_all(header, [])])
-    )
-    mailboxes = tuple(dict.fromkeys(box for box in found if box))
-    if not mailboxes and len(config.mailboxes) == 1:
-        return (config.mailboxes[0].name,)
-    if not mailboxes:
-        raise PermanentRejection("no mailbox of ours among the recipients; pass --mailbox")
-    return mailboxes
-
-
-def _unknown_mailbox(name: str, known: set[str]) -> TicketdError:
-    return TicketdError(f"unknown mailbox '{name}' (known: {', '.join(sorted(known))})")
-
-
-def _fail(code: int, message: str) -> None:
-    click.echo(f"ticketd: {message}", err=True)
-    sys.exit(code)
+def _why(verdict: Verdict) -> str:
+    if verdict.kind == "permanent":
+        return f"rejected: {verdict.reason}"
+    return f"temporary failure: {verdict.reason}"
 
 
 def _as_dict(outcome: Outcome) -> dict[str, object]:

@@ -8,10 +8,10 @@ import click
 
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table, iso
-from ticketing.db import transaction
-from ticketing.models import OutboxMessage, utcnow
-from ticketing.outbox import list_outbox, retry_message
-from ticketing.schema import require_current
+from ticketing.outbound.outbox import list_outbox, retry_message
+from ticketing.store.db import transaction
+from ticketing.store.migrate import require_current
+from ticketing.store.models import OutboxMessage, utcnow
 
 __all__ = ["outbox_group"]
 

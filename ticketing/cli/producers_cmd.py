@@ -9,9 +9,9 @@ import click
 
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
-from ticketing.db import transaction
-from ticketing.roster import ImportReport, import_roster, list_producers, read_roster
-from ticketing.schema import require_current
+from ticketing.incidents.roster import ImportReport, import_roster, list_producers, read_roster
+from ticketing.store.db import transaction
+from ticketing.store.migrate import require_current
 
 __all__ = ["producers_group"]
 

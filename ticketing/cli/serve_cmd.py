@@ -6,8 +6,8 @@ import click
 
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json
-from ticketing.daemon import run_daemon
-from ticketing.schema import upgrade
+from ticketing.server.daemon import run_daemon
+from ticketing.store.migrate import upgrade
 
 __all__ = ["init_command", "serve_command"]
 

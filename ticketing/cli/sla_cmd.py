@@ -10,16 +10,16 @@ import click
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.desk_time import desk_iso, desk_text
 from ticketing.cli.output import emit_json, emit_table
-from ticketing.db import transaction
 from ticketing.errors import TicketdError
-from ticketing.models import utcnow
-from ticketing.pii_settings import build_guard
-from ticketing.schema import require_current
+from ticketing.outbound.notices import TemplatedNotices
+from ticketing.privacy.guard import build_guard
 from ticketing.sla.clocks import SlaClocks
-from ticketing.sla.notices import TemplatedNotices
 from ticketing.sla.policy import deadlines
-from ticketing.sla.service import run_sweep
 from ticketing.sla.sweep import DueAction, due_actions
+from ticketing.sla.sweeper import run_sweep
+from ticketing.store.db import transaction
+from ticketing.store.migrate import require_current
+from ticketing.store.models import utcnow
 
 __all__ = ["sla_group"]
 
@@ -38,7 +38,7 @@ def _moment(value: str, clocks: SlaClocks) -> datetime:
 
 
 def _notices(ctx: Context) -> TemplatedNotices:
-    from ticketing.services import build_composer
+    from ticketing.intake.build import build_composer
 
     config = ctx.loaded.config
     return TemplatedNotices(config, build_composer(config, ctx.engine)[0], build_guard(config.pii))

@@ -18,11 +18,11 @@ from mailer.spool import Spool, SpoolCounts
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.desk_time import desk_iso, desk_zone
 from ticketing.cli.output import emit_json
-from ticketing.db import transaction
-from ticketing.intake import storage_reserve
-from ticketing.models import utcnow
-from ticketing.schema import require_current
-from ticketing.status import LastMessage, StatusSnapshot, read_status
+from ticketing.intake.smtp import storage_reserve
+from ticketing.server.status import LastMessage, StatusSnapshot, read_status
+from ticketing.store.db import transaction
+from ticketing.store.migrate import require_current
+from ticketing.store.models import utcnow
 
 __all__ = ["status_command"]
 

@@ -7,15 +7,15 @@ from typing import Any
 
 import click
 
-from ticketing.case_types import CASE_TYPES
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
-from ticketing.pii_settings import build_guard
-from ticketing.replies.check import check_templates
-from ticketing.replies.errors import ReplyError
-from ticketing.replies.kinds import KINDS, LANGUAGES
-from ticketing.replies.preview import preview_mail, refused_for
-from ticketing.replies.store import TemplateSet, TemplateStore, layers_for
+from ticketing.config.case_types import CASE_TYPES
+from ticketing.errors import ReplyError
+from ticketing.outbound.check import check_templates
+from ticketing.outbound.preview import preview_mail, refused_for
+from ticketing.privacy.guard import build_guard
+from ticketing.templating.kinds import KINDS, LANGUAGES
+from ticketing.templating.store import TemplateSet, TemplateStore, layers_for
 
 __all__ = ["templates_group"]
 

@@ -21,8 +21,8 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from ticketing.addresses import base_address
-from ticketing.case_types import CASE_TYPES
+from mailer.addresses import base_address
+from ticketing.config.case_types import CASE_TYPES
 from ticketing.config.schema import Config, MailboxConfig
 from ticketing.errors import ConfigError, ConfigProblem
 

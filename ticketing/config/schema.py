@@ -13,7 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from ticketing.addresses import InvalidAddressError, normalize_address
+from mailer.addresses import normalize_address
+from mailer.errors import InvalidAddressError
 from ticketing.config.desk_schema import LifecycleConfig, RoutingConfig, StaffConfig
 from ticketing.config.ops_schema import ObservabilityConfig, RosterConfig
 from ticketing.config.pii_schema import PiiConfig
@@ -66,7 +67,7 @@ class SmtpConfig(_Section):
     # SIGTERM: how long SMTP sessions in the middle of a message may take to finish.
     shutdown_grace_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 30
     # 0: record each message in the daemon and answer 250 after the commit; N: spool it,
-    # answer 250, and let N worker processes record it (``ticketing.workers``).
+    # answer 250, and let N worker processes record it (``ticketing.intake.workers``).
     workers: Annotated[StrictInt, Field(ge=0, le=64)] = 0
     spool_dir: NonEmptyStr = "var/spool"
     spool_max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 5

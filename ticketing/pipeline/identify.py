@@ -7,8 +7,8 @@ from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
 from ticketing.config.desk_schema import StaffConfig
-from ticketing.models import Producer
-from ticketing.pipeline.types import Identity
+from ticketing.incidents.parties import Identity
+from ticketing.store.models import Producer
 
 __all__ = ["identify"]
 

@@ -9,7 +9,7 @@ from email import policy
 from email.parser import BytesHeaderParser
 
 from ticketing.config import SmtpConfig
-from ticketing.pipeline.types import PermanentRejection
+from ticketing.errors import PermanentRejection
 
 __all__ = ["check_header_count", "check_header_fields", "check_size", "header_field_count"]
 

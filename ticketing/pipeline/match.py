@@ -22,14 +22,14 @@ from sqlmodel import Session, col, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
-from ticketing.audit import audit
-from ticketing.classify import detect_type, person_ids
-from ticketing.lifecycle import ACTIVE
-from ticketing.message_ids import verify_message_id
-from ticketing.models import Incident, IncidentConsumer, Message, OutboxMessage
-from ticketing.numbering import INCIDENT_NUMBER
-from ticketing.pipeline.types import Identity
-from ticketing.tokens import RefTokens
+from ticketing.incidents.classify import detect_type, person_ids
+from ticketing.incidents.lifecycle import ACTIVE
+from ticketing.incidents.numbering import INCIDENT_NUMBER
+from ticketing.incidents.parties import Identity
+from ticketing.signing.message_ids import verify_message_id
+from ticketing.signing.tokens import RefTokens
+from ticketing.store.audit import audit
+from ticketing.store.models import Incident, IncidentConsumer, Message, OutboxMessage
 
 __all__ = ["MatchContext", "MatchResult", "match_incident"]
 

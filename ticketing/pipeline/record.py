@@ -14,19 +14,20 @@ from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
-from ticketing.audit import audit
-from ticketing.classify import detect_type, person_ids, priority_of
 from ticketing.config import Config, MailboxConfig
-from ticketing.db import insert_row
-from ticketing.incidents import open_incident
-from ticketing.lifecycle import may_reopen, transition
-from ticketing.models import Attachment, Incident, Message, table_of
-from ticketing.pipeline.bounces import note_bounce
+from ticketing.incidents.classify import detect_type, person_ids, priority_of
+from ticketing.incidents.lifecycle import may_reopen, transition
+from ticketing.incidents.parties import Identity
+from ticketing.incidents.records import open_incident
+from ticketing.outbound.ordering import ReplyOrder, ReplySink
+from ticketing.outbound.resolution import order_resolution_mail
 from ticketing.pipeline.match import MatchResult
-from ticketing.pipeline.replies import ReplyOrder, ReplySink
-from ticketing.pipeline.types import GuardResult, Identity, Outcome, RawMessage
-from ticketing.resolution_mail import order_resolution_mail
+from ticketing.pipeline.own_bounces import note_bounce
+from ticketing.pipeline.types import GuardResult, Outcome, RawMessage
 from ticketing.sla.clocks import SlaClocks
+from ticketing.store.audit import audit
+from ticketing.store.db import insert_row
+from ticketing.store.models import Attachment, Incident, Message, table_of
 
 __all__ = ["Prepared", "find_duplicate", "record"]
 

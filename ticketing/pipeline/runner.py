@@ -28,10 +28,10 @@ from sqlmodel import Session
 from mailer.parsing import ParsedMessage, parse_message
 from mailer.recipients import RecipientMap
 from mailer.screening import OwnIdentity, Screening, screen
-from ticketing import metrics
 from ticketing.config import Config, MailboxConfig
-from ticketing.db import transaction
-from ticketing.errors import StorageError
+from ticketing.errors import PermanentRejection, StorageError
+from ticketing.incidents.parties import Identity
+from ticketing.outbound.ordering import Replies, ReplySink, compose_committed
 from ticketing.pipeline.guard import PiiStage, Policy, strictest
 from ticketing.pipeline.identify import identify
 from ticketing.pipeline.limits import check_header_count, check_size
@@ -42,16 +42,11 @@ from ticketing.pipeline.record import (
     note_duplicate,
     record,
 )
-from ticketing.pipeline.replies import Replies, ReplySink, compose_committed
-from ticketing.pipeline.types import (
-    GuardResult,
-    Identity,
-    Outcome,
-    PermanentRejection,
-    RawMessage,
-)
+from ticketing.pipeline.types import GuardResult, Outcome, RawMessage
+from ticketing.pipeline.verdict import Verdict, observe, verdict_of
+from ticketing.signing.tokens import RefTokens
 from ticketing.sla.clocks import SlaClocks
-from ticketing.tokens import RefTokens
+from ticketing.store.db import transaction
 
 __all__ = ["IntakePipeline", "dedup_key"]
 
@@ -87,10 +82,20 @@ class IntakePipeline:
                 prep = self._prepare(raw, lookups)
             outcome = self._record_alone(prep)
         except Exception as exc:
-            metrics.report_intake(raw.source, exc, {}, time.perf_counter() - started)
+            observe(raw.source, exc, {}, started)
             raise
-        metrics.report_intake(raw.source, outcome, prep.guard.counts, time.perf_counter() - started)
+        observe(raw.source, outcome, prep.guard.counts, started)
         return outcome
+
+    def judge(self, raw: RawMessage) -> Verdict:
+        """``process``, with whatever happens returned as a verdict (never raised)."""
+        try:
+            return Verdict("accepted", self.process(raw))
+        except Exception as exc:
+            verdict = verdict_of(exc)
+            if verdict.kind == "defect":
+                log.error("intake of a %s message failed", raw.source, exc_info=exc)
+            return verdict
 
     def process_batch(self, raws: Sequence[RawMessage]) -> list[Outcome | Exception]:
         """Record several messages with one commit; per message, what ``process`` would
@@ -110,7 +115,7 @@ class IntakePipeline:
         results = {**failed, **self._record_together(prepared)}
         for index, raw in enumerate(raws):
             found = prepared[index].guard.counts if index in prepared else {}
-            metrics.report_intake(raw.source, results[index], found, time.perf_counter() - started)
+            observe(raw.source, results[index], found, started)
         return [results[index] for index in range(len(raws))]
 
     def _prepare_all(

@@ -6,16 +6,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from ticketing.errors import TicketdError
-from ticketing.models import Producer, utcnow
+from ticketing.store.models import utcnow
 
 __all__ = [
     "Action",
     "GuardResult",
-    "Identity",
     "Origin",
     "Outcome",
-    "PermanentRejection",
     "RawMessage",
     "Source",
 ]
@@ -29,14 +26,6 @@ Action = Literal[
 ]
 
 
-class PermanentRejection(TicketdError):
-    """This message can never be accepted (SMTP 5xx, pipe exit 65); the reason says why."""
-
-    def __init__(self, reason: str, smtp_status: str = "554 5.6.0") -> None:
-        super().__init__(reason)
-        self.smtp_status = smtp_status
-
-
 @dataclass(frozen=True)
 class RawMessage:
     """A message as an intake adapter received it; adapters know nothing else."""
@@ -48,23 +37,6 @@ class RawMessage:
     recipients: tuple[str, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
     origin: Origin = "received"
-
-
-@dataclass(frozen=True)
-class Identity:
-    """Who wrote: a producer from the roster, a caseworker (staff), or an unknown address."""
-
-    address: str | None
-    producer_id: int | None = None
-    name: str = ""
-    language: str = "en"
-    is_staff: bool = False
-    # the roster row identify read (not attached to any session): replies name the producer
-    producer: Producer | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def is_producer(self) -> bool:
-        return self.producer_id is not None
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,11 @@ from zoneinfo import ZoneInfo
 
 import holidays
 
+from ticketing.errors import CalendarError
+
 __all__ = ["BusinessCalendar", "CalendarError"]
 
 _MAX_DAYS = 3 * 366  # no calendar has three closed years in a row; a config mistake has
-
-
-class CalendarError(ValueError):
-    """The calendar has no business hours within reach (every day closed)."""
 
 
 @dataclass(frozen=True)

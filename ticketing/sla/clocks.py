@@ -16,11 +16,11 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from ticketing.audit import audit
 from ticketing.config.sla_schema import SlaConfig, SlaPolicyConfig
-from ticketing.models import Incident
 from ticketing.sla.calendar import BusinessCalendar
 from ticketing.sla.policy import calendar_from_config, deadlines
+from ticketing.store.audit import audit
+from ticketing.store.models import Incident
 
 __all__ = ["SlaClocks"]
 

@@ -24,9 +24,9 @@ from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
-from ticketing.db import transaction
-from ticketing.models import AuditEvent, Incident, UTCDateTime, table_of
 from ticketing.sla.clocks import SlaClocks
+from ticketing.store.db import transaction
+from ticketing.store.models import AuditEvent, Incident, UTCDateTime, table_of
 
 __all__ = ["DueAction", "NoticeSink", "due_actions", "sweep"]
 

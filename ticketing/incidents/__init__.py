@@ -1,0 +1,1 @@
+"""Incidents and the people on them: numbers, records, states, classification, the roster."""

@@ -1,0 +1,1 @@
+"""Reading shared mailboxes over IMAP (one poller thread per mailbox)."""

@@ -1,0 +1,70 @@
+"""Intake from an MTA's pipe (Postfix pipe, fetchmail --mda, procmail): one message.
+
+Which of our mailboxes it is for comes from ``--mailbox``, else from the
+recipient headers an MTA leaves (Delivered-To, X-Original-To) and To/Cc, else
+the only mailbox there is.  The exit status follows sysexits: 0 recorded (or
+already recorded), 65 a message that can never be accepted, 75 anything that
+may work later — the MTA keeps the message and retries, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses
+
+from sqlalchemy.engine import Engine
+
+from mailer.recipients import RecipientMap
+from ticketing.config import Config
+from ticketing.errors import NotFoundError, PermanentRejection
+from ticketing.intake.build import build_intake
+from ticketing.pipeline.types import RawMessage
+from ticketing.pipeline.verdict import Verdict, verdict_of
+from ticketing.store.migrate import require_current
+
+__all__ = ["EX_DATAERR", "EX_OK", "EX_TEMPFAIL", "exit_status", "ingest_piped", "pipe_mailboxes"]
+
+EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
+
+_RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
+_HEADER_BYTES = 256_000
+
+
+def ingest_piped(config: Config, engine: Engine, raw: bytes, mailbox: str | None) -> Verdict:
+    """Record one piped message; whatever happens comes back as a verdict."""
+    try:
+        mailboxes = pipe_mailboxes(config, raw, mailbox)
+        require_current(engine)
+        pipeline = build_intake(config, engine).pipeline
+    except Exception as exc:  # noqa: BLE001  the verdict decides what it means
+        return verdict_of(exc)
+    return pipeline.judge(RawMessage(raw, "pipe", mailboxes))
+
+
+def exit_status(verdict: Verdict) -> int:
+    if verdict.outcome is not None:
+        return EX_OK
+    return EX_DATAERR if verdict.kind == "permanent" else EX_TEMPFAIL
+
+
+def pipe_mailboxes(config: Config, raw: bytes, explicit: str | None) -> tuple[str, ...]:
+    """The mailboxes a piped message is for; ``PermanentRejection`` when none is ours."""
+    names = {box.name for box in config.mailboxes}
+    if explicit is not None:
+        if explicit not in names:
+            known = ", ".join(sorted(names))
+            raise NotFoundError(f"unknown mailbox '{explicit}' (known: {known})")
+        return (explicit,)
+    headers = BytesHeaderParser().parsebytes(raw[:_HEADER_BYTES])
+    recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
+    found = (
+        recipients.mailbox_for(addr)
+        for header in _RECIPIENT_HEADERS
+        for _, addr in getaddresses([str(v) for v in headers.get_all(header, [])])
+    )
+    mailboxes = tuple(dict.fromkeys(box for box in found if box))
+    if not mailboxes and len(config.mailboxes) == 1:
+        return (config.mailboxes[0].name,)
+    if not mailboxes:
+        raise PermanentRejection("no mailbox of ours among the recipients; pass --mailbox")
+    return mailboxes

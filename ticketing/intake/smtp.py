@@ -1,0 +1,152 @@
+"""Building the intake pipeline from configuration, and SMTP intake's deliveries:
+recorded in the daemon, or spooled for the worker processes.  Each speaks the
+pipeline's verdict (``pipeline/verdict.py``) back as an SMTP reply."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from sqlalchemy.engine import Engine
+
+from mailer.addresses import base_address
+from mailer.recipients import RecipientMap
+from mailer.screening import OwnIdentity
+from mailer.smtp_server import Delivery, InboundEnvelope
+from mailer.spool import Spool, SpooledEnvelope
+from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
+from ticketing.config import Config
+from ticketing.errors import PermanentRejection
+from ticketing.outbound.ordering import Immediate, NoReplies, Replies, ReplySink
+from ticketing.pipeline.guard import NoGuard, PiiStage
+from ticketing.pipeline.limits import check_header_fields, check_size
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.pipeline.verdict import Verdict, observe, verdict_of
+from ticketing.signing.key import load_signing_secret
+from ticketing.signing.message_ids import MESSAGE_ID_PREFIX
+from ticketing.signing.tokens import RefTokens
+from ticketing.sla.clocks import SlaClocks
+from ticketing.store.db import sqlite_file
+
+__all__ = [
+    "build_pipeline",
+    "own_identity",
+    "smtp_answer",
+    "smtp_delivery",
+    "spool_delivery",
+    "storage_reserve",
+]
+
+log = logging.getLogger(__name__)
+
+_DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+_RECORDED = "250 2.0.0 Ok: recorded"
+_TRY_LATER = "451 4.3.0 Temporary failure, please try again later"
+
+
+def own_identity(config: Config) -> OwnIdentity:
+    """Our addresses, Message-ID domain and X-Loop marker, to spot our own mail coming back."""
+    sender = config.outbound.from_address
+    addresses = {base_address(box.address) for box in config.mailboxes} | {base_address(sender)}
+    return OwnIdentity(frozenset(addresses), config.outbound.id_domain, sender, MESSAGE_ID_PREFIX)
+
+
+def build_pipeline(
+    config: Config,
+    engine: Engine,
+    *,
+    guard: PiiStage | None = None,
+    replies: Replies | ReplySink | None = None,
+    secret: bytes | None = None,
+) -> IntakePipeline:
+    """The pipeline; ``secret`` is loaded from the environment (or its file) when not given.
+
+    ``replies`` may be a bare ``ReplySink``, which writes each reply inside the
+    recording transaction (``Immediate``).
+    """
+    secret = secret if secret is not None else load_signing_secret(config.security)
+    return IntakePipeline(
+        config=config,
+        engine=engine,
+        tokens=RefTokens(secret, config.security.token_org),
+        secret=secret,
+        guard=guard or NoGuard(),
+        replies=replies if isinstance(replies, Replies) else Immediate(replies or NoReplies()),
+        own=own_identity(config),
+        recipients=RecipientMap((box.name, box.address) for box in config.mailboxes),
+        clocks=SlaClocks.from_config(config.sla),
+    )
+
+
+def smtp_answer(verdict: Verdict) -> str:
+    """The SMTP reply that says ``verdict``: 250 after commit, 5xx for the hopeless, 452 on
+    a full disk (the sender should retry, the operator should look), 451 otherwise."""
+    if verdict.outcome is not None:
+        number = verdict.outcome.incident_number
+        return (
+            f"250 2.0.0 Ok: recorded on incident {number}" if number else "250 2.0.0 Ok: recorded"
+        )
+    if verdict.kind == "permanent":
+        return f"{verdict.smtp_status} {verdict.reason}"
+    if verdict.kind == "storage_full":
+        log.warning("intake failed, database storage full: answering 452")
+        return INSUFFICIENT_STORAGE
+    log.warning("intake failed, answering 451: %s", verdict.reason)
+    return _TRY_LATER
+
+
+def smtp_delivery(
+    pipeline: IntakePipeline, after_commit: Callable[[], None] | None = None
+) -> Delivery:
+    """The SMTP handler's delivery when the daemon records mail itself (no workers).
+    ``after_commit`` runs once a message is recorded (it wakes the outbox dispatcher)."""
+
+    def deliver(envelope: InboundEnvelope) -> str:
+        raw = RawMessage(
+            envelope.raw, "smtp", envelope.mailboxes, envelope.mail_from, envelope.recipients
+        )
+        verdict = pipeline.judge(raw)
+        if verdict.outcome is not None and after_commit is not None:
+            after_commit()
+        return smtp_answer(verdict)
+
+    return deliver
+
+
+def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) -> Delivery:
+    """The SMTP handler's delivery with worker processes: 250 once the message is durable
+    in the spool (``submit`` then tells a worker its name).  What the pipeline would refuse
+    outright for its size or header count is refused here, while the client still listens;
+    a full disk is 452, any other write failure 451."""
+
+    def deliver(envelope: InboundEnvelope) -> str:
+        try:
+            check_size(envelope.raw, config.smtp)
+            check_header_fields(envelope.raw, config.smtp)
+        except PermanentRejection as exc:
+            observe("smtp", exc, {}, 0.0)
+            return smtp_answer(verdict_of(exc))
+        try:
+            name = spool.put(SpooledEnvelope(envelope, time.time()))
+        except OSError as exc:
+            log.warning("spool write failed, answering 4xx: %s", exc.strerror)
+            return INSUFFICIENT_STORAGE if exc.errno in _DISK_FULL else _TRY_LATER
+        submit(name)
+        return f"250 2.0.0 Ok: queued as {name}"
+
+    return deliver
+
+
+def storage_reserve(config: Config) -> StorageReserve:
+    """The space SMTP intake keeps free: under the spool it writes (with workers) and
+    under a SQLite database, so that queued mail can still be recorded."""
+    paths = [Path(config.smtp.spool_dir)] if config.smtp.workers else []
+    database = sqlite_file(config.database.url)
+    if database is not None:
+        paths.append(database.parent)
+    return StorageReserve(paths, config.smtp.min_free_space)

@@ -1,0 +1,278 @@
+"""Worker processes that record spooled SMTP mail (``[smtp] workers`` ≥ 1).
+
+The daemon's SMTP front spools each message and tells the pool its name; one of
+N worker processes (started with *spawn*: no thread or connection of the daemon
+leaks into them) claims it and runs the whole intake pipeline with its own
+database engine and PII guard.  Threads cannot do this: the GIL would keep the
+CPU-heavy stages on one core.
+
+The daemon keeps the parts that must be single: the outbox dispatcher (woken
+when a worker reports a commit), ``/metrics`` (workers send their intake
+observations here), the SLA sweeper and the IMAP pollers.
+
+A worker that dies is restarted in the same slot; what it had claimed goes back
+to the spool (counted as an attempt, so a message that kills workers ends in
+quarantine).  SIGTERM — from the daemon or from systemd, which signals the
+whole control group — lets a worker finish the messages in hand (its batch) and exit 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.context import SpawnProcess
+from multiprocessing.queues import Queue
+
+from mailer.spool import Spool
+from ticketing import metrics
+from ticketing.config import Config
+from ticketing.intake.build import build_intake
+from ticketing.intake.spooled import batches_by_size, process_claimed_batch, recover_claims
+from ticketing.logs import configure_logging, set_log_format
+from ticketing.pipeline.runner import IntakePipeline
+from ticketing.store.db import create_db_engine
+from ticketing.templating.store import TemplateStore
+
+__all__ = ["WorkerPool"]
+
+log = logging.getLogger(__name__)
+
+_IDLE_SCAN_SECONDS = 1.0  # an idle worker looks for files left in the spool this often
+_LEFT_OVER_AGE = 5.0  # ... that nobody has been told about for this long
+_FORCED_SCAN_SECONDS = 60.0  # and a busy one this often
+_BATCH_MAX = 16  # messages a worker records with one commit when that many are waiting
+_BATCH_BYTES = 1_000_000  # ... and that many bytes: a big message is parsed and recorded alone
+_RESTART_PAUSE = 5.0  # seconds a worker must have lived before it is restarted at once
+
+
+@dataclass(frozen=True)
+class WorkerJob:
+    slot: int
+    config: Config
+    daemon_pid: int  # a worker whose parent is no longer this process stops (daemon killed)
+
+
+@dataclass(frozen=True)
+class _Report:
+    """What a worker tells the daemon after a batch: one message on the queue, not one
+    per message and another per commit."""
+
+    recorded: bool  # something was committed: the outbox dispatcher has work
+    observations: tuple[metrics.IntakeObservation, ...]  # for the daemon's /metrics
+
+
+@dataclass
+class _Flags:
+    stop: bool = False
+    reload: bool = False
+
+
+class WorkerPool:
+    """N worker processes draining one spool; ``submit`` names each new message."""
+
+    def __init__(self, config: Config, spool: Spool, on_recorded: Callable[[], None]) -> None:
+        self._config = config
+        self._spool = spool
+        self._on_recorded = on_recorded
+        self._context = multiprocessing.get_context("spawn")
+        self._tasks: Queue[str | None] = self._context.Queue()
+        self._reports: Queue[_Report | None] = self._context.Queue()
+        self._procs: dict[int, SpawnProcess] = {}
+        self._started: dict[int, float] = {}
+        self._stopped: set[int] = set()
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        """Recover what a previous run left claimed, then start the workers."""
+        for slot in self._spool.slots():
+            recover_claims(self._spool, slot, self._config.smtp.spool_max_attempts)
+        for slot in range(self._config.smtp.workers):
+            self._spawn(slot)
+        for name in self._spool.waiting():
+            self.submit(name)
+        for target in (self._watch, self._read_reports):
+            thread = threading.Thread(target=target, name=f"workers-{target.__name__}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        log.info("%d intake worker processes started", len(self._procs))
+
+    def submit(self, name: str) -> None:
+        self._tasks.put(name)
+
+    def hangup(self) -> None:
+        """Pass SIGHUP on: each worker reloads its templates before its next message."""
+        for proc in self._procs.values():
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signal.SIGHUP)
+
+    def stop(self, timeout: float) -> None:
+        """Let each worker finish its batch and exit; what is still spooled stays there
+        for the next start (SIGTERM: a worker does not work through the queue first)."""
+        self._stopping.set()
+        for proc in self._procs.values():
+            if proc.pid is not None and proc.exitcode is None:
+                os.kill(proc.pid, signal.SIGTERM)
+            self._tasks.put(None)  # wakes a worker waiting for work
+        deadline = time.monotonic() + timeout
+        for slot, proc in self._procs.items():
+            proc.join(max(deadline - time.monotonic(), 0.1))
+            if proc.is_alive():
+                log.warning("worker %d did not finish in time; its message stays spooled", slot)
+                proc.kill()
+                proc.join()
+        self._reports.put(None)
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._tasks.close()
+        self._reports.close()
+
+    def _spawn(self, slot: int) -> None:
+        proc = self._context.Process(
+            target=worker_main,
+            args=(WorkerJob(slot, self._config, os.getpid()), self._tasks, self._reports),
+            name=f"ticketd-worker-{slot}",
+            daemon=True,
+        )
+        proc.start()
+        self._procs[slot] = proc
+        self._started[slot] = time.monotonic()
+
+    def _watch(self) -> None:
+        """Restart a worker that died; its claimed messages go back to the spool first.
+        One that dies soon after its start waits ``_RESTART_PAUSE`` (no restart storm).
+        One that exited 0 (or of SIGTERM, before its handler was set) was told to stop —
+        systemd signals the whole control group at once, before the daemon's own stop
+        reaches the pool — and stays stopped."""
+        while not self._stopping.wait(0.5):
+            for slot, proc in list(self._procs.items()):
+                if proc.exitcode is None or self._stopping.is_set() or slot in self._stopped:
+                    continue
+                if proc.exitcode in (0, -signal.SIGTERM):  # -SIGTERM: told while starting
+                    log.warning("worker %d stopped (SIGTERM); not restarting it", slot)
+                    self._stopped.add(slot)
+                    continue
+                if time.monotonic() - self._started[slot] < _RESTART_PAUSE:
+                    continue
+                log.error("worker %d exited with %s; restarting it", slot, proc.exitcode)
+                released = recover_claims(self._spool, slot, self._config.smtp.spool_max_attempts)
+                self._spawn(slot)
+                for name in released:
+                    self.submit(name)
+
+    def _read_reports(self) -> None:
+        while True:
+            report = self._reports.get()
+            if report is None:
+                return
+            for observed in report.observations:
+                metrics.count_intake(observed)
+            if report.recorded:
+                self._on_recorded()
+
+
+def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[_Report | None]) -> None:
+    """The body of one worker process: its own engine, guard and templates, then the loop."""
+    flags = _Flags()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon, which stops us
+    signal.signal(signal.SIGTERM, lambda *_: setattr(flags, "stop", True))
+    signal.signal(signal.SIGHUP, lambda *_: setattr(flags, "reload", True))
+    configure_logging()
+    set_log_format(job.config.logging.format)
+    engine = create_db_engine(job.config.database)
+    try:
+        services = build_intake(job.config, engine, audit_templates=False)
+        spool = Spool(job.config.smtp.spool_dir)
+        worker = _SpoolWorker(job, spool, services.pipeline, services.store, tasks, reports, flags)
+        metrics.forward_intake(worker.observed.append)
+        worker.run()
+    finally:
+        engine.dispose()
+
+
+@dataclass
+class _SpoolWorker:
+    job: WorkerJob
+    spool: Spool
+    pipeline: IntakePipeline
+    store: TemplateStore
+    tasks: Queue[str | None]
+    reports: Queue[_Report | None]
+    flags: _Flags
+    failures: int = 0  # temporary failures in a row: the pause before the next message grows
+    observed: list[metrics.IntakeObservation] = field(default_factory=list)  # for /metrics
+    scanned_at: float = field(default_factory=time.monotonic)
+    reloaded_at: float = field(default_factory=time.monotonic)
+
+    def run(self) -> None:
+        parent = self.job.daemon_pid
+        while not self.flags.stop and os.getppid() == parent:
+            self._maybe_reload()
+            if time.monotonic() - self.scanned_at > _FORCED_SCAN_SECONDS:
+                self._left_overs()  # even while busy: released messages must not starve
+            try:
+                name = self.tasks.get(timeout=_IDLE_SCAN_SECONDS)
+            except queue.Empty:
+                self._left_overs()
+                continue
+            names = self._more([name])
+            self._handle([n for n in names if n is not None])
+            if None in names:
+                return
+        if os.getppid() != parent:  # nobody reads our reports: do not wait to flush them
+            self.reports.cancel_join_thread()
+
+    def _more(self, names: list[str | None]) -> list[str | None]:
+        """``names`` and what else is already waiting, up to a batch (group commit)."""
+        while len(names) < _BATCH_MAX and names[-1] is not None:
+            try:
+                names.append(self.tasks.get_nowait())
+            except queue.Empty:
+                break
+        return names
+
+    def _handle(self, names: list[str]) -> None:
+        claims = [self.spool.claim(name, self.job.slot) for name in names]
+        claimed = [c for c in claims if c is not None]  # None: another worker was first
+        if not claimed:
+            return
+        limit = self.job.config.smtp.spool_max_attempts
+        results = {
+            settled.result
+            for batch in batches_by_size(claimed, _BATCH_BYTES)
+            for settled in process_claimed_batch(self.spool, batch, self.pipeline, limit)
+        }
+        self.reports.put(_Report("recorded" in results, tuple(self.observed)))
+        self.observed.clear()
+        if "retry" in results:
+            self.failures += 1
+            self._pause(min(2.0**self.failures, 30.0))
+            return
+        self.failures = 0
+
+    def _left_overs(self) -> None:
+        """Messages nobody was told about: released after a failure, or from a past run."""
+        self.scanned_at = time.monotonic()
+        for name in self.spool.waiting(older_than=_LEFT_OVER_AGE):
+            if self.flags.stop:
+                return
+            self._handle([name])
+
+    def _maybe_reload(self) -> None:
+        interval = self.job.config.templates.reload_interval_seconds
+        if self.flags.reload or time.monotonic() - self.reloaded_at >= interval:
+            self.flags.reload = False
+            self.reloaded_at = time.monotonic()
+            self.store.reload()  # refusals are logged; the daemon audits them once
+
+    def _pause(self, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self.flags.stop and time.monotonic() < deadline:
+            time.sleep(0.2)

@@ -1,0 +1,1 @@
+"""Every mail ticketd writes: ordered, composed, scanned for PII, queued, delivered."""

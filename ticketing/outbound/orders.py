@@ -1,0 +1,332 @@
+"""Intake replies: ordered in the recording transaction, composed right after its commit.
+
+Rendering a reply and scanning it for personal data take about 2 ms.  Inside
+the recording transaction that time is spent in the writers' turn, which
+SQLite writers take one at a time, so it bounded intake.  Instead the
+transaction writes the reply as an *order*: an outbox row in status
+``composing`` with what composing needs in ``reply_order``, and the loop and
+rate rules applied as for any reply (they count orders too).  Right after the
+commit the same process composes the orders, scans them and, in one short
+transaction, makes each ``pending`` (or withholds it, audited).
+
+Nothing is lost when the process dies in between: the order is committed, and
+once its lease (``next_attempt_at``) has run out ``compose_orphans`` (run by
+the daemon) composes it from ``reply_order``, with the Message-ID chosen when
+it was ordered, so a twin attempt could only ever produce the same mail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import null, update
+from sqlalchemy.engine import Engine, Result
+from sqlmodel import Session, col, select
+
+from pii_guard import AllowList, PiiGuard
+from ticketing.errors import ReplyError, StorageError
+from ticketing.outbound.compose import ComposedMail, ReplyComposer
+from ticketing.outbound.enqueue import audit_failures, permitted_recipient
+from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.scan import note_withheld, personal_data_in, withheld_values
+from ticketing.privacy.allow import desk_allow, party_allow
+from ticketing.store.audit import audit
+from ticketing.store.db import insert_row, transaction
+from ticketing.store.models import (
+    Incident,
+    IncidentConsumer,
+    OutboxMessage,
+    Producer,
+    table_of,
+    utcnow,
+)
+
+__all__ = [
+    "ORDER_LEASE",
+    "OrderedReply",
+    "compose_orders",
+    "compose_orphans",
+    "order_reply",
+    "watch_orders",
+]
+
+log = logging.getLogger(__name__)
+_TABLE = table_of(OutboxMessage)
+
+# How long the ordering process has to compose its orders before the daemon does.
+ORDER_LEASE = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class OrderedReply:
+    """A reply ordered in a transaction, to compose once that transaction has committed.
+
+    ``received_at`` is the time of the message that caused it: the mail's Date
+    and the start of its maximum age, as if it had been composed at once.
+    """
+
+    row_id: int
+    request: ReplyRequest
+    message_id: str
+    sender_name: str | None
+    received_at: datetime
+
+
+def order_reply(
+    session: Session,
+    composer: ReplyComposer,
+    request: ReplyRequest,
+    *,
+    sender_name: str | None,
+    now: datetime,
+) -> OrderedReply | None:
+    """Insert the order for ``request`` (not committed), or ``None`` when a loop or rate
+    rule suppressed the mail (audited as ``queue_reply`` does).
+
+    ``sender_name`` is the display name the producer wrote under: the outbound
+    scan allows it, as the inbound scan did.
+    """
+    if permitted_recipient(session, composer, request, now=now) is None:
+        return None
+    message_id = composer.message_id_for(request)
+    values = _order_row(composer, request, message_id, sender_name, now)
+    row_id = insert_row(session, _TABLE, values)
+    detail = {"reply_kind": request.kind, "outbox_id": row_id, "message_id": message_id}
+    audit(session, "reply_queued", incident_id=values["incident_id"], detail=detail, created_at=now)
+    return OrderedReply(row_id, request, message_id, sender_name, now)
+
+
+def _order_row(
+    composer: ReplyComposer,
+    request: ReplyRequest,
+    message_id: str,
+    sender_name: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    outbound = composer.config.outbound
+    return {
+        "incident_id": request.incident.id if request.incident else None,
+        "kind": request.kind,
+        "to_address": request.to.strip().lower(),
+        "mail_from": outbound.from_address,
+        "message_id": message_id,
+        "mime": b"",
+        "trigger_fingerprint": request.trigger_fingerprint,
+        "status": "composing",
+        "attempts": 0,
+        "next_attempt_at": utcnow() + ORDER_LEASE,  # the lease of the process ordering it
+        "expires_at": now + timedelta(hours=outbound.max_age_hours),
+        "created_at": now,
+        "reply_order": _order_data(request, sender_name),
+    }
+
+
+def _order_data(request: ReplyRequest, sender_name: str | None) -> dict[str, Any]:
+    """What composing needs beyond the row's own columns; ids, never whole records."""
+    return {
+        "producer_id": request.producer.id if request.producer else None,
+        "team": request.team,
+        "language": request.language,
+        "in_reply_to": request.in_reply_to,
+        "references": list(request.references),
+        "extra": dict(request.extra),
+        "sender_name": sender_name,
+    }
+
+
+def compose_orders(
+    engine: Engine, composer: ReplyComposer, guard: PiiGuard | None, orders: Sequence[OrderedReply]
+) -> None:
+    """Compose and scan ``orders`` (committed), then make each ``pending`` or withhold it.
+
+    Rendering and scanning run outside any transaction; the results are written
+    in one.  A row no longer ``composing`` (composed meanwhile by the daemon) is
+    left as it is.
+    """
+    if not orders:
+        return
+    incident_ids = {o.request.incident.id for o in orders if o.request.incident}
+    with transaction(engine, readonly=True) as session:
+        people = _person_ids(session, incident_ids)
+    desk = desk_allow(composer.config)
+    results = [_compose(composer, guard, desk, order, people) for order in orders]
+    with transaction(engine) as session:
+        for order, result in zip(orders, results, strict=True):
+            _settle(session, order, result)
+
+
+@dataclass(frozen=True)
+class _Result:
+    mail: ComposedMail | None = None
+    withheld: dict[str, int] | None = None  # finding counts of a mail carrying personal data
+    error: str | None = None
+
+
+def _compose(
+    composer: ReplyComposer,
+    guard: PiiGuard | None,
+    desk: AllowList,
+    order: OrderedReply,
+    people: dict[int, list[str]],
+) -> _Result:
+    request = order.request
+    incident_id = request.incident.id if request.incident else None
+    try:
+        mail = composer.compose(
+            request,
+            person_ids=people.get(incident_id, []) if incident_id else [],
+            now=order.received_at,
+            message_id=order.message_id,
+        )
+    except ReplyError as exc:  # even the shipped template failed: never blocks the others
+        return _Result(error=str(exc))  # names files, lines and kinds, never data
+    except Exception as exc:  # noqa: BLE001  a bug must not leave the order failing forever
+        return _Result(error=f"{type(exc).__name__} while composing")  # its text may hold data
+    if guard is not None:
+        allow = party_allow(
+            desk, producer=request.producer, address=request.to, names=(order.sender_name,)
+        )
+        counts = personal_data_in(guard, allow, mail.visible_text)
+        if counts:
+            return _Result(withheld=counts)
+    return _Result(mail=mail)
+
+
+def _settle(session: Session, order: OrderedReply, result: _Result) -> None:
+    """Write what composing ``order`` gave, if its row is still waiting for it."""
+    composing = (_TABLE.c.id == order.row_id) & (_TABLE.c.status == "composing")
+    incident_id = order.request.incident.id if order.request.incident else None
+    if result.withheld is not None:
+        if _mark(session, composing, **withheld_values(result.withheld)):
+            note_withheld(session, incident_id, order.request.kind, result.withheld)
+        return
+    if result.error is not None:
+        failed = {"status": "failed", "reason": "unrenderable", "last_error": result.error}
+        if _mark(session, composing, **failed):
+            _audit_unrenderable(session, order, incident_id, result.error)
+        return
+    assert result.mail is not None
+    due = order.received_at  # as if composed at once
+    if _mark(session, composing, status="pending", mime=result.mail.mime, next_attempt_at=due):
+        audit_failures(session, result.mail, incident_id, order.received_at)
+
+
+def _mark(session: Session, composing: Any, **values: object) -> bool:
+    """Update the order's row unless another process composed it first."""
+    stmt = update(_TABLE).where(composing).values(reply_order=null())
+    return _changed(session.execute(stmt.values(**values)))
+
+
+def _changed(result: Result[Any]) -> bool:
+    """Whether a guarded UPDATE or DELETE found its row."""
+    return bool(getattr(result, "rowcount", 0))
+
+
+def _audit_unrenderable(
+    session: Session, order: OrderedReply, incident_id: int | None, error: str
+) -> None:
+    log.error(
+        "reply %s for incident id %s cannot be composed: %s", order.request.kind, incident_id, error
+    )
+    detail = {"reply_kind": order.request.kind, "outbox_id": order.row_id, "error": str(error)}
+    audit(session, "reply_unrenderable", incident_id=incident_id, detail=detail)
+
+
+def _person_ids(session: Session, incident_ids: Iterable[int | None]) -> dict[int, list[str]]:
+    wanted = [i for i in incident_ids if i is not None]
+    if not wanted:
+        return {}
+    query = (
+        select(IncidentConsumer.incident_id, IncidentConsumer.person_id)
+        .where(col(IncidentConsumer.incident_id).in_(wanted))
+        .order_by(col(IncidentConsumer.id))
+    )
+    people: dict[int, list[str]] = {}
+    for incident_id, person_id in session.exec(query):
+        people.setdefault(incident_id, []).append(person_id)
+    return people
+
+
+def compose_orphans(
+    engine: Engine,
+    composer: ReplyComposer,
+    guard: PiiGuard | None,
+    *,
+    now: datetime | None = None,
+    limit: int = 100,
+) -> int:
+    """Compose orders whose process died before composing them (their lease ran out);
+    how many were taken.  Several daemons may run this at once: each order is claimed
+    by one of them for a new lease first."""
+    now = now or utcnow()
+    with transaction(engine) as session:
+        orders = [_reorder(session, row) for row in _claim_orphans(session, now, limit)]
+    compose_orders(engine, composer, guard, orders)
+    if orders:
+        log.warning("composed %d replies a stopped process had ordered", len(orders))
+    return len(orders)
+
+
+def _claim_orphans(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
+    query = (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.status) == "composing", col(OutboxMessage.next_attempt_at) <= now)
+        .order_by(col(OutboxMessage.next_attempt_at), col(OutboxMessage.id))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = list(session.exec(query))
+    for row in rows:
+        row.next_attempt_at = now + ORDER_LEASE
+        session.add(row)
+    return rows
+
+
+def _reorder(session: Session, row: OutboxMessage) -> OrderedReply:
+    """The order a row holds, with its incident and producer read again."""
+    assert row.id is not None
+    data = row.reply_order or {}
+    incident = session.get(Incident, row.incident_id) if row.incident_id else None
+    producer_id = data.get("producer_id")
+    request = ReplyRequest(
+        kind=row.kind,
+        to=row.to_address,
+        incident=incident,
+        producer=session.get(Producer, producer_id) if producer_id else None,
+        team=data.get("team"),
+        language=data.get("language"),
+        in_reply_to=data.get("in_reply_to"),
+        references=tuple(data.get("references") or ()),
+        trigger_fingerprint=row.trigger_fingerprint,
+        extra=data.get("extra") or {},
+    )
+    return OrderedReply(row.id, request, row.message_id, data.get("sender_name"), row.created_at)
+
+
+async def watch_orders(
+    engine: Engine,
+    composer: ReplyComposer,
+    guard: PiiGuard | None,
+    stop: asyncio.Event,
+    *,
+    interval: float = ORDER_LEASE.total_seconds() / 2,
+    wake: Callable[[], None] = lambda: None,
+) -> None:
+    """``compose_orphans`` every ``interval`` seconds until ``stop`` is set, at once on start
+    (a crash's orders), off the event loop; ``wake`` the dispatcher when some were composed."""
+    while not stop.is_set():
+        try:
+            if await asyncio.to_thread(compose_orphans, engine, composer, guard):
+                wake()
+        except StorageError as exc:
+            log.warning("could not compose ordered replies: %s", exc)
+        except Exception as exc:  # noqa: BLE001  the task must outlive one bad round
+            log.error("composing ordered replies failed (%s)", type(exc).__name__)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=interval)

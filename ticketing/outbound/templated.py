@@ -1,0 +1,72 @@
+"""The pipeline's replies, rendered from the admin templates into the outbox."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from pii_guard import PiiGuard
+from ticketing.outbound.compose import ReplyComposer
+from ticketing.outbound.ordering import ReplyOrder
+from ticketing.outbound.orders import OrderedReply, compose_orders, order_reply
+from ticketing.outbound.request import ReplyRequest
+from ticketing.store.models import Producer
+
+__all__ = ["TemplatedBatch", "TemplatedReplies"]
+
+
+def _producer(session: Session, producer_id: int | None) -> Producer | None:
+    return session.get(Producer, producer_id) if producer_id else None
+
+
+@dataclass(frozen=True)
+class TemplatedReplies:
+    """The pipeline's ``Replies``: each batch orders replies in the recording
+    transaction and composes them after its commit (``ticketing.outbound.orders``)."""
+
+    composer: ReplyComposer
+    engine: Engine
+    guard: PiiGuard | None = None  # scans what we send, too
+
+    def batch(self) -> TemplatedBatch:
+        return TemplatedBatch(self)
+
+
+class TemplatedBatch:
+    """The replies one recording transaction ordered."""
+
+    def __init__(self, replies: TemplatedReplies) -> None:
+        self._replies = replies
+        self._ordered: list[OrderedReply] = []
+
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
+        address = order.identity.address
+        if not address:
+            return False
+        producer_id = order.identity.producer_id
+        request = ReplyRequest(
+            kind=order.kind,
+            to=address,
+            incident=order.incident,
+            producer=order.identity.producer or _producer(session, producer_id),
+            team=order.team,
+            language=order.identity.language,
+            in_reply_to=order.in_reply_to,
+            references=order.references,
+            trigger_fingerprint=order.fingerprint,
+            extra=dict(order.extra),
+        )
+        composer = self._replies.composer
+        name = order.identity.name or None
+        ordered = order_reply(session, composer, request, sender_name=name, now=now)
+        if ordered is None:
+            return False
+        self._ordered.append(ordered)
+        return True
+
+    def compose(self) -> None:
+        replies = self._replies
+        compose_orders(replies.engine, replies.composer, replies.guard, self._ordered)

@@ -1,0 +1,1 @@
+"""``ticketd serve``: the wiring, the background loops, and what operators see."""

@@ -1,0 +1,1 @@
+"""What we sign: ref tokens, our Message-IDs, and the secret behind both."""

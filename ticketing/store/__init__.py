@@ -1,0 +1,1 @@
+"""Storage: engines and transactions, the tables, the audit trail, the migrations."""

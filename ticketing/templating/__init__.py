@@ -1,0 +1,1 @@
+"""The admin-editable templates: files, the sandbox, validation, reload, sample data."""
