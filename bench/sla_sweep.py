@@ -38,7 +38,13 @@ NOW = datetime(2026, 12, 2, 15, 0, tzinfo=UTC)  # a Wednesday, 10:00 in New York
 class NullNotices:
     """Measures the sweep itself: claim, plan, stage change and audit events."""
 
+    def batch(self) -> NullNotices:
+        return self
+
     def notify(self, session: object, incident: object, stage: str, now: datetime) -> None:
+        return None
+
+    def compose(self) -> None:
         return None
 
 

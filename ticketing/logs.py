@@ -16,6 +16,8 @@ _QUIET = {
     "alembic": logging.WARNING,
     "mail.log": logging.WARNING,  # aiosmtpd: every command at INFO, data at DEBUG
     "flufl.bounce": logging.CRITICAL,  # detector tracebacks quote header values
+    # every run of every timed job at INFO; the jobs log their own failures (server/jobs.py)
+    "apscheduler": logging.WARNING,
 }
 
 

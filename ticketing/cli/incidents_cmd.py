@@ -148,7 +148,7 @@ def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> N
     with transaction(ctx.engine) as session:
         incident = move_incident(session, number, "resolved", _operator(by), reason, _clocks(ctx))
         told = order_resolution_mail(session, replies, incident, utcnow())
-    compose_committed(replies)
+    compose_committed(replies.compose)
     news = "the producer is mailed" if told else "no mail to the producer (incidents show says why)"
     click.echo(f"{incident.number}: {incident.status}; {news}")
 

@@ -41,7 +41,8 @@ def _notices(ctx: Context) -> TemplatedNotices:
     from ticketing.intake.build import build_composer
 
     config = ctx.loaded.config
-    return TemplatedNotices(config, build_composer(config, ctx.engine)[0], build_guard(config.pii))
+    composer = build_composer(config, ctx.engine)[0]
+    return TemplatedNotices(config, composer, ctx.engine, build_guard(config.pii))
 
 
 @sla_group.command("due")

@@ -32,6 +32,7 @@ from multiprocessing.queues import Queue
 
 from mailer.spool import Spool
 from ticketing import metrics
+from ticketing.backoff import Backoff
 from ticketing.config import Config
 from ticketing.intake.build import build_intake
 from ticketing.intake.spooled import batches_by_size, process_claimed_batch, recover_claims
@@ -206,7 +207,8 @@ class _SpoolWorker:
     tasks: Queue[str | None]
     reports: Queue[_Report | None]
     flags: _Flags
-    failures: int = 0  # temporary failures in a row: the pause before the next message grows
+    # temporary failures in a row: the pause before the next message grows
+    backoff: Backoff = field(default_factory=lambda: Backoff(first=2.0, cap=30.0))
     observed: list[metrics.IntakeObservation] = field(default_factory=list)  # for /metrics
     scanned_at: float = field(default_factory=time.monotonic)
     reloaded_at: float = field(default_factory=time.monotonic)
@@ -252,10 +254,9 @@ class _SpoolWorker:
         self.reports.put(_Report("recorded" in results, tuple(self.observed)))
         self.observed.clear()
         if "retry" in results:
-            self.failures += 1
-            self._pause(min(2.0**self.failures, 30.0))
+            self._pause(self.backoff.failed())
             return
-        self.failures = 0
+        self.backoff.succeeded()
 
     def _left_overs(self) -> None:
         """Messages nobody was told about: released after a failure, or from a past run."""

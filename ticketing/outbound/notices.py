@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from pii_guard import AllowList, PiiGuard
+from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.enqueue import queue_composed
+from ticketing.outbound.ordering import compose_committed
+from ticketing.outbound.orders import OrderedReply, compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
-from ticketing.outbound.scan import withdraw_if_pii
-from ticketing.privacy.allow import desk_allow, party_allow
 from ticketing.store.audit import audit
 from ticketing.store.models import Incident, Producer
 
-__all__ = ["AuditOnlyNotices", "TemplatedNotices", "recipient_for"]
+__all__ = ["AuditOnlyNotices", "TemplatedNoticeBatch", "TemplatedNotices", "recipient_for"]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +37,12 @@ class AuditOnlyNotices:
 
     config: Config
 
+    def batch(self) -> AuditOnlyNotices:
+        return self
+
+    def compose(self) -> None:
+        return None
+
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
         to = recipient_for(self.config, incident, stage)
         audit(
@@ -51,20 +56,30 @@ class AuditOnlyNotices:
 
 @dataclass(frozen=True)
 class TemplatedNotices:
-    """``sla_warning`` / ``sla_breach`` mail to the team's lead or supervisor, in the
-    sweep's transaction.  A team without that address gets an audit event instead."""
+    """``sla_warning`` / ``sla_breach`` mail to the team's lead or supervisor: ordered in
+    the sweep's transaction and composed, scanned and queued after its commit, the one
+    path every mail we write takes (``ticketing/outbound/orders.py``).  A team without
+    that address gets an audit event instead."""
 
     config: Config
     composer: ReplyComposer
+    engine: Engine
     guard: PiiGuard | None = None
 
-    @functools.cached_property
-    def desk(self) -> AllowList:
-        """The desk's own identity, for the outbound scan: built once, not per notice."""
-        return desk_allow(self.config)
+    def batch(self) -> TemplatedNoticeBatch:
+        return TemplatedNoticeBatch(self)
+
+
+class TemplatedNoticeBatch:
+    """The notices one sweep transaction ordered."""
+
+    def __init__(self, notices: TemplatedNotices) -> None:
+        self._notices = notices
+        self._ordered: list[OrderedReply] = []
 
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
-        to = recipient_for(self.config, incident, stage)
+        config = self._notices.config
+        to = recipient_for(config, incident, stage)
         if to is None:
             audit(
                 session,
@@ -84,7 +99,13 @@ class TemplatedNotices:
             language="en",
             extra={"due_at": incident.sla_due_at, "level": 2 if stage == "level2" else 1},
         )
-        queued = queue_composed(session, self.composer, request, now=now)
-        if queued is not None:
-            allow = party_allow(self.desk, producer=producer, address=None)
-            withdraw_if_pii(session, queued.row, self.guard, allow, queued.visible_text)
+        composer = self._notices.composer
+        ordered = order_reply(session, composer, request, sender_name=None, now=now)
+        if ordered is not None:
+            self._ordered.append(ordered)
+
+    def compose(self) -> None:
+        notices = self._notices
+        compose_committed(
+            lambda: compose_orders(notices.engine, notices.composer, notices.guard, self._ordered)
+        )

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -126,11 +126,11 @@ class NoReplies:
         return False
 
 
-def compose_committed(replies: ReplyBatch) -> None:
-    """Compose the replies a committed transaction ordered.  What that transaction
-    recorded stands whatever happens here: a failure leaves the orders for the daemon
-    to compose (``ticketing.outbound.orders.watch_orders``)."""
+def compose_committed(compose: Callable[[], None]) -> None:
+    """Compose the mail a committed transaction ordered (``ReplyBatch.compose``).  What
+    that transaction recorded stands whatever happens here: a failure leaves the orders
+    for the daemon's timed job to compose (``compose_orphans``)."""
     try:
-        replies.compose()
+        compose()
     except Exception as exc:  # noqa: BLE001  the orders are committed; the daemon takes them
         log.warning("replies left for the daemon to compose (%s)", type(exc).__name__)

@@ -17,10 +17,8 @@ it was ordered, so a twin attempt could only ever produce the same mail.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,7 +28,7 @@ from sqlalchemy.engine import Engine, Result
 from sqlmodel import Session, col, select
 
 from pii_guard import AllowList, PiiGuard
-from ticketing.errors import ReplyError, StorageError
+from ticketing.errors import ReplyError
 from ticketing.outbound.compose import ComposedMail, ReplyComposer
 from ticketing.outbound.enqueue import audit_failures, permitted_recipient
 from ticketing.outbound.request import ReplyRequest
@@ -46,6 +44,7 @@ from ticketing.store.models import (
     table_of,
     utcnow,
 )
+from ticketing.templating.context import plain_value
 
 __all__ = [
     "ORDER_LEASE",
@@ -53,7 +52,6 @@ __all__ = [
     "compose_orders",
     "compose_orphans",
     "order_reply",
-    "watch_orders",
 ]
 
 log = logging.getLogger(__name__)
@@ -135,7 +133,9 @@ def _order_data(request: ReplyRequest, sender_name: str | None) -> dict[str, Any
         "language": request.language,
         "in_reply_to": request.in_reply_to,
         "references": list(request.references),
-        "extra": dict(request.extra),
+        # as the templates will see them: a time is already New York text, so the order
+        # is plain JSON and composing it later gives the very same mail
+        "extra": {key: plain_value(key, value) for key, value in request.extra.items()},
         "sender_name": sender_name,
     }
 
@@ -307,26 +307,3 @@ def _reorder(session: Session, row: OutboxMessage) -> OrderedReply:
         extra=data.get("extra") or {},
     )
     return OrderedReply(row.id, request, row.message_id, data.get("sender_name"), row.created_at)
-
-
-async def watch_orders(
-    engine: Engine,
-    composer: ReplyComposer,
-    guard: PiiGuard | None,
-    stop: asyncio.Event,
-    *,
-    interval: float = ORDER_LEASE.total_seconds() / 2,
-    wake: Callable[[], None] = lambda: None,
-) -> None:
-    """``compose_orphans`` every ``interval`` seconds until ``stop`` is set, at once on start
-    (a crash's orders), off the event loop; ``wake`` the dispatcher when some were composed."""
-    while not stop.is_set():
-        try:
-            if await asyncio.to_thread(compose_orphans, engine, composer, guard):
-                wake()
-        except StorageError as exc:
-            log.warning("could not compose ordered replies: %s", exc)
-        except Exception as exc:  # noqa: BLE001  the task must outlive one bad round
-            log.error("composing ordered replies failed (%s)", type(exc).__name__)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -156,7 +156,7 @@ class IntakePipeline:
             except Exception as exc:  # noqa: BLE001  a duplicate committed meanwhile, a bug, an outage
                 log.info("group commit failed (%s): recording one by one", type(exc).__name__)
             else:
-                compose_committed(replies)
+                compose_committed(replies.compose)
                 for prep, outcome in zip(prepared.values(), together.values(), strict=True):
                     _log_outcome(prep, outcome)
                 return dict(together)
@@ -202,7 +202,7 @@ class IntakePipeline:
         replies = self.replies.batch()
         with transaction(self.engine) as session:
             outcome = self._record_in(session, prep, replies)
-        compose_committed(replies)
+        compose_committed(replies.compose)
         return outcome
 
     def _record_in(self, session: Session, prep: Prepared, replies: ReplySink) -> Outcome:

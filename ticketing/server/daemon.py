@@ -1,13 +1,30 @@
-"""``ticketd serve``: check everything it needs, then run intake, outbox and SLA sweep
-until told to stop."""
+"""``ticketd serve``: the one place that builds the daemon from the config and runs it.
+
+    build(config, source, engine)   check what it needs, build every part once
+    Daemon.run(shutdown_trigger)    run them all until the trigger returns, then stop them
+
+``run`` owns every background loop in one ``asyncio.TaskGroup`` (as
+hypercorn's ``worker_serve`` does): the SMTP server (aiosmtpd, on the loop),
+the outbox dispatcher (woken after each commit), one thread per IMAP mailbox
+and the drain of a previous run's spool.  The timed jobs — the SLA sweep, the
+template reload, composing orders a dead process left — run on one APScheduler
+(``server/jobs.py``) that ``run`` starts and shuts down; so are the worker
+processes (``[smtp] workers``) and the operators' HTTP endpoint.
+
+Signals are the command line's business (``run_daemon``): SIGTERM and SIGINT
+end the shutdown trigger, SIGHUP calls ``Daemon.hangup``.  Tests pass their own
+trigger (an event's ``wait``) and run the daemon in-process.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -17,26 +34,52 @@ from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError, ConfigProblem
 from ticketing.intake.build import Services, build_intake
-from ticketing.intake.imap.threads import start_pollers
+from ticketing.intake.imap.poller import MailboxPoller, mailbox_pollers
 from ticketing.intake.smtp import smtp_delivery, spool_delivery, storage_reserve
 from ticketing.intake.spooled import drain_spool
 from ticketing.intake.workers import WorkerPool
 from ticketing.outbound.notices import TemplatedNotices
-from ticketing.outbound.orders import watch_orders
+from ticketing.outbound.orders import ORDER_LEASE, compose_orphans
 from ticketing.outbound.outbox import OutboxDispatcher, transport_from_config
-from ticketing.pipeline.runner import IntakePipeline
+from ticketing.server.jobs import TimedJob, timed_jobs
 from ticketing.server.operations import Operations, start_operations
-from ticketing.sla.sweeper import start_sweeper
+from ticketing.sla.sweeper import run_sweep
 from ticketing.store.migrate import require_current
-from ticketing.templating.reload import watch_templates
+from ticketing.store.models import utcnow
+from ticketing.templating.reload import reload_templates
 
-__all__ = ["run_daemon"]
+__all__ = ["Daemon", "ShutdownTrigger", "build", "run_daemon"]
 
 log = logging.getLogger(__name__)
 
+ShutdownTrigger = Callable[[], Awaitable[object]]
 
-def preflight(config: Config, source: str, engine: Engine) -> Services:
-    """Fail before listening: missing secrets, an unmigrated database."""
+
+def run_daemon(config: Config, source: str, engine: Engine) -> None:
+    """``ticketd serve``: build, then run until SIGTERM or SIGINT; SIGHUP reloads."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is installed
+    daemon = build(config, source, engine)
+    asyncio.run(_run_with_signals(daemon))
+
+
+async def _run_with_signals(daemon: Daemon) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, daemon.hangup)
+    await daemon.run(stop.wait)
+
+
+def build(config: Config, source: str, engine: Engine) -> Daemon:
+    """Fail before listening (missing secrets, an unmigrated database, an unusable spool or
+    roster); otherwise every part of the daemon, built once."""
+    services = _preflight(config, source, engine)
+    ops = start_operations(config, source, engine, services.store)
+    return Daemon(config, engine, services, ops)
+
+
+def _preflight(config: Config, source: str, engine: Engine) -> Services:
     problems = environment_problems(config)
     if problems:
         raise ConfigError(source, problems)
@@ -53,104 +96,130 @@ def preflight(config: Config, source: str, engine: Engine) -> Services:
     return build_intake(config, engine)
 
 
-def run_daemon(config: Config, source: str, engine: Engine) -> None:
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # until the reload handler is installed
-    services = preflight(config, source, engine)
-    notices = TemplatedNotices(config, services.composer, services.guard)
-    ops = start_operations(config, source, engine, services.store)
-    sweeper = start_sweeper(config, engine, notices)
-    try:
-        asyncio.run(_serve(config, engine, services, ops))
-    finally:
-        sweeper.shutdown(wait=True)
-        ops.close()
-        log.info("stopped")
-
-
-async def _serve(config: Config, engine: Engine, services: Services, ops: Operations) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
-    dispatcher = OutboxDispatcher(engine, transport_from_config(config.outbound), config.outbound)
-    tasks = [
-        asyncio.create_task(dispatcher.run(stop)),
-        asyncio.create_task(
-            watch_templates(
-                services.store, engine, stop, interval=config.templates.reload_interval_seconds
-            )
-        ),
-        asyncio.create_task(
-            watch_orders(engine, services.composer, services.guard, stop, wake=dispatcher.wake)
-        ),
-    ]
-    intake = _start_intake(config, services, dispatcher.wake)
-    loop.add_signal_handler(signal.SIGHUP, intake.hangup(ops.reloader.request))
-    tasks += intake.background()
-    recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
-    ops.state.reserve = storage_reserve(config)
-    handler = IntakeHandler(recipients, intake.delivery, ops.state.reserve)
-    server = await start_smtp_server(_smtp_settings(config), handler, ops.gate)
-    ops.smtp_started()
-    pollers = start_pollers(config, services.pipeline, dispatcher.wake)
-    log.info("ticketd ready: mailboxes %s", ", ".join(b.name for b in config.mailboxes))
-    await stop.wait()
-    log.info("stopping: new SMTP sessions get 421, messages in flight may finish")
-    # the pollers finish (record and move) the message in hand meanwhile
-    await asyncio.gather(asyncio.to_thread(pollers.stop), ops.drain_smtp())
-    server.close()
-    await server.wait_closed()
-    await asyncio.to_thread(intake.stop, float(config.smtp.shutdown_grace_seconds))
-    await asyncio.gather(*tasks, ops.reloader.wait())
-
-
-@dataclass(frozen=True)
-class _Intake:
-    """How SMTP mail is recorded: in the daemon (``pool`` is ``None``) or by worker processes."""
-
+@dataclass
+class Daemon:
     config: Config
-    delivery: Delivery
-    spool: Spool
-    pipeline: IntakePipeline
-    wake: Callable[[], None]
-    pool: WorkerPool | None
+    engine: Engine
+    services: Services
+    ops: Operations
+    dispatcher: OutboxDispatcher = field(init=False)
+    pool: WorkerPool | None = field(init=False, default=None)
 
-    def hangup(self, reload: Callable[[], None]) -> Callable[[], None]:
-        """The SIGHUP handler: the daemon's reload, passed on to the workers."""
+    def __post_init__(self) -> None:
+        transport = transport_from_config(self.config.outbound)
+        self.dispatcher = OutboxDispatcher(self.engine, transport, self.config.outbound)
 
-        def handler() -> None:
-            reload()
+    def hangup(self) -> None:
+        """SIGHUP: reload templates and the roster, here and in the worker processes."""
+        self.ops.reloader.request()
+        if self.pool is not None:
+            self.pool.hangup()
+
+    async def run(self, shutdown_trigger: ShutdownTrigger) -> None:
+        """Serve until ``shutdown_trigger`` returns; then stop taking mail, let what is in
+        hand finish, and stop every loop."""
+        scheduler = timed_jobs(self._timed_jobs())
+        scheduler.start()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                await self._serve(tasks, shutdown_trigger)
+        finally:
+            await asyncio.to_thread(scheduler.shutdown, True)
+            self.ops.close()
+            log.info("stopped")
+
+    async def _serve(self, tasks: asyncio.TaskGroup, shutdown_trigger: ShutdownTrigger) -> None:
+        stop, stop_threads = asyncio.Event(), threading.Event()
+        tasks.create_task(self.dispatcher.run(stop))
+        delivery = self._intake(tasks)
+        pollers = mailbox_pollers(self.config, self.services.pipeline, self.dispatcher.wake)
+        polling = _thread_each(tasks, pollers, stop_threads)
+        server = await self._smtp_server(delivery)
+        log.info("ticketd ready: mailboxes %s", ", ".join(b.name for b in self.config.mailboxes))
+        try:
+            await shutdown_trigger()
+        finally:
+            log.info("stopping: new SMTP sessions get 421, messages in flight may finish")
+            stop_threads.set()  # the pollers finish (record and move) the message in hand
+            await self.ops.drain_smtp()
+            server.close()
+            await server.wait_closed()
             if self.pool is not None:
-                self.pool.hangup()
+                await asyncio.to_thread(
+                    self.pool.stop, float(self.config.smtp.shutdown_grace_seconds)
+                )
+            stop.set()
+            polling.shutdown(wait=False)
+            await self.ops.reloader.wait()
 
-        return handler
+    def _intake(self, tasks: asyncio.TaskGroup) -> Delivery:
+        """How SMTP mail is recorded: in this process, or by the worker processes."""
+        spool, wake = Spool(self.config.smtp.spool_dir), self.dispatcher.wake
+        if self.config.smtp.workers:
+            self.pool = WorkerPool(self.config, spool, wake)
+            self.pool.start()
+            return spool_delivery(self.config, spool, self.pool.submit)
+        if spool.path.is_dir():  # mail a previous run (with workers) left in the spool
+            tasks.create_task(asyncio.to_thread(self._drain_spool, spool))
+        return smtp_delivery(self.services.pipeline, wake)
 
-    def background(self) -> list[asyncio.Task[None]]:
-        """Without workers, mail a previous run left in the spool is recorded here."""
-        if self.pool is not None or not self.spool.path.is_dir():
-            return []
-        limit = self.config.smtp.spool_max_attempts
-        return [asyncio.create_task(asyncio.to_thread(self._drain, limit))]
-
-    def _drain(self, limit: int) -> None:
-        recorded = drain_spool(self.spool, self.pipeline, limit, self.wake)
+    def _drain_spool(self, spool: Spool) -> None:
+        limit, wake = self.config.smtp.spool_max_attempts, self.dispatcher.wake
+        recorded = drain_spool(spool, self.services.pipeline, limit, wake)
         if recorded:
             log.info("recorded %d messages a previous run left in the spool", recorded)
 
-    def stop(self, timeout: float) -> None:
-        if self.pool is not None:
-            self.pool.stop(timeout)
+    async def _smtp_server(self, delivery: Delivery) -> asyncio.Server:
+        config = self.config
+        recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
+        self.ops.state.reserve = storage_reserve(config)
+        handler = IntakeHandler(recipients, delivery, self.ops.state.reserve)
+        server = await start_smtp_server(_smtp_settings(config), handler, self.ops.gate)
+        self.ops.smtp_started()
+        return server
+
+    def _timed_jobs(self) -> list[TimedJob]:
+        config, engine, services = self.config, self.engine, self.services
+        notices = TemplatedNotices(config, services.composer, engine, services.guard)
+
+        def compose_left_orders() -> None:
+            if compose_orphans(engine, services.composer, services.guard):
+                self.dispatcher.wake()
+
+        return [
+            TimedJob(
+                "SLA sweep",
+                lambda: run_sweep(config, engine, utcnow(), notices),
+                config.sla.sweep_interval_seconds,
+            ),
+            TimedJob(
+                "template reload",
+                lambda: reload_templates(services.store, engine, utcnow()),
+                config.templates.reload_interval_seconds,
+            ),
+            TimedJob("orders left composing", compose_left_orders, ORDER_LEASE.total_seconds() / 2),
+        ]
 
 
-def _start_intake(config: Config, services: Services, wake: Callable[[], None]) -> _Intake:
-    spool = Spool(config.smtp.spool_dir)
-    if config.smtp.workers == 0:
-        delivery = smtp_delivery(services.pipeline, wake)
-        return _Intake(config, delivery, spool, services.pipeline, wake, None)
-    pool = WorkerPool(config, spool, wake)
-    pool.start()
-    delivery = spool_delivery(config, spool, pool.submit)
-    return _Intake(config, delivery, spool, services.pipeline, wake, pool)
+def _thread_each(
+    tasks: asyncio.TaskGroup, pollers: list[MailboxPoller], stop: threading.Event
+) -> ThreadPoolExecutor:
+    """A thread of its own per mailbox poller (they block on IMAP IDLE): not the loop's
+    default pool, which the SMTP deliveries need."""
+    pool = ThreadPoolExecutor(max(len(pollers), 1), thread_name_prefix="imap")
+    loop = asyncio.get_running_loop()
+    for poller in pollers:
+        tasks.create_task(_in_thread(loop, pool, poller, stop))
+    return pool
+
+
+async def _in_thread(
+    loop: asyncio.AbstractEventLoop,
+    pool: ThreadPoolExecutor,
+    poller: MailboxPoller,
+    stop: threading.Event,
+) -> None:
+    await loop.run_in_executor(pool, poller.run, stop)
 
 
 def _smtp_settings(config: Config) -> SmtpSettings:

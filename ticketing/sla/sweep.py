@@ -3,8 +3,10 @@
 Due incidents are found through the indexed ``sla_next_at`` column and
 claimed with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several daemons sweep
 at once, none takes another's rows); SQLite's write lock serialises sweeps.
-The stage change is written in the same transaction as the notices' outbox
-rows, so a notice exists if and only if its stage was entered; a batch is
+The stage change is written in the same transaction as the notices' orders
+(outbox rows composed after the commit, as every mail we write is:
+``ticketing/outbound/orders.py``), so a notice exists if and only if its
+stage was entered; a batch is
 planned in Python and applied with one UPDATE and one INSERT of audit events:
 on PostgreSQL each statement takes the whole batch as arrays (``unnest``), on
 SQLite it is an executemany (in process, a row costs microseconds there).
@@ -28,15 +30,26 @@ from ticketing.sla.clocks import SlaClocks
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, UTCDateTime, table_of
 
-__all__ = ["DueAction", "NoticeSink", "due_actions", "sweep"]
+__all__ = ["DueAction", "NoticeBatch", "NoticeSink", "due_actions", "sweep"]
 
 _NOTICE_GRACE = timedelta(minutes=15)
 _STAGES = ("running", "warning", "breach", "level2")
 
 
-class NoticeSink(Protocol):
+class NoticeBatch(Protocol):
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
-        """Queue the internal notice for ``stage`` (``warning``, ``breach``, ``level2``)."""
+        """Order the internal notice for ``stage`` (``warning``, ``breach``, ``level2``)."""
+        ...
+
+    def compose(self) -> None:
+        """After the commit: compose what ``notify`` ordered (a failure leaves the orders
+        for the daemon to compose)."""
+        ...
+
+
+class NoticeSink(Protocol):
+    def batch(self) -> NoticeBatch:
+        """A new batch for one sweep transaction."""
         ...
 
 
@@ -88,15 +101,16 @@ def sweep(
     fired = 0
     hold_until = _hold_until(clocks, now)
     while True:
+        notices = sink.batch()
         with transaction(engine) as session, session.no_autoflush:
-            # no autoflush: the batch's outbox rows go out in one flush at commit
             claimed = session.exec(_due_query(now, batch).with_for_update(skip_locked=True)).all()
             plans = [_plan(clocks, incident, now, hold_until) for incident in claimed]
             _apply(session, plans, now)
             for plan in plans:
                 for stage in plan.stages:
-                    sink.notify(session, plan.incident, stage, now)
+                    notices.notify(session, plan.incident, stage, now)
                 fired += len(plan.stages)
+        notices.compose()
         if len(claimed) < batch:
             return fired
 

@@ -1,24 +1,22 @@
-"""Running the sweep: once (``ticketd sla check --apply``) or every interval in ``serve``."""
+"""Running the sweep: once (``ticketd sla check --apply``), or as the daemon's timed job
+(``ticketing/server/daemon.py``), with its notices counted for ``/metrics``."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from ticketing import metrics
 from ticketing.config import Config
-from ticketing.errors import StorageError
 from ticketing.sla.clocks import SlaClocks
-from ticketing.sla.sweep import NoticeSink, sweep
-from ticketing.store.models import Incident, utcnow
+from ticketing.sla.sweep import NoticeBatch, NoticeSink, sweep
+from ticketing.store.models import Incident
 
-__all__ = ["run_sweep", "start_sweeper"]
+__all__ = ["run_sweep"]
 
 log = logging.getLogger(__name__)
 
@@ -26,24 +24,27 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class _CountedNotices:
     """Passes each notice on and counts its stage for ``/metrics`` once the sweep's
-    transaction commits: a batch that rolls back entered no stage."""
+    transaction has committed: a batch that rolls back entered no stage."""
 
     sink: NoticeSink
 
+    def batch(self) -> _CountedBatch:
+        return _CountedBatch(self.sink.batch())
+
+
+@dataclass
+class _CountedBatch:
+    inner: NoticeBatch
+    stages: list[str] = field(default_factory=list)
+
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
-        self.sink.notify(session, incident, stage, now)
-        stages = session.info.setdefault(_STAGES_KEY, [])
-        if not stages:
-            event.listen(session, "after_commit", _count_committed)
-        stages.append(stage)
+        self.inner.notify(session, incident, stage, now)
+        self.stages.append(stage)
 
-
-_STAGES_KEY = "ticketd_sla_stages"
-
-
-def _count_committed(session: Session) -> None:
-    for stage in session.info.pop(_STAGES_KEY, []):
-        metrics.count_sla_notice(stage)
+    def compose(self) -> None:  # called only after the commit
+        for stage in self.stages:
+            metrics.count_sla_notice(stage)
+        self.inner.compose()
 
 
 def run_sweep(config: Config, engine: Engine, now: datetime, sink: NoticeSink) -> int:
@@ -51,26 +52,3 @@ def run_sweep(config: Config, engine: Engine, now: datetime, sink: NoticeSink) -
     if fired:
         log.info("SLA sweep: %d notices queued", fired)
     return fired
-
-
-def start_sweeper(config: Config, engine: Engine, sink: NoticeSink) -> BackgroundScheduler:
-    """An APScheduler interval job; the first sweep runs at once (catch-up after downtime)."""
-    scheduler = BackgroundScheduler(timezone="UTC")
-
-    def job() -> None:
-        try:
-            run_sweep(config, engine, utcnow(), sink)
-        except StorageError as exc:  # the next interval tries again; timers live in the DB
-            log.warning("SLA sweep skipped: %s", exc)
-
-    scheduler.add_job(
-        job,
-        "interval",
-        seconds=config.sla.sweep_interval_seconds,
-        next_run_time=utcnow(),
-        max_instances=1,
-        coalesce=True,
-        id="sla_sweep",
-    )
-    scheduler.start()
-    return scheduler

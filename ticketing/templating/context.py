@@ -18,7 +18,7 @@ from ticketing.incidents.numbering import NEW_YORK
 from ticketing.store.models import Incident, Producer
 from ticketing.templating.kinds import ReplyKind
 
-__all__ = ["ContextInput", "build_context"]
+__all__ = ["ContextInput", "build_context", "plain_value"]
 
 
 @dataclass(frozen=True)
@@ -112,11 +112,12 @@ def _extras(kind: ReplyKind, extra: Mapping[str, object]) -> dict[str, Any]:
         )
     out: dict[str, Any] = {}
     for key in kind.extra:
-        out[key] = _plain(key, extra[key])
+        out[key] = plain_value(key, extra[key])
     return out
 
 
-def _plain(key: str, value: object) -> Any:
+def plain_value(key: str, value: object) -> Any:
+    """An extra as templates see it: text, a number, a time in New York, a list of text."""
     if isinstance(value, datetime):
         return value.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M %Z")
     if isinstance(value, str | int):

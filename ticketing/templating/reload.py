@@ -7,10 +7,7 @@ stopped it), so an admin who reaches for ``__class__`` leaves a record.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy.engine import Engine
@@ -19,10 +16,9 @@ from sqlmodel import Session
 from ticketing.errors import StorageError
 from ticketing.store.audit import audit
 from ticketing.store.db import transaction
-from ticketing.store.models import utcnow
 from ticketing.templating.store import ReloadResult, TemplateStore
 
-__all__ = ["audit_refused", "reload_templates", "watch_templates"]
+__all__ = ["audit_refused", "reload_templates"]
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +45,3 @@ def reload_templates(store: TemplateStore, engine: Engine, now: datetime) -> Rel
         except StorageError as exc:
             log.warning("could not audit refused templates: %s", exc)
     return result
-
-
-async def watch_templates(
-    store: TemplateStore,
-    engine: Engine,
-    stop: asyncio.Event,
-    *,
-    interval: float,
-    clock: Callable[[], datetime] = utcnow,
-) -> None:
-    """Reload every ``interval`` seconds until ``stop`` is set (file reads off the event loop)."""
-    while not stop.is_set():
-        await asyncio.to_thread(reload_templates, store, engine, clock())
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -45,7 +45,7 @@ def apply_folder_state(pipeline: IntakePipeline, outcome: Outcome, state: str, w
     except (InvalidTransitionError, NotFoundError) as exc:
         log.info("folder %s: incident %s left as is: %s", where, outcome.incident_number, exc)
         return False
-    compose_committed(replies)
+    compose_committed(replies.compose)
     return moved
 
 

@@ -32,16 +32,17 @@ from sqlalchemy.engine import Engine
 
 from mailer.errors import ImapError
 from mailer.imap_client import FetchedMessage, ImapMailbox, ImapSettings
-from ticketing.config import ImapConfig, MailboxConfig
+from ticketing.backoff import Backoff
+from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.errors import StorageError
 from ticketing.intake.imap.cursors import load_cursor, save_cursor
 from ticketing.intake.imap.folders import Disposition, apply_folder_state, known_message_ids
-from ticketing.intake.imap.leadership import Leadership
+from ticketing.intake.imap.leadership import Leadership, leadership_for
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Origin, Outcome, RawMessage
 from ticketing.store.models import utcnow
 
-__all__ = ["MailboxPoller", "imap_settings"]
+__all__ = ["MailboxPoller", "imap_settings", "mailbox_pollers"]
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class MailboxPoller:
     connect: Callable[[ImapSettings], ImapMailbox] = ImapMailbox.connect
 
     def __post_init__(self) -> None:
-        self._backoff = 1.0
+        self._backoff = Backoff(cap=float(self.imap.reconnect_max_seconds))
         self._settings = imap_settings(self.imap)
 
     @property
@@ -103,9 +104,9 @@ class MailboxPoller:
             self.leadership.release()
 
     def _pause(self, stop: threading.Event, why: str) -> None:
-        log.warning("mailbox %s: %s; retrying in %.0f s", self.mailbox.name, why, self._backoff)
-        stop.wait(self._backoff)
-        self._backoff = min(self._backoff * 2, float(self.imap.reconnect_max_seconds))
+        pause = self._backoff.failed()
+        log.warning("mailbox %s: %s; retrying in %.0f s", self.mailbox.name, why, pause)
+        stop.wait(pause)
 
     def _connected(self, stop: threading.Event) -> None:
         conn = self.connect(self._settings)
@@ -114,7 +115,7 @@ class MailboxPoller:
             log.info("mailbox %s: polling %s", self.mailbox.name, self._settings.host)
             while not stop.is_set() and self.leadership.still_held():
                 self.poll_once(conn)
-                self._backoff = 1.0
+                self._backoff.succeeded()
                 conn.select(self.imap.folder)
                 conn.wait(self.imap.poll_interval, stop, idle=self.imap.idle)
         finally:
@@ -236,3 +237,17 @@ def _receipt_time(internaldate: datetime | None) -> datetime:
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
+
+
+def mailbox_pollers(
+    config: Config, pipeline: IntakePipeline, after_commit: Callable[[], None] | None = None
+) -> list[MailboxPoller]:
+    """A poller for each mailbox with an ``[mailboxes.imap]`` section (``serve`` runs each
+    in a thread of its own)."""
+    return [
+        MailboxPoller(
+            box, box.imap, pipeline, leadership_for(pipeline.engine, box.name), after_commit
+        )
+        for box in config.mailboxes
+        if box.imap is not None
+    ]
