@@ -1,4 +1,4 @@
-"""The dispatcher: rows from ``queue_reply`` to a real aiosmtpd relay, with a driven clock."""
+"""The dispatcher: composed outbox rows to a real aiosmtpd relay, with a driven clock."""
 
 from __future__ import annotations
 
@@ -15,18 +15,15 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from mailer.delivery import Transport
-from pii_guard import AllowList
 from ticketing.config import OutboundConfig
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.outbound.enqueue import queue_reply
 from ticketing.outbound.outbox import OutboxDispatcher, claim_next, dispatch_due
 from ticketing.outbound.request import ReplyRequest
-from ticketing.outbound.scan import withdraw_if_pii
 from ticketing.privacy.guard import build_guard
 from ticketing.signing.message_ids import find_signed_incident
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
-from ticketing.store.models import AuditEvent, OutboxMessage, UndeliverableAddress
+from ticketing.store.models import AuditEvent, OutboxMessage, Producer, UndeliverableAddress
 
 from .conftest import write_config
 from .test_replies_helpers import (  # noqa: F401
@@ -37,6 +34,7 @@ from .test_replies_helpers import (  # noqa: F401
     free_port,
     make_composer,
     make_config,
+    queue_mail,
     relay_config,
     sink_fixture,
 )
@@ -49,17 +47,16 @@ def queue_acks(engine: Engine, count: int, at: datetime = NOW) -> list[OutboxMes
         incident, producer = add_case(
             engine, number=f"200528-{3000000 + i}", email_address=f"p{i}@b.example", npn=f"7{i}"
         )
-        with transaction(engine) as session:
-            request = ReplyRequest(
-                kind="ack_new",
-                to=producer.email,
-                incident=incident,
-                producer=producer,
-                in_reply_to=f"<in{i}@b.example>",
-            )
-            row = queue_reply(session, composer, request, now=at)
-            assert row is not None
-            rows.append(row)
+        request = ReplyRequest(
+            kind="ack_new",
+            to=producer.email,
+            incident=incident,
+            producer=producer,
+            in_reply_to=f"<in{i}@b.example>",
+        )
+        row = queue_mail(engine, composer, request, now=at)
+        assert row is not None and row.status == "pending"
+        rows.append(row)
     return rows
 
 
@@ -145,9 +142,8 @@ def test_gives_up_after_the_maximum_age_with_reason_and_audit(engine: Engine, si
     config = relay_config(sink.port, retry_initial_seconds=600, max_age_hours=1)
     composer = make_composer(make_config(max_age_hours=1))
     incident, producer = add_case(engine)
-    with transaction(engine) as session:
-        request = ReplyRequest(kind="resolved", to=producer.email, incident=incident)
-        assert queue_reply(session, composer, request, now=NOW) is not None
+    request = ReplyRequest(kind="resolved", to=producer.email, incident=incident)
+    assert queue_mail(engine, composer, request, now=NOW) is not None
     clock = NOW
     for _ in range(10):
         dispatch(engine, config, clock)
@@ -315,14 +311,15 @@ def test_a_rounds_outcomes_are_recorded_together_each_only_if_its_lease_held(
 def test_a_withheld_mail_is_listed_with_the_kinds_found_and_cannot_be_retried(
     run_cli, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    [row] = queue_acks(engine, 1)
+    incident, producer = add_case(engine)
     with transaction(engine) as session:
-        withheld = session.get(OutboxMessage, row.id)
-        assert withheld is not None
-        withdrawn = withdraw_if_pii(
-            session, withheld, build_guard(PiiConfig()), AllowList(), "SSN 219-09-9999"
-        )
-        assert withdrawn
+        leaky = session.get(Producer, producer.id)
+        assert leaky is not None
+        leaky.name = "SSN 219-09-9999"  # the ack greets the producer by name
+    request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident, producer=leaky)
+    composer = make_composer(make_config())
+    row = queue_mail(engine, composer, request, now=NOW, guard=build_guard(PiiConfig()))
+    assert row is not None and row.status == "withheld"
     config = write_config(tmp_path, db_url)
     listed = json.loads(run_cli("--config", str(config), "outbox", "list", "--json").out)
     assert [(r["status"], r["reason"], r["pii_findings"]) for r in listed] == [

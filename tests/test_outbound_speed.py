@@ -18,19 +18,17 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
-from ticketing.outbound import mime
 
+from mailer.bodies import html_to_text
 from mailer.delivery import MaildirTransport
-from pii_guard import AllowList
 from ticketing.config.pii_schema import PiiConfig
-from ticketing.outbound.enqueue import queue_composed
+from ticketing.outbound import mime
 from ticketing.outbound.mime import MailParts, build_mime, visible_text
 from ticketing.outbound.outbox import dispatch_due, transport_from_config
 from ticketing.outbound.request import ReplyRequest
-from ticketing.outbound.scan import _visible_text, withdraw_if_pii
 from ticketing.privacy.guard import build_guard
 from ticketing.store.db import transaction
-from ticketing.store.models import OutboxMessage, Producer
+from ticketing.store.models import AuditEvent, OutboxMessage, Producer
 
 from .test_replies_helpers import (  # noqa: F401
     NOW,
@@ -39,6 +37,7 @@ from .test_replies_helpers import (  # noqa: F401
     free_port,
     make_composer,
     make_config,
+    queue_mail,
     relay_config,
     sink_fixture,
 )
@@ -90,6 +89,17 @@ def test_lines_are_crlf_ascii_and_folded() -> None:
     assert all(len(word) <= 75 for line in head for word in line.split() if word.startswith(b"=?"))
 
 
+def parsed_visible_text(raw: bytes) -> str:
+    """What a recipient reads of ``raw``, parsed back: the subject, then each text part."""
+    message = parse(raw)
+    texts = []
+    for part in message.walk():
+        if part.get_content_maintype() == "text":
+            content = part.get_content()  # type: ignore[attr-defined]
+            texts.append(html_to_text(content) if part.get_content_subtype() == "html" else content)
+    return "\n".join([str(message.get("Subject", "")), *texts])
+
+
 def test_visible_text_is_what_a_parser_reads_back() -> None:
     for parts in (
         PARTS,
@@ -97,7 +107,7 @@ def test_visible_text_is_what_a_parser_reads_back() -> None:
         replace(PARTS, text="", subject="plain ascii"),
         replace(PARTS, subject="Re: =?utf-8?q?SSN_219-09-9999?= again", text="a\rb\r\nc"),
     ):
-        assert visible_text(parts) == _visible_text(build_mime(parts))
+        assert visible_text(parts) == parsed_visible_text(build_mime(parts))
 
 
 def test_encoded_word_look_alikes_are_shown_literally_as_scanned() -> None:
@@ -155,21 +165,20 @@ def test_a_line_break_in_a_header_value_is_refused() -> None:
         build_mime(replace(PARTS, to="sam@brokers.example\r\nBcc: x@evil.example"))
 
 
-def test_composed_mail_is_scanned_without_parsing_and_withheld(engine: Engine) -> None:
+def test_composed_mail_with_personal_data_is_withheld(engine: Engine) -> None:
     incident, producer = add_case(engine)
     with transaction(engine) as session:
         leaky = session.get(Producer, producer.id)
         assert leaky is not None
         leaky.name = "SSN 219-09-9999"  # the ack greets the producer by name
-        request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident, producer=leaky)
-        queued = queue_composed(session, make_composer(make_config()), request, now=NOW)
-        assert queued is not None
-        assert queued.visible_text == _visible_text(queued.row.mime)
-        guard = build_guard(PiiConfig())
-        assert withdraw_if_pii(session, queued.row, guard, AllowList(), queued.visible_text)
+    request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident, producer=leaky)
+    guard = build_guard(PiiConfig())
+    assert queue_mail(engine, make_composer(make_config()), request, now=NOW, guard=guard)
     with Session(engine) as session:
         [row] = session.exec(select(OutboxMessage)).all()
+        [event] = session.exec(select(AuditEvent).where(AuditEvent.kind == "outbound_blocked_pii"))
     assert (row.status, row.mime, row.pii_findings) == ("withheld", b"", {"US_SSN": 1})
+    assert event.detail == {"kind": "ack_new", "finding_counts": {"US_SSN": 1}}
 
 
 def queue_acks(engine: Engine, count: int) -> None:
@@ -178,9 +187,9 @@ def queue_acks(engine: Engine, count: int) -> None:
         incident, producer = add_case(
             engine, number=f"200528-{4000000 + i}", email_address=f"q{i}@b.example", npn=f"8{i}"
         )
-        with transaction(engine) as session:
-            request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident)
-            assert queue_composed(session, composer, request, now=NOW) is not None
+        request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident)
+        row = queue_mail(engine, composer, request, now=NOW)
+        assert row is not None and row.status == "pending"
 
 
 def test_relay_down_hands_the_untried_claims_back(engine: Engine) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from email import message_from_bytes, policy
+from pathlib import Path
+
 import pytest
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from pii_guard import AllowList, PiiGuard
+from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
+from ticketing.config.templates_schema import TemplatesConfig
 from ticketing.intake.smtp import build_pipeline
-from ticketing.outbound.scan import withdraw_if_pii
+from ticketing.outbound.request import ReplyRequest
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
@@ -24,9 +28,11 @@ from ticketing.store.models import (
     OutboxMessage,
     Producer,
 )
+from ticketing.templating.store import TemplateStore
 
 from .mail import make_mail
 from .test_intake_pipeline import SECRET, RecordedReplies
+from .test_replies_helpers import NOW, add_case, make_composer, make_config, queue_mail
 
 SSN = "219-09-9999"
 DOB_LINE = "Her date of birth is 03/14/1961."
@@ -129,44 +135,43 @@ def test_attachments_that_cannot_be_vouched_for_are_dropped(pipeline, engine) ->
     ]
 
 
-def test_outbound_mail_with_personal_data_is_withheld(engine: Engine, guard: PiiGuard) -> None:
-    from email.message import EmailMessage
-
-    mail = EmailMessage()
-    mail["Subject"] = "Escalated Case: Enrollment.PID #:174097"
-    mail.set_content(f"Hi Sam Amsung,\n\nWe looked up SSN {SSN} for you.\n")
-    clean = EmailMessage()
-    clean["Subject"] = "Escalated Case: Enrollment.PID #:174097"
-    clean.set_content("Hi Sam Amsung,\n\nThe assigned incident number is 261126-0000001.\n")
+def test_outbound_mail_with_personal_data_is_withheld(
+    engine: Engine, guard: PiiGuard, tmp_path: Path
+) -> None:
+    """An admin's template that writes an SSN: the mail is withheld; the shipped one, which
+    greets the producer by the roster's name (allowed), is not."""
+    incident, producer = add_case(engine)
     with transaction(engine) as session:
-        leaky = OutboxMessage(
-            kind="ack_new",
-            to_address="sam@brokers.example",
-            message_id="<a@x>",
-            mime=mail.as_bytes(),
-        )
-        fine = OutboxMessage(
-            kind="ack_new",
-            to_address="sam@brokers.example",
-            message_id="<b@x>",
-            mime=clean.as_bytes(),
-        )
-        session.add_all([leaky, fine])
-        session.flush()
-        allow = AllowList(sender_name="Sam Amsung", sender_email="sam@brokers.example")
-        assert withdraw_if_pii(session, leaky, guard, allow) is True
-        assert withdraw_if_pii(session, fine, guard, allow) is False
+        sam = session.get(Producer, producer.id)
+        assert sam is not None
+        sam.name = "Sam Amsung"
+    override = tmp_path / "ack_new"
+    override.mkdir()
+    (override / "subject.txt").write_text("Escalated Case\n", encoding="utf-8")
+    greeting = "Hi{% if producer %} {{ producer.name }}{% endif %},"
+    body = f"{greeting}\n\nWe looked up SSN {SSN} for you.\n{{{{ ref_token }}}}\n"
+    (override / "body.txt").write_text(body, encoding="utf-8")
+    config = Config(templates=TemplatesConfig(override_dir=str(tmp_path)))
+    leaky_composer = make_composer(config, TemplateStore.from_config(config))
+    request = ReplyRequest(kind="ack_new", to=sam.email, incident=incident, producer=sam)
+    leaky = queue_mail(engine, leaky_composer, request, now=NOW, guard=guard)
+    fine = queue_mail(engine, make_composer(make_config()), request, now=NOW, guard=guard)
+    assert leaky is not None and fine is not None
     with transaction(engine, readonly=True) as session:
-        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.message_id)).all()
+        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
         withheld = [(r.message_id, r.status, r.pii_findings, r.mime) for r in rows]
         assert withheld == [
-            ("<a@x>", "withheld", {"US_SSN": 1}, b""),  # visible, never sent, no content kept
-            ("<b@x>", "pending", None, clean.as_bytes()),
+            (leaky.message_id, "withheld", {"US_SSN": 1}, b""),  # visible, never sent, no content
+            (fine.message_id, "pending", None, fine.mime),
         ]
         event = session.exec(
             select(AuditEvent).where(AuditEvent.kind == "outbound_blocked_pii")
         ).one()
     assert event.detail == {"kind": "ack_new", "finding_counts": {"US_SSN": 1}}
+    assert event.incident_id == incident.id
+    assert leaky.reason == "personal_data"
+    text = message_from_bytes(fine.mime, policy=policy.default).get_body(("plain",))
+    assert text is not None and text.get_content().startswith("Hi Sam Amsung,")  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

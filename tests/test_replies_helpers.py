@@ -22,12 +22,15 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
 
+from pii_guard import PiiGuard
 from tests.certs import make_certificate
 from ticketing.config import Config, OutboundConfig
 from ticketing.outbound.compose import ReplyComposer
+from ticketing.outbound.orders import compose_orders, order_reply
+from ticketing.outbound.request import ReplyRequest
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
-from ticketing.store.models import Incident, IncidentConsumer, Producer
+from ticketing.store.models import Incident, IncidentConsumer, OutboxMessage, Producer
 from ticketing.templating.store import TemplateStore
 
 SECRET = b"test-secret-" + b"x" * 30
@@ -134,6 +137,28 @@ def make_composer(config: Config, store: TemplateStore | None = None) -> ReplyCo
         custom = config.templates.override_dir or config.teams != Config().teams
         store = TemplateStore.from_config(config) if custom else shipped_store()
     return ReplyComposer(config, store, RefTokens(SECRET, config.security.token_org), SECRET)
+
+
+def queue_mail(
+    engine: Engine,
+    composer: ReplyComposer,
+    request: ReplyRequest,
+    *,
+    now: datetime,
+    guard: PiiGuard | None = None,
+) -> OutboxMessage | None:
+    """The outbox row of ``request`` as the one path writes it, or ``None`` when a loop or
+    rate rule suppressed it: ordered in a transaction, composed (and scanned by ``guard``)
+    after its commit, then read back."""
+    with transaction(engine) as session:
+        ordered = order_reply(session, composer, request, sender_name=None, now=now)
+    if ordered is None:
+        return None
+    compose_orders(engine, composer, guard, [ordered])
+    with transaction(engine, readonly=True) as session:
+        row = session.get(OutboxMessage, ordered.row_id)
+    assert row is not None
+    return row
 
 
 def add_case(

@@ -1,4 +1,5 @@
-"""``queue_reply``: the mail it composes, the row it writes, and the loop and rate rules."""
+"""A reply through the one path (ordered in the transaction, composed after its commit):
+the mail it composes, the row it writes, and the loop and rate rules."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ from sqlmodel import Session, select
 
 from ticketing.config import Config
 from ticketing.config.templates_schema import TemplatesConfig
-from ticketing.errors import ReplyError
-from ticketing.outbound.enqueue import queue_reply
 from ticketing.outbound.mime import ensure_token
+from ticketing.outbound.orders import order_reply
 from ticketing.outbound.request import ReplyRequest
 from ticketing.signing.message_ids import verify_message_id
 from ticketing.signing.tokens import RefTokens
@@ -30,7 +30,7 @@ from ticketing.store.models import (
 )
 from ticketing.templating.store import TemplateStore
 
-from .test_replies_helpers import NOW, SECRET, add_case, make_composer, make_config
+from .test_replies_helpers import NOW, SECRET, add_case, make_composer, make_config, queue_mail
 
 DOMAIN_EXAMPLE = """Hi sam amsung,
 
@@ -57,9 +57,7 @@ def text_of(message: EmailMessage) -> str:
 def queue(
     engine: Engine, request: ReplyRequest, *, config: Config | None = None, at=NOW
 ) -> OutboxMessage | None:
-    composer = make_composer(config or make_config())
-    with transaction(engine) as session:
-        return queue_reply(session, composer, request, now=at)
+    return queue_mail(engine, make_composer(config or make_config()), request, now=at)
 
 
 def ack_new(incident: Incident, producer: Producer, **extra: object) -> ReplyRequest:
@@ -154,7 +152,9 @@ def test_row_belongs_to_the_callers_transaction(engine: Engine) -> None:
     incident, producer = add_case(engine)
     composer = make_composer(make_config())
     with pytest.raises(RuntimeError), transaction(engine) as session:
-        assert queue_reply(session, composer, ack_new(incident, producer), now=NOW) is not None
+        request = ack_new(incident, producer)
+        assert order_reply(session, composer, request, sender_name=None, now=NOW) is not None
+        assert session.exec(select(OutboxMessage)).one().status == "composing"
         raise RuntimeError("the event failed to record")
     with Session(engine) as session:
         assert session.exec(select(OutboxMessage)).all() == []
@@ -199,11 +199,16 @@ def test_pii_rejected_names_the_kinds_found_in_words(engine: Engine) -> None:
 
 
 def test_missing_or_unknown_extras_are_programming_errors(engine: Engine) -> None:
+    """Such a mail is never sent: its row fails as unrenderable, naming the extras."""
     incident, producer = add_case(engine)
-    with pytest.raises(ReplyError, match="missing"):
-        queue(engine, ReplyRequest(kind="pii_redacted", to=producer.email, incident=incident))
-    with pytest.raises(ReplyError, match="unknown"):
-        queue(engine, ack_new(incident, producer, extra={"ssn": "x"}))
+    missing = queue(engine, ReplyRequest(kind="pii_redacted", to=producer.email, incident=incident))
+    unknown = queue(engine, ack_new(incident, producer, extra={"ssn": "x"}))
+    assert missing is not None and unknown is not None
+    for row, error in ((missing, "missing ['finding_types']"), (unknown, "unknown ['ssn']")):
+        assert (row.status, row.reason, row.mime) == ("failed", "unrenderable", b"")
+        assert row.last_error is not None and error in row.last_error
+    events = audit_events(engine, "reply_unrenderable")
+    assert [e.detail["outbox_id"] for e in events] == [missing.id, unknown.id]
 
 
 def test_sla_notice_is_internal(engine: Engine) -> None:
@@ -385,10 +390,7 @@ def test_sandbox_violation_on_real_data_falls_back_to_shipped_and_is_audited(
     )
     config, store = override_store(tmp_path, "ack_new", {"subject.txt": "S\n", "body.txt": body})
     incident, producer = add_case(engine, number="261126-0000001")
-    with transaction(engine) as session:
-        row = queue_reply(
-            session, make_composer(config, store), ack_new(incident, producer), now=NOW
-        )
+    row = queue_mail(engine, make_composer(config, store), ack_new(incident, producer), now=NOW)
     assert row is not None
     assert parse(row)["Subject"] == "Escalated Case: Enrollment.PID #:174097"
     [event] = audit_events(engine, "template_security_violation")
@@ -405,8 +407,7 @@ def test_token_is_added_by_code_when_a_template_drops_it(engine: Engine, tmp_pat
     )
     incident, producer = add_case(engine, number="261126-0000002")
     request = ack_new(incident, producer, kind="resolved")
-    with transaction(engine) as session:
-        row = queue_reply(session, make_composer(config, store), request, now=NOW)
+    row = queue_mail(engine, make_composer(config, store), request, now=NOW)
     assert row is not None
     lines = text_of(parse(row)).splitlines()
     assert lines[0] == "Thanks"

@@ -1,17 +1,18 @@
-"""``queue_reply``: decide, compose and write one outbox row in the caller's transaction.
+"""What ordering an outbound mail decides, and the audit of what composing it failed at.
 
-The row is part of the transaction that records the event causing it (the
-transactional outbox): if that transaction rolls back, no mail goes out, and
-once it commits the dispatcher will deliver it however often it restarts.
-Suppressions and template failures are audit events in the same transaction.
+``permitted_recipient`` applies the loop and rate rules (and refuses an
+invalid address) before a mail is ordered, recording a refusal as an
+``auto_reply_suppressed`` audit event in the caller's transaction;
+``audit_failures`` records the templates that failed while a mail was
+composed (the shipped one answered instead).  Both are used by
+``ticketing.outbound.orders``, the one writer of the outbox.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from mailer.addresses import normalize_address
 from mailer.errors import InvalidAddressError
@@ -20,52 +21,9 @@ from ticketing.outbound.compose import ComposedMail, ReplyComposer
 from ticketing.outbound.policy import suppression_rule
 from ticketing.outbound.request import ReplyRequest
 from ticketing.store.audit import audit
-from ticketing.store.models import IncidentConsumer, OutboxMessage
 from ticketing.templating.kinds import reply_kind
 
-__all__ = [
-    "QueuedReply",
-    "audit_failures",
-    "permitted_recipient",
-    "person_ids_of",
-    "queue_composed",
-    "queue_reply",
-]
-
-
-@dataclass(frozen=True)
-class QueuedReply:
-    """The outbox row and the text its recipient will read (for the outbound PII scan)."""
-
-    row: OutboxMessage
-    visible_text: str
-
-
-def queue_reply(
-    session: Session, composer: ReplyComposer, request: ReplyRequest, *, now: datetime
-) -> OutboxMessage | None:
-    """The outbox row for ``request`` (added and flushed, not committed), or ``None``.
-
-    ``None`` means a loop or rate rule suppressed the mail; the reason is an
-    ``auto_reply_suppressed`` audit event.
-    """
-    queued = queue_composed(session, composer, request, now=now)
-    return queued.row if queued is not None else None
-
-
-def queue_composed(
-    session: Session, composer: ReplyComposer, request: ReplyRequest, *, now: datetime
-) -> QueuedReply | None:
-    """``queue_reply`` that also returns the composed mail's visible text, so a caller
-    scanning it for PII does not parse the MIME it was just built from."""
-    if permitted_recipient(session, composer, request, now=now) is None:
-        return None
-    incident_id = request.incident.id if request.incident else None
-    mail = composer.compose(request, person_ids=person_ids_of(session, incident_id), now=now)
-    audit_failures(session, mail, incident_id, now)
-    max_age = timedelta(hours=composer.config.outbound.max_age_hours)
-    row = _write_row(session, mail, request, incident_id, now, now + max_age)
-    return QueuedReply(row, mail.visible_text)
+__all__ = ["audit_failures", "permitted_recipient"]
 
 
 def permitted_recipient(
@@ -94,46 +52,6 @@ def permitted_recipient(
         _suppressed(session, kind.name, incident_id, rule, now)
         return None
     return to
-
-
-def person_ids_of(session: Session, incident_id: int | None) -> list[str]:
-    """The Person IDs on the incident, in the order they were added (for the templates)."""
-    if incident_id is None:
-        return []
-    query = (
-        select(IncidentConsumer.person_id)
-        .where(IncidentConsumer.incident_id == incident_id)
-        .order_by(col(IncidentConsumer.id))
-    )
-    with session.no_autoflush:  # an incident's consumers are flushed with its first message
-        return list(session.exec(query))
-
-
-def _write_row(
-    session: Session,
-    mail: ComposedMail,
-    request: ReplyRequest,
-    incident_id: int | None,
-    now: datetime,
-    expires_at: datetime,
-) -> OutboxMessage:
-    row = OutboxMessage(
-        incident_id=incident_id,
-        kind=mail.kind,
-        to_address=mail.to,
-        mail_from=mail.mail_from,
-        message_id=mail.message_id,
-        mime=mail.mime,
-        trigger_fingerprint=request.trigger_fingerprint,
-        next_attempt_at=now,
-        expires_at=expires_at,
-        created_at=now,
-    )
-    session.add(row)
-    session.flush()
-    detail = {"reply_kind": mail.kind, "outbox_id": row.id, "message_id": mail.message_id}
-    audit(session, "reply_queued", incident_id=incident_id, detail=detail, created_at=now)
-    return row
 
 
 def _suppressed(

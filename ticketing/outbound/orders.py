@@ -85,7 +85,7 @@ def order_reply(
     now: datetime,
 ) -> OrderedReply | None:
     """Insert the order for ``request`` (not committed), or ``None`` when a loop or rate
-    rule suppressed the mail (audited as ``queue_reply`` does).
+    rule suppressed the mail (an ``auto_reply_suppressed`` audit event).
 
     ``sender_name`` is the display name the producer wrote under: the outbound
     scan allows it, as the inbound scan did.
