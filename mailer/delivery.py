@@ -16,10 +16,12 @@ Error texts carry SMTP codes and a short phrase, never addresses or content.
 from __future__ import annotations
 
 import asyncio
-import mailbox
+import itertools
 import os
 import re
+import socket
 import ssl
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,16 +53,18 @@ class Transport(Protocol):
 
 
 class MaildirTransport:
-    """Writes each message into a maildir (``tmp/`` then ``new/``): the embedded default.
+    """Writes each message into a maildir: ``tmp/``, fsync, then linked into ``new/``.
 
-    The ``mailbox.Maildir`` is opened on the first message and kept, not made
-    again for each one; if its folders are gone by a later message they are
-    made again.
+    Written here rather than with ``mailbox.Maildir.add``, which leaves its file
+    open (and in ``tmp/``) when the disk fills during the final flush.  The
+    folders are made on the first message, and again if they are gone by a later
+    one.
     """
 
     def __init__(self, path: str | Path) -> None:
         self._path = Path(path)
-        self._box: mailbox.Maildir | None = None
+        self._ready = False
+        self._count = itertools.count()
 
     async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None:
         await asyncio.to_thread(self._write, message)
@@ -68,21 +72,36 @@ class MaildirTransport:
     def _write(self, message: bytes) -> None:
         try:
             try:
-                key = self._maildir().add(message)
-            except FileNotFoundError:  # removed since it was opened
-                self._box = None
-                key = self._maildir().add(message)
-            with open(self._path / "new" / key, "rb") as handle:  # add() does not fsync
-                os.fsync(handle.fileno())
+                self._deliver(message)
+            except FileNotFoundError:  # removed since they were made
+                self._ready = False
+                self._deliver(message)
         except OSError as exc:
-            self._box = None
+            self._ready = False
             raise TemporaryDeliveryError(f"maildir not writable: {exc.strerror}") from None
 
-    def _maildir(self) -> mailbox.Maildir:
-        if self._box is None:
-            self._path.parent.mkdir(parents=True, exist_ok=True)  # Maildir makes only the leaf
-            self._box = mailbox.Maildir(self._path, create=True)
-        return self._box
+    def _deliver(self, message: bytes) -> None:
+        if not self._ready:
+            for folder in ("tmp", "new", "cur"):
+                (self._path / folder).mkdir(parents=True, exist_ok=True)
+            self._ready = True
+        name = self._unique_name()
+        tmp = self._path / "tmp" / name
+        try:
+            with open(tmp, "xb") as handle:
+                handle.write(message)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.link(tmp, self._path / "new" / name)  # never replaces a file already there
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _unique_name(self) -> str:
+        """The maildir convention: time, microseconds, process, counter, host."""
+        now = time.time()
+        micro = int((now % 1) * 1_000_000)
+        host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+        return f"{int(now)}.M{micro}P{os.getpid()}Q{next(self._count)}.{host}"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -51,7 +51,7 @@ def _admin_conninfo(url: str) -> str:
 
 def _pg_execute(url: str, sql: str) -> None:
     with psycopg.connect(_admin_conninfo(url), autocommit=True, connect_timeout=5) as conn:
-        conn.execute(sql)  # type: ignore[arg-type]
+        conn.execute(sql)
 
 
 @pytest.fixture(scope="session")
@@ -141,8 +141,11 @@ class CliResult:
         return f"CliResult(code={self.code}, out={self.out!r}, err={self.err!r})"
 
 
+RunCli = Callable[..., CliResult]
+
+
 @pytest.fixture
-def run_cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
     """Run ``ticketd ARGS`` in this process; returns exit code, stdout and stderr."""
     from ticketing.cli import main
 

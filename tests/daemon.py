@@ -1,7 +1,10 @@
-"""Running a real ``ticketd serve`` process for tests, and a TCP proxy to cut a database off."""
+"""Running a real ``ticketd serve`` for tests — in this process through its shutdown
+trigger, or as a process where a test needs signals — and a TCP proxy to cut a database off."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import signal
 import smtplib
@@ -10,9 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+
+from ticketing.config import load_config
+from ticketing.logs import quiet_libraries
+from ticketing.server.daemon import Daemon, build
+from ticketing.store.db import create_db_engine
 
 SECRET_ENV = {"TICKETD_TOKEN_SECRET": "t" * 40}
 
@@ -40,8 +48,97 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60)
 
 
 @contextmanager
-def serving(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """``ticketd serve`` until the block ends (SIGTERM), its stderr appended to ``log``."""
+def serving(config: Path, port: int, log: Path) -> Iterator[None]:
+    """The daemon ``ticketd serve`` builds from ``config``, run in this process until the
+    block ends (its shutdown trigger), its log appended to ``log``.  Tests that need
+    signals, SIGKILL or a process of its own use ``serving_process``."""
+    with _environment(SECRET_ENV), _log_to(log):
+        loaded = load_config(config)
+        engine = create_db_engine(loaded.config.database)
+        try:
+            daemon = build(loaded.config, str(config), engine)
+            with _running(daemon, port):
+                yield
+        finally:
+            engine.dispose()
+
+
+@contextmanager
+def _running(daemon: Daemon, port: int) -> Iterator[None]:
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            loop.run_until_complete(daemon.run(stop.wait))
+        except BaseException as exc:  # noqa: BLE001  handed to the test below
+            failure.append(exc)
+        finally:
+            loop.close()
+
+    thread = threading.Thread(target=run, name="ticketd-serve")
+    thread.start()
+    try:
+        _wait_for(port, lambda: not thread.is_alive())
+        yield
+    finally:
+        if not loop.is_closed():
+            loop.call_soon_threadsafe(stop.set)
+        thread.join(60)
+    assert not thread.is_alive(), "ticketd serve did not stop"
+    if failure:
+        raise failure[0]
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextmanager
+def _log_to(path: Path) -> Iterator[None]:
+    """What ``serve`` logs to stderr, appended to ``path`` (INFO and up, as the CLI sets)."""
+    root = logging.getLogger()
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    quiet_libraries()
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
+        handler.close()
+
+
+def _wait_for(port: int, died: Callable[[], bool], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if died():
+            raise AssertionError("ticketd serve stopped before listening")
+        with suppress(OSError):
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        time.sleep(0.05)
+    raise AssertionError("ticketd did not start listening")
+
+
+@contextmanager
+def serving_process(config: Path, port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``ticketd serve`` as a process until the block ends (SIGTERM), its stderr appended
+    to ``log``."""
     with (
         log.open("ab") as sink,
         subprocess.Popen(
@@ -79,7 +176,9 @@ def send(
             code, text = client.data(raw)
             return code, text.decode(errors="replace")
     except smtplib.SMTPResponseException as exc:
-        return exc.smtp_code, exc.smtp_error.decode(errors="replace")
+        error = exc.smtp_error
+        reply = error.decode(errors="replace") if isinstance(error, bytes) else error
+        return exc.smtp_code, reply
     except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
         return 0, type(exc).__name__
 

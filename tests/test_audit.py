@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ticketing.store.audit import audit
 from ticketing.store.db import transaction
@@ -16,7 +16,7 @@ from ticketing.store.models import AuditEvent
 
 def events(engine: Engine) -> list[tuple[str, dict[str, Any]]]:
     with transaction(engine, readonly=True) as session:
-        rows = session.exec(select(AuditEvent).order_by(AuditEvent.id))
+        rows = session.exec(select(AuditEvent).order_by(col(AuditEvent.id)))
         return [(row.kind, row.detail) for row in rows]
 
 

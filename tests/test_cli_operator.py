@@ -10,14 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import REPO, write_config
+from .conftest import REPO, RunCli, write_config
 from .mail import make_mail
 
 ACCOUNT_VARIABLES = ("USER", "LOGNAME", "LNAME", "USERNAME")  # what getpass.getuser() reads
 
 
 @pytest.fixture
-def desk(run_cli, tmp_path: Path, db_url: str, monkeypatch) -> tuple[str, str, str]:  # type: ignore[no-untyped-def]
+def desk(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str, str]:
     """A config and two incidents from real intake."""
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
     config = str(write_config(tmp_path, db_url))
@@ -34,14 +36,16 @@ def desk(run_cli, tmp_path: Path, db_url: str, monkeypatch) -> tuple[str, str, s
     return config, numbers[0], numbers[1]
 
 
-def _actors(run_cli, config: str, number: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _actors(run_cli: RunCli, config: str, number: str) -> list[tuple[str, str]]:
     """(event kind, actor) of what operators did on the incident."""
     shown = json.loads(run_cli("--config", config, "incidents", "show", number, "--json").out)
     kinds = ("assigned", "status_changed", "merged")
     return [(e["kind"], e["actor"]) for e in shown["events"] if e["kind"] in kinds]
 
 
-def test_by_names_the_operator_of_every_command(run_cli, desk, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_by_names_the_operator_of_every_command(
+    run_cli: RunCli, desk: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config, first, second = desk
     monkeypatch.setenv("USER", "someone-else")
 
@@ -68,7 +72,9 @@ def test_by_names_the_operator_of_every_command(run_cli, desk, monkeypatch) -> N
     ]
 
 
-def test_without_by_the_account_from_the_environment(run_cli, desk, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_without_by_the_account_from_the_environment(
+    run_cli: RunCli, desk: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     config, first, _ = desk
     monkeypatch.setenv("USER", "alex")
     monkeypatch.setenv("LOGNAME", "lee")
@@ -78,7 +84,9 @@ def test_without_by_the_account_from_the_environment(run_cli, desk, monkeypatch)
     assert [a for _, a in _actors(run_cli, config, first)] == ["operator:alex", "operator:lee"]
 
 
-def test_with_no_variables_the_os_account(run_cli, desk, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_with_no_variables_the_os_account(
+    run_cli: RunCli, desk: tuple[str, str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """As under systemd or in a container: no $USER, no $LOGNAME."""
     config, first, _ = desk
     for name in ACCOUNT_VARIABLES:
@@ -88,7 +96,7 @@ def test_with_no_variables_the_os_account(run_cli, desk, monkeypatch) -> None:  
     assert _actors(run_cli, config, first) == [("status_changed", f"operator:{account}")]
 
 
-def test_by_must_be_a_name(run_cli, desk) -> None:  # type: ignore[no-untyped-def]
+def test_by_must_be_a_name(run_cli: RunCli, desk: tuple[str, str, str]) -> None:
     config, first, _ = desk
     for bad in ("", "   ", "a\nb", "x" * 201):
         result = run_cli("--config", config, "incidents", "resolve", first, "--by", bad)
@@ -100,7 +108,7 @@ def test_by_must_be_a_name(run_cli, desk) -> None:  # type: ignore[no-untyped-de
 # --- config check: no staff -----------------------------------------------------------------
 
 
-def test_config_check_warns_when_no_staff_is_configured(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_config_check_warns_when_no_staff_is_configured(run_cli: RunCli, tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text("[staff]\naddresses = []\n", encoding="utf-8")
     result = run_cli("--config", str(path), "config", "check")
@@ -116,7 +124,7 @@ def test_config_check_warns_when_no_staff_is_configured(run_cli, tmp_path: Path)
     assert "not authorized" in found["message"]
 
 
-def test_the_shipped_config_warns_and_staff_silences_it(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_shipped_config_warns_and_staff_silences_it(run_cli: RunCli, tmp_path: Path) -> None:
     shipped = run_cli("--config", str(REPO / "config.toml"), "config", "check")
     assert shipped.code == 0 and "staff.addresses, staff.domains" in shipped.err
     for staff in ('addresses = ["casey@exchange.example"]', 'domains = ["exchange.example"]'):

@@ -11,7 +11,7 @@ from ticketing.config import Config, load_config, validate_config
 from ticketing.config.loader import resolve_paths
 from ticketing.errors import ConfigError
 
-from .conftest import REPO
+from .conftest import REPO, RunCli
 
 
 def test_documented_example_is_the_embedded_default() -> None:
@@ -43,7 +43,7 @@ def test_example_comments_name_the_default_of_every_scalar_key() -> None:
             assert "# default:" in line, f"[{section}] {key} has no documented default"
 
 
-def test_problems_are_all_reported_with_key_paths(run_cli, tmp_path: Path) -> None:
+def test_problems_are_all_reported_with_key_paths(run_cli: RunCli, tmp_path: Path) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(
         '[smtp]\nport = "2525"\n\n[frobnicate]\nenabled = true\n\n'
@@ -157,7 +157,7 @@ def test_duplicate_address_ignores_case_and_subaddress() -> None:
         validate_config(raw, "c.toml")
 
 
-def test_invalid_toml_names_file_and_position(run_cli, tmp_path: Path) -> None:
+def test_invalid_toml_names_file_and_position(run_cli: RunCli, tmp_path: Path) -> None:
     path = tmp_path / "broken.toml"
     path.write_text("[smtp]\nport = \n", encoding="utf-8")
     result = run_cli("--config", str(path), "config", "check")
@@ -166,13 +166,15 @@ def test_invalid_toml_names_file_and_position(run_cli, tmp_path: Path) -> None:
     assert "line 2" in result.err
 
 
-def test_explicit_missing_file_is_an_error(run_cli, tmp_path: Path) -> None:
+def test_explicit_missing_file_is_an_error(run_cli: RunCli, tmp_path: Path) -> None:
     result = run_cli("--config", str(tmp_path / "nope.toml"), "config", "check")
     assert result.code == 1
     assert result.err == f"ticketd: {tmp_path / 'nope.toml'}: file not found\n"
 
 
-def test_config_from_environment_variable(run_cli, tmp_path: Path, monkeypatch) -> None:
+def test_config_from_environment_variable(
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "env.toml"
     path.write_text("[smtp]\nport = 2626\n", encoding="utf-8")
     monkeypatch.setenv("TICKETD_CONFIG", str(path))
@@ -180,7 +182,7 @@ def test_config_from_environment_variable(run_cli, tmp_path: Path, monkeypatch) 
     assert run_cli("config", "check").out.startswith(f"{path}: OK")
 
 
-def test_no_file_means_embedded_defaults(tmp_path: Path, monkeypatch) -> None:
+def test_no_file_means_embedded_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("TICKETD_CONFIG", raising=False)
     loaded = load_config()
@@ -198,7 +200,7 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> Non
 
 
 def test_secret_named_in_config_must_be_in_environment(
-    run_cli, tmp_path: Path, monkeypatch
+    run_cli: RunCli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("RELAY_PASSWORD", raising=False)
     path = tmp_path / "c.toml"
@@ -219,7 +221,7 @@ def test_config_is_frozen() -> None:
         config.smtp.port = 25  # type: ignore[misc]
 
 
-def test_check_json_for_scripts(run_cli, tmp_path: Path) -> None:
+def test_check_json_for_scripts(run_cli: RunCli, tmp_path: Path) -> None:
     import json
 
     bad = tmp_path / "bad.toml"
@@ -244,8 +246,10 @@ def test_each_team_speaks_through_one_of_its_mailboxes() -> None:
     ]
     teams = {"escalated_cases": {"name": "E"}, "quiet": {"name": "Q"}}
     first = validate_config({"mailboxes": boxes, "teams": teams}, "c.toml")
-    assert first.team_mailbox("escalated_cases").name == "intake"  # type: ignore[union-attr]
+    box = first.team_mailbox("escalated_cases")
+    assert box is not None and box.name == "intake"
     assert first.team_mailbox("quiet") is None
     teams["escalated_cases"] = {"name": "E", "mailbox": "desk"}
     named = validate_config({"mailboxes": boxes, "teams": teams}, "c.toml")
-    assert named.team_mailbox("escalated_cases").name == "desk"  # type: ignore[union-attr]
+    box = named.team_mailbox("escalated_cases")
+    assert box is not None and box.name == "desk"

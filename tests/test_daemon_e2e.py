@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, Envelope
+from aiosmtpd.smtp import Session as SmtpSession
 
 from .conftest import write_config
 from .daemon import free_port, import_roster, send, serving, ticketd
@@ -27,10 +29,12 @@ class Sink:
         self.respond = respond
         self.target_port = 0
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
-        self.received.append(envelope.original_content)
+    async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
+        content = envelope.original_content
+        assert content is not None
+        self.received.append(content)
         if self.respond is not None:
-            answer = self.respond(envelope.original_content)
+            answer = self.respond(content)
             if answer is not None:
                 threading.Thread(target=send, args=(self.target_port, answer), daemon=True).start()
         return "250 OK"
@@ -65,11 +69,11 @@ def _config(tmp_path: Path, db_url: str, port: int, relay_port: int, extra: str 
 
 
 def _parsed(raw: bytes) -> EmailMessage:
-    return message_from_bytes(raw, policy=policy.default)  # type: ignore[return-value]
+    return message_from_bytes(raw, policy=policy.default)
 
 
-def test_escalation_gets_the_exchange_reply_and_the_answer_threads_back(  # type: ignore[no-untyped-def]
-    db_url: str, tmp_path: Path, relay
+def test_escalation_gets_the_exchange_reply_and_the_answer_threads_back(
+    db_url: str, tmp_path: Path, relay: tuple[Sink, int]
 ) -> None:
     sink, relay_port = relay
     port = free_port()
@@ -102,7 +106,7 @@ def test_escalation_gets_the_exchange_reply_and_the_answer_threads_back(  # type
 
 
 @pytest.mark.parametrize("peer", ["rfc3834", "outlook", "silent_headers"])
-def test_two_autoresponders_exchange_at_most_one_message_each(  # type: ignore[no-untyped-def]
+def test_two_autoresponders_exchange_at_most_one_message_each(
     db_url: str, tmp_path: Path, peer: str
 ) -> None:
     """The peer answers everything it gets — including our auto-replies, which a
@@ -132,8 +136,8 @@ def test_two_autoresponders_exchange_at_most_one_message_each(  # type: ignore[n
         controller.stop()
 
 
-def test_out_of_office_dsn_and_own_address_get_no_answer(  # type: ignore[no-untyped-def]
-    db_url: str, tmp_path: Path, relay
+def test_out_of_office_dsn_and_own_address_get_no_answer(
+    db_url: str, tmp_path: Path, relay: tuple[Sink, int]
 ) -> None:
     sink, relay_port = relay
     port = free_port()

@@ -35,7 +35,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import select
+from sqlmodel import col, select
 
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine, transaction
@@ -151,7 +151,7 @@ def _message_ids(engine: Engine) -> list[str | None]:
 
 def _outbox(engine: Engine) -> list[tuple[str, int, str | None]]:
     with transaction(engine, readonly=True) as session:
-        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()  # type: ignore[arg-type]
+        rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
         return [(row.status, row.attempts, row.last_error) for row in rows]
 
 

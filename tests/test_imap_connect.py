@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,17 +18,16 @@ from ticketing.config import validate_config
 from ticketing.errors import ConfigError
 
 
-def _settings(port: int, user: str, **extra: object) -> ImapSettings:
-    values: dict[str, object] = {
-        "host": "127.0.0.1",
-        "port": port,
-        "tls": "none",
-        "username": user,
-        "password": PASSWORD,
-        "timeout": 10.0,
-    }
-    values.update(extra)
-    return ImapSettings(**values)  # type: ignore[arg-type]
+def _settings(port: int, user: str, **extra: Any) -> ImapSettings:
+    settings = ImapSettings(
+        host="127.0.0.1",
+        port=port,
+        tls="none",
+        username=user,
+        password=PASSWORD,
+        timeout=10.0,
+    )
+    return replace(settings, **extra)
 
 
 def _cert(dovecot: DovecotServer) -> str:

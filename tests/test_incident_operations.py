@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import write_config
+import pytest
+
+from .conftest import CliResult, RunCli, write_config
 from .mail import make_mail
 
 STAFF = '[staff]\ndomains = ["caseworkers.exchange.example"]\n'
 
 
-def _setup(run_cli, tmp_path: Path, db_url: str) -> str:  # type: ignore[no-untyped-def]
+def _setup(run_cli: RunCli, tmp_path: Path, db_url: str) -> str:
     config = str(write_config(tmp_path, db_url, STAFF))
     roster = tmp_path / "roster.csv"
     roster.write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
@@ -19,12 +21,13 @@ def _setup(run_cli, tmp_path: Path, db_url: str) -> str:  # type: ignore[no-unty
     return config
 
 
-def _ingest(run_cli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _ingest(run_cli: RunCli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:
     path = tmp_path / "in.eml"
     path.write_bytes(raw)
     result = run_cli("--config", config, "ingest", "--json", str(path))
     assert result.code == 0, result
-    return json.loads(result.out)  # type: ignore[no-any-return]
+    data: dict[str, object] = json.loads(result.out)
+    return data
 
 
 def _caseworker_mail(number: object, marker: str, body: str) -> bytes:
@@ -38,8 +41,8 @@ def _caseworker_mail(number: object, marker: str, body: str) -> bytes:
     )
 
 
-def test_show_lists_messages_in_order_with_direction_and_state_changes(  # type: ignore[no-untyped-def]
-    run_cli, tmp_path: Path, db_url: str, monkeypatch
+def test_show_lists_messages_in_order_with_direction_and_state_changes(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
     config = _setup(run_cli, tmp_path, db_url)
@@ -60,8 +63,8 @@ def test_show_lists_messages_in_order_with_direction_and_state_changes(  # type:
 
 
 def test_assign_resolve_reopen_close_merge(
-    run_cli, tmp_path: Path, db_url: str, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
     config = _setup(run_cli, tmp_path, db_url)
     first = str(
@@ -71,7 +74,7 @@ def test_assign_resolve_reopen_close_merge(
         _ingest(run_cli, config, tmp_path, make_mail(subject="Enrollment PID 1002"))["incident"]
     )
 
-    def cli(*args: str):  # type: ignore[no-untyped-def]
+    def cli(*args: str) -> CliResult:
         return run_cli("--config", config, "incidents", *args)
 
     assert cli("assign", first, "cw@caseworkers.exchange.example").out.endswith("(open)\n")
@@ -89,13 +92,13 @@ def test_assign_resolve_reopen_close_merge(
     assert cli("merge", first, "--into", first).code == 1
 
 
-def _resolved_mail(run_cli, config: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def _resolved_mail(run_cli: RunCli, config: str) -> list[tuple[str, str]]:
     rows = json.loads(run_cli("--config", config, "outbox", "list", "--json").out)
     return [(r["to"], r["status"]) for r in rows if r["kind"] == "resolved"]
 
 
-def test_a_caseworker_resolving_by_mail_tells_the_producer(  # type: ignore[no-untyped-def]
-    run_cli, tmp_path: Path, db_url: str, monkeypatch
+def test_a_caseworker_resolving_by_mail_tells_the_producer(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
     config = _setup(run_cli, tmp_path, db_url)

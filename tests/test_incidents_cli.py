@@ -7,6 +7,7 @@ import re
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy.engine import Engine
 
 from ticketing.incidents.records import get_incident, open_incident
@@ -14,7 +15,7 @@ from ticketing.store.audit import audit
 from ticketing.store.db import transaction
 from ticketing.store.models import Message, OutboxMessage, Producer
 
-from .conftest import write_config
+from .conftest import RunCli, write_config
 from .mail import make_mail
 
 
@@ -44,7 +45,7 @@ def _seed(engine: Engine) -> tuple[str, str]:
     return first.number, second.number
 
 
-def test_list_and_show(run_cli, engine: Engine, db_url: str, tmp_path: Path) -> None:
+def test_list_and_show(run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path) -> None:
     first, second = _seed(engine)
     config = str(write_config(tmp_path, db_url))
     listed = json.loads(run_cli("--config", config, "incidents", "list", "--json").out)
@@ -62,7 +63,7 @@ def test_list_and_show(run_cli, engine: Engine, db_url: str, tmp_path: Path) -> 
     assert "person ids: 174097" in text
 
 
-def test_unknown_incident_is_a_clear_error(run_cli, db_url: str, tmp_path: Path) -> None:
+def test_unknown_incident_is_a_clear_error(run_cli: RunCli, db_url: str, tmp_path: Path) -> None:
     config = str(write_config(tmp_path, db_url))
     missing = run_cli("--config", config, "incidents", "show", "261126-0000099")
     assert (missing.code, missing.err) == (1, "ticketd: no incident 261126-0000099\n")
@@ -71,7 +72,7 @@ def test_unknown_incident_is_a_clear_error(run_cli, db_url: str, tmp_path: Path)
     assert "is not an incident number" in malformed.err
 
 
-def test_commands_refuse_an_uninitialised_database(run_cli, tmp_path: Path) -> None:
+def test_commands_refuse_an_uninitialised_database(run_cli: RunCli, tmp_path: Path) -> None:
     config = str(write_config(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}"))
     result = run_cli("--config", config, "incidents", "list")
     assert result.code == 1
@@ -85,7 +86,9 @@ SSN = "123-45-6789"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 
 
-def _escalate(run_cli, tmp_path: Path, db_url: str, monkeypatch) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+def _escalate(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, str]:
     """Real intake: an escalation with an SSN and three attachments, then two replies
     within the hour (the second one's acknowledgement is held back)."""
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
@@ -107,16 +110,17 @@ def _escalate(run_cli, tmp_path: Path, db_url: str, monkeypatch) -> tuple[str, s
     return config, number
 
 
-def _ingest(run_cli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _ingest(run_cli: RunCli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:
     path = tmp_path / "in.eml"
     path.write_bytes(raw)
     result = run_cli("--config", config, "ingest", "--json", "--mailbox", "escalations", str(path))
     assert result.code == 0, result
-    return json.loads(result.out)  # type: ignore[no-any-return]
+    data: dict[str, object] = json.loads(result.out)
+    return data
 
 
-def test_show_prints_the_stored_text_and_attachments(  # type: ignore[no-untyped-def]
-    run_cli, tmp_path: Path, db_url: str, monkeypatch
+def test_show_prints_the_stored_text_and_attachments(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, number = _escalate(run_cli, tmp_path, db_url, monkeypatch)
     text = run_cli("--config", config, "incidents", "show", number)
@@ -144,8 +148,8 @@ def test_show_prints_the_stored_text_and_attachments(  # type: ignore[no-untyped
     assert SSN not in text.out
 
 
-def test_show_json_has_text_attachments_and_replies(  # type: ignore[no-untyped-def]
-    run_cli, tmp_path: Path, db_url: str, monkeypatch
+def test_show_json_has_text_attachments_and_replies(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, number = _escalate(run_cli, tmp_path, db_url, monkeypatch)
     result = run_cli("--config", config, "incidents", "show", number, "--json")
@@ -176,8 +180,8 @@ def test_show_json_has_text_attachments_and_replies(  # type: ignore[no-untyped-
     assert SSN not in result.out
 
 
-def test_show_text_says_why_a_reply_was_not_sent(  # type: ignore[no-untyped-def]
-    run_cli, tmp_path: Path, db_url: str, monkeypatch
+def test_show_text_says_why_a_reply_was_not_sent(
+    run_cli: RunCli, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config, number = _escalate(run_cli, tmp_path, db_url, monkeypatch)
     out = run_cli("--config", config, "incidents", "show", number).out
@@ -217,8 +221,8 @@ def _withheld_reply(engine: Engine, number: str) -> None:
 
 
 def test_show_lists_a_withheld_reply_and_why(
-    run_cli, engine: Engine, db_url: str, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     first, _ = _seed(engine)
     _withheld_reply(engine, first)
     config = str(write_config(tmp_path, db_url))
@@ -244,8 +248,8 @@ def test_show_lists_a_withheld_reply_and_why(
 
 
 def test_show_times_are_in_the_desk_timezone(
-    run_cli, engine: Engine, db_url: str, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
     first, _ = _seed(engine)
     config = str(write_config(tmp_path, db_url))
     text = run_cli("--config", config, "incidents", "show", first).out
@@ -264,8 +268,8 @@ def test_show_times_are_in_the_desk_timezone(
     )
 
 
-def test_show_never_sends_control_characters_to_the_terminal(  # type: ignore[no-untyped-def]
-    run_cli, engine: Engine, db_url: str, tmp_path: Path
+def test_show_never_sends_control_characters_to_the_terminal(
+    run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     first, _ = _seed(engine)
     with transaction(engine) as session:

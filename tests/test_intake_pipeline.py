@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from ticketing.config import Config, IntakeConfig
 from ticketing.errors import PermanentRejection
@@ -52,12 +53,16 @@ def replies() -> RecordedReplies:
     return RecordedReplies()
 
 
-def _pipeline(engine: Engine, replies: RecordedReplies, config: Config | None = None):  # type: ignore[no-untyped-def]
+def _pipeline(
+    engine: Engine, replies: RecordedReplies, config: Config | None = None
+) -> IntakePipeline:
     return build_pipeline(config or Config(), engine, replies=replies)
 
 
 @pytest.fixture
-def pipeline(engine: Engine, replies: RecordedReplies, monkeypatch) -> IntakePipeline:  # type: ignore[no-untyped-def]
+def pipeline(
+    engine: Engine, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
+) -> IntakePipeline:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
@@ -74,7 +79,9 @@ def count(engine: Engine, model: type) -> int:
         return int(session.exec(select(func.count()).select_from(model)).one())
 
 
-def test_new_escalation_opens_an_incident(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_new_escalation_opens_an_incident(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     outcome = pipeline.process(smtp(make_mail()))
     assert (outcome.action, outcome.new_incident) == ("recorded", True)
     with transaction(engine, readonly=True) as session:
@@ -99,7 +106,9 @@ def test_new_escalation_opens_an_incident(pipeline, engine, replies) -> None:  #
     assert replies.kinds == ["ack_new"]
 
 
-def test_the_same_message_twice_is_recorded_once(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_the_same_message_twice_is_recorded_once(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     raw = make_mail()
     first = pipeline.process(smtp(raw))
     again = pipeline.process(smtp(raw))
@@ -109,7 +118,9 @@ def test_the_same_message_twice_is_recorded_once(pipeline, engine, replies) -> N
     assert replies.kinds == ["ack_new"]
 
 
-def test_copy_to_a_second_mailbox_is_one_message_noted_as_sent_to_both(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_copy_to_a_second_mailbox_is_one_message_noted_as_sent_to_both(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     raw = make_mail(to="escalations@exchange.example, producer.operations@exchange.example")
     pipeline.process(smtp(raw, "escalations"))
     by_other_path = b"Received: from relay.example by mx.exchange.example; today\r\n" + raw
@@ -122,7 +133,9 @@ def test_copy_to_a_second_mailbox_is_one_message_noted_as_sent_to_both(pipeline,
     assert "also_sent_to" in events
 
 
-def test_messages_without_message_id_are_keyed_by_content(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_messages_without_message_id_are_keyed_by_content(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     one = make_mail(message_id=None, body="First question")
     pipeline.process(smtp(one))
     assert pipeline.process(smtp(one)).action == "duplicate"
@@ -130,14 +143,18 @@ def test_messages_without_message_id_are_keyed_by_content(pipeline, engine) -> N
     assert count(engine, Message) == 2
 
 
-def test_unknown_sender_gets_a_reply_and_no_incident(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_sender_gets_a_reply_and_no_incident(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     outcome = pipeline.process(smtp(make_mail(sender="stranger@elsewhere.example")))
     assert (outcome.action, outcome.incident_number) == ("unknown_sender", None)
     assert count(engine, Incident) == 0
     assert replies.kinds == ["unknown_sender"]
 
 
-def test_unknown_sender_accepted_when_configured(engine, replies, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_sender_accepted_when_configured(
+    engine: Engine, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     config = Config(intake=IntakeConfig(unknown_senders="accept"))
     outcome = _pipeline(engine, replies, config).process(
@@ -157,8 +174,14 @@ def test_unknown_sender_accepted_when_configured(engine, replies, monkeypatch) -
         ({}, "MAILER-DAEMON@mx.brokers.example", "Undelivered Mail Returned to Sender", "bounce"),
     ],
 )
-def test_machines_get_no_answer_and_open_nothing(  # type: ignore[no-untyped-def]
-    pipeline, engine, replies, headers, sender, subject, kind
+def test_machines_get_no_answer_and_open_nothing(
+    pipeline: IntakePipeline,
+    engine: Engine,
+    replies: RecordedReplies,
+    headers: dict[str, str],
+    sender: str,
+    subject: str,
+    kind: str,
 ) -> None:
     outcome = pipeline.process(smtp(make_mail(sender=sender, subject=subject, headers=headers)))
     assert (outcome.action, outcome.kind) == ("screened", kind)
@@ -168,8 +191,11 @@ def test_machines_get_no_answer_and_open_nothing(  # type: ignore[no-untyped-def
         assert session.exec(select(Message.disposition)).one() == f"screened_{kind}"
 
 
-def test_reply_with_token_threads_onto_the_incident(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_reply_with_token_threads_onto_the_incident(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     first = pipeline.process(smtp(make_mail()))
+    assert first.incident_number is not None
     token = RefTokens(SECRET.encode(), "00Dtkd01").make(first.incident_number)
     reply = make_mail(subject="Re: something else entirely", body=f"More detail.\n\n> {token}\n")
     outcome = pipeline.process(smtp(reply))
@@ -181,8 +207,9 @@ def test_reply_with_token_threads_onto_the_incident(pipeline, engine, replies) -
     assert replies.kinds == ["ack_new", "ack_reply"]
 
 
-def test_forged_or_foreign_tokens_do_not_attach(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_forged_or_foreign_tokens_do_not_attach(pipeline: IntakePipeline, engine: Engine) -> None:
     first = pipeline.process(smtp(make_mail()))
+    assert first.incident_number is not None
     token = RefTokens(SECRET.encode(), "00Dtkd01").make(first.incident_number)
     forged = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
     outcome = pipeline.process(smtp(make_mail(subject="Re: x", body=f"hi {forged}")))
@@ -195,14 +222,16 @@ def test_forged_or_foreign_tokens_do_not_attach(pipeline, engine) -> None:  # ty
     assert "forged_token" in kinds and "match_refused" in kinds
 
 
-def test_reply_headers_thread_onto_the_incident(pipeline) -> None:  # type: ignore[no-untyped-def]
+def test_reply_headers_thread_onto_the_incident(pipeline: IntakePipeline) -> None:
     first_raw = make_mail(message_id="<first@brokers.example>")
     first = pipeline.process(smtp(first_raw))
     follow = make_mail(subject="more", headers={"In-Reply-To": "<first@brokers.example>"})
     assert pipeline.process(smtp(follow)).incident_number == first.incident_number
 
 
-def test_bounce_of_our_mail_marks_the_outbox_row_and_the_address(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_bounce_of_our_mail_marks_the_outbox_row_and_the_address(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     first = pipeline.process(smtp(make_mail()))
     with transaction(engine) as session:
         incident = session.exec(select(Incident)).one()
@@ -239,7 +268,9 @@ def test_bounce_of_our_mail_marks_the_outbox_row_and_the_address(pipeline, engin
     assert address is not None and address.bounces == 1
 
 
-def test_attachments_are_listed_with_hash_and_size(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_attachments_are_listed_with_hash_and_size(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     raw = make_mail(
         attachments=[
             ("notes.txt", "text/plain", b"call me"),
@@ -248,7 +279,7 @@ def test_attachments_are_listed_with_hash_and_size(pipeline, engine) -> None:  #
     )
     pipeline.process(smtp(raw))
     with transaction(engine, readonly=True) as session:
-        stored = session.exec(select(Attachment).order_by(Attachment.id)).all()
+        stored = session.exec(select(Attachment).order_by(col(Attachment.id))).all()
     assert [(a.filename, a.size, a.disposition) for a in stored] == [
         ("notes.txt", 7, "stored"),
         ("winmail.dat", 4, "stored"),
@@ -256,7 +287,7 @@ def test_attachments_are_listed_with_hash_and_size(pipeline, engine) -> None:  #
     assert stored[0].content == b"call me"
 
 
-def test_commission_case_names_several_consumers(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_commission_case_names_several_consumers(pipeline: IntakePipeline, engine: Engine) -> None:
     raw = make_mail(
         to="producer.operations@exchange.example",
         subject="Commission missing for PID 1001 and PID 1002",
@@ -279,20 +310,22 @@ def test_commission_case_names_several_consumers(pipeline, engine) -> None:  # t
         (b"".join(b"X-H%d: v\r\n" % i for i in range(1001)) + b"\r\nbody", "header fields"),
     ],
 )
-def test_hopeless_input_is_refused_with_a_reason(pipeline, raw: bytes, reason: str) -> None:  # type: ignore[no-untyped-def]
+def test_hopeless_input_is_refused_with_a_reason(
+    pipeline: IntakePipeline, raw: bytes, reason: str
+) -> None:
     with pytest.raises(PermanentRejection, match=reason):
         pipeline.process(smtp(raw))
 
 
-def test_timestamps_are_utc(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_timestamps_are_utc(pipeline: IntakePipeline, engine: Engine) -> None:
     when = datetime(2026, 11, 27, 3, 0, tzinfo=UTC)
     outcome = pipeline.process(RawMessage(make_mail(), "pipe", ("escalations",), received_at=when))
     assert outcome.incident_number is not None
     assert outcome.incident_number.startswith("261126-")
 
 
-def test_every_corpus_message_is_recorded_or_refused_with_a_reason(  # type: ignore[no-untyped-def]
-    pipeline, engine, shared_dir
+def test_every_corpus_message_is_recorded_or_refused_with_a_reason(
+    pipeline: IntakePipeline, engine: Engine, shared_dir: Path
 ) -> None:
     from .corpus import corpus_files
 

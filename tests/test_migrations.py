@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -15,6 +16,8 @@ from ticketing.config import DatabaseConfig
 from ticketing.errors import SchemaOutOfDateError
 from ticketing.store.db import create_db_engine
 from ticketing.store.migrate import head_revision, require_current, upgrade
+
+from .conftest import RunCli
 
 
 def test_empty_to_head_and_models_match(empty_db_url: str) -> None:
@@ -48,7 +51,7 @@ def test_upgrade_is_idempotent_and_downgrade_works(empty_db_url: str) -> None:
     engine.dispose()
 
 
-def test_init_command_on_both_databases(run_cli, empty_db_url: str, tmp_path) -> None:
+def test_init_command_on_both_databases(run_cli: RunCli, empty_db_url: str, tmp_path: Path) -> None:
     from .conftest import write_config
 
     config = write_config(tmp_path, empty_db_url)

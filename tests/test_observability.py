@@ -12,6 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -23,11 +24,12 @@ from ticketing.store.db import create_db_engine
 from ticketing.store.models import utcnow
 
 from .conftest import REPO, write_config
-from .daemon import TcpProxy, free_port, send, serve_refused, serving, ticketd
+from .daemon import TcpProxy, free_port, send, serve_refused, serving_process, ticketd
 from .mail import make_mail
 
 SSN = "123-45-6789"
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+T = TypeVar("T")
 
 
 def get(port: int, path: str) -> tuple[int, str]:
@@ -74,7 +76,7 @@ def _config(tmp_path: Path, db_url: str, smtp: int, http: int, extra: str = "") 
     )
 
 
-def _wait_for(check, timeout: float = 20):  # type: ignore[no-untyped-def]
+def _wait_for(check: Callable[[], T], timeout: float = 20) -> T:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = check()
@@ -88,7 +90,7 @@ def test_endpoints_count_intake_and_read_the_backlog(db_url: str, tmp_path: Path
     smtp, http = free_port(), free_port()
     config = _config(tmp_path, db_url, smtp, http)
     log = tmp_path / "serve.log"
-    with serving(config, smtp, log):
+    with serving_process(config, smtp, log):
         assert get(http, "/healthz") == (200, '{"status": "alive"}\n')
         status, body = get(http, "/readyz")
         assert status == 200
@@ -146,8 +148,8 @@ def test_every_instance_reports_the_shared_backlog(pg_db_url: str, tmp_path: Pat
     config_a = _config(a_dir, pg_db_url, a_smtp, a_http)
     config_b = _config(b_dir, pg_db_url, b_smtp, b_http)
     with (
-        serving(config_a, a_smtp, tmp_path / "a.log"),
-        serving(config_b, b_smtp, tmp_path / "b.log"),
+        serving_process(config_a, a_smtp, tmp_path / "a.log"),
+        serving_process(config_b, b_smtp, tmp_path / "b.log"),
     ):
         for n in range(3):
             sender = f"p{n}@brokers.example"
@@ -172,7 +174,7 @@ def test_readiness_follows_the_database(pg_db_url: str, tmp_path: Path) -> None:
     config.write_text(
         config.read_text().replace("[database]\n", "[database]\nbusy_timeout_ms = 2000\n")
     )
-    with serving(config, smtp, tmp_path / "serve.log"):
+    with serving_process(config, smtp, tmp_path / "serve.log"):
         assert get(http, "/readyz")[0] == 200
         proxy.stop()
         status, body = get(http, "/readyz")
@@ -256,7 +258,7 @@ def test_sla_notices_are_counted_when_the_sweep_fires(tmp_path: Path) -> None:
     config = _config(tmp_path, db_url, smtp, http, extra)
     engine = create_db_engine(DatabaseConfig(url=db_url))
     try:
-        with serving(config, smtp, tmp_path / "serve.log"):
+        with serving_process(config, smtp, tmp_path / "serve.log"):
             assert send(smtp, make_mail())[0] == 250
             past = utcnow() - timedelta(hours=1)
             with engine.begin() as conn:

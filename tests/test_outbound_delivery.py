@@ -108,11 +108,12 @@ def test_temporary_and_permanent_are_told_apart(
     assert not isinstance(info.value, RelayUnavailableError)
 
 
-def test_refused_recipient_is_permanent(sink: Sink) -> None:
+def test_refused_recipient_is_permanent(sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
     async def refuse(server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
         return "550 5.1.1 unknown"
 
-    sink.handler.handle_RCPT = refuse  # type: ignore[attr-defined]
+    # aiosmtpd finds the hook by name; the sink's handler has none of its own
+    monkeypatch.setattr(sink.handler, "handle_RCPT", refuse, raising=False)
     with pytest.raises(PermanentDeliveryError, match=r"SMTP 550 5\.1\.1"):
         send(relay(sink.port))
 

@@ -25,7 +25,7 @@ from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, OutboxMessage, Producer, UndeliverableAddress
 
-from .conftest import write_config
+from .conftest import RunCli, write_config
 from .test_replies_helpers import (  # noqa: F401
     NOW,
     SECRET,
@@ -245,7 +245,7 @@ def test_dispatcher_loop_wakes_and_stops(engine: Engine, sink: Sink) -> None:
 
 
 def test_outbox_list_and_retry(
-    run_cli, engine: Engine, db_url: str, tmp_path: Path, sink: Sink
+    run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path, sink: Sink
 ) -> None:
     sink.handler.answer = "550 5.1.1 no such user"
     queue_acks(engine, 2)
@@ -309,7 +309,7 @@ def test_a_rounds_outcomes_are_recorded_together_each_only_if_its_lease_held(
 
 
 def test_a_withheld_mail_is_listed_with_the_kinds_found_and_cannot_be_retried(
-    run_cli, engine: Engine, db_url: str, tmp_path: Path
+    run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     incident, producer = add_case(engine)
     with transaction(engine) as session:

@@ -95,7 +95,7 @@ def parsed_visible_text(raw: bytes) -> str:
     texts = []
     for part in message.walk():
         if part.get_content_maintype() == "text":
-            content = part.get_content()  # type: ignore[attr-defined]
+            content = part.get_content()
             texts.append(html_to_text(content) if part.get_content_subtype() == "html" else content)
     return "\n".join([str(message.get("Subject", "")), *texts])
 
@@ -154,7 +154,7 @@ def test_mime_is_byte_for_byte_what_compat32_builds(
     parts: MailParts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fixed = uuid.UUID(int=7)
-    monkeypatch.setattr(mime.uuid, "uuid4", lambda: fixed)
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
     fast = build_mime(parts)
     monkeypatch.setattr(mime, "_POLICY", COMPAT32)
     assert fast == build_mime(parts)

@@ -11,7 +11,7 @@ from mailer.bounces import failed_recipients
 from mailer.parsing import parse_message
 from mailer.screening import OwnIdentity, screen
 
-from .corpus import corpus_files
+from .corpus import CorpusFile, corpus_files
 
 OWN = OwnIdentity(
     frozenset({"escalations@exchange.example"}),
@@ -22,11 +22,11 @@ OWN = OwnIdentity(
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_dir: Path):  # type: ignore[no-untyped-def]
+def corpus(shared_dir: Path) -> list[CorpusFile]:
     return corpus_files(shared_dir)
 
 
-def test_every_file_parses_and_screens(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_every_file_parses_and_screens(corpus: list[CorpusFile]) -> None:
     messages = [f for f in corpus if f.is_message]
     assert len(messages) > 300
     for item in messages:
@@ -37,7 +37,7 @@ def test_every_file_parses_and_screens(corpus) -> None:  # type: ignore[no-untyp
             text.encode("utf-8")  # no surrogates left: storable in PostgreSQL
 
 
-def test_body_only_files_reduce_without_error(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_body_only_files_reduce_without_error(corpus: list[CorpusFile]) -> None:
     for item in (f for f in corpus if not f.is_message):
         text = item.path.read_bytes().decode("utf-8", "replace")
         assert isinstance(new_text_of(text), str), item.rel
@@ -64,7 +64,7 @@ def test_html_only_mail_gets_readable_text(shared_dir: Path) -> None:
     assert parsed.text and "<" not in parsed.text[:200]
 
 
-def test_people_are_not_screened_as_machines(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_people_are_not_screened_as_machines(corpus: list[CorpusFile]) -> None:
     replies = [f for f in corpus if f.is_message and f.category == "reply"]
     assert replies
     for item in replies:
@@ -72,7 +72,7 @@ def test_people_are_not_screened_as_machines(corpus) -> None:  # type: ignore[no
         assert verdict.kind == "normal", (item.rel, verdict.reason)
 
 
-def test_machines_are_screened(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_machines_are_screened(corpus: list[CorpusFile]) -> None:
     machine = [f for f in corpus if f.is_message and f.category in ("auto_reply", "bounce")]
     missed = [
         f.rel
@@ -83,7 +83,7 @@ def test_machines_are_screened(corpus) -> None:  # type: ignore[no-untyped-def]
     assert len(missed) / len(machine) <= 0.02, missed
 
 
-def test_rfc3834_vacation_replies_are_auto_replies(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_rfc3834_vacation_replies_are_auto_replies(corpus: list[CorpusFile]) -> None:
     vacations = [f for f in corpus if "rfc3834" in f.rel]
     assert len(vacations) == 6
     for item in vacations:
@@ -91,13 +91,13 @@ def test_rfc3834_vacation_replies_are_auto_replies(corpus) -> None:  # type: ign
         assert verdict.kind == "auto_reply", item.rel
 
 
-def test_not_bounces_are_not_bounces(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_not_bounces_are_not_bounces(corpus: list[CorpusFile]) -> None:
     for item in (f for f in corpus if "/maildir/not/" in f.rel):
         verdict = screen(parse_message(item.path.read_bytes()), None, OWN)
         assert verdict.kind != "bounce", item.rel
 
 
-def test_failed_recipients_match_the_bounce_libraries_tests(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_failed_recipients_match_the_bounce_libraries_tests(corpus: list[CorpusFile]) -> None:
     cases = [f for f in corpus if f.category == "bounce" and f.expected_addresses()]
     assert len(cases) > 20
     for item in cases:

@@ -20,7 +20,7 @@ import pytest
 
 from mailer.parsing import _TRACE_HEADERS, _payload_bytes, content_hash
 
-from .corpus import corpus_files
+from .corpus import CorpusFile, corpus_files
 
 
 def _leaf(raw: bytes) -> Message:
@@ -32,6 +32,7 @@ def _stdlib(part: Message) -> tuple[bytes | None, list[str]]:
         data = part.get_payload(decode=True)
     except Exception as exc:  # noqa: BLE001 - compared, not swallowed
         return None, [type(exc).__name__]
+    assert data is None or isinstance(data, bytes)
     return data, [type(d).__name__ for d in part.defects]
 
 
@@ -122,18 +123,18 @@ def test_content_hash_ignores_trace_headers_and_line_endings() -> None:
 
 
 @pytest.fixture(scope="module")
-def corpus(shared_dir: Path):  # type: ignore[no-untyped-def]
+def corpus(shared_dir: Path) -> list[CorpusFile]:
     return [f for f in corpus_files(shared_dir) if f.is_message]
 
 
-def test_corpus_content_hashes_keep_their_definition(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_corpus_content_hashes_keep_their_definition(corpus: list[CorpusFile]) -> None:
     assert len(corpus) > 300
     for item in corpus:
         raw = item.path.read_bytes()
         assert content_hash(raw) == _reference_hash(raw), item.rel
 
 
-def test_corpus_attachments_decode_as_the_stdlib_does(corpus) -> None:  # type: ignore[no-untyped-def]
+def test_corpus_attachments_decode_as_the_stdlib_does(corpus: list[CorpusFile]) -> None:
     decoded = 0
     for item in corpus:
         raw = item.path.read_bytes()

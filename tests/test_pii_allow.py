@@ -12,6 +12,7 @@ from ticketing.config.pii_schema import PiiConfig
 from ticketing.incidents.parties import Identity
 from ticketing.outbound.scan import personal_data_in, recipient_allow
 from ticketing.pipeline.guard import PiiGuardStage
+from ticketing.pipeline.types import GuardResult
 from ticketing.privacy.allow import desk_allow
 from ticketing.privacy.guard import build_guard
 from ticketing.store.models import Producer
@@ -66,7 +67,7 @@ def _config() -> Config:
     return Config(teams=teams, staff=StaffConfig(domains=("exchange.example",)))
 
 
-def _check(guard: PiiGuard, body: str):  # type: ignore[no-untyped-def]
+def _check(guard: PiiGuard, body: str) -> GuardResult:
     stage = PiiGuardStage(guard, desk_allow(_config()))
     message = parse_message(make_mail(sender="Sam Amsung <sam@brokers.example>", body=body))
     identity = Identity("sam@brokers.example", 1, SAM.name, producer=SAM)

@@ -11,6 +11,8 @@ import pytest
 
 from ticketing.cli.pii_cmd import read_fields
 
+from .conftest import RunCli
+
 EML = (
     "From: Kevin Brooks <kb@example.com>\r\n"
     "To: escalations@exchange.example\r\n"
@@ -28,7 +30,9 @@ def config(tmp_path: Path) -> Path:
     return path
 
 
-def test_scan_json_lists_types_offsets_and_scores(run_cli, config: Path, tmp_path: Path) -> None:
+def test_scan_json_lists_types_offsets_and_scores(
+    run_cli: RunCli, config: Path, tmp_path: Path
+) -> None:
     source = tmp_path / "note.txt"
     source.write_text("Call her at (443) 555-0187, NPN 18234567.", encoding="utf-8")
     result = run_cli("--config", str(config), "pii", "scan", str(source), "--json")
@@ -39,13 +43,13 @@ def test_scan_json_lists_types_offsets_and_scores(run_cli, config: Path, tmp_pat
     assert "555" not in result.out
 
 
-def test_scan_table_and_no_findings(run_cli, config: Path, tmp_path: Path) -> None:
+def test_scan_table_and_no_findings(run_cli: RunCli, config: Path, tmp_path: Path) -> None:
     source = tmp_path / "clean.txt"
     source.write_text("Following up on incident 250918-0031187.", encoding="utf-8")
     assert run_cli("--config", str(config), "pii", "scan", str(source)).out == "no findings\n"
 
 
-def test_redact_eml_subject_and_html_body(run_cli, config: Path, tmp_path: Path) -> None:
+def test_redact_eml_subject_and_html_body(run_cli: RunCli, config: Path, tmp_path: Path) -> None:
     source = tmp_path / "m.eml"
     source.write_bytes(EML.encode())
     result = run_cli("--config", str(config), "pii", "redact", str(source))
@@ -56,7 +60,7 @@ def test_redact_eml_subject_and_html_body(run_cli, config: Path, tmp_path: Path)
 
 
 def test_stdin_is_read_and_messages_are_sniffed(
-    run_cli, config: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: RunCli, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(EML.encode())))
     result = run_cli("--config", str(config), "pii", "scan", "-", "--json")
@@ -70,7 +74,7 @@ def test_plain_text_is_one_field() -> None:
     }
 
 
-def test_missing_spacy_model_is_one_line(run_cli, tmp_path: Path) -> None:
+def test_missing_spacy_model_is_one_line(run_cli: RunCli, tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text('[pii]\nspacy_model = "en_core_web_nonexistent"\n', encoding="utf-8")
     source = tmp_path / "t.txt"
@@ -81,7 +85,7 @@ def test_missing_spacy_model_is_one_line(run_cli, tmp_path: Path) -> None:
     assert line.startswith("ticketd: [pii] spacy_model 'en_core_web_nonexistent' is not installed")
 
 
-def test_config_rejects_unknown_entity_and_bad_threshold(run_cli, tmp_path: Path) -> None:
+def test_config_rejects_unknown_entity_and_bad_threshold(run_cli: RunCli, tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
     path.write_text(
         "[pii]\nreject_threshold = 2.0\n[pii.redact_thresholds]\nNAME = 0.5\n", encoding="utf-8"

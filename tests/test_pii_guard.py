@@ -203,9 +203,12 @@ def test_scannable_mime_types(mime_type: str, scannable: bool) -> None:
 
 def test_an_installed_spacy_model_adds_its_ner(tmp_path: Path) -> None:
     import spacy
+    from spacy.pipeline import EntityRecognizer
 
     nlp = spacy.blank("en")
-    nlp.add_pipe("ner").add_label("PERSON")
+    ner = nlp.add_pipe("ner")
+    assert isinstance(ner, EntityRecognizer)
+    ner.add_label("PERSON")
     nlp.initialize()
     nlp.to_disk(tmp_path / "model")
     guard = PiiGuard.build(GuardSettings(spacy_model=str(tmp_path / "model")))

@@ -2,22 +2,24 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import Session, col, select
 
 from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.templates_schema import TemplatesConfig
 from ticketing.intake.smtp import build_pipeline
+from ticketing.outbound.ordering import ReplyOrder
 from ticketing.outbound.request import ReplyRequest
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.runner import IntakePipeline
-from ticketing.pipeline.types import RawMessage
+from ticketing.pipeline.types import Outcome, RawMessage
 from ticketing.privacy.guard import build_guard
 from ticketing.store.db import transaction
 from ticketing.store.models import (
@@ -50,19 +52,21 @@ def replies() -> RecordedReplies:
 
 @pytest.fixture
 def pipeline(
-    engine: Engine, guard: PiiGuard, replies: RecordedReplies, monkeypatch
-) -> IntakePipeline:  # type: ignore[no-untyped-def]
+    engine: Engine, guard: PiiGuard, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
+) -> IntakePipeline:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
     return build_pipeline(Config(), engine, guard=PiiGuardStage(guard), replies=replies)
 
 
-def deliver(pipeline: IntakePipeline, raw: bytes, box: str):  # type: ignore[no-untyped-def]
+def deliver(pipeline: IntakePipeline, raw: bytes, box: str) -> Outcome:
     return pipeline.process(RawMessage(raw, "smtp", (box,)))
 
 
-def test_reject_mailbox_stores_no_content(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_reject_mailbox_stores_no_content(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     raw = make_mail(
         to="producer.operations@exchange.example",
         subject="Commission for PID 1001",
@@ -79,7 +83,9 @@ def test_reject_mailbox_stores_no_content(pipeline, engine, replies) -> None:  #
     assert replies.orders[0].extra == {"finding_types": ["US_SSN"]}
 
 
-def test_redact_mailbox_stores_redacted_text(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_redact_mailbox_stores_redacted_text(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     raw = make_mail(body=f"My client PID 174097 needs help. SSN {SSN}. {DOB_LINE}")
     outcome = deliver(pipeline, raw, "escalations")
     assert outcome.new_incident
@@ -96,13 +102,13 @@ def test_redact_mailbox_stores_redacted_text(pipeline, engine, replies) -> None:
 class HourlyAckReplies(RecordedReplies):
     """Replies whose rules hold back every ack_reply, as the hourly limit does."""
 
-    def queue(self, session, order, now) -> bool:  # type: ignore[no-untyped-def]
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         return order.kind != "ack_reply" and super().queue(session, order, now)
 
 
 def test_a_redacted_reply_is_told_even_when_its_ack_is_held_back(
-    engine, guard, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+    engine: Engine, guard: PiiGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     replies = HourlyAckReplies()
     pipeline_ = build_pipeline(Config(), engine, guard=PiiGuardStage(guard), replies=replies)
@@ -117,7 +123,9 @@ def test_a_redacted_reply_is_told_even_when_its_ack_is_held_back(
     assert replies.orders[1].extra == {"finding_types": ["US_SSN"]}
 
 
-def test_attachments_that_cannot_be_vouched_for_are_dropped(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_attachments_that_cannot_be_vouched_for_are_dropped(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     raw = make_mail(
         attachments=[
             ("card.png", "image/png", b"\x89PNG\r\n\x1a\nfake"),
@@ -127,7 +135,7 @@ def test_attachments_that_cannot_be_vouched_for_are_dropped(pipeline, engine) ->
     )
     deliver(pipeline, raw, "escalations")
     with transaction(engine, readonly=True) as session:
-        stored = session.exec(select(Attachment).order_by(Attachment.id)).all()
+        stored = session.exec(select(Attachment).order_by(col(Attachment.id))).all()
     assert [(a.filename, a.disposition, a.content is None) for a in stored] == [
         ("card.png", "dropped_unscannable", True),
         ("notes.txt", "dropped_pii", True),
@@ -158,7 +166,7 @@ def test_outbound_mail_with_personal_data_is_withheld(
     fine = queue_mail(engine, make_composer(make_config()), request, now=NOW, guard=guard)
     assert leaky is not None and fine is not None
     with transaction(engine, readonly=True) as session:
-        rows = session.exec(select(OutboxMessage).order_by(OutboxMessage.id)).all()
+        rows = session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))).all()
         withheld = [(r.message_id, r.status, r.pii_findings, r.mime) for r in rows]
         assert withheld == [
             (leaky.message_id, "withheld", {"US_SSN": 1}, b""),  # visible, never sent, no content
@@ -171,7 +179,7 @@ def test_outbound_mail_with_personal_data_is_withheld(
     assert event.incident_id == incident.id
     assert leaky.reason == "personal_data"
     text = message_from_bytes(fine.mime, policy=policy.default).get_body(("plain",))
-    assert text is not None and text.get_content().startswith("Hi Sam Amsung,")  # type: ignore[attr-defined]
+    assert text is not None and text.get_content().startswith("Hi Sam Amsung,")
 
 
 @pytest.mark.parametrize(
@@ -183,8 +191,12 @@ def test_outbound_mail_with_personal_data_is_withheld(
     ids=["both-delivered", "other-in-cc"],
 )
 def test_the_strictest_policy_of_every_mailbox_reached_applies(
-    pipeline, engine, replies, boxes, headers
-) -> None:  # type: ignore[no-untyped-def]
+    pipeline: IntakePipeline,
+    engine: Engine,
+    replies: RecordedReplies,
+    boxes: tuple[str, ...],
+    headers: dict[str, str],
+) -> None:
     raw = make_mail(body=f"My client PID 174097, SSN {SSN}, needs help.", headers=headers)
     outcome = pipeline.process(RawMessage(raw, "smtp", boxes))
     assert (outcome.action, outcome.incident_number) == ("pii_rejected", None)

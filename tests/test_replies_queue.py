@@ -3,7 +3,7 @@ the mail it composes, the row it writes, and the loop and rate rules."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default
@@ -51,11 +51,11 @@ def parse(row: OutboxMessage) -> EmailMessage:
 def text_of(message: EmailMessage) -> str:
     part = message.get_body(("plain",))
     assert part is not None
-    return str(part.get_content()).replace("\r\n", "\n")  # type: ignore[attr-defined]
+    return str(part.get_content()).replace("\r\n", "\n")
 
 
 def queue(
-    engine: Engine, request: ReplyRequest, *, config: Config | None = None, at=NOW
+    engine: Engine, request: ReplyRequest, *, config: Config | None = None, at: datetime = NOW
 ) -> OutboxMessage | None:
     return queue_mail(engine, make_composer(config or make_config()), request, now=at)
 
@@ -105,7 +105,7 @@ def test_headers_thread_and_stop_loops(engine: Engine) -> None:
     assert message["Message-ID"] == row.message_id
     assert verify_message_id(row.message_id, SECRET) == "200528-2866868"
     html = message.get_body(("html",))
-    assert html is not None and "<strong>200528-2866868</strong>" in html.get_content()  # type: ignore[attr-defined]
+    assert html is not None and "<strong>200528-2866868</strong>" in html.get_content()
     assert (row.kind, row.to_address, row.mail_from) == (
         "ack_new",
         "sam@brokers.example",

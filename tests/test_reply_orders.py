@@ -3,7 +3,7 @@ an order a process left behind is composed by the daemon, once."""
 
 from __future__ import annotations
 
-import asyncio
+import threading
 from dataclasses import replace
 from datetime import timedelta
 from email import message_from_bytes, policy
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 from sqlalchemy.engine import Engine
-from sqlmodel import select
+from sqlmodel import col, select
 
 from pii_guard import PiiGuard
 from ticketing.config import Config
@@ -27,7 +27,6 @@ from ticketing.outbound.orders import (
     compose_orders,
     compose_orphans,
     order_reply,
-    watch_orders,
 )
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.templated import TemplatedBatch, TemplatedReplies
@@ -35,6 +34,7 @@ from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
 from ticketing.privacy.guard import build_guard
+from ticketing.server.jobs import TimedJob, timed_jobs
 from ticketing.signing.message_ids import verify_message_id
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, OutboxMessage, Producer, utcnow
@@ -74,12 +74,12 @@ def order(engine: Engine, composer: ReplyComposer, request: ReplyRequest) -> Ord
 
 def outbox(engine: Engine) -> list[OutboxMessage]:
     with transaction(engine, readonly=True) as session:
-        return list(session.exec(select(OutboxMessage).order_by(OutboxMessage.id)))
+        return list(session.exec(select(OutboxMessage).order_by(col(OutboxMessage.id))))
 
 
 def audit_kinds(engine: Engine) -> list[str]:
     with transaction(engine, readonly=True) as session:
-        return [e.kind for e in session.exec(select(AuditEvent).order_by(AuditEvent.id))]
+        return [e.kind for e in session.exec(select(AuditEvent).order_by(col(AuditEvent.id)))]
 
 
 def parse(row: OutboxMessage) -> EmailMessage:
@@ -199,21 +199,25 @@ def test_a_bug_while_composing_fails_that_reply_alone_without_its_text(
     )
 
 
-def test_watch_orders_composes_what_a_crash_left_and_wakes_the_dispatcher(
+def test_the_orders_job_composes_what_a_crash_left_and_wakes_the_dispatcher(
     engine: Engine, composer: ReplyComposer, guard: PiiGuard
 ) -> None:
     incident, producer = add_case(engine)
     order(engine, composer, ack_new(incident, producer))
     with transaction(engine) as session:  # ordered a lease ago
         session.execute(update(OutboxMessage).values(next_attempt_at=utcnow() - ORDER_LEASE))
+    woken = threading.Event()
 
-    async def watch() -> None:
-        stop = asyncio.Event()
-        await asyncio.wait_for(
-            watch_orders(engine, composer, guard, stop, interval=0.05, wake=stop.set), 30
-        )
+    def compose_left_orders() -> None:
+        if compose_orphans(engine, composer, guard):
+            woken.set()
 
-    asyncio.run(watch())
+    scheduler = timed_jobs([TimedJob("orders left composing", compose_left_orders, 0.05)])
+    scheduler.start()
+    try:
+        assert woken.wait(30)
+    finally:
+        scheduler.shutdown(wait=True)
     assert [row.status for row in outbox(engine)] == ["pending"]
 
 

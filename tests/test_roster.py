@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .conftest import write_config
+from .conftest import CliResult, RunCli, write_config
 
 GOOD = """npn,name,email,language
 1234567,Sam Amsung,sam@brokers.example,en
@@ -13,19 +13,19 @@ GOOD = """npn,name,email,language
 """
 
 
-def _import(run_cli, config: Path, tmp_path: Path, text: str, *extra: str):  # type: ignore[no-untyped-def]
+def _import(run_cli: RunCli, config: Path, tmp_path: Path, text: str, *extra: str) -> CliResult:
     csv_path = tmp_path / "roster.csv"
     csv_path.write_text(text, encoding="utf-8")
     return run_cli("--config", str(config), "producers", "import", str(csv_path), *extra)
 
 
-def test_import_then_list(run_cli, db_url: str, tmp_path: Path) -> None:
+def test_import_then_list(run_cli: RunCli, db_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, db_url)
     result = _import(run_cli, config, tmp_path, GOOD)
     assert result.code == 0, result
     assert result.out == "2 created, 0 updated, 0 unchanged, 0 rejected\n"
     listed = json.loads(run_cli("--config", str(config), "producers", "list", "--json").out)
-    blank = {"phones": [], "agency": None}
+    blank: dict[str, list[str] | None] = {"phones": [], "agency": None}
     assert listed == [
         {"npn": "9", "name": "Ana Ortiz", "email": "ana.ortiz@brokers.example", "language": "es"}
         | blank,
@@ -37,7 +37,9 @@ def test_import_then_list(run_cli, db_url: str, tmp_path: Path) -> None:
     assert len(table) == 3
 
 
-def test_bad_rows_are_reported_and_good_rows_imported(run_cli, db_url: str, tmp_path: Path) -> None:
+def test_bad_rows_are_reported_and_good_rows_imported(
+    run_cli: RunCli, db_url: str, tmp_path: Path
+) -> None:
     config = write_config(tmp_path, db_url)
     text = (
         "\ufeffNPN , Name,Email\n"
@@ -62,7 +64,7 @@ def test_bad_rows_are_reported_and_good_rows_imported(run_cli, db_url: str, tmp_
     assert result.out == "1 created, 0 updated, 0 unchanged, 5 rejected\n"
 
 
-def test_upsert_by_npn(run_cli, db_url: str, tmp_path: Path) -> None:
+def test_upsert_by_npn(run_cli: RunCli, db_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, db_url)
     assert _import(run_cli, config, tmp_path, GOOD).code == 0
     changed = (
@@ -81,7 +83,7 @@ def test_upsert_by_npn(run_cli, db_url: str, tmp_path: Path) -> None:
 
 
 def test_phones_and_agency_are_imported_checked_and_updated(
-    run_cli, db_url: str, tmp_path: Path
+    run_cli: RunCli, db_url: str, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, db_url)
     text = (
@@ -102,7 +104,9 @@ def test_phones_and_agency_are_imported_checked_and_updated(
     assert (sam["phones"], sam["agency"]) == (["410-555-0199"], None)
 
 
-def test_email_of_another_producer_is_rejected(run_cli, db_url: str, tmp_path: Path) -> None:
+def test_email_of_another_producer_is_rejected(
+    run_cli: RunCli, db_url: str, tmp_path: Path
+) -> None:
     config = write_config(tmp_path, db_url)
     _import(run_cli, config, tmp_path, GOOD)
     result = _import(run_cli, config, tmp_path, "npn,name,email\n42,Other,sam@brokers.example\n")
@@ -110,7 +114,7 @@ def test_email_of_another_producer_is_rejected(run_cli, db_url: str, tmp_path: P
     assert result.err.strip().endswith(":2: rejected: email belongs to NPN 1234567")
 
 
-def test_unusable_files_are_one_line_errors(run_cli, db_url: str, tmp_path: Path) -> None:
+def test_unusable_files_are_one_line_errors(run_cli: RunCli, db_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, db_url)
     missing = run_cli("--config", str(config), "producers", "import", str(tmp_path / "none.csv"))
     assert missing.code == 1

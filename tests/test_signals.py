@@ -24,7 +24,7 @@ from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 
 from .conftest import REPO, write_config
-from .daemon import free_port, send, serve_refused, serving, ticketd
+from .daemon import free_port, send, serve_refused, serving_process, ticketd
 from .mail import make_mail
 
 SAM, PAT = "sam@brokers.example", "pat@brokers.example"
@@ -90,7 +90,7 @@ def test_sigterm_refuses_new_sessions_and_lets_a_message_finish(
     config = write_config(
         tmp_path, db_file, f"[smtp]\nport = {smtp}\n[observability]\nhttp_port = {http}\n"
     )
-    with serving(config, smtp, tmp_path / "serve.log") as proc:
+    with serving_process(config, smtp, tmp_path / "serve.log") as proc:
         idle = smtplib.SMTP("127.0.0.1", smtp, timeout=30)
         idle.ehlo("producer.example")
         busy, rest = start_data(smtp)
@@ -115,7 +115,7 @@ def test_a_message_still_arriving_after_the_grace_period_is_cut_off(
     smtp = free_port()
     config = write_config(tmp_path, db_file, f"[smtp]\nport = {smtp}\nshutdown_grace_seconds = 1\n")
     log = tmp_path / "serve.log"
-    with serving(config, smtp, log) as proc:
+    with serving_process(config, smtp, log) as proc:
         busy, _ = start_data(smtp)
         started = time.monotonic()
         proc.send_signal(signal.SIGTERM)
@@ -152,7 +152,7 @@ def test_sighup_reloads_templates_and_the_roster(db_file: str, tmp_path: Path) -
         f'[templates]\noverride_dir = "overrides"\nreload_interval_seconds = 3600\n',
     )
     log = tmp_path / "serve.log"
-    with serving(config, smtp, log) as proc:
+    with serving_process(config, smtp, log) as proc:
         assert count(db_file, "producers") == 1  # imported at start
         _roster(roster, ("1234567", "Sam Amsung", SAM), ("7654321", "Pat Doe", PAT))
         shutil.copytree(REPO / "templates" / "ack_new", overrides / "ack_new")

@@ -12,7 +12,7 @@ from ticketing.errors import SecretError
 from ticketing.signing.key import load_signing_secret
 
 
-def test_environment_variable_wins(monkeypatch, tmp_path: Path) -> None:
+def test_environment_variable_wins(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("TOKEN_SECRET_X", "s" * 32)
     config = SecurityConfig(
         token_secret_env="TOKEN_SECRET_X", generated_secret_file=str(tmp_path / "f")
@@ -21,7 +21,7 @@ def test_environment_variable_wins(monkeypatch, tmp_path: Path) -> None:
     assert not (tmp_path / "f").exists()
 
 
-def test_short_secret_is_refused_without_echoing_it(monkeypatch) -> None:
+def test_short_secret_is_refused_without_echoing_it(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TOKEN_SECRET_X", "hunter2")
     with pytest.raises(SecretError) as info:
         load_signing_secret(SecurityConfig(token_secret_env="TOKEN_SECRET_X"))
@@ -29,7 +29,9 @@ def test_short_secret_is_refused_without_echoing_it(monkeypatch) -> None:
     assert "TOKEN_SECRET_X must be at least 32 characters" in str(info.value)
 
 
-def test_generated_secret_is_private_stable_and_warned(monkeypatch, tmp_path: Path, caplog) -> None:
+def test_generated_secret_is_private_stable_and_warned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     monkeypatch.delenv("TOKEN_SECRET_X", raising=False)
     path = tmp_path / "var" / "token_secret"
     config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=str(path))
@@ -41,7 +43,7 @@ def test_generated_secret_is_private_stable_and_warned(monkeypatch, tmp_path: Pa
     assert first.decode() not in caplog.text
 
 
-def test_no_fallback_means_the_variable_is_required(monkeypatch) -> None:
+def test_no_fallback_means_the_variable_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TOKEN_SECRET_X", raising=False)
     config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=None)
     with pytest.raises(SecretError, match="environment variable TOKEN_SECRET_X is not set"):

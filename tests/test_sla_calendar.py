@@ -8,6 +8,8 @@ import pytest
 
 from ticketing.sla.calendar import BusinessCalendar
 
+from .conftest import RunCli
+
 CAL = BusinessCalendar.standard()
 TWO_DAYS = CAL.business_day * 2
 
@@ -60,7 +62,7 @@ def test_between_counts_only_business_time() -> None:
     assert CAL.is_open(monday) and not CAL.is_open(friday.replace(hour=17))
 
 
-def test_cli_due_prints_the_acceptance_example(run_cli) -> None:  # type: ignore[no-untyped-def]
+def test_cli_due_prints_the_acceptance_example(run_cli: RunCli) -> None:
     result = run_cli("sla", "due", "2026-11-27T10:00:00-05:00")
     assert (result.code, result.out) == (0, "2026-12-01T17:00:00-05:00\n")
     bad = run_cli("sla", "due", "next tuesday")

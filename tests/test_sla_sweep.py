@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, text
@@ -20,6 +21,7 @@ from ticketing.sla.sweep import _apply_arrays, _apply_rows, _plan, due_actions, 
 from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.models import AuditEvent, Incident, Producer
 
+from .conftest import CliResult, RunCli
 from .mail import make_mail
 from .test_intake_pipeline import SECRET, RecordedReplies
 
@@ -37,6 +39,12 @@ def at(text: str) -> datetime:
 
 class CountingNotices:
     """Writes each notice as a row, so that exactly-once can be counted in the database."""
+
+    def batch(self) -> CountingNotices:
+        return self
+
+    def compose(self) -> None:
+        return None
 
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
         session.add(
@@ -60,7 +68,7 @@ def clocks() -> SlaClocks:
 
 
 @pytest.fixture
-def opened(engine: Engine, monkeypatch) -> str:  # type: ignore[no-untyped-def]
+def opened(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1", name="Sam Amsung", email="sam@brokers.example"))
@@ -316,7 +324,9 @@ def test_two_daemons_on_postgres_send_each_escalation_once(pg_db_url: str) -> No
     assert (count, per_incident) == (1000, [])
 
 
-def test_cli_check_lists_without_changing(run_cli, opened: str, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_check_lists_without_changing(
+    run_cli: RunCli, opened: str, db_url: str, tmp_path: Path
+) -> None:
     import json
 
     from .conftest import write_config
@@ -350,14 +360,16 @@ def test_cli_check_lists_without_changing(run_cli, opened: str, db_url: str, tmp
     _ = UTC
 
 
-def test_cli_check_speaks_the_desk_timezone(run_cli, opened: str, db_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_check_speaks_the_desk_timezone(
+    run_cli: RunCli, opened: str, db_url: str, tmp_path: Path
+) -> None:
     import json
 
     from .conftest import write_config
 
     config = str(write_config(tmp_path, db_url))
 
-    def check(*args: str):  # type: ignore[no-untyped-def]
+    def check(*args: str) -> CliResult:
         return run_cli("--config", config, "sla", "check", *args)
 
     # the moment given in UTC comes back in New York time, as `sla due` prints it

@@ -16,7 +16,7 @@ from ticketing.store.db import transaction
 from ticketing.store.models import Incident, Message
 
 from .conftest import write_config
-from .daemon import TcpProxy, free_port, send, serving
+from .daemon import TcpProxy, free_port, send, serving, serving_process
 from .mail import make_mail
 
 ACCEPT = '[intake]\nunknown_senders = "accept"\n'
@@ -53,14 +53,14 @@ def test_200_messages_at_once_then_again(engine: Engine, db_url: str, tmp_path: 
     assert (_count(engine, Message), _count(engine, Incident)) == (200, 200)
 
 
-def test_sigkill_under_load_loses_nothing_and_doubles_nothing(  # type: ignore[no-untyped-def]
+def test_sigkill_under_load_loses_nothing_and_doubles_nothing(
     engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     port = free_port()
     config = _config(tmp_path, db_url, port)
     batch = _messages(120, "kill")
     with (
-        serving(config, port, tmp_path / "serve.log") as proc,
+        serving_process(config, port, tmp_path / "serve.log") as proc,
         ThreadPoolExecutor(max_workers=8) as pool,
     ):
         pending = [pool.submit(send, port, raw) for raw in batch]
@@ -78,7 +78,7 @@ def test_sigkill_under_load_loses_nothing_and_doubles_nothing(  # type: ignore[n
     assert set(retried) == {250}
     with transaction(engine, readonly=True) as session:
         ids = session.exec(select(Message.message_id)).all()
-    assert sorted(ids) == sorted(f"<kill-{i}@brokers.example>" for i in range(120))
+    assert sorted(ids, key=str) == sorted(f"<kill-{i}@brokers.example>" for i in range(120))
 
 
 def test_sqlite_locked_past_the_timeout_answers_451_then_records_once(tmp_path: Path) -> None:

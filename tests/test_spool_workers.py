@@ -22,7 +22,7 @@ from ticketing.store.db import create_db_engine
 from ticketing.store.migrate import upgrade
 
 from .conftest import write_config
-from .daemon import free_port, send, serving
+from .daemon import free_port, send, serving, serving_process
 from .mail import make_mail
 from .test_faults import fill, tmpfs, wait_until
 
@@ -125,7 +125,7 @@ def test_workers_record_every_message_count_it_and_answer_it(
     port, http = free_port(), free_port()
     config = _config(tmp_path, db_url, port, f"[observability]\nhttp_port = {http}\n")
     mails = _mails(40, "m")
-    with serving(config, port, tmp_path / "serve.log") as proc:
+    with serving_process(config, port, tmp_path / "serve.log") as proc:
         assert len(_workers(proc.pid)) == 2
         senders = Senders(port, mails).start()
         senders.join(60)
@@ -146,14 +146,14 @@ def test_sigkill_under_load_loses_nothing_and_records_nothing_twice(
     config = _config(tmp_path, db_url, port)
     mails = _mails(240, "k")
     log = tmp_path / "serve.log"
-    with serving(config, port, log) as proc:
+    with serving_process(config, port, log) as proc:
         workers = _workers(proc.pid)
         senders = Senders(port, mails).start()
         assert wait_until(lambda: len(senders.acked) >= 60, 60)
         proc.kill()  # the daemon dies; its orphaned workers notice and stop on their own
         proc.wait()
         assert wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), 15)
-    with serving(config, port, log) as proc:
+    with serving_process(config, port, log) as proc:
         assert wait_until(lambda: len(senders.acked) >= 150, 60)
         os.kill(_workers(proc.pid)[0], signal.SIGKILL)  # one worker dies: it is replaced
         assert wait_until(lambda: "exited with -9; restarting it" in log.read_text(), 15)
@@ -167,7 +167,8 @@ def test_a_message_without_header_fields_is_refused_before_it_is_spooled(
 ) -> None:
     port, http = free_port(), free_port()
     config = _config(tmp_path, db_url, port, f"[observability]\nhttp_port = {http}\n")
-    with serving(config, port, tmp_path / "serve.log"):
+    # a process of its own: the counters of /metrics are the process's
+    with serving_process(config, port, tmp_path / "serve.log"):
         code, reply = send(port, b"just some words\r\nand more\r\n")
         body = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
     assert (code, reply) == (554, "5.6.0 not an email message: no header fields")
@@ -199,7 +200,7 @@ def test_sigterm_stops_promptly_and_the_next_start_records_the_backlog(
     config = _config(tmp_path, db_url, port)
     mails = _mails(300, "t")
     log = tmp_path / "serve.log"
-    with serving(config, port, log) as proc:
+    with serving_process(config, port, log) as proc:
         senders = Senders(port, mails).start()
         assert wait_until(lambda: len(senders.acked) >= 150, 60)
         for pid in _workers(proc.pid):  # systemd signals the whole control group

@@ -11,14 +11,14 @@ import pytest
 from prometheus_client import CollectorRegistry
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
-from ticketing.server.backlog import register_backlog
 
 from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
+from ticketing.server.backlog import register_backlog
 from ticketing.store.db import transaction
 from ticketing.store.models import MailboxCursor, OutboxMessage, utcnow
 
-from .conftest import write_config
+from .conftest import RunCli, write_config
 from .daemon import SECRET_ENV
 from .mail import make_mail
 
@@ -32,19 +32,20 @@ def config(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path
     return write_config(tmp_path, db_url)
 
 
-def status(run_cli, config: Path) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def status(run_cli: RunCli, config: Path) -> dict[str, object]:
     result = run_cli("--config", str(config), "status", "--json")
     assert result.code == 0, result
-    return json.loads(result.out)  # type: ignore[no-any-return]
+    data: dict[str, object] = json.loads(result.out)
+    return data
 
 
-def desk_lines(run_cli, config: Path) -> list[str]:  # type: ignore[no-untyped-def]
+def desk_lines(run_cli: RunCli, config: Path) -> list[str]:
     """The text output without its storage lines (free space is the host's, not the desk's)."""
     out = run_cli("--config", str(config), "status").out.splitlines()
     return [line for line in out if not line.startswith("storage ")]
 
 
-def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_empty_desk(run_cli: RunCli, config: Path) -> None:
     data = status(run_cli, config)
     assert data["incidents"] == {}
     assert data["outbox"] == {
@@ -64,12 +65,12 @@ def test_an_empty_desk(run_cli, config: Path) -> None:  # type: ignore[no-untype
         "next SLA     none running",
         "last message none yet",
     ]
-    assert len(lines) == 4 + len(data["storage"])  # type: ignore[arg-type]
+    storage = data["storage"]
+    assert isinstance(storage, list)
+    assert len(lines) == 4 + len(storage)
 
 
-def test_after_an_escalation(  # type: ignore[no-untyped-def]
-    run_cli, config: Path, engine: Engine, tmp_path: Path
-) -> None:
+def test_after_an_escalation(run_cli: RunCli, config: Path, engine: Engine, tmp_path: Path) -> None:
     roster = tmp_path / "roster.csv"
     roster.write_text(f"npn,name,email\n1234567,Sam Amsung,{SAM}\n", encoding="utf-8")
     assert run_cli("--config", str(config), "producers", "import", str(roster)).code == 0
@@ -83,6 +84,7 @@ def test_after_an_escalation(  # type: ignore[no-untyped-def]
     data = status(run_cli, config)
     with engine.connect() as conn:
         number, warn_at = conn.execute(text("SELECT number, sla_warn_at FROM incidents")).one()
+    assert isinstance(number, str) and isinstance(warn_at, datetime | str)
     assert data["incidents"] == {"new": 1}
     outbox = data["outbox"]
     assert isinstance(outbox, dict)
@@ -106,8 +108,8 @@ def test_after_an_escalation(  # type: ignore[no-untyped-def]
     assert SAM not in result.out and "123-45-6789" not in result.out
 
 
-def test_the_imap_folders_and_how_far_they_are_read(  # type: ignore[no-untyped-def]
-    run_cli, config: Path, engine: Engine
+def test_the_imap_folders_and_how_far_they_are_read(
+    run_cli: RunCli, config: Path, engine: Engine
 ) -> None:
     moved = utcnow() - timedelta(minutes=3)
     with transaction(engine) as session:
@@ -122,7 +124,9 @@ def test_the_imap_folders_and_how_far_they_are_read(  # type: ignore[no-untyped-
                 )
             )
     data = status(run_cli, config)
-    assert [(c["folder"], c["last_uid"]) for c in data["imap"]] == [  # type: ignore[attr-defined]
+    imap = data["imap"]
+    assert isinstance(imap, list)
+    assert [(c["folder"], c["last_uid"]) for c in imap] == [
         ("INBOX", 532),
         ("Sent Items", 40),
     ]
@@ -131,7 +135,7 @@ def test_the_imap_folders_and_how_far_they_are_read(  # type: ignore[no-untyped-
     assert lines[-1].endswith("(3m ago)") and "Sent Items: uid 40" in lines[-1]
 
 
-def test_the_spool_of_this_host(run_cli, db_url: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_spool_of_this_host(run_cli: RunCli, db_url: str, tmp_path: Path) -> None:
     config = write_config(tmp_path, db_url, '[smtp]\nworkers = 2\nspool_dir = "spool"\n')
     spool = Spool(tmp_path / "spool")
     spool.create()
@@ -156,14 +160,14 @@ def _naive(value: datetime | str) -> datetime:
     return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
-def test_status_on_an_uninitialised_database(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_status_on_an_uninitialised_database(run_cli: RunCli, tmp_path: Path) -> None:
     config = write_config(tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}")
     result = run_cli("--config", str(config), "status")
     assert result.code == 1
     assert result.err.startswith("ticketd: database schema is at nothing")
 
 
-def test_the_free_space_the_smtp_front_watches(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_the_free_space_the_smtp_front_watches(run_cli: RunCli, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'db' / 'ticketd.db'}"
     assert run_cli("--config", str(write_config(tmp_path, url)), "init").code == 0
     beyond = shutil.disk_usage(tmp_path).total + 1  # more than the disk could ever free
@@ -172,7 +176,8 @@ def test_the_free_space_the_smtp_front_watches(run_cli, tmp_path: Path) -> None:
             tmp_path, url, f'[smtp]\nworkers = 1\nspool_dir = "spool"\nmin_free_space = {reserve}\n'
         )
         storage = status(run_cli, config)["storage"]
-        assert [(s["path"], s["below"], s["reserve_bytes"]) for s in storage] == [  # type: ignore[union-attr,index]
+        assert isinstance(storage, list)
+        assert [(s["path"], s["below"], s["reserve_bytes"]) for s in storage] == [
             (str(tmp_path / "spool"), below, reserve),
             (str(tmp_path / "db"), below, reserve),
         ]
@@ -195,8 +200,8 @@ def _outbox_row(engine: Engine, status: str, number: int) -> None:
         )
 
 
-def test_withheld_mail_is_counted_and_explained(  # type: ignore[no-untyped-def]
-    run_cli, config: Path, engine: Engine, tmp_path: Path
+def test_withheld_mail_is_counted_and_explained(
+    run_cli: RunCli, config: Path, engine: Engine, tmp_path: Path
 ) -> None:
     for number in range(2):
         _outbox_row(engine, "withheld", number)
@@ -215,21 +220,25 @@ def test_withheld_mail_is_counted_and_explained(  # type: ignore[no-untyped-def]
     remove()
 
 
-def test_times_are_in_the_desk_timezone(  # type: ignore[no-untyped-def]
-    run_cli, config: Path, engine: Engine, db_url: str, tmp_path: Path
+def test_times_are_in_the_desk_timezone(
+    run_cli: RunCli, config: Path, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
     moved = datetime(2026, 1, 15, 15, 0, tzinfo=UTC)
     with transaction(engine) as session:
         session.add(
             MailboxCursor(mailbox="escalations", folder="INBOX", last_uid=1, updated_at=moved)
         )
-    [cursor] = status(run_cli, config)["imap"]  # type: ignore[misc]
+    imap = status(run_cli, config)["imap"]
+    assert isinstance(imap, list)
+    [cursor] = imap
     assert cursor["updated_at"] == "2026-01-15T10:00:00-05:00"
     assert desk_lines(run_cli, config)[-1].startswith(
         "imap         escalations INBOX: uid 1, 2026-01-15T10:00:00-05:00 ("
     )
     kolkata = write_config(tmp_path, db_url, '[sla]\ntimezone = "Asia/Kolkata"\n')
     data = status(run_cli, kolkata)
-    assert data["imap"][0]["updated_at"] == "2026-01-15T20:30:00+05:30"  # type: ignore[index]
+    imap = data["imap"]
+    assert isinstance(imap, list)
+    assert imap[0]["updated_at"] == "2026-01-15T20:30:00+05:30"
     assert str(data["now"]).endswith("+05:30")
     assert ", 2026-01-15T20:30:00+05:30 (" in desk_lines(run_cli, kolkata)[-1]

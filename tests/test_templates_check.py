@@ -16,7 +16,7 @@ from ticketing.templating.kinds import KINDS, LANGUAGES
 from ticketing.templating.samples import SAMPLE_PRODUCER_NAMES
 from ticketing.templating.store import TemplateStore
 
-from .conftest import REPO
+from .conftest import REPO, RunCli
 
 
 @pytest.fixture
@@ -42,7 +42,7 @@ def copy_shipped(folder: Path, kind: str, into: str | None = None) -> Path:
     return target
 
 
-def test_shipped_templates_pass(run_cli) -> None:
+def test_shipped_templates_pass(run_cli: RunCli) -> None:
     result = run_cli("--config", str(REPO / "config.toml"), "templates", "check")
     assert result.code == 0, result
     assert result.out == "templates: OK\n"
@@ -52,7 +52,9 @@ def test_shipped_dir_is_the_source_templates_folder() -> None:
     assert shipped_dir() == REPO / "templates"
 
 
-def test_typo_in_variable_is_reported_with_file_and_line(run_cli, admin) -> None:
+def test_typo_in_variable_is_reported_with_file_and_line(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_new") / "body.txt"
     lines = body.read_text(encoding="utf-8").splitlines()
@@ -65,7 +67,9 @@ def test_typo_in_variable_is_reported_with_file_and_line(run_cli, admin) -> None
     assert f"{body}:3: unknown variable 'incident.numbr'" in result.out.splitlines()
 
 
-def test_typo_in_a_branch_samples_do_not_reach_is_still_found(run_cli, admin) -> None:
+def test_typo_in_a_branch_samples_do_not_reach_is_still_found(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     subject = copy_shipped(folder, "resolved") / "subject.txt"
     subject.write_text(
@@ -77,7 +81,7 @@ def test_typo_in_a_branch_samples_do_not_reach_is_still_found(run_cli, admin) ->
     assert f"{subject}:2: unknown variable 'producer.nmae'" in result.out
 
 
-def test_unknown_top_level_name(run_cli, admin) -> None:
+def test_unknown_top_level_name(run_cli: RunCli, admin: tuple[Path, Path]) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_reply") / "body.es.txt"
     body.write_text(body.read_text(encoding="utf-8") + "{{ consumer_ssn }}\n", encoding="utf-8")
@@ -87,7 +91,7 @@ def test_unknown_top_level_name(run_cli, admin) -> None:
     assert result.code == 1
 
 
-def test_syntax_error_line(run_cli, admin) -> None:
+def test_syntax_error_line(run_cli: RunCli, admin: tuple[Path, Path]) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_new") / "body.txt"
     body.write_text("Hi,\n\n{% if producer %}\n{{ ref_token }}\n", encoding="utf-8")
@@ -98,7 +102,7 @@ def test_syntax_error_line(run_cli, admin) -> None:
     assert problems[0]["message"].startswith("syntax error:")
 
 
-def test_reaching_for_class_fails(run_cli, admin) -> None:
+def test_reaching_for_class_fails(run_cli: RunCli, admin: tuple[Path, Path]) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_new") / "body.txt"
     body.write_text(
@@ -109,7 +113,7 @@ def test_reaching_for_class_fails(run_cli, admin) -> None:
     assert f"{body}:2: forbidden by the sandbox:" in result.out
 
 
-def test_missing_token_line(run_cli, admin) -> None:
+def test_missing_token_line(run_cli: RunCli, admin: tuple[Path, Path]) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_new") / "body.txt"
     text = body.read_text(encoding="utf-8").replace("{{ ref_token }}\n", "")
@@ -120,7 +124,9 @@ def test_missing_token_line(run_cli, admin) -> None:
     assert f"{body}:{line}: no line with {{{{ ref_token }}}} on its own" in result.out.splitlines()
 
 
-def test_token_inside_a_sentence_is_not_a_line_of_its_own(run_cli, admin) -> None:
+def test_token_inside_a_sentence_is_not_a_line_of_its_own(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     body = copy_shipped(folder, "resolved") / "body.txt"
     body.write_text("Reference: {{ ref_token }}\n", encoding="utf-8")
@@ -128,7 +134,9 @@ def test_token_inside_a_sentence_is_not_a_line_of_its_own(run_cli, admin) -> Non
     assert f"{body}:1: no line with {{{{ ref_token }}}} on its own" in result.out
 
 
-def test_token_is_not_offered_to_kinds_without_an_incident(run_cli, admin) -> None:
+def test_token_is_not_offered_to_kinds_without_an_incident(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     body = copy_shipped(folder, "not_authorized") / "body.txt"
     body.write_text("Hello\n{{ ref_token }}\n", encoding="utf-8")
@@ -136,7 +144,7 @@ def test_token_is_not_offered_to_kinds_without_an_incident(run_cli, admin) -> No
     assert f"{body}:2: unknown variable 'ref_token'" in result.out
 
 
-def test_layout_problems(run_cli, admin) -> None:
+def test_layout_problems(run_cli: RunCli, admin: tuple[Path, Path]) -> None:
     config, folder = admin
     stray = write(folder, "ack_new/notes.txt", "x")
     unknown_kind = write(folder, "ack_neww/body.txt", "x")
@@ -152,7 +160,7 @@ def test_layout_problems(run_cli, admin) -> None:
 
 
 def test_a_partial_override_passes_and_list_shows_where_each_part_comes_from(
-    run_cli, admin
+    run_cli: RunCli, admin: tuple[Path, Path]
 ) -> None:
     config, folder = admin
     subject = write(folder, "resolved/subject.txt", "Closed: {{ incident.number }}\n")
@@ -167,14 +175,16 @@ def test_a_partial_override_passes_and_list_shows_where_each_part_comes_from(
     assert (row["body"], row["layer"]) == (str(shipped_dir() / "resolved" / "body.txt"), "shipped")
 
 
-def test_team_folder_is_checked_for_its_team_only(run_cli, admin) -> None:
+def test_team_folder_is_checked_for_its_team_only(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     copy_shipped(folder, "ack_new", into="producer_operations/ack_new")
     result = run_cli("--config", str(config), "templates", "check")
     assert result.code == 0, result
 
 
-def test_list_shows_which_layer_answers(run_cli, admin) -> None:
+def test_list_shows_which_layer_answers(run_cli: RunCli, admin: tuple[Path, Path]) -> None:
     config, folder = admin
     copy_shipped(folder, "ack_new", into="producer_operations/ack_new")
     rows = json.loads(run_cli("--config", str(config), "templates", "list", "--json").out)
@@ -195,7 +205,7 @@ def test_list_shows_which_layer_answers(run_cli, admin) -> None:
     ]
 
 
-def test_preview_prints_the_whole_mime_message(run_cli) -> None:
+def test_preview_prints_the_whole_mime_message(run_cli: RunCli) -> None:
     result = run_cli(
         "--config",
         str(REPO / "config.toml"),
@@ -216,7 +226,7 @@ def test_preview_prints_the_whole_mime_message(run_cli) -> None:
     assert "Content-Type: text/html" in out
 
 
-def test_preview_spanish_and_team(run_cli) -> None:
+def test_preview_spanish_and_team(run_cli: RunCli) -> None:
     result = run_cli(
         "--config",
         str(REPO / "config.toml"),
@@ -236,13 +246,15 @@ def test_preview_spanish_and_team(run_cli) -> None:
     assert "#:174097,174098" in result.out
 
 
-def test_preview_unknown_team_is_one_line(run_cli) -> None:
+def test_preview_unknown_team_is_one_line(run_cli: RunCli) -> None:
     result = run_cli("templates", "preview", "ack_new", "--team", "nobody")
     assert result.code == 1
     assert result.err.startswith("ticketd: unknown team 'nobody'")
 
 
-def test_preview_of_a_broken_override_fails_like_check(run_cli, admin) -> None:
+def test_preview_of_a_broken_override_fails_like_check(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_new") / "body.txt"
     body.write_text("Hi,\n\n{% if producer %}\n{{ ref_token }}\n", encoding="utf-8")
@@ -262,7 +274,7 @@ def test_preview_of_a_broken_override_fails_like_check(run_cli, admin) -> None:
     ],
 )
 def test_check_flags_a_template_the_outbound_guard_would_withhold(
-    run_cli, admin, line: str, kinds: str
+    run_cli: RunCli, admin: tuple[Path, Path], line: str, kinds: str
 ) -> None:
     config, folder = admin
     body = copy_shipped(folder, "ack_new") / "body.txt"
@@ -280,7 +292,9 @@ def test_check_flags_a_template_the_outbound_guard_would_withhold(
     assert all(str(body) in problem for problem in result.out.splitlines())
 
 
-def test_check_blames_the_subject_when_the_subject_holds_it(run_cli, admin) -> None:
+def test_check_blames_the_subject_when_the_subject_holds_it(
+    run_cli: RunCli, admin: tuple[Path, Path]
+) -> None:
     config, folder = admin
     subject = write(
         folder, "resolved/subject.es.txt", "Caso de Maria Gonzalez {{ incident.number }}\n"

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import shutil
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ticketing.config import Config
 from ticketing.config.templates_schema import TemplatesConfig
 from ticketing.errors import ReplyError, TemplateError, TemplateSecurityError
-from ticketing.store.models import AuditEvent
+from ticketing.server.jobs import TimedJob, timed_jobs
+from ticketing.store.models import AuditEvent, utcnow
 from ticketing.templating.files import shipped_dir
-from ticketing.templating.reload import reload_templates, watch_templates
+from ticketing.templating.reload import reload_templates
 from ticketing.templating.sandbox import compile_template, render
 from ticketing.templating.store import TemplateStore
 
@@ -162,29 +163,27 @@ def test_refused_templates_are_audited(tmp_path: Path, engine: Engine) -> None:
     (tmp_path / "ack_new" / "subject.txt").write_text("{{ incident.nmber }}\n", encoding="utf-8")
     reload_templates(store, engine, NOW)
     with Session(engine) as session:
-        events = session.exec(select(AuditEvent).order_by(AuditEvent.id)).all()
+        events = session.exec(select(AuditEvent).order_by(col(AuditEvent.id))).all()
     kinds = {e.kind: e.detail for e in events}
     assert kinds["template_security_violation"]["file"] == str(body)
     assert kinds["template_security_violation"]["line"] == 2
     assert kinds["template_refused"]["error"] == "unknown variable 'incident.nmber'"
 
 
-def test_watch_reloads_until_stopped(tmp_path: Path, engine: Engine) -> None:
+def test_the_reload_job_picks_up_an_edit_while_running(tmp_path: Path, engine: Engine) -> None:
     subject = copy_kind(tmp_path, "resolved") / "subject.txt"
     store = store_with(tmp_path)
-
-    async def scenario() -> None:
-        stop = asyncio.Event()
-        task = asyncio.create_task(watch_templates(store, engine, stop, interval=0.05))
+    job = TimedJob("template reload", lambda: reload_templates(store, engine, utcnow()), 0.05)
+    scheduler = timed_jobs([job])
+    scheduler.start()
+    try:
         subject.write_text("Watched {{ incident.number }}\n", encoding="utf-8")
-        for _ in range(200):
+        for _ in range(500):
             if _text_of(store).startswith("Watched"):
                 break
-            await asyncio.sleep(0.01)
-        stop.set()
-        await asyncio.wait_for(task, timeout=5)
-
-    asyncio.run(scenario())
+            time.sleep(0.01)
+    finally:
+        scheduler.shutdown(wait=True)
     assert _text_of(store) == "Watched 200528-2866868\n"
 
 

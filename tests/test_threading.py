@@ -12,7 +12,7 @@ from ticketing.config import Config
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.intake.smtp import build_pipeline
 from ticketing.pipeline.runner import IntakePipeline
-from ticketing.pipeline.types import RawMessage
+from ticketing.pipeline.types import Outcome, RawMessage
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, Message, OutboxMessage, Producer
@@ -30,7 +30,9 @@ def replies() -> RecordedReplies:
 
 
 @pytest.fixture
-def pipeline(engine: Engine, replies: RecordedReplies, monkeypatch) -> IntakePipeline:  # type: ignore[no-untyped-def]
+def pipeline(
+    engine: Engine, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
+) -> IntakePipeline:
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
@@ -38,21 +40,26 @@ def pipeline(engine: Engine, replies: RecordedReplies, monkeypatch) -> IntakePip
     return build_pipeline(Config(staff=STAFF), engine, replies=replies)
 
 
-def deliver(pipeline: IntakePipeline, raw: bytes, when: datetime = T0, box: str = "escalations"):  # type: ignore[no-untyped-def]
+def deliver(
+    pipeline: IntakePipeline, raw: bytes, when: datetime = T0, box: str = "escalations"
+) -> Outcome:
     return pipeline.process(RawMessage(raw, "smtp", (box,), received_at=when))
 
 
-def incident(engine: Engine, number: str) -> Incident:
+def incident(engine: Engine, number: str | None) -> Incident:
+    assert number is not None
     with transaction(engine, readonly=True) as session:
         return session.exec(select(Incident).where(Incident.number == number)).one()
 
 
-def token_for(number: str) -> str:
+def token_for(number: str | None) -> str:
+    assert number is not None
     return RefTokens(SECRET.encode(), "00Dtkd01").make(number)
 
 
-def ack_from_us(engine: Engine, number: str, message_id: str) -> None:
+def ack_from_us(engine: Engine, number: str | None, message_id: str) -> None:
     """What the outbox holds once our ack_new went out: our Message-ID on the incident."""
+    assert number is not None
     with transaction(engine) as session:
         found = session.exec(select(Incident).where(Incident.number == number)).one()
         session.add(
@@ -70,8 +77,8 @@ def ack_from_us(engine: Engine, number: str, message_id: str) -> None:
     ("subject_prefix", "quoting"),
     [("RE: ", True), ("AW: ", True), ("Fwd: ", False), ("Re: ", False)],
 )
-def test_client_replies_land_on_their_incident(  # type: ignore[no-untyped-def]
-    pipeline, engine, subject_prefix: str, quoting: bool
+def test_client_replies_land_on_their_incident(
+    pipeline: IntakePipeline, engine: Engine, subject_prefix: str, quoting: bool
 ) -> None:
     first = deliver(pipeline, make_mail())
     token = token_for(first.incident_number)
@@ -84,7 +91,7 @@ def test_client_replies_land_on_their_incident(  # type: ignore[no-untyped-def]
     assert (outcome.incident_number, outcome.new_incident) == (first.incident_number, False)
 
 
-def test_reply_that_kept_only_in_reply_to(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_reply_that_kept_only_in_reply_to(pipeline: IntakePipeline, engine: Engine) -> None:
     first = deliver(pipeline, make_mail())
     ack_from_us(engine, first.incident_number, "<ack-1@exchange.example>")
     reply = make_mail(
@@ -95,14 +102,14 @@ def test_reply_that_kept_only_in_reply_to(pipeline, engine) -> None:  # type: ig
     assert deliver(pipeline, reply).incident_number == first.incident_number
 
 
-def test_reply_that_kept_only_the_number_in_the_subject(pipeline) -> None:  # type: ignore[no-untyped-def]
+def test_reply_that_kept_only_the_number_in_the_subject(pipeline: IntakePipeline) -> None:
     first = deliver(pipeline, make_mail())
     reply = make_mail(subject=f"RE: [#{first.incident_number}] still waiting", body="Any news?")
     outcome = deliver(pipeline, reply)
     assert (outcome.incident_number, outcome.new_incident) == (first.incident_number, False)
 
 
-def test_altered_token_attaches_to_nothing(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_altered_token_attaches_to_nothing(pipeline: IntakePipeline, engine: Engine) -> None:
     first = deliver(pipeline, make_mail())
     token = token_for(first.incident_number)
     altered = token[:12] + ("x" if token[12] != "x" else "y") + token[13:]
@@ -112,7 +119,9 @@ def test_altered_token_attaches_to_nothing(pipeline, engine) -> None:  # type: i
         assert session.exec(select(AuditEvent).where(AuditEvent.kind == "forged_token")).first()
 
 
-def test_second_producer_quoting_number_and_token_is_refused(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_second_producer_quoting_number_and_token_is_refused(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     first = deliver(pipeline, make_mail())
     number, token = first.incident_number, token_for(first.incident_number)
     intruder = make_mail(
@@ -131,7 +140,9 @@ def test_second_producer_quoting_number_and_token_is_refused(pipeline, engine, r
     assert len(on_incident) == 1
 
 
-def test_duplicate_escalation_is_attached_while_open(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_duplicate_escalation_is_attached_while_open(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     first = deliver(pipeline, make_mail(subject="Escalated Case: Enrollment.PID #:174097"))
     again = make_mail(
         subject="Enrollment problem for PID 174097", body="Calling the hotline too, same client."
@@ -145,7 +156,7 @@ def test_duplicate_escalation_is_attached_while_open(pipeline, engine) -> None: 
     assert deliver(pipeline, other_type).new_incident
 
 
-def test_types_and_routing(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_types_and_routing(pipeline: IntakePipeline, engine: Engine) -> None:
     cases = {
         "Escalated Case: 1095 A.PID #:5551": ("form_1095a", "escalated_cases"),
         "Commission not paid for PID 5552": ("commission", "producer_operations"),
@@ -160,7 +171,9 @@ def test_types_and_routing(pipeline, engine) -> None:  # type: ignore[no-untyped
     assert incident(engine, urgent).priority == "high"
 
 
-def test_caseworker_reply_then_producer_reply(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_caseworker_reply_then_producer_reply(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     first = deliver(pipeline, make_mail())
     number, token = first.incident_number, token_for(first.incident_number)
     staff = make_mail(
@@ -186,7 +199,9 @@ def test_caseworker_reply_then_producer_reply(pipeline, engine, replies) -> None
     assert "ack_new" in replies.kinds and all(o.identity.is_staff is False for o in replies.orders)
 
 
-def test_resolution_marker_then_reopen_within_window_then_linked_after(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_resolution_marker_then_reopen_within_window_then_linked_after(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     number = deliver(pipeline, make_mail()).incident_number
     token = token_for(number)
     resolve = make_mail(
@@ -211,7 +226,9 @@ def test_resolution_marker_then_reopen_within_window_then_linked_after(pipeline,
     assert incident(engine, number).status == "resolved"
 
 
-def test_mail_to_a_merged_incident_follows_the_merge(pipeline, engine) -> None:  # type: ignore[no-untyped-def]
+def test_mail_to_a_merged_incident_follows_the_merge(
+    pipeline: IntakePipeline, engine: Engine
+) -> None:
     first = deliver(pipeline, make_mail(subject="Escalated Case: Enrollment.PID #:1001"))
     second = deliver(pipeline, make_mail(subject="Escalated Case: Enrollment.PID #:1002"))
     with transaction(engine) as session:
@@ -227,7 +244,9 @@ def test_mail_to_a_merged_incident_follows_the_merge(pipeline, engine) -> None: 
     assert deliver(pipeline, reply).incident_number == first.incident_number
 
 
-def test_staff_mail_never_opens_an_incident(pipeline, engine, replies) -> None:  # type: ignore[no-untyped-def]
+def test_staff_mail_never_opens_an_incident(
+    pipeline: IntakePipeline, engine: Engine, replies: RecordedReplies
+) -> None:
     outcome = deliver(pipeline, make_mail(sender="lead@exchange.example", subject="lunch?"))
     assert (outcome.action, outcome.incident_number) == ("recorded", None)
     with transaction(engine, readonly=True) as session:

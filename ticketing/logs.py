@@ -8,7 +8,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
-__all__ = ["JsonFormatter", "configure_logging", "set_log_format"]
+__all__ = ["JsonFormatter", "configure_logging", "quiet_libraries", "set_log_format"]
 
 # Loggers of libraries that write message data (addresses, header text, tracebacks
 # of parsing errors) at levels we would otherwise show.
@@ -30,6 +30,11 @@ def configure_logging(level: int | str = logging.INFO) -> None:
         format=_TEXT_FORMAT,
         stream=sys.stderr,
     )
+    quiet_libraries()
+
+
+def quiet_libraries() -> None:
+    """Raise the levels of the libraries that would log message data or chatter."""
     for name, floor in _QUIET.items():
         logging.getLogger(name).setLevel(floor)
 

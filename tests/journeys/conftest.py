@@ -35,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import _fresh_pg_database, write_config
-from tests.daemon import SECRET_ENV, free_port, serving
+from tests.daemon import SECRET_ENV, free_port, serving_process
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 from ticketing.store.migrate import upgrade
@@ -142,13 +142,13 @@ class Mail:
 
     @classmethod
     def parse(cls, raw: bytes, name: str = "") -> Mail:
-        return cls(message_from_bytes(raw, policy=policy.default), name)  # type: ignore[arg-type]
+        return cls(message_from_bytes(raw, policy=policy.default), name)
 
     @property
     def text(self) -> str:
         """The text/plain part, as the reader sees it."""
         body = self.message.get_body(("plain",))
-        text = "" if body is None else str(body.get_content())  # type: ignore[attr-defined]
+        text = "" if body is None else str(body.get_content())
         return text.replace("\r\n", "\n")
 
     @property
@@ -169,7 +169,7 @@ class Mail:
         values = self.message[header]
         if values is None:
             return []
-        return [a.addr_spec.lower() for a in values.addresses]  # type: ignore[attr-defined]
+        return [a.addr_spec.lower() for a in values.addresses]
 
     @property
     def from_address(self) -> str | None:
@@ -376,7 +376,9 @@ class Desk:
                 code, text = client.data(raw)
                 return code, text.decode(errors="replace")
         except smtplib.SMTPResponseException as exc:
-            return exc.smtp_code, exc.smtp_error.decode(errors="replace")
+            error = exc.smtp_error
+            reply = error.decode(errors="replace") if isinstance(error, bytes) else error
+            return exc.smtp_code, reply
 
     # -- mail out
 
@@ -525,7 +527,7 @@ def running_desk(
     desk = Desk(backend, db_url, config, port, folder / "sent", folder, commands, env or {})
     if roster:
         desk.import_producers(*roster)
-    with serving(config, port, folder / "serve.log") as proc:
+    with serving_process(config, port, folder / "serve.log") as proc:
         desk.process = proc
         yield desk
         assert proc.poll() is None, f"ticketd serve died: see {folder / 'serve.log'}"
