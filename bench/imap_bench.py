@@ -37,9 +37,9 @@ from mailer.parsing import parse_message
 from tests.dovecot import PASSWORD, DovecotServer
 from tests.mail import make_mail
 from ticketing.config import Config, ImapConfig, MailboxConfig
+from ticketing.intake.build import build_pipeline
 from ticketing.intake.imap.leadership import FileLock
 from ticketing.intake.imap.poller import MailboxPoller, imap_settings
-from ticketing.intake.smtp import build_pipeline
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.privacy.guard import build_guard
 from ticketing.store.db import transaction

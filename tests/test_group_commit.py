@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from ticketing import metrics
 from ticketing.config import Config, DatabaseConfig
 from ticketing.errors import PermanentRejection, StorageError
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.outbound.ordering import ReplyOrder
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Outcome, RawMessage

@@ -21,9 +21,9 @@ from tests.test_intake_pipeline import RecordedReplies
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig
+from ticketing.intake.build import build_pipeline
 from ticketing.intake.imap.leadership import FileLock
 from ticketing.intake.imap.poller import MailboxPoller
-from ticketing.intake.smtp import build_pipeline
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.types import RawMessage
 from ticketing.privacy.guard import build_guard

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 
 from ticketing.config import Config, IntakeConfig
 from ticketing.errors import PermanentRejection
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.outbound.ordering import ReplyOrder
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage

@@ -14,7 +14,7 @@ from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.templates_schema import TemplatesConfig
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.outbound.ordering import ReplyOrder
 from ticketing.outbound.request import ReplyRequest
 from ticketing.pipeline.guard import PiiGuardStage

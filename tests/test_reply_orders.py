@@ -19,7 +19,7 @@ from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.errors import StorageError
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.outbound.compose import ComposedMail, ReplyComposer
 from ticketing.outbound.orders import (
     ORDER_LEASE,

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 from ticketing.config import Config, DatabaseConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.incidents.records import open_incident
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.pipeline.types import RawMessage
 from ticketing.sla.clocks import SlaClocks
 from ticketing.sla.sweep import _apply_arrays, _apply_rows, _plan, due_actions, sweep

@@ -17,7 +17,7 @@ from sqlmodel import select
 from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from ticketing.config import Config, DatabaseConfig
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.intake.spooled import (
     batches_by_size,
     drain_spool,

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from ticketing.config import Config
 from ticketing.config.desk_schema import StaffConfig
-from ticketing.intake.smtp import build_pipeline
+from ticketing.intake.build import build_pipeline
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Outcome, RawMessage
 from ticketing.signing.tokens import RefTokens

@@ -29,9 +29,10 @@ __all__ = ["ingest_command"]
 def ingest_command(ctx: Context, source: BinaryIO, mailbox: str | None, as_json: bool) -> None:
     """Record one message read from SOURCE (a file, or - for standard input)."""
     raw = source.read()
+    config = ctx.loaded.config  # loading it sets up logging: quieten that afterwards
     # An MTA keeps our stderr as the delivery status: one line, so no INFO chatter.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
-    verdict = ingest_piped(ctx.loaded.config, ctx.engine, raw, mailbox)
+    verdict = ingest_piped(config, ctx.engine, raw, mailbox)
     if verdict.outcome is None:
         click.echo(f"ticketd: {_why(verdict)}", err=True)
     elif as_json:

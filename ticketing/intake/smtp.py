@@ -1,6 +1,6 @@
-"""Building the intake pipeline from configuration, and SMTP intake's deliveries:
-recorded in the daemon, or spooled for the worker processes.  Each speaks the
-pipeline's verdict (``pipeline/verdict.py``) back as an SMTP reply."""
+"""SMTP intake's deliveries: recorded in the daemon, or spooled for the worker
+processes.  Each speaks the pipeline's verdict (``pipeline/verdict.py``) back as
+an SMTP reply."""
 
 from __future__ import annotations
 
@@ -10,31 +10,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from sqlalchemy.engine import Engine
-
-from mailer.addresses import base_address
-from mailer.recipients import RecipientMap
-from mailer.screening import OwnIdentity
 from mailer.smtp_server import Delivery, InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 from ticketing.config import Config
 from ticketing.errors import PermanentRejection
-from ticketing.outbound.ordering import Immediate, NoReplies, Replies, ReplySink
-from ticketing.pipeline.guard import NoGuard, PiiStage
 from ticketing.pipeline.limits import check_header_fields, check_size
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
 from ticketing.pipeline.verdict import Verdict, observe, verdict_of
-from ticketing.signing.key import load_signing_secret
-from ticketing.signing.message_ids import MESSAGE_ID_PREFIX
-from ticketing.signing.tokens import RefTokens
-from ticketing.sla.clocks import SlaClocks
 from ticketing.store.db import sqlite_file
 
 __all__ = [
-    "build_pipeline",
-    "own_identity",
     "smtp_answer",
     "smtp_delivery",
     "spool_delivery",
@@ -47,40 +34,6 @@ _DISK_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 _RECORDED = "250 2.0.0 Ok: recorded"
 _TRY_LATER = "451 4.3.0 Temporary failure, please try again later"
-
-
-def own_identity(config: Config) -> OwnIdentity:
-    """Our addresses, Message-ID domain and X-Loop marker, to spot our own mail coming back."""
-    sender = config.outbound.from_address
-    addresses = {base_address(box.address) for box in config.mailboxes} | {base_address(sender)}
-    return OwnIdentity(frozenset(addresses), config.outbound.id_domain, sender, MESSAGE_ID_PREFIX)
-
-
-def build_pipeline(
-    config: Config,
-    engine: Engine,
-    *,
-    guard: PiiStage | None = None,
-    replies: Replies | ReplySink | None = None,
-    secret: bytes | None = None,
-) -> IntakePipeline:
-    """The pipeline; ``secret`` is loaded from the environment (or its file) when not given.
-
-    ``replies`` may be a bare ``ReplySink``, which writes each reply inside the
-    recording transaction (``Immediate``).
-    """
-    secret = secret if secret is not None else load_signing_secret(config.security)
-    return IntakePipeline(
-        config=config,
-        engine=engine,
-        tokens=RefTokens(secret, config.security.token_org),
-        secret=secret,
-        guard=guard or NoGuard(),
-        replies=replies if isinstance(replies, Replies) else Immediate(replies or NoReplies()),
-        own=own_identity(config),
-        recipients=RecipientMap((box.name, box.address) for box in config.mailboxes),
-        clocks=SlaClocks.from_config(config.sla),
-    )
 
 
 def smtp_answer(verdict: Verdict) -> str:
