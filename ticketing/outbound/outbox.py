@@ -17,6 +17,7 @@ Times come from the caller (``now``), so tests drive the clock.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -32,6 +33,7 @@ from sqlmodel import Session, col, select
 from mailer.delivery import MaildirTransport, RelaySettings, SmtpRelayTransport, Transport
 from mailer.errors import DeliveryError, PermanentDeliveryError, RelayUnavailableError
 from ticketing import metrics
+from ticketing.backoff import Backoff
 from ticketing.config import OutboundConfig
 from ticketing.errors import NotFoundError, OutboxStateError, TicketdError
 from ticketing.store.audit import audit
@@ -48,6 +50,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# a round that keeps failing (the database is down) is retried at least this often
+_MAX_ROUND_PAUSE = 60.0
 _TABLE = table_of(OutboxMessage)
 _DUE = ("pending", "sending")
 _OUTCOMES_AT_ONCE = 20  # delivery outcomes recorded with one commit ...
@@ -372,16 +377,24 @@ class OutboxDispatcher:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Deliver until ``stop`` is set; a failed round is logged and retried, never fatal."""
+        """Deliver until ``stop`` is set; a failed round is logged and retried after a
+        growing pause (``Backoff``; a wake does not cut it short), never fatal."""
         self._loop = asyncio.get_running_loop()
+        backoff = Backoff(first=self._config.poll_interval_seconds, cap=_MAX_ROUND_PAUSE)
         while not stop.is_set():
             self._wake.clear()
             try:
                 await dispatch_due(self._engine, self._transport, self._clock(), self._config)
-            except TicketdError as exc:
-                log.warning("outbox round failed: %s", exc)
-            except Exception:  # the loop must outlive any one bad round
-                log.exception("outbox round failed unexpectedly")
+            except Exception as exc:
+                pause = backoff.failed()
+                if isinstance(exc, TicketdError):
+                    log.warning("outbox round failed: %s; next in %.0f s", exc, pause)
+                else:
+                    log.exception("outbox round failed unexpectedly; next in %.0f s", pause)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                continue
+            backoff.succeeded()
             await _first(stop, self._wake, self._config.poll_interval_seconds)
 
 
