@@ -1,7 +1,9 @@
-"""Shared fixtures: real databases (SQLite and PostgreSQL), the shared corpus, the CLI.
+"""Shared fixtures: real databases (SQLite and PostgreSQL), the shared corpus, the CLI,
+a daemon's config (``ticketd``), a relay sink, test certificates, Dovecot.
 
 Tests that need a server skip with a reason when it is absent, except under
-``TICKETD_REQUIRE_SERVICES=1`` (CI), where its absence is a failure.
+``TICKETD_REQUIRE_SERVICES=1`` (CI), where its absence is a failure.  Tests marked ``slow``
+run only under ``TICKETD_RUN_SLOW=1`` (CI sets it).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import trustme
 from sqlalchemy.engine import Engine, make_url
 
-from tests.certs import make_certificate
+from tests.builders import RecordedReplies, Sink, TlsFiles
+from tests.daemon import DaemonSetup, Ticketd, daemon_config, free_port
 from tests.dovecot import DovecotServer, dovecot_binary
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
@@ -26,6 +30,17 @@ from ticketing.store.migrate import upgrade
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("TICKETD_SHARED_DIR", REPO.parent / "shared"))
 REQUIRE_SERVICES = os.environ.get("TICKETD_REQUIRE_SERVICES") == "1"
+RUN_SLOW = os.environ.get("TICKETD_RUN_SLOW") == "1"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests (minutes each) are skipped unless ``TICKETD_RUN_SLOW=1``."""
+    if RUN_SLOW:
+        return
+    skip = pytest.mark.skip(reason="slow: run it with TICKETD_RUN_SLOW=1 (CI does)")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
 
 
 def unavailable(reason: str) -> None:
@@ -169,6 +184,50 @@ def write_config(directory: Path, db_url: str, extra: str = "") -> Path:
     return path
 
 
+# --- a daemon's config: the ``ticketd`` factory --------------------------------------------------
+
+
+@pytest.fixture
+def ticketd(request: pytest.FixtureRequest, tmp_path: Path) -> Ticketd:
+    r"""Writes the config of a ``ticketd serve`` and returns its ``DaemonSetup``::
+
+        @pytest.mark.ticketd('[intake]\nunknown_senders = "accept"\n')
+        def test_x(ticketd: Ticketd) -> None:
+            daemon = ticketd("[smtp]\nmax_header_count = 50\n")
+            with daemon.serve():
+                assert daemon.send(make_mail())[0] == 250
+
+    ``ticketd(*sections, port=None, db_url=None, folder=None)`` writes ``folder/config.toml``
+    (``folder`` is ``tmp_path`` unless given): ``[database] url`` (``db_url``, else the
+    test's ``db_url`` fixture), ``[smtp] port`` (``port``, else a free one), then the TOML
+    sections of the test's closest ``ticketd`` marker (the test's, else its class's or
+    module's ``pytestmark``) and the ``sections`` given, merged in that order.  The daemon
+    logs to ``folder/serve.log``.
+    """
+    marker = request.node.get_closest_marker("ticketd")
+    defaults: tuple[str, ...] = tuple(marker.args) if marker else ()
+    if not all(isinstance(section, str) for section in defaults):
+        pytest.fail("@pytest.mark.ticketd takes TOML texts", pytrace=False)
+
+    def setup(
+        *sections: str,
+        port: int | None = None,
+        db_url: str | None = None,
+        folder: Path | None = None,
+    ) -> DaemonSetup:
+        if db_url is None:
+            if "db_url" not in request.fixturenames:
+                pytest.fail("ticketd(): pass db_url= or request the db_url fixture", pytrace=False)
+            db_url = str(request.getfixturevalue("db_url"))
+        port = free_port() if port is None else port
+        where = tmp_path if folder is None else folder
+        where.mkdir(parents=True, exist_ok=True)
+        config = daemon_config(where / "config.toml", db_url, port, *defaults, *sections)
+        return DaemonSetup(config, port, where / "serve.log")
+
+    return setup
+
+
 @pytest.fixture
 def pg_db_url(postgres_url: str, postgres_template: str) -> Iterator[str]:
     """A PostgreSQL database migrated to head, for tests about PostgreSQL alone."""
@@ -179,14 +238,16 @@ def pg_db_url(postgres_url: str, postgres_template: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
-    """One private Dovecot (plain and TLS listeners) for the session; tests use own users."""
+def dovecot(tls_ca: trustme.CA) -> Iterator[DovecotServer]:
+    """One private Dovecot (plain and TLS listeners) for the session; tests use own users.
+    Its certificate is from ``tls_ca``: a client trusts it with ``tls_files.ca``."""
     if dovecot_binary() is None:
         unavailable("dovecot is not installed (make test installs it with apt-get as root)")
     # not under pytest's 0700 folders: Dovecot's own users must reach the files
     root = Path(tempfile.mkdtemp(prefix="ticketd-dovecot-"))
     root.chmod(0o755)
-    server = DovecotServer(root, *make_certificate(root))
+    files = TlsFiles.issue(tls_ca, root)
+    server = DovecotServer(root, files.cert, files.key)
     server.start()
     yield server
     server.stop()
@@ -197,3 +258,33 @@ def dovecot() -> Iterator[DovecotServer]:
 def imap_user(dovecot: DovecotServer) -> str:
     """A fresh IMAP user (and so an empty mailbox) on the session's Dovecot."""
     return f"desk{uuid.uuid4().hex[:10]}"
+
+
+# --- a relay, certificates, the intake's replies -----------------------------------------------
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    """An SMTP relay sink on a free loopback port, running for the test."""
+    relay = Sink(free_port())
+    relay.start()
+    yield relay
+    relay.stop()
+
+
+@pytest.fixture(scope="session")
+def tls_ca() -> trustme.CA:
+    """The session's test CA: it issues the certificates of ``tls_files`` and of Dovecot."""
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def tls_files(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A certificate for 127.0.0.1 from ``tls_ca``, its key and the CA's certificate, as files."""
+    return TlsFiles.issue(tls_ca, tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def replies() -> RecordedReplies:
+    """A reply sink for an intake pipeline that records the orders it is given."""
+    return RecordedReplies()

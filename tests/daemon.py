@@ -1,5 +1,6 @@
 """Running a real ``ticketd serve`` for tests — in this process through its shutdown
-trigger, or as a process where a test needs signals — and a TCP proxy to cut a database off."""
+trigger, or as a process where a test needs signals — the config it runs with (``DaemonSetup``,
+written by the ``ticketd`` fixture of ``conftest.py``), and a TCP proxy to cut a database off."""
 
 from __future__ import annotations
 
@@ -13,9 +14,14 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
+
+import tomli_w
 
 from ticketing.config import load_config
 from ticketing.logs import quiet_libraries
@@ -31,7 +37,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def ticketd(*args: str) -> list[str]:
+def ticketd_command(*args: str) -> list[str]:
+    """The command line of ``ticketd ARGS`` run by this interpreter."""
     return [sys.executable, "-m", "ticketing", *args]
 
 
@@ -142,7 +149,7 @@ def serving_process(config: Path, port: int, log: Path) -> Iterator[subprocess.P
     with (
         log.open("ab") as sink,
         subprocess.Popen(
-            ticketd("--config", str(config), "serve"),
+            ticketd_command("--config", str(config), "serve"),
             stderr=sink,
             env={**os.environ, **SECRET_ENV},
         ) as proc,
@@ -181,6 +188,80 @@ def send(
         return exc.smtp_code, reply
     except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
         return 0, type(exc).__name__
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
+    """Poll ``condition`` until it holds or ``timeout`` seconds pass; its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return condition()
+
+
+# --- the config of a daemon --------------------------------------------------------------------
+
+
+def daemon_config(path: Path, db_url: str, port: int, *sections: str) -> Path:
+    """Write the config ``path`` of a daemon on ``db_url`` that listens for SMTP on ``port``:
+    ``[database] url`` and ``[smtp] port``, then ``sections`` (TOML texts, merged in order:
+    tables merge key by key, a later value replaces an earlier one)."""
+    merged: dict[str, Any] = {"database": {"url": db_url}, "smtp": {"port": port}}
+    for text in sections:
+        parsed = tomllib.loads(text)
+        for table, key, argument in (("database", "url", "db_url"), ("smtp", "port", "port")):
+            if key in parsed.get(table, {}):
+                raise ValueError(f"[{table}] {key} is not a section's to set: pass {argument}=")
+        _merge(merged, parsed)
+    path.write_text(tomli_w.dumps(merged), encoding="utf-8")
+    return path
+
+
+def _merge(into: dict[str, Any], more: dict[str, Any]) -> None:
+    for key, value in more.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+@dataclass(frozen=True)
+class DaemonSetup:
+    """A daemon's config file, the SMTP port it listens on and the log its runs append to."""
+
+    config: Path
+    port: int
+    log: Path
+
+    def serve(self) -> AbstractContextManager[None]:
+        """The daemon run in this process for the block (``serving``)."""
+        return serving(self.config, self.port, self.log)
+
+    def serve_process(self) -> AbstractContextManager[subprocess.Popen[bytes]]:
+        """The daemon as a process of its own for the block (``serving_process``)."""
+        return serving_process(self.config, self.port, self.log)
+
+    def send(
+        self,
+        raw: bytes,
+        sender: str = "sam@brokers.example",
+        rcpt: str = "escalations@exchange.example",
+    ) -> tuple[int, str]:
+        """One message to the daemon in its own SMTP session (``send``)."""
+        return send(self.port, raw, sender, rcpt)
+
+
+class Ticketd(Protocol):
+    """The ``ticketd`` fixture: writes a daemon's config and returns its ``DaemonSetup``."""
+
+    def __call__(
+        self,
+        *sections: str,
+        port: int | None = None,
+        db_url: str | None = None,
+        folder: Path | None = None,
+    ) -> DaemonSetup: ...
 
 
 class TcpProxy:
@@ -236,7 +317,7 @@ def import_roster(
     roster = folder / "roster.csv"
     roster.write_text("npn,name,email\n" + rows)
     subprocess.run(
-        ticketd("--config", str(config), "producers", "import", str(roster)),
+        ticketd_command("--config", str(config), "producers", "import", str(roster)),
         check=True,
         capture_output=True,
         env={**os.environ, **SECRET_ENV},
@@ -248,7 +329,7 @@ def serve_refused(config: Path, *, with_secret: bool = True) -> tuple[int, str]:
     ``with_secret=False`` runs it without the token secret in the environment."""
     env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV}
     result = subprocess.run(
-        ticketd("--config", str(config), "serve"),
+        ticketd_command("--config", str(config), "serve"),
         capture_output=True,
         text=True,
         env={**env, **SECRET_ENV} if with_secret else env,

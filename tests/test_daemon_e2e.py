@@ -16,8 +16,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope
 from aiosmtpd.smtp import Session as SmtpSession
 
-from .conftest import write_config
-from .daemon import free_port, import_roster, send, serving, ticketd
+from .daemon import Ticketd, free_port, import_roster, send, ticketd_command
 from .mail import make_mail
 
 
@@ -55,16 +54,12 @@ def relay() -> Iterator[tuple[Sink, int]]:
     controller.stop()
 
 
-def _config(tmp_path: Path, db_url: str, port: int, relay_port: int, extra: str = "") -> Path:
-    return write_config(
-        tmp_path,
-        db_url,
-        (
-            f"[smtp]\nport = {port}\n"
-            f'[outbound]\ntransport = "smtp"\nport = {relay_port}\nstarttls = false\n'
-            "poll_interval_seconds = 1\n"
-            '[staff]\ndomains = ["caseworkers.exchange.example"]\n' + extra
-        ),
+def _relayed(relay_port: int) -> str:
+    """Replies go out through the relay on ``relay_port``; caseworkers write from their domain."""
+    return (
+        f'[outbound]\ntransport = "smtp"\nport = {relay_port}\nstarttls = false\n'
+        "poll_interval_seconds = 1\n"
+        '[staff]\ndomains = ["caseworkers.exchange.example"]\n'
     )
 
 
@@ -73,14 +68,13 @@ def _parsed(raw: bytes) -> EmailMessage:
 
 
 def test_escalation_gets_the_exchange_reply_and_the_answer_threads_back(
-    db_url: str, tmp_path: Path, relay: tuple[Sink, int]
+    db_url: str, tmp_path: Path, relay: tuple[Sink, int], ticketd: Ticketd
 ) -> None:
     sink, relay_port = relay
-    port = free_port()
-    config = _config(tmp_path, db_url, port, relay_port)
-    import_roster(config, tmp_path)
-    with serving(config, port, tmp_path / "serve.log"):
-        _, text = send(port, make_mail(message_id="<first@brokers.example>"))
+    daemon = ticketd(_relayed(relay_port))
+    import_roster(daemon.config, tmp_path)
+    with daemon.serve():
+        _, text = daemon.send(make_mail(message_id="<first@brokers.example>"))
         number = text.rsplit(" ", 1)[-1]
         (raw,) = sink.wait_for(1)
         ack = _parsed(raw)
@@ -102,12 +96,12 @@ def test_escalation_gets_the_exchange_reply_and_the_answer_threads_back(
             body="Attached is the notice.",
             headers={"In-Reply-To": ack["Message-ID"], "References": ack["Message-ID"]},
         )
-        assert send(port, answer) == (250, f"2.0.0 Ok: recorded on incident {number}")
+        assert daemon.send(answer) == (250, f"2.0.0 Ok: recorded on incident {number}")
 
 
 @pytest.mark.parametrize("peer", ["rfc3834", "outlook", "silent_headers"])
 def test_two_autoresponders_exchange_at_most_one_message_each(
-    db_url: str, tmp_path: Path, peer: str
+    db_url: str, tmp_path: Path, peer: str, ticketd: Ticketd
 ) -> None:
     """The peer answers everything it gets — including our auto-replies, which a
     compliant responder would not.  It starts by sending us its own auto-reply."""
@@ -121,15 +115,15 @@ def test_two_autoresponders_exchange_at_most_one_message_each(
     def autoreply(_received: bytes) -> bytes:
         return make_mail(subject=subject, body="I am away until Monday.", headers=headers)
 
-    sink, relay_port, port = Sink(autoreply), free_port(), free_port()
+    sink, relay_port = Sink(autoreply), free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=relay_port)
     controller.start()
-    sink.target_port = port
-    config = _config(tmp_path, db_url, port, relay_port)
-    import_roster(config, tmp_path)
+    daemon = ticketd(_relayed(relay_port))
+    sink.target_port = daemon.port
+    import_roster(daemon.config, tmp_path)
     try:
-        with serving(config, port, tmp_path / "serve.log"):
-            assert send(port, autoreply(b""))[0] == 250  # the peer's first (and only) message
+        with daemon.serve():
+            assert daemon.send(autoreply(b""))[0] == 250  # the peer's first (and only) message
             time.sleep(4)  # several dispatcher rounds
             assert sink.received == []  # we never answered it, so it never answered back
     finally:
@@ -137,29 +131,30 @@ def test_two_autoresponders_exchange_at_most_one_message_each(
 
 
 def test_out_of_office_dsn_and_own_address_get_no_answer(
-    db_url: str, tmp_path: Path, relay: tuple[Sink, int]
+    db_url: str, tmp_path: Path, relay: tuple[Sink, int], ticketd: Ticketd
 ) -> None:
     sink, relay_port = relay
-    port = free_port()
-    config = _config(tmp_path, db_url, port, relay_port)
-    import_roster(config, tmp_path)
+    daemon = ticketd(_relayed(relay_port))
+    import_roster(daemon.config, tmp_path)
     dsn = make_mail(
         sender="MAILER-DAEMON@mx.brokers.example",
         subject="Undelivered Mail Returned to Sender",
         body="Delivery failed.",
     )
-    with serving(config, port, tmp_path / "serve.log"):
-        assert send(port, make_mail(subject="Automatic reply: Escalated Case"))[0] == 250
-        assert send(port, dsn, sender="")[0] == 250
-        assert send(port, make_mail(sender="escalations@exchange.example"))[0] == 250
-        assert send(port, make_mail(subject="Escalated Case: Enrollment.PID #:555123"))[0] == 250
+    with daemon.serve():
+        assert daemon.send(make_mail(subject="Automatic reply: Escalated Case"))[0] == 250
+        assert daemon.send(dsn, sender="")[0] == 250
+        assert daemon.send(make_mail(sender="escalations@exchange.example"))[0] == 250
+        assert daemon.send(make_mail(subject="Escalated Case: Enrollment.PID #:555123"))[0] == 250
         received = sink.wait_for(1)
         time.sleep(3)
     assert len(sink.received) == 1  # only the person's escalation was answered
     assert _parsed(received[0])["Subject"] == "Escalated Case: Enrollment.PID #:555123"
 
 
-def test_no_personal_data_in_logs_database_or_outbound_mail(tmp_path: Path) -> None:
+def test_no_personal_data_in_logs_database_or_outbound_mail(
+    tmp_path: Path, ticketd: Ticketd
+) -> None:
     secrets_in_mail = [
         "219-09-9999",
         "03/14/1961",
@@ -167,30 +162,26 @@ def test_no_personal_data_in_logs_database_or_outbound_mail(tmp_path: Path) -> N
         "410-555-0187",
         "7 Quince Orchard Lane",
     ]
-    port = free_port()
-    db = tmp_path / "pii.db"
-    config = write_config(
-        tmp_path,
-        f"sqlite:///{db}",
-        (
-            f'[smtp]\nport = {port}\n[logging]\nlevel = "DEBUG"\n'
-            '[intake]\nunknown_senders = "accept"\n'
-            f'[outbound]\nmaildir = "{tmp_path / "sent"}"\npoll_interval_seconds = 1\n'
-        ),
+    daemon = ticketd(
+        '[logging]\nlevel = "DEBUG"\n',
+        '[intake]\nunknown_senders = "accept"\n',
+        f'[outbound]\nmaildir = "{tmp_path / "sent"}"\npoll_interval_seconds = 1\n',
+        db_url=f"sqlite:///{tmp_path / 'pii.db'}",
     )
-    subprocess.run(ticketd("--config", str(config), "init"), check=True, capture_output=True)
+    subprocess.run(
+        ticketd_command("--config", str(daemon.config), "init"), check=True, capture_output=True
+    )
     body = (
         "My client Rosalind Featherstonehaugh (DOB 03/14/1961, SSN 219-09-9999, "
         "phone 410-555-0187, 7 Quince Orchard Lane, Gaithersburg, MD 20878) "
         "needs her enrollment fixed, PID 174097."
     )
-    log = tmp_path / "serve.log"
-    with serving(config, port, log):
+    with daemon.serve():
         for box in ("escalations@exchange.example", "producer.operations@exchange.example"):
             raw = make_mail(
                 to=box, body=body, attachments=[("notes.txt", "text/plain", body.encode())]
             )
-            assert send(port, raw, rcpt=box)[0] == 250
+            assert daemon.send(raw, rcpt=box)[0] == 250
         time.sleep(3)  # let the dispatcher write the replies
     stored = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".toml"]
     assert any(p.name.startswith("pii.db") for p in stored)

@@ -13,7 +13,6 @@ dispatcher's lease (``test_outbound_dispatch.py``).
 
 from __future__ import annotations
 
-import errno
 import json
 import pwd
 import random
@@ -21,14 +20,12 @@ import shutil
 import smtplib
 import sqlite3
 import string
-import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator
 from email import message_from_bytes, policy
 from pathlib import Path
 
@@ -42,27 +39,18 @@ from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.migrate import upgrade
 from ticketing.store.models import Incident, Message, OutboxMessage
 
-from .conftest import _pg_execute, unavailable, write_config
-from .daemon import free_port, send, serving
+from .conftest import _pg_execute
+from .daemon import Ticketd, free_port, wait_until
+from .disks import fill, tmpfs
 from .mail import make_mail
 
-ACCEPT = '[intake]\nunknown_senders = "accept"\n'
-
-
-@contextmanager
-def tmpfs(mount: Path, options: str) -> Iterator[Path]:
-    """A tmpfs at ``mount`` for the block (the tests run as root); unavailable otherwise."""
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        unavailable(f"cannot mount a tmpfs to fill: {result.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+# The reserve is off unless a test says otherwise: most tests fill the disk to its last
+# byte, the defence behind the reserve.
+pytestmark = pytest.mark.ticketd(
+    '[intake]\nunknown_senders = "accept"\n',
+    "[smtp]\nmin_free_space = 0\n",
+    "[outbound]\npoll_interval_seconds = 1\nretry_initial_seconds = 1\nretry_max_seconds = 2\n",
+)
 
 
 @pytest.fixture
@@ -100,48 +88,14 @@ def pg_on_small_disk(postgres_url: str) -> Iterator[tuple[str, Path]]:
     root.rmdir()
 
 
-def fill(directory: Path) -> Path:
-    """Write a file until the file system has not one byte left; delete it to free the space."""
-    filler = directory / "filler"
-    size = 1 << 16
-    with filler.open("wb", buffering=0) as handle:
-        while size:
-            try:
-                handle.write(b"\0" * size)
-            except OSError as exc:
-                if exc.errno != errno.ENOSPC:
-                    raise
-                size //= 2
-    return filler
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return condition()
-
-
 def _migrated(url: str) -> Engine:
     engine = create_db_engine(DatabaseConfig(url=url))
     upgrade(engine)
     return engine
 
 
-def _config(
-    tmp_path: Path, url: str, port: int, maildir: Path, smtp: str = "min_free_space = 0\n"
-) -> Path:
-    """The reserve is off unless ``smtp`` says otherwise: most tests fill the disk to its
-    last byte, the defence behind the reserve."""
-    return write_config(
-        tmp_path,
-        url,
-        f"{ACCEPT}[smtp]\nport = {port}\n{smtp}"
-        f'[outbound]\nmaildir = "{maildir}"\npoll_interval_seconds = 1\n'
-        "retry_initial_seconds = 1\nretry_max_seconds = 2\n",
-    )
+def _maildir(path: Path) -> str:
+    return f'[outbound]\nmaildir = "{path}"\n'
 
 
 def _message_ids(engine: Engine) -> list[str | None]:
@@ -187,47 +141,49 @@ def _all_sent(engine: Engine, maildir: Path) -> bool:
 
 
 def test_full_database_disk_answers_452_then_records_the_retry_once(
-    small_disk: Path, tmp_path: Path
+    small_disk: Path, tmp_path: Path, ticketd: Ticketd
 ) -> None:
     url = f"sqlite:///{small_disk / 'ticketd.db'}"
     engine = _migrated(url)
-    port, maildir = free_port(), tmp_path / "sent"
+    maildir = tmp_path / "sent"
+    daemon = ticketd(_maildir(maildir), db_url=url)
     first = make_mail(message_id="<full-0@brokers.example>")
     retried = make_mail(message_id="<full-1@brokers.example>", body="Case about 2 clients.\n" * 50)
-    with serving(_config(tmp_path, url, port, maildir), port, tmp_path / "serve.log"):
-        assert send(port, first)[0] == 250
+    with daemon.serve():
+        assert daemon.send(first)[0] == 250
         assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
         filler = fill(small_disk)
-        code, text = send(port, retried)
+        code, text = daemon.send(retried)
         assert (code, text.split()[0]) == (452, "4.3.1"), text
         filler.unlink()
         assert _message_ids(engine) == ["<full-0@brokers.example>"], "half-recorded"
         assert (_incidents(engine), len(_outbox(engine))) == (1, 1)
-        assert [send(port, retried)[0] for _ in range(2)] == [250, 250]
+        assert [daemon.send(retried)[0] for _ in range(2)] == [250, 250]
         assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
     assert _message_ids(engine) == ["<full-0@brokers.example>", "<full-1@brokers.example>"]
     assert _incidents(engine) == 2
     engine.dispose()
     with sqlite3.connect(small_disk / "ticketd.db") as check:
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
-    assert "452" in (tmp_path / "serve.log").read_text()
-    assert "Traceback" not in (tmp_path / "serve.log").read_text()
+    assert "452" in daemon.log.read_text()
+    assert "Traceback" not in daemon.log.read_text()
 
 
 def test_full_maildir_disk_keeps_the_reply_pending_then_delivers_it_once(
-    small_disk: Path, tmp_path: Path
+    small_disk: Path, tmp_path: Path, ticketd: Ticketd
 ) -> None:
     url = f"sqlite:///{tmp_path / 'ticketd.db'}"
     engine = _migrated(url)
-    port, maildir = free_port(), small_disk / "sent"
-    with serving(_config(tmp_path, url, port, maildir), port, tmp_path / "serve.log"):
-        assert send(port, make_mail(message_id="<md-0@brokers.example>"))[0] == 250
+    maildir = small_disk / "sent"
+    daemon = ticketd(_maildir(maildir), db_url=url)
+    with daemon.serve():
+        assert daemon.send(make_mail(message_id="<md-0@brokers.example>"))[0] == 250
         assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
         filler = fill(small_disk)
         second = make_mail(
             message_id="<md-1@brokers.example>", subject="Escalated Case: Enrollment.PID #:174098"
         )
-        assert send(port, second)[0] == 250
+        assert daemon.send(second)[0] == 250
         assert wait_until(lambda: _outbox(engine)[-1][1] >= 2), _outbox(engine)
         status, _, error = _outbox(engine)[-1]
         assert status in ("pending", "sending")
@@ -262,26 +218,27 @@ def _incompressible_text(size: int) -> str:
 
 @pytest.mark.postgres
 def test_full_postgres_disk_answers_452_then_records_the_retry_once(
-    pg_on_small_disk: tuple[str, Path], tmp_path: Path
+    pg_on_small_disk: tuple[str, Path], tmp_path: Path, ticketd: Ticketd
 ) -> None:
     url, disk = pg_on_small_disk
     engine = _migrated(url)
-    port, maildir = free_port(), tmp_path / "sent"
+    maildir = tmp_path / "sent"
+    daemon = ticketd(_maildir(maildir), db_url=url)
     retried = make_mail(
         message_id="<pgfull-1@brokers.example>",
         subject="Escalated Case: Enrollment.PID #:174098",
         body=_incompressible_text(60_000),
     )
-    with serving(_config(tmp_path, url, port, maildir), port, tmp_path / "serve.log"):
-        assert send(port, make_mail(message_id="<pgfull-0@brokers.example>"))[0] == 250
+    with daemon.serve():
+        assert daemon.send(make_mail(message_id="<pgfull-0@brokers.example>"))[0] == 250
         assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
         filler = fill(disk)
-        code, text = send(port, retried)
+        code, text = daemon.send(retried)
         assert (code, text.split()[0]) == (452, "4.3.1"), text
         filler.unlink()
         assert _message_ids(engine) == ["<pgfull-0@brokers.example>"], "half-recorded"
         assert (_incidents(engine), len(_outbox(engine))) == (1, 1)
-        assert [send(port, retried)[0] for _ in range(2)] == [250, 250]
+        assert [daemon.send(retried)[0] for _ in range(2)] == [250, 250]
         assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
     assert _message_ids(engine) == ["<pgfull-0@brokers.example>", "<pgfull-1@brokers.example>"]
     engine.dispose()
@@ -320,35 +277,38 @@ def _ready(port: int) -> tuple[int, str]:
 
 
 def test_storage_reserve_refuses_mail_before_the_disk_is_full(
-    small_disk: Path, tmp_path: Path
+    small_disk: Path, tmp_path: Path, ticketd: Ticketd
 ) -> None:
     url = f"sqlite:///{small_disk / 'ticketd.db'}"
     engine = _migrated(url)
-    port, http, maildir = free_port(), free_port(), tmp_path / "sent"
-    config = _config(tmp_path, url, port, maildir, f"min_free_space = {_RESERVE}\n")
-    with config.open("a") as extra:
-        extra.write(f"[observability]\nhttp_port = {http}\n")
+    http = free_port()
+    daemon = ticketd(
+        _maildir(tmp_path / "sent"),
+        f"[smtp]\nmin_free_space = {_RESERVE}\n",
+        f"[observability]\nhttp_port = {http}\n",
+        db_url=url,
+    )
     sized = make_mail(message_id="<low-0@brokers.example>")
     big = make_mail(message_id="<low-1@brokers.example>", body="Case about 2 clients.\n" * 20_000)
     small = make_mail(message_id="<low-2@brokers.example>", subject="Escalated Case: PID #:174098")
-    with serving(config, port, tmp_path / "serve.log"):
+    with daemon.serve():
         assert _ready(http) == (200, "ok")
         filler = leave_free(small_disk, _RESERVE - 1)
-        code, text = send_sized(port, sized)  # refused at MAIL, before any data
+        code, text = send_sized(daemon.port, sized)  # refused at MAIL, before any data
         assert (code, text.split()[0]) == (452, "4.3.1"), text
         assert _ready(http) == (503, "below the reserve")  # load balancers look elsewhere
         filler.unlink()
         assert _ready(http) == (200, "ok")
         filler = leave_free(small_disk, _RESERVE + 200_000)
-        code, text = send(port, big)  # no SIZE=: the 440 KB are refused after DATA
+        code, text = daemon.send(big)  # no SIZE=: the 440 KB are refused after DATA
         assert (code, text.split()[0]) == (452, "4.3.1"), text
-        assert send(port, small)[0] == 250  # what fits above the reserve is taken
+        assert daemon.send(small)[0] == 250  # what fits above the reserve is taken
         assert _message_ids(engine) == ["<low-2@brokers.example>"]
         filler.unlink()
-        assert [send_sized(port, sized)[0], send(port, big)[0]] == [250, 250]
+        assert [send_sized(daemon.port, sized)[0], daemon.send(big)[0]] == [250, 250]
     assert _message_ids(engine) == [f"<low-{n}@brokers.example>" for n in range(3)]
     engine.dispose()
-    log = (tmp_path / "serve.log").read_text()
+    log = daemon.log.read_text()
     assert "storage reserve reached" in log and "min_free_space" in log
     assert "storage reserve free again" in log
     assert "Traceback" not in log

@@ -13,6 +13,7 @@ import pytest
 
 from mailer.errors import ImapAuthError, ImapError
 from mailer.imap_client import ImapMailbox, ImapSettings, oauth2_token
+from tests.builders import TlsFiles
 from tests.dovecot import PASSWORD, DovecotServer
 from ticketing.config import validate_config
 from ticketing.errors import ConfigError
@@ -30,12 +31,10 @@ def _settings(port: int, user: str, **extra: Any) -> ImapSettings:
     return replace(settings, **extra)
 
 
-def _cert(dovecot: DovecotServer) -> str:
-    return str(dovecot.root / "cert.pem")
-
-
-def test_implicit_tls_with_the_servers_ca_logs_in(dovecot: DovecotServer, imap_user: str) -> None:
-    settings = _settings(dovecot.tls_port, imap_user, tls="implicit", ca_file=_cert(dovecot))
+def test_implicit_tls_with_the_servers_ca_logs_in(
+    dovecot: DovecotServer, imap_user: str, tls_files: TlsFiles
+) -> None:
+    settings = _settings(dovecot.tls_port, imap_user, tls="implicit", ca_file=str(tls_files.ca))
     box = ImapMailbox.connect(settings)
     try:
         assert box.select("INBOX").exists == 0
@@ -43,8 +42,10 @@ def test_implicit_tls_with_the_servers_ca_logs_in(dovecot: DovecotServer, imap_u
         box.close()
 
 
-def test_starttls_upgrades_before_login(dovecot: DovecotServer, imap_user: str) -> None:
-    settings = _settings(dovecot.port, imap_user, tls="starttls", ca_file=_cert(dovecot))
+def test_starttls_upgrades_before_login(
+    dovecot: DovecotServer, imap_user: str, tls_files: TlsFiles
+) -> None:
+    settings = _settings(dovecot.port, imap_user, tls="starttls", ca_file=str(tls_files.ca))
     box = ImapMailbox.connect(settings)
     try:
         assert box.select("INBOX").uidvalidity > 0

@@ -13,12 +13,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from imapclient import IMAPClient
 from sqlalchemy import func
 from sqlmodel import select
 
-from tests.conftest import write_config
-from tests.daemon import SECRET_ENV, free_port, import_roster, ticketd, wait_for_port
+from tests.daemon import (
+    SECRET_ENV,
+    DaemonSetup,
+    Ticketd,
+    import_roster,
+    ticketd_command,
+    wait_for_port,
+)
 from tests.dovecot import PASSWORD, DovecotServer
 from tests.mail import make_mail
 from ticketing.config import DatabaseConfig
@@ -27,16 +34,12 @@ from ticketing.store.models import Message
 
 ENV = {**os.environ, **SECRET_ENV, "TICKETD_TEST_IMAP_PASSWORD": PASSWORD}
 
+pytestmark = pytest.mark.ticketd('[staff]\ndomains = ["exchange.example"]\n')
 
-def _config(tmp_path: Path, db_url: str, dovecot: DovecotServer, user: str) -> Path:
-    return write_config(
-        tmp_path,
-        db_url,
-        f"""[smtp]
-port = {free_port()}
-[staff]
-domains = ["exchange.example"]
-[[mailboxes]]
+
+def _mailbox(dovecot: DovecotServer, user: str) -> str:
+    """The shared mailbox: ``user``'s INBOX on ``dovecot``."""
+    return f"""[[mailboxes]]
 name = "escalations"
 address = "escalations@exchange.example"
 team = "escalated_cases"
@@ -50,8 +53,7 @@ password_env = "TICKETD_TEST_IMAP_PASSWORD"
 poll_interval = 1
 batch_size = 25
 reconnect_max_seconds = 2
-""",
-    )
+"""
 
 
 @contextmanager
@@ -75,17 +77,16 @@ def _count(client: IMAPClient, folder: str) -> int:
 class Daemon:
     """``ticketd serve`` that can be killed and started again."""
 
-    def __init__(self, config: Path, log: Path) -> None:
-        self.config, self.log = config, log
+    def __init__(self, setup: DaemonSetup) -> None:
+        self.setup = setup
         self.proc: subprocess.Popen[bytes] | None = None
-        self.port = int(config.read_text().split("port = ")[1].split()[0])
 
     def start(self) -> None:
-        with self.log.open("ab") as sink:
+        with self.setup.log.open("ab") as sink:
             self.proc = subprocess.Popen(
-                ticketd("--config", str(self.config), "serve"), stderr=sink, env=ENV
+                ticketd_command("--config", str(self.setup.config), "serve"), stderr=sink, env=ENV
             )
-        wait_for_port(self.port, self.proc)
+        wait_for_port(self.setup.port, self.proc)
 
     def kill(self) -> None:
         assert self.proc is not None
@@ -127,11 +128,11 @@ def _append_all(dovecot: DovecotServer, user: str, count: int, pause: float) -> 
 
 
 def test_500_messages_recorded_once_each_through_five_sigkills(
-    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path
+    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path, ticketd: Ticketd
 ) -> None:
-    config = _config(tmp_path, db_url, dovecot, imap_user)
-    import_roster(config, tmp_path)
-    daemon = Daemon(config, tmp_path / "serve.log")
+    setup = ticketd(_mailbox(dovecot, imap_user))
+    import_roster(setup.config, tmp_path)
+    daemon = Daemon(setup)
     daemon.start()
     producer = threading.Thread(target=_append_all, args=(dovecot, imap_user, 500, 0.03))
     producer.start()
@@ -154,12 +155,12 @@ def test_500_messages_recorded_once_each_through_five_sigkills(
 
 
 def test_the_poller_carries_on_after_dovecot_restarts(
-    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path
+    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path, ticketd: Ticketd
 ) -> None:
-    config = _config(tmp_path, db_url, dovecot, imap_user)
-    import_roster(config, tmp_path)
-    log = tmp_path / "serve.log"
-    daemon = Daemon(config, log)
+    setup = ticketd(_mailbox(dovecot, imap_user))
+    import_roster(setup.config, tmp_path)
+    log = setup.log
+    daemon = Daemon(setup)
     daemon.start()
     try:
         _append_all(dovecot, imap_user, 30, 0)
@@ -177,15 +178,14 @@ def test_the_poller_carries_on_after_dovecot_restarts(
 
 
 def test_a_standby_instance_takes_the_mailbox_over_when_the_holder_dies(
-    dovecot: DovecotServer, imap_user: str, pg_db_url: str, tmp_path: Path
+    dovecot: DovecotServer, imap_user: str, pg_db_url: str, tmp_path: Path, ticketd: Ticketd
 ) -> None:
     """Two daemons on one PostgreSQL: one polls; kill either and the other carries on."""
-    daemons = []
-    for name in ("a", "b"):
-        folder = tmp_path / name
-        folder.mkdir()
-        daemons.append(Daemon(_config(folder, pg_db_url, dovecot, imap_user), folder / "log"))
-    import_roster(daemons[0].config, tmp_path)
+    mailbox = _mailbox(dovecot, imap_user)
+    daemons = [
+        Daemon(ticketd(mailbox, db_url=pg_db_url, folder=tmp_path / name)) for name in ("a", "b")
+    ]
+    import_roster(daemons[0].setup.config, tmp_path)
     for daemon in daemons:
         daemon.start()
     try:

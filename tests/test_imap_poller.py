@@ -15,9 +15,9 @@ from sqlalchemy.engine import Engine
 from sqlmodel import select
 
 from pii_guard import PiiGuard
+from tests.builders import RecordedReplies
 from tests.dovecot import DovecotServer
 from tests.mail import make_mail
-from tests.test_intake_pipeline import RecordedReplies
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig

@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 from .conftest import write_config
-from .daemon import SECRET_ENV, free_port, ticketd
+from .daemon import SECRET_ENV, free_port, ticketd_command
 from .mail import make_mail
 
 ACCEPT = '[intake]\nunknown_senders = "accept"\n'
@@ -16,7 +16,7 @@ ACCEPT = '[intake]\nunknown_senders = "accept"\n'
 
 def _ingest(config: Path, raw: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        ticketd("--config", str(config), "ingest", *args),
+        ticketd_command("--config", str(config), "ingest", *args),
         input=raw,
         capture_output=True,
         env={**os.environ, **SECRET_ENV},
@@ -36,7 +36,9 @@ def test_recorded_then_duplicate(db_url: str, tmp_path: Path) -> None:
     outcome = json.loads(first.stdout)
     assert (outcome["action"], outcome["new_incident"]) == ("recorded", True)
     shown = subprocess.run(
-        ticketd("--config", str(config), "incidents", "show", outcome["incident"], "--json"),
+        ticketd_command(
+            "--config", str(config), "incidents", "show", outcome["incident"], "--json"
+        ),
         capture_output=True,
         check=True,
         env={**os.environ, **SECRET_ENV},
@@ -52,7 +54,7 @@ def test_from_a_file_with_an_explicit_mailbox(db_url: str, tmp_path: Path) -> No
     path = tmp_path / "message.eml"
     path.write_bytes(make_mail(to="someone-else@exchange.example"))
     result = subprocess.run(
-        ticketd("--config", str(config), "ingest", "--mailbox", "escalations", str(path)),
+        ticketd_command("--config", str(config), "ingest", "--mailbox", "escalations", str(path)),
         capture_output=True,
         env={**os.environ, **SECRET_ENV},
         timeout=120,

@@ -7,12 +7,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, func, select
+from sqlmodel import col, func, select
 
 from ticketing.config import Config, IntakeConfig
 from ticketing.errors import PermanentRejection
 from ticketing.intake.build import build_pipeline
-from ticketing.outbound.ordering import ReplyOrder
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
 from ticketing.signing.tokens import RefTokens
@@ -28,29 +27,8 @@ from ticketing.store.models import (
     UndeliverableAddress,
 )
 
+from .builders import TOKEN_SECRET, RecordedReplies
 from .mail import make_mail
-
-SECRET = "s" * 40
-
-
-class RecordedReplies:
-    """A ReplySink that keeps the orders instead of rendering them."""
-
-    def __init__(self) -> None:
-        self.orders: list[ReplyOrder] = []
-
-    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
-        self.orders.append(order)
-        return True
-
-    @property
-    def kinds(self) -> list[str]:
-        return [o.kind for o in self.orders]
-
-
-@pytest.fixture
-def replies() -> RecordedReplies:
-    return RecordedReplies()
 
 
 def _pipeline(
@@ -63,7 +41,7 @@ def _pipeline(
 def pipeline(
     engine: Engine, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
 ) -> IntakePipeline:
-    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", TOKEN_SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
         session.add(Producer(npn="7654321", name="Ana Ortiz", email="ana@brokers.example"))
@@ -155,7 +133,7 @@ def test_unknown_sender_gets_a_reply_and_no_incident(
 def test_unknown_sender_accepted_when_configured(
     engine: Engine, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", TOKEN_SECRET)
     config = Config(intake=IntakeConfig(unknown_senders="accept"))
     outcome = _pipeline(engine, replies, config).process(
         smtp(make_mail(sender="stranger@elsewhere.example"))
@@ -196,7 +174,7 @@ def test_reply_with_token_threads_onto_the_incident(
 ) -> None:
     first = pipeline.process(smtp(make_mail()))
     assert first.incident_number is not None
-    token = RefTokens(SECRET.encode(), "00Dtkd01").make(first.incident_number)
+    token = RefTokens(TOKEN_SECRET.encode(), "00Dtkd01").make(first.incident_number)
     reply = make_mail(subject="Re: something else entirely", body=f"More detail.\n\n> {token}\n")
     outcome = pipeline.process(smtp(reply))
     assert (outcome.action, outcome.incident_number, outcome.new_incident) == (
@@ -210,7 +188,7 @@ def test_reply_with_token_threads_onto_the_incident(
 def test_forged_or_foreign_tokens_do_not_attach(pipeline: IntakePipeline, engine: Engine) -> None:
     first = pipeline.process(smtp(make_mail()))
     assert first.incident_number is not None
-    token = RefTokens(SECRET.encode(), "00Dtkd01").make(first.incident_number)
+    token = RefTokens(TOKEN_SECRET.encode(), "00Dtkd01").make(first.incident_number)
     forged = token[:-6] + ("A" if token[-6] != "A" else "B") + token[-5:]
     outcome = pipeline.process(smtp(make_mail(subject="Re: x", body=f"hi {forged}")))
     assert outcome.new_incident

@@ -24,7 +24,7 @@ from ticketing.store.db import create_db_engine
 from ticketing.store.models import utcnow
 
 from .conftest import REPO, write_config
-from .daemon import TcpProxy, free_port, send, serve_refused, serving_process, ticketd
+from .daemon import TcpProxy, Ticketd, free_port, serve_refused, ticketd_command
 from .mail import make_mail
 
 SSN = "123-45-6789"
@@ -63,16 +63,14 @@ def scrape_until(port: int, ready: Callable[[Samples], bool], timeout: float = 2
     return samples
 
 
-def _config(tmp_path: Path, db_url: str, smtp: int, http: int, extra: str = "") -> Path:
-    """Outbound to a relay port where nothing listens: replies stay pending (a backlog)."""
-    (tmp_path / "var").mkdir(exist_ok=True)
-    return write_config(
-        tmp_path,
-        db_url,
-        f"[smtp]\nport = {smtp}\nmax_message_size = 200000\nmax_header_count = 20\n"
+def _observed(http: int) -> str:
+    """/metrics on ``http``, JSON logs, and outbound to a relay port where nothing listens:
+    replies stay pending (a backlog)."""
+    return (
+        "[smtp]\nmax_message_size = 200000\nmax_header_count = 20\n"
         f'[outbound]\ntransport = "smtp"\nport = {free_port()}\nstarttls = false\n'
         "poll_interval_seconds = 1\nretry_initial_seconds = 3600\n"
-        f'[observability]\nhttp_port = {http}\n[logging]\nformat = "json"\n' + extra,
+        f'[observability]\nhttp_port = {http}\n[logging]\nformat = "json"\n'
     )
 
 
@@ -86,11 +84,14 @@ def _wait_for(check: Callable[[], T], timeout: float = 20) -> T:
     return check()
 
 
-def test_endpoints_count_intake_and_read_the_backlog(db_url: str, tmp_path: Path) -> None:
-    smtp, http = free_port(), free_port()
-    config = _config(tmp_path, db_url, smtp, http)
-    log = tmp_path / "serve.log"
-    with serving_process(config, smtp, log):
+def test_endpoints_count_intake_and_read_the_backlog(
+    db_url: str, tmp_path: Path, ticketd: Ticketd
+) -> None:
+    http = free_port()
+    (tmp_path / "var").mkdir()
+    daemon = ticketd(_observed(http))
+    log = daemon.log
+    with daemon.serve_process():
         assert get(http, "/healthz") == (200, '{"status": "alive"}\n')
         status, body = get(http, "/readyz")
         assert status == 200
@@ -102,11 +103,11 @@ def test_endpoints_count_intake_and_read_the_backlog(db_url: str, tmp_path: Path
         }
         # an unknown sender with an SSN: recorded, answered (pending: no relay), counted
         mail = make_mail(body=f"Client SSN {SSN}, please help.")
-        assert send(smtp, mail)[0] == 250
-        assert send(smtp, mail)[0] == 250  # the same message again: a duplicate
-        assert send(smtp, b"Subject: x\r\n\r\n" + (b"y" * 70 + b"\r\n") * 5000)[0] == 552  # SIZE
-        assert send(smtp, b"X-A: 1\r\n" * 30 + b"\r\nbody\r\n")[0] == 552  # headers
-        assert send(smtp, b"\r\nno header at all\r\n")[0] == 554
+        assert daemon.send(mail)[0] == 250
+        assert daemon.send(mail)[0] == 250  # the same message again: a duplicate
+        assert daemon.send(b"Subject: x\r\n\r\n" + (b"y" * 70 + b"\r\n") * 5000)[0] == 552  # SIZE
+        assert daemon.send(b"X-A: 1\r\n" * 30 + b"\r\nbody\r\n")[0] == 552  # headers
+        assert daemon.send(b"\r\nno header at all\r\n")[0] == 554
         assert get(http, "/nowhere")[0] == 404
         samples = scrape_until(
             http, lambda s: value(s, "ticketd_outbox_deliveries_total", result="deferred") > 0
@@ -140,20 +141,19 @@ def test_endpoints_count_intake_and_read_the_backlog(db_url: str, tmp_path: Path
 
 
 @pytest.mark.postgres
-def test_every_instance_reports_the_shared_backlog(pg_db_url: str, tmp_path: Path) -> None:
+def test_every_instance_reports_the_shared_backlog(
+    pg_db_url: str, tmp_path: Path, ticketd: Ticketd
+) -> None:
     a_dir, b_dir = tmp_path / "a", tmp_path / "b"
-    a_dir.mkdir()
-    b_dir.mkdir()
-    a_smtp, a_http, b_smtp, b_http = free_port(), free_port(), free_port(), free_port()
-    config_a = _config(a_dir, pg_db_url, a_smtp, a_http)
-    config_b = _config(b_dir, pg_db_url, b_smtp, b_http)
-    with (
-        serving_process(config_a, a_smtp, tmp_path / "a.log"),
-        serving_process(config_b, b_smtp, tmp_path / "b.log"),
-    ):
+    (a_dir / "var").mkdir(parents=True)
+    (b_dir / "var").mkdir(parents=True)
+    a_http, b_http = free_port(), free_port()
+    daemon_a = ticketd(_observed(a_http), db_url=pg_db_url, folder=a_dir)
+    daemon_b = ticketd(_observed(b_http), db_url=pg_db_url, folder=b_dir)
+    with daemon_a.serve_process(), daemon_b.serve_process():
         for n in range(3):
             sender = f"p{n}@brokers.example"
-            assert send(a_smtp, make_mail(sender=sender), sender=sender)[0] == 250
+            assert daemon_a.send(make_mail(sender=sender), sender=sender)[0] == 250
         a = scrape_until(a_http, lambda s: value(s, "ticketd_outbox_pending") == 3)
         b = scrape(b_http)
     assert value(a, "ticketd_outbox_pending") == value(b, "ticketd_outbox_pending") == 3
@@ -162,19 +162,21 @@ def test_every_instance_reports_the_shared_backlog(pg_db_url: str, tmp_path: Pat
 
 
 @pytest.mark.postgres
-def test_readiness_follows_the_database(pg_db_url: str, tmp_path: Path) -> None:
+def test_readiness_follows_the_database(pg_db_url: str, tmp_path: Path, ticketd: Ticketd) -> None:
     from sqlalchemy.engine import make_url
 
     real_port = make_url(pg_db_url).port or 5432
     proxy = TcpProxy(real_port)
     proxy.start()
     proxied = make_url(pg_db_url).set(host="127.0.0.1", port=proxy.port)
-    smtp, http = free_port(), free_port()
-    config = _config(tmp_path, proxied.render_as_string(hide_password=False), smtp, http)
-    config.write_text(
-        config.read_text().replace("[database]\n", "[database]\nbusy_timeout_ms = 2000\n")
+    http = free_port()
+    (tmp_path / "var").mkdir()
+    daemon = ticketd(
+        _observed(http),
+        "[database]\nbusy_timeout_ms = 2000\n",
+        db_url=proxied.render_as_string(hide_password=False),
     )
-    with serving_process(config, smtp, tmp_path / "serve.log"):
+    with daemon.serve_process():
         assert get(http, "/readyz")[0] == 200
         proxy.stop()
         status, body = get(http, "/readyz")
@@ -192,15 +194,17 @@ def test_readiness_follows_the_database(pg_db_url: str, tmp_path: Path) -> None:
         assert _wait_for(lambda: get(http, "/readyz")[0] == 200)
 
 
-def test_a_taken_http_port_stops_the_start(tmp_path: Path) -> None:
+def test_a_taken_http_port_stops_the_start(tmp_path: Path, ticketd: Ticketd) -> None:
     db_url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    subprocess.run(ticketd("--config", str(write_config(tmp_path, db_url)), "init"), check=True)
+    init = ticketd_command("--config", str(write_config(tmp_path, db_url)), "init")
+    subprocess.run(init, check=True)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         http = taken.getsockname()[1]
-        config = _config(tmp_path, db_url, free_port(), http)
-        code, last = serve_refused(config)
+        (tmp_path / "var").mkdir(exist_ok=True)
+        daemon = ticketd(_observed(http), db_url=db_url)
+        code, last = serve_refused(daemon.config)
     assert code == 1
     assert last == f"ticketd: cannot serve /metrics on 127.0.0.1:{http}: Address already in use"
 
@@ -246,20 +250,23 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
     assert problems == [], result.stderr
 
 
-def test_sla_notices_are_counted_when_the_sweep_fires(tmp_path: Path) -> None:
+def test_sla_notices_are_counted_when_the_sweep_fires(tmp_path: Path, ticketd: Ticketd) -> None:
     db_url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    subprocess.run(ticketd("--config", str(write_config(tmp_path, db_url)), "init"), check=True)
+    init = ticketd_command("--config", str(write_config(tmp_path, db_url)), "init")
+    subprocess.run(init, check=True)
     (tmp_path / "roster.csv").write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
-    smtp, http = free_port(), free_port()
-    extra = (
-        '[roster]\nfile = "roster.csv"\n'
-        "[sla]\nnotices_in_business_hours_only = false\nsweep_interval_seconds = 1\n"
+    http = free_port()
+    (tmp_path / "var").mkdir(exist_ok=True)
+    daemon = ticketd(
+        _observed(http),
+        '[roster]\nfile = "roster.csv"\n',
+        "[sla]\nnotices_in_business_hours_only = false\nsweep_interval_seconds = 1\n",
+        db_url=db_url,
     )
-    config = _config(tmp_path, db_url, smtp, http, extra)
     engine = create_db_engine(DatabaseConfig(url=db_url))
     try:
-        with serving_process(config, smtp, tmp_path / "serve.log"):
-            assert send(smtp, make_mail())[0] == 250
+        with daemon.serve_process():
+            assert daemon.send(make_mail())[0] == 250
             past = utcnow() - timedelta(hours=1)
             with engine.begin() as conn:
                 changed = conn.execute(

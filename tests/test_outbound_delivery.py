@@ -15,13 +15,8 @@ from mailer.errors import PermanentDeliveryError, RelayUnavailableError, Tempora
 from ticketing.config import OutboundConfig
 from ticketing.outbound.outbox import transport_from_config
 
-from .test_replies_helpers import (  # noqa: F401  (fixtures)
-    Sink,
-    TlsFiles,
-    free_port,
-    sink_fixture,
-    tls_files_fixture,
-)
+from .builders import Sink, TlsFiles
+from .daemon import free_port
 
 MESSAGE = (
     b"From: a@x.example\r\nTo: b@y.example\r\nSubject: t\r\nMessage-ID: <1@x>\r\n\r\nhello\r\n"

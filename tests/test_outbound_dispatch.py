@@ -25,19 +25,18 @@ from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, OutboxMessage, Producer, UndeliverableAddress
 
-from .conftest import RunCli, write_config
-from .test_replies_helpers import (  # noqa: F401
+from .builders import (
     NOW,
     SECRET,
     Sink,
     add_case,
-    free_port,
     make_composer,
     make_config,
     queue_mail,
     relay_config,
-    sink_fixture,
 )
+from .conftest import RunCli, write_config
+from .daemon import free_port
 
 
 def queue_acks(engine: Engine, count: int, at: datetime = NOW) -> list[OutboxMessage]:

@@ -30,17 +30,16 @@ from ticketing.privacy.guard import build_guard
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, OutboxMessage, Producer
 
-from .test_replies_helpers import (  # noqa: F401
+from .builders import (
     NOW,
     Sink,
     add_case,
-    free_port,
     make_composer,
     make_config,
     queue_mail,
     relay_config,
-    sink_fixture,
 )
+from .daemon import free_port
 
 PARTS = MailParts(
     from_name="Équipe «MHBE», Operations",

@@ -32,9 +32,16 @@ from ticketing.store.models import (
 )
 from ticketing.templating.store import TemplateStore
 
+from .builders import (
+    NOW,
+    TOKEN_SECRET,
+    RecordedReplies,
+    add_case,
+    make_composer,
+    make_config,
+    queue_mail,
+)
 from .mail import make_mail
-from .test_intake_pipeline import SECRET, RecordedReplies
-from .test_replies_helpers import NOW, add_case, make_composer, make_config, queue_mail
 
 SSN = "219-09-9999"
 DOB_LINE = "Her date of birth is 03/14/1961."
@@ -46,15 +53,10 @@ def guard() -> PiiGuard:
 
 
 @pytest.fixture
-def replies() -> RecordedReplies:
-    return RecordedReplies()
-
-
-@pytest.fixture
 def pipeline(
     engine: Engine, guard: PiiGuard, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
 ) -> IntakePipeline:
-    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", TOKEN_SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
     return build_pipeline(Config(), engine, guard=PiiGuardStage(guard), replies=replies)
@@ -109,7 +111,7 @@ class HourlyAckReplies(RecordedReplies):
 def test_a_redacted_reply_is_told_even_when_its_ack_is_held_back(
     engine: Engine, guard: PiiGuard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", TOKEN_SECRET)
     replies = HourlyAckReplies()
     pipeline_ = build_pipeline(Config(), engine, guard=PiiGuardStage(guard), replies=replies)
     with transaction(engine) as session:

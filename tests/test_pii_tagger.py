@@ -147,6 +147,7 @@ def test_the_shipped_model_was_trained_on_the_shipped_templates() -> None:
     assert model.meta["templates"] == len(load_templates())
 
 
+@pytest.mark.slow  # ~100 s: it trains the model again
 def test_the_shipped_model_is_what_the_script_trains(tmp_path: Path) -> None:
     shipped = TaggerModel.load()
     if shipped.meta["faker"] != version("faker"):

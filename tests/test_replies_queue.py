@@ -30,7 +30,7 @@ from ticketing.store.models import (
 )
 from ticketing.templating.store import TemplateStore
 
-from .test_replies_helpers import NOW, SECRET, add_case, make_composer, make_config, queue_mail
+from .builders import NOW, SECRET, add_case, make_composer, make_config, queue_mail
 
 DOMAIN_EXAMPLE = """Hi sam amsung,
 

@@ -39,8 +39,8 @@ from ticketing.signing.message_ids import verify_message_id
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, OutboxMessage, Producer, utcnow
 
+from .builders import NOW, SECRET, add_case, make_composer, make_config
 from .mail import make_mail
-from .test_replies_helpers import NOW, SECRET, add_case, make_composer, make_config
 
 
 @pytest.fixture(scope="module")

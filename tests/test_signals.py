@@ -24,7 +24,7 @@ from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 
 from .conftest import REPO, write_config
-from .daemon import free_port, send, serve_refused, serving_process, ticketd
+from .daemon import free_port, send, serve_refused, serving_process, ticketd_command
 from .mail import make_mail
 
 SAM, PAT = "sam@brokers.example", "pat@brokers.example"
@@ -33,7 +33,9 @@ SAM, PAT = "sam@brokers.example", "pat@brokers.example"
 @pytest.fixture
 def db_file(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    subprocess.run(ticketd("--config", str(write_config(tmp_path, url)), "init"), check=True)
+    subprocess.run(
+        ticketd_command("--config", str(write_config(tmp_path, url)), "init"), check=True
+    )
     (tmp_path / "var").mkdir()
     yield url
 

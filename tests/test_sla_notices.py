@@ -20,7 +20,7 @@ from ticketing.sla.sweep import sweep
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, OutboxMessage
 
-from .test_replies_helpers import NOW, add_case, make_composer
+from .builders import NOW, add_case, make_composer
 
 LEAD = "escalations-lead@exchange.example"
 

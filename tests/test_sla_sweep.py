@@ -21,9 +21,9 @@ from ticketing.sla.sweep import _apply_arrays, _apply_rows, _plan, due_actions, 
 from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.models import AuditEvent, Incident, Producer
 
+from .builders import TOKEN_SECRET, RecordedReplies
 from .conftest import CliResult, RunCli
 from .mail import make_mail
-from .test_intake_pipeline import SECRET, RecordedReplies
 
 NY = "-05:00"
 OPENED = datetime.fromisoformat(f"2026-11-23T10:00:00{NY}")  # Monday
@@ -69,7 +69,7 @@ def clocks() -> SlaClocks:
 
 @pytest.fixture
 def opened(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", TOKEN_SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1", name="Sam Amsung", email="sam@brokers.example"))
     pipeline = build_pipeline(Config(staff=STAFF), engine, replies=RecordedReplies())

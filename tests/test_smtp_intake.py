@@ -15,15 +15,10 @@ from sqlmodel import select
 from ticketing.store.db import transaction
 from ticketing.store.models import Incident, Message
 
-from .conftest import write_config
-from .daemon import TcpProxy, free_port, send, serving, serving_process
+from .daemon import TcpProxy, Ticketd
 from .mail import make_mail
 
-ACCEPT = '[intake]\nunknown_senders = "accept"\n'
-
-
-def _config(tmp_path: Path, db_url: str, port: int, extra: str = "") -> Path:
-    return write_config(tmp_path, db_url, f"{extra}{ACCEPT}[smtp]\nport = {port}\n")
+pytestmark = pytest.mark.ticketd('[intake]\nunknown_senders = "accept"\n')
 
 
 def _messages(n: int, tag: str) -> list[bytes]:
@@ -38,32 +33,25 @@ def _count(engine: Engine, model: type) -> int:
         return int(session.exec(select(func.count()).select_from(model)).one())
 
 
-def test_200_messages_at_once_then_again(engine: Engine, db_url: str, tmp_path: Path) -> None:
-    port = free_port()
+def test_200_messages_at_once_then_again(engine: Engine, db_url: str, ticketd: Ticketd) -> None:
+    daemon = ticketd()
     batch = _messages(200, "bulk")
-    with (
-        serving(_config(tmp_path, db_url, port), port, tmp_path / "serve.log"),
-        ThreadPoolExecutor(max_workers=10) as pool,
-    ):
-        first = list(pool.map(lambda raw: send(port, raw), batch))
+    with daemon.serve(), ThreadPoolExecutor(max_workers=10) as pool:
+        first = list(pool.map(daemon.send, batch))
         assert [code for code, _ in first] == [250] * 200
         assert (_count(engine, Message), _count(engine, Incident)) == (200, 200)
-        again = list(pool.map(lambda raw: send(port, raw), batch))
+        again = list(pool.map(daemon.send, batch))
         assert [code for code, _ in again] == [250] * 200
     assert (_count(engine, Message), _count(engine, Incident)) == (200, 200)
 
 
 def test_sigkill_under_load_loses_nothing_and_doubles_nothing(
-    engine: Engine, db_url: str, tmp_path: Path
+    engine: Engine, db_url: str, ticketd: Ticketd
 ) -> None:
-    port = free_port()
-    config = _config(tmp_path, db_url, port)
+    daemon = ticketd()
     batch = _messages(120, "kill")
-    with (
-        serving_process(config, port, tmp_path / "serve.log") as proc,
-        ThreadPoolExecutor(max_workers=8) as pool,
-    ):
-        pending = [pool.submit(send, port, raw) for raw in batch]
+    with daemon.serve_process() as proc, ThreadPoolExecutor(max_workers=8) as pool:
+        pending = [pool.submit(daemon.send, raw) for raw in batch]
         while sum(f.done() for f in pending) < 30:
             pending[0].result(timeout=60)
         proc.send_signal(signal.SIGKILL)
@@ -73,15 +61,17 @@ def test_sigkill_under_load_loses_nothing_and_doubles_nothing(
     with transaction(engine, readonly=True) as session:
         stored = set(session.exec(select(Message.message_id)).all())
     assert {f"<kill-{i}@brokers.example>" for i in acknowledged} <= stored
-    with serving(config, port, tmp_path / "serve.log"):  # the senders' MTAs retry
-        retried = [send(port, raw)[0] for i, raw in enumerate(batch) if i not in acknowledged]
+    with daemon.serve():  # the senders' MTAs retry
+        retried = [daemon.send(raw)[0] for i, raw in enumerate(batch) if i not in acknowledged]
     assert set(retried) == {250}
     with transaction(engine, readonly=True) as session:
         ids = session.exec(select(Message.message_id)).all()
     assert sorted(ids, key=str) == sorted(f"<kill-{i}@brokers.example>" for i in range(120))
 
 
-def test_sqlite_locked_past_the_timeout_answers_451_then_records_once(tmp_path: Path) -> None:
+def test_sqlite_locked_past_the_timeout_answers_451_then_records_once(
+    tmp_path: Path, ticketd: Ticketd
+) -> None:
     from ticketing.config import DatabaseConfig
     from ticketing.store.db import create_db_engine
     from ticketing.store.migrate import upgrade
@@ -89,26 +79,23 @@ def test_sqlite_locked_past_the_timeout_answers_451_then_records_once(tmp_path: 
     db = tmp_path / "locked.db"
     engine = create_db_engine(DatabaseConfig(url=f"sqlite:///{db}"))
     upgrade(engine)
-    port = free_port()
-    config = write_config(
-        tmp_path, f"sqlite:///{db}", f"busy_timeout_ms = 300\n{ACCEPT}[smtp]\nport = {port}\n"
-    )
+    daemon = ticketd("[database]\nbusy_timeout_ms = 300\n", db_url=f"sqlite:///{db}")
     raw = make_mail(message_id="<locked-1@brokers.example>")
-    with serving(config, port, tmp_path / "serve.log"):
+    with daemon.serve():
         holder = sqlite3.connect(db, isolation_level=None)
         holder.execute("BEGIN EXCLUSIVE")
-        code, text = send(port, raw)
+        code, text = daemon.send(raw)
         holder.execute("ROLLBACK")
         holder.close()
         assert (code, text.split()[0]) == (451, "4.3.0")
-        assert send(port, raw)[0] == 250
-        assert send(port, raw)[0] == 250
+        assert daemon.send(raw)[0] == 250
+        assert daemon.send(raw)[0] == 250
     assert _count(engine, Message) == 1
     engine.dispose()
 
 
 @pytest.mark.postgres
-def test_postgres_outage_answers_451_then_records_once(pg_db_url: str, tmp_path: Path) -> None:
+def test_postgres_outage_answers_451_then_records_once(pg_db_url: str, ticketd: Ticketd) -> None:
     from ticketing.config import DatabaseConfig
     from ticketing.store.db import create_db_engine
 
@@ -116,15 +103,15 @@ def test_postgres_outage_answers_451_then_records_once(pg_db_url: str, tmp_path:
     proxy = TcpProxy(url.port or 5432)
     proxy.start()
     proxied = url.set(port=proxy.port).render_as_string(hide_password=False)
-    port = free_port()
+    daemon = ticketd(db_url=proxied)
     raw = make_mail(message_id="<outage-1@brokers.example>")
-    with serving(_config(tmp_path, proxied, port), port, tmp_path / "serve.log"):
-        assert send(port, make_mail())[0] == 250
+    with daemon.serve():
+        assert daemon.send(make_mail())[0] == 250
         proxy.stop()
-        assert send(port, raw)[0] == 451
+        assert daemon.send(raw)[0] == 451
         proxy.start()
-        assert send(port, raw)[0] == 250
-        assert send(port, raw)[0] == 250
+        assert daemon.send(raw)[0] == 250
+        assert daemon.send(raw)[0] == 250
     proxy.stop()
     engine = create_db_engine(DatabaseConfig(url=pg_db_url))
     with transaction(engine, readonly=True) as session:

@@ -21,22 +21,16 @@ from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 from ticketing.store.migrate import upgrade
 
-from .conftest import write_config
-from .daemon import free_port, send, serving, serving_process
+from .daemon import Ticketd, free_port, send, wait_until
+from .disks import fill, tmpfs
 from .mail import make_mail
-from .test_faults import fill, tmpfs, wait_until
 
-ACCEPT = '[intake]\nunknown_senders = "accept"\n'
-
-
-def _config(tmp_path: Path, url: str, port: int, extra: str = "", smtp: str = "") -> Path:
-    return write_config(
-        tmp_path,
-        url,
-        f"{ACCEPT}[smtp]\nport = {port}\nworkers = 2\n{smtp}"
-        f'spool_dir = "{tmp_path / "spool"}"\n'
-        f'[outbound]\nmaildir = "{tmp_path / "sent"}"\npoll_interval_seconds = 1\n' + extra,
-    )
+# paths relative to the config, in tmp_path: the spool is tmp_path/spool, the maildir tmp_path/sent
+pytestmark = pytest.mark.ticketd(
+    '[intake]\nunknown_senders = "accept"\n',
+    '[smtp]\nworkers = 2\nspool_dir = "spool"\n',
+    '[outbound]\nmaildir = "sent"\npoll_interval_seconds = 1\n',
+)
 
 
 @pytest.fixture
@@ -120,14 +114,14 @@ def _assert_spool_empty(path: Path) -> None:
 
 
 def test_workers_record_every_message_count_it_and_answer_it(
-    tmp_path: Path, db_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine, ticketd: Ticketd
 ) -> None:
-    port, http = free_port(), free_port()
-    config = _config(tmp_path, db_url, port, f"[observability]\nhttp_port = {http}\n")
+    http = free_port()
+    daemon = ticketd(f"[observability]\nhttp_port = {http}\n")
     mails = _mails(40, "m")
-    with serving_process(config, port, tmp_path / "serve.log") as proc:
+    with daemon.serve_process() as proc:
         assert len(_workers(proc.pid)) == 2
-        senders = Senders(port, mails).start()
+        senders = Senders(daemon.port, mails).start()
         senders.join(60)
         assert all(r.startswith("2.0.0 Ok: queued as ") for r in senders.replies)
         assert wait_until(lambda: len(_recorded_ids(db)) == 40, 60)
@@ -140,20 +134,19 @@ def test_workers_record_every_message_count_it_and_answer_it(
 
 
 def test_sigkill_under_load_loses_nothing_and_records_nothing_twice(
-    tmp_path: Path, db_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine, ticketd: Ticketd
 ) -> None:
-    port = free_port()
-    config = _config(tmp_path, db_url, port)
+    daemon = ticketd()
     mails = _mails(240, "k")
-    log = tmp_path / "serve.log"
-    with serving_process(config, port, log) as proc:
+    log = daemon.log
+    with daemon.serve_process() as proc:
         workers = _workers(proc.pid)
-        senders = Senders(port, mails).start()
+        senders = Senders(daemon.port, mails).start()
         assert wait_until(lambda: len(senders.acked) >= 60, 60)
         proc.kill()  # the daemon dies; its orphaned workers notice and stop on their own
         proc.wait()
         assert wait_until(lambda: not any(Path(f"/proc/{w}").exists() for w in workers), 15)
-    with serving_process(config, port, log) as proc:
+    with daemon.serve_process() as proc:
         assert wait_until(lambda: len(senders.acked) >= 150, 60)
         os.kill(_workers(proc.pid)[0], signal.SIGKILL)  # one worker dies: it is replaced
         assert wait_until(lambda: "exited with -9; restarting it" in log.read_text(), 15)
@@ -163,45 +156,43 @@ def test_sigkill_under_load_loses_nothing_and_records_nothing_twice(
 
 
 def test_a_message_without_header_fields_is_refused_before_it_is_spooled(
-    tmp_path: Path, db_url: str
+    tmp_path: Path, db_url: str, ticketd: Ticketd
 ) -> None:
-    port, http = free_port(), free_port()
-    config = _config(tmp_path, db_url, port, f"[observability]\nhttp_port = {http}\n")
+    http = free_port()
+    daemon = ticketd(f"[observability]\nhttp_port = {http}\n")
     # a process of its own: the counters of /metrics are the process's
-    with serving_process(config, port, tmp_path / "serve.log"):
-        code, reply = send(port, b"just some words\r\nand more\r\n")
+    with daemon.serve_process():
+        code, reply = daemon.send(b"just some words\r\nand more\r\n")
         body = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
     assert (code, reply) == (554, "5.6.0 not an email message: no header fields")
     assert Spool(tmp_path / "spool").waiting() == []
     assert 'ticketd_messages_rejected_total{reason="not_acceptable",source="smtp"} 1.0' in body
 
 
-def test_a_full_spool_disk_answers_452_then_accepts_again(tmp_path: Path) -> None:
-    port = free_port()
+def test_a_full_spool_disk_answers_452_then_accepts_again(tmp_path: Path, ticketd: Ticketd) -> None:
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     (tmp_path / "spool").mkdir()
-    config = _config(tmp_path, url, port, smtp="min_free_space = 0\n")  # to the last byte
+    daemon = ticketd("[smtp]\nmin_free_space = 0\n", db_url=url)  # to the last byte
     engine = create_db_engine(DatabaseConfig(url=url))
     upgrade(engine)
-    with tmpfs(tmp_path / "spool", "size=2m"), serving(config, port, tmp_path / "serve.log"):
+    with tmpfs(tmp_path / "spool", "size=2m"), daemon.serve():
         filler = fill(tmp_path / "spool")
-        code, reply = send(port, make_mail(message_id="<full@brokers.example>"))
+        code, reply = daemon.send(make_mail(message_id="<full@brokers.example>"))
         assert (code, reply[:5]) == (452, "4.3.1")
         filler.unlink()
-        assert send(port, make_mail(message_id="<full@brokers.example>"))[0] == 250
+        assert daemon.send(make_mail(message_id="<full@brokers.example>"))[0] == 250
         assert wait_until(lambda: _recorded_ids(engine) == ["<full@brokers.example>"])
     engine.dispose()
 
 
 def test_sigterm_stops_promptly_and_the_next_start_records_the_backlog(
-    tmp_path: Path, db_url: str, db: Engine
+    tmp_path: Path, db_url: str, db: Engine, ticketd: Ticketd
 ) -> None:
-    port = free_port()
-    config = _config(tmp_path, db_url, port)
+    daemon = ticketd()
     mails = _mails(300, "t")
-    log = tmp_path / "serve.log"
-    with serving_process(config, port, log) as proc:
-        senders = Senders(port, mails).start()
+    log = daemon.log
+    with daemon.serve_process() as proc:
+        senders = Senders(daemon.port, mails).start()
         assert wait_until(lambda: len(senders.acked) >= 150, 60)
         for pid in _workers(proc.pid):  # systemd signals the whole control group
             os.kill(pid, signal.SIGTERM)
@@ -211,5 +202,5 @@ def test_sigterm_stops_promptly_and_the_next_start_records_the_backlog(
     assert "; restarting it" not in log.read_text()
     left = Spool(tmp_path / "spool").counts()
     assert left.in_progress == 0 and left.quarantined == 0
-    with serving(config, port, log):
+    with daemon.serve():
         _assert_each_recorded_once(senders, db, mails)

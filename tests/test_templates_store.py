@@ -21,7 +21,7 @@ from ticketing.templating.reload import reload_templates
 from ticketing.templating.sandbox import compile_template, render
 from ticketing.templating.store import TemplateStore
 
-from .test_replies_helpers import NOW
+from .builders import NOW
 
 
 def store_with(folder: Path) -> TemplateStore:

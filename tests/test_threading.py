@@ -17,23 +17,18 @@ from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, Message, OutboxMessage, Producer
 
+from .builders import TOKEN_SECRET, RecordedReplies
 from .mail import make_mail
-from .test_intake_pipeline import SECRET, RecordedReplies
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 STAFF = StaffConfig(addresses=("lead@exchange.example",), domains=("caseworkers.exchange.example",))
 
 
 @pytest.fixture
-def replies() -> RecordedReplies:
-    return RecordedReplies()
-
-
-@pytest.fixture
 def pipeline(
     engine: Engine, replies: RecordedReplies, monkeypatch: pytest.MonkeyPatch
 ) -> IntakePipeline:
-    monkeypatch.setenv("TICKETD_TOKEN_SECRET", SECRET)
+    monkeypatch.setenv("TICKETD_TOKEN_SECRET", TOKEN_SECRET)
     with transaction(engine) as session:
         session.add(Producer(npn="1234567", name="Sam Amsung", email="sam@brokers.example"))
         session.add(Producer(npn="7654321", name="Ana Ortiz", email="ana@brokers.example"))
@@ -54,7 +49,7 @@ def incident(engine: Engine, number: str | None) -> Incident:
 
 def token_for(number: str | None) -> str:
     assert number is not None
-    return RefTokens(SECRET.encode(), "00Dtkd01").make(number)
+    return RefTokens(TOKEN_SECRET.encode(), "00Dtkd01").make(number)
 
 
 def ack_from_us(engine: Engine, number: str | None, message_id: str) -> None:

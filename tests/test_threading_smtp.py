@@ -12,7 +12,7 @@ from pathlib import Path
 from ticketing.signing.tokens import RefTokens
 
 from .conftest import write_config
-from .daemon import SECRET_ENV, free_port, send, serving, ticketd
+from .daemon import SECRET_ENV, free_port, send, serving, ticketd_command
 from .mail import make_mail
 
 QUOTES = {
@@ -49,7 +49,7 @@ def test_client_replies_over_smtp_thread_onto_the_incident(db_url: str, tmp_path
     roster.write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
     env = {**os.environ, **SECRET_ENV}
     subprocess.run(
-        ticketd("--config", str(config), "producers", "import", str(roster)),
+        ticketd_command("--config", str(config), "producers", "import", str(roster)),
         check=True,
         env=env,
         capture_output=True,
@@ -58,7 +58,7 @@ def test_client_replies_over_smtp_thread_onto_the_incident(db_url: str, tmp_path
     with serving(config, port, tmp_path / "serve.log"):
         assert send(port, make_mail(subject=subject))[0] == 250
         listed = subprocess.run(
-            ticketd("--config", str(config), "incidents", "list", "--json"),
+            ticketd_command("--config", str(config), "incidents", "list", "--json"),
             check=True,
             env=env,
             capture_output=True,
@@ -69,7 +69,7 @@ def test_client_replies_over_smtp_thread_onto_the_incident(db_url: str, tmp_path
             code, text = send(port, html_reply(client, subject, number, token))
             assert (code, text) == (250, f"2.0.0 Ok: recorded on incident {number}"), client
     shown = subprocess.run(
-        ticketd("--config", str(config), "incidents", "show", number, "--json"),
+        ticketd_command("--config", str(config), "incidents", "show", number, "--json"),
         check=True,
         env=env,
         capture_output=True,

@@ -1,31 +1,32 @@
-"""Shared parts for the auto-reply and outbound tests (no tests here).
+"""Builders the tests share (no tests and no fixtures here: those are in ``conftest.py``).
 
-A real aiosmtpd server on a loopback port plays the relay; it can be stopped
-and started on the same port, and told to answer DATA with an error.
+Secrets and a clock; a configuration, a composer and the cases and replies it writes; an
+SMTP relay sink (a real aiosmtpd server on a loopback port that can be stopped and started
+on the same port, and told to answer DATA with an error); certificate files from a test CA;
+a reply sink that records the intake's orders.
 """
 
 from __future__ import annotations
 
 import email
 import email.policy
-import socket
 import ssl
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from sqlalchemy.engine import Engine
+from sqlmodel import Session
 
 from pii_guard import PiiGuard
-from tests.certs import make_certificate
 from ticketing.config import Config, OutboundConfig
 from ticketing.outbound.compose import ReplyComposer
+from ticketing.outbound.ordering import ReplyOrder
 from ticketing.outbound.orders import compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
 from ticketing.signing.tokens import RefTokens
@@ -33,14 +34,32 @@ from ticketing.store.db import transaction
 from ticketing.store.models import Incident, IncidentConsumer, OutboxMessage, Producer
 from ticketing.templating.store import TemplateStore
 
+# the signing secret a composer is built with (make_composer)
 SECRET = b"test-secret-" + b"x" * 30
+# the value of TICKETD_TOKEN_SECRET for an intake pipeline built from the environment
+TOKEN_SECRET = "s" * 40
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+# --- the intake's replies ----------------------------------------------------------------------
+
+
+class RecordedReplies:
+    """A ReplySink that keeps the orders instead of rendering them."""
+
+    def __init__(self) -> None:
+        self.orders: list[ReplyOrder] = []
+
+    def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
+        self.orders.append(order)
+        return True
+
+    @property
+    def kinds(self) -> list[str]:
+        return [o.kind for o in self.orders]
+
+
+# --- a relay -----------------------------------------------------------------------------------
 
 
 @dataclass
@@ -99,14 +118,6 @@ class Sink:
         return self.handler.received
 
 
-@pytest.fixture(name="sink")
-def sink_fixture() -> Iterator[Sink]:
-    relay = Sink(free_port())
-    relay.start()
-    yield relay
-    relay.stop()
-
-
 def relay_config(port: int, **extra: Any) -> OutboundConfig:
     values: dict[str, Any] = {
         "transport": "smtp",
@@ -116,6 +127,9 @@ def relay_config(port: int, **extra: Any) -> OutboundConfig:
         "timeout_seconds": 5,
     }
     return OutboundConfig(**{**values, **extra})
+
+
+# --- configuration, composer, cases, the outbox ------------------------------------------------
 
 
 def make_config(**outbound: Any) -> Config:
@@ -193,10 +207,28 @@ def add_case(
     return incident, producer
 
 
+# --- TLS ---------------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class TlsFiles:
+    """A certificate for 127.0.0.1 issued by a test CA: its chain and key as files (what a
+    server's config or Dovecot reads), and the CA's certificate (``ca``, what clients trust)."""
+
+    authority: trustme.CA
     cert: Path
     key: Path
+    ca: Path
+
+    @classmethod
+    def issue(cls, authority: trustme.CA, folder: Path) -> TlsFiles:
+        """Write ``cert.pem``, ``key.pem`` and ``ca.pem`` into ``folder``."""
+        issued = authority.issue_cert("127.0.0.1")
+        files = cls(authority, folder / "cert.pem", folder / "key.pem", folder / "ca.pem")
+        files.cert.write_bytes(b"".join(blob.bytes() for blob in issued.cert_chain_pems))
+        issued.private_key_pem.write_to_path(str(files.key))
+        authority.cert_pem.write_to_path(str(files.ca))
+        return files
 
     def server_context(self) -> ssl.SSLContext:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -204,9 +236,7 @@ class TlsFiles:
         return context
 
     def client_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=str(self.cert))
-
-
-@pytest.fixture(scope="session", name="tls_files")
-def tls_files_fixture(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
-    return TlsFiles(*make_certificate(tmp_path_factory.mktemp("tls")))
+        """Trusts the test CA, and nothing else."""
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        self.authority.configure_trust(context)
+        return context
