@@ -41,7 +41,7 @@ from ticketing.intake.build import build_pipeline
 from ticketing.intake.imap.leadership import FileLock
 from ticketing.intake.imap.poller import MailboxPoller, imap_settings
 from ticketing.pipeline.guard import PiiGuardStage
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.store.db import transaction
 from ticketing.store.migrate import upgrade
 from ticketing.store.models import Message, Producer

@@ -26,13 +26,13 @@ from sqlmodel import Session
 from pii_guard import PiiGuard
 from ticketing.config import Config, OutboundConfig
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.ordering import ReplyOrder
 from ticketing.outbound.orders import compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.sinks import ReplyOrder
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import Incident, IncidentConsumer, OutboxMessage, Producer
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 # the signing secret a composer is built with (make_composer)
 SECRET = b"test-secret-" + b"x" * 30

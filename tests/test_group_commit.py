@@ -13,7 +13,7 @@ from ticketing import metrics
 from ticketing.config import Config, DatabaseConfig
 from ticketing.errors import PermanentRejection, StorageError
 from ticketing.intake.build import build_pipeline
-from ticketing.outbound.ordering import ReplyOrder
+from ticketing.outbound.sinks import ReplyOrder
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Outcome, RawMessage
 from ticketing.store.db import create_db_engine, transaction

@@ -26,7 +26,7 @@ from ticketing.intake.imap.leadership import FileLock
 from ticketing.intake.imap.poller import MailboxPoller
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.types import RawMessage
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, Message, Producer
 

@@ -19,7 +19,7 @@ from ticketing.config import OutboundConfig
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.outbound.outbox import OutboxDispatcher, claim_next, dispatch_due
 from ticketing.outbound.request import ReplyRequest
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.signing.message_ids import find_signed_incident
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction

@@ -26,7 +26,7 @@ from ticketing.outbound import mime
 from ticketing.outbound.mime import MailParts, build_mime, visible_text
 from ticketing.outbound.outbox import dispatch_due, transport_from_config
 from ticketing.outbound.request import ReplyRequest
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, OutboxMessage, Producer
 

@@ -14,7 +14,7 @@ from ticketing.outbound.scan import personal_data_in, recipient_allow
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.types import GuardResult
 from ticketing.privacy.allow import desk_allow
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.store.models import Producer
 
 from .mail import make_mail

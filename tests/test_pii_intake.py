@@ -15,12 +15,12 @@ from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.templates_schema import TemplatesConfig
 from ticketing.intake.build import build_pipeline
-from ticketing.outbound.ordering import ReplyOrder
 from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.sinks import ReplyOrder
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Outcome, RawMessage
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.store.db import transaction
 from ticketing.store.models import (
     Attachment,
@@ -30,7 +30,7 @@ from ticketing.store.models import (
     OutboxMessage,
     Producer,
 )
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 from .builders import (
     NOW,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pii_guard import ALL_ENTITIES, GuardSettings
 from ticketing.config.pii_schema import PII_ENTITIES, PiiConfig
-from ticketing.privacy.guard import guard_settings
+from ticketing.privacy.settings import guard_settings
 
 
 def test_config_knows_exactly_the_guards_entities() -> None:

@@ -28,7 +28,7 @@ from ticketing.store.models import (
     Producer,
     UndeliverableAddress,
 )
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 from .builders import NOW, SECRET, add_case, make_composer, make_config, queue_mail
 

@@ -33,7 +33,7 @@ from ticketing.outbound.templated import TemplatedBatch, TemplatedReplies
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.server.jobs import TimedJob, timed_jobs
 from ticketing.signing.message_ids import verify_message_id
 from ticketing.store.db import transaction

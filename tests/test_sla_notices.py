@@ -14,7 +14,7 @@ from ticketing.config import Config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.templates_schema import TemplatesConfig
 from ticketing.outbound.notices import TemplatedNotices
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.sla.clocks import SlaClocks
 from ticketing.sla.sweep import sweep
 from ticketing.store.db import transaction

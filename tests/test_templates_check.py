@@ -10,11 +10,11 @@ import pytest
 
 from ticketing.config import Config
 from ticketing.outbound.check import sample_mails, withheld_problems
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.templating.files import shipped_dir
 from ticketing.templating.kinds import KINDS, LANGUAGES
 from ticketing.templating.samples import SAMPLE_PRODUCER_NAMES
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 from .conftest import REPO, RunCli
 

@@ -19,7 +19,7 @@ from ticketing.store.models import AuditEvent, utcnow
 from ticketing.templating.files import shipped_dir
 from ticketing.templating.reload import reload_templates
 from ticketing.templating.sandbox import compile_template, render
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 from .builders import NOW
 

@@ -25,7 +25,7 @@ from ticketing.store.migrate import require_current
 from ticketing.store.models import utcnow
 
 if TYPE_CHECKING:
-    from ticketing.outbound.ordering import Replies
+    from ticketing.outbound.sinks import Replies
 
 __all__ = ["incidents_group"]
 
@@ -140,8 +140,8 @@ def _state_command(name: str, to: str, help_text: str) -> click.Command:
 def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> None:
     """Mark an incident resolved and mail its producer that it is."""
     # The pipeline's and the guard's modules only for the command that mails.
-    from ticketing.outbound.ordering import compose_committed
     from ticketing.outbound.resolution import order_resolution_mail
+    from ticketing.outbound.sinks import compose_committed
 
     require_current(ctx.engine)
     replies = _replies(ctx).batch()
@@ -158,7 +158,7 @@ def _replies(ctx: Context) -> Replies:
     daemon's own would (the daemon's dispatcher delivers it)."""
     from ticketing.intake.build import build_composer
     from ticketing.outbound.templated import TemplatedReplies
-    from ticketing.privacy.guard import build_guard
+    from ticketing.privacy.settings import build_guard
 
     config = ctx.loaded.config
     composer, _store = build_composer(config, ctx.engine)

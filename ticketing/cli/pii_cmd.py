@@ -18,7 +18,7 @@ import click
 
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 
 __all__ = ["pii_group", "read_fields"]
 

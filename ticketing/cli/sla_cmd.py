@@ -12,7 +12,7 @@ from ticketing.cli.desk_time import desk_iso, desk_text
 from ticketing.cli.output import emit_json, emit_table
 from ticketing.errors import TicketdError
 from ticketing.outbound.notices import TemplatedNotices
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.sla.clocks import SlaClocks
 from ticketing.sla.policy import deadlines
 from ticketing.sla.sweep import DueAction, due_actions

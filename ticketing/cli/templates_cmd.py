@@ -13,9 +13,9 @@ from ticketing.config.case_types import CASE_TYPES
 from ticketing.errors import ReplyError
 from ticketing.outbound.check import check_templates
 from ticketing.outbound.preview import preview_mail, refused_for
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.templating.kinds import KINDS, LANGUAGES
-from ticketing.templating.store import TemplateSet, TemplateStore, layers_for
+from ticketing.templating.template_store import TemplateSet, TemplateStore, layers_for
 
 __all__ = ["templates_group"]
 

@@ -9,22 +9,29 @@ Columns: ``npn``, ``name``, ``email`` (required), ``language`` (``en``/``es``),
 ``phones`` (the producer's own numbers, separated by ``;``) and ``agency``.
 The phones and the agency are what a producer signs their mail with: the PII
 guard does not take them for a consumer's data.
+
+``[roster] file`` is imported the same way when ``serve`` starts (an unreadable
+file stops the start) and on each SIGHUP (``server/operations.py``).
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, select
 
 from mailer.addresses import normalize_address
 from mailer.errors import InvalidAddressError
+from ticketing.config import Config
 from ticketing.errors import RosterError
+from ticketing.store.db import transaction
 from ticketing.store.models import Producer, utcnow
 
 __all__ = [
@@ -32,9 +39,13 @@ __all__ = [
     "ImportReport",
     "RosterRow",
     "import_roster",
+    "import_roster_file",
     "list_producers",
     "read_roster",
+    "roster_path",
 ]
+
+log = logging.getLogger(__name__)
 
 LANGUAGES = ("en", "es")
 REQUIRED_COLUMNS = ("npn", "name", "email")
@@ -191,3 +202,34 @@ def _fill(producer: Producer, row: RosterRow) -> None:
 
 def list_producers(session: Session) -> list[Producer]:
     return list(session.exec(select(Producer).order_by(Producer.name, Producer.npn)))
+
+
+def roster_path(config: Config, source: str) -> Path | None:
+    """``[roster] file``, a relative path taken from the config file's folder."""
+    if config.roster.file is None:
+        return None
+    path = Path(config.roster.file).expanduser()
+    if path.is_absolute():
+        return path
+    source_path = Path(source)
+    base = source_path.resolve().parent if source_path.is_file() else Path.cwd()
+    return base / path
+
+
+def import_roster_file(engine: Engine, path: Path) -> ImportReport:
+    """Upsert the roster from ``path``; ``RosterError`` when the file cannot be used at all."""
+    rows, rejected = read_roster(path)
+    report = ImportReport(rejected=rejected)
+    with transaction(engine) as session:
+        import_roster(session, rows, report)
+    for bad in report.rejected:  # reasons name columns and NPNs, never the row's values
+        log.warning("roster %s:%d rejected: %s", path, bad.line, bad.reason)
+    log.info(
+        "roster %s imported: %d created, %d updated, %d unchanged, %d rejected",
+        path,
+        report.created,
+        report.updated,
+        report.unchanged,
+        len(report.rejected),
+    )
+    return report

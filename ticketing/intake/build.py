@@ -17,12 +17,12 @@ from mailer.screening import OwnIdentity
 from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.ordering import Immediate, NoReplies, Replies, ReplySink
+from ticketing.outbound.sinks import Immediate, NoReplies, Replies, ReplySink
 from ticketing.outbound.templated import TemplatedReplies
 from ticketing.pipeline.guard import NoGuard, PiiGuardStage, PiiStage
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.privacy.allow import desk_allow
-from ticketing.privacy.guard import build_guard
+from ticketing.privacy.settings import build_guard
 from ticketing.signing.key import load_signing_secret
 from ticketing.signing.message_ids import MESSAGE_ID_PREFIX
 from ticketing.signing.tokens import RefTokens
@@ -30,7 +30,7 @@ from ticketing.sla.clocks import SlaClocks
 from ticketing.store.db import transaction
 from ticketing.store.models import utcnow
 from ticketing.templating.reload import audit_refused
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 __all__ = [
     "Services",

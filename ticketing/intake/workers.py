@@ -39,7 +39,7 @@ from ticketing.intake.spooled import batches_by_size, process_claimed_batch, rec
 from ticketing.logs import configure_logging, set_log_format
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.store.db import create_db_engine
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 
 __all__ = ["WorkerPool"]
 

@@ -25,7 +25,7 @@ from ticketing.store.models import Incident, Producer
 from ticketing.templating.files import Layer, TemplateName, scan
 from ticketing.templating.kinds import KINDS, LANGUAGES, ReplyKind, reply_kind
 from ticketing.templating.samples import sample_extras, sample_incident, sample_producers
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 from ticketing.templating.validate import TemplateProblem
 
 __all__ = ["check_templates", "sample_mails", "withheld_problems"]

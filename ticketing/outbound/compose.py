@@ -22,7 +22,7 @@ from ticketing.store.models import Incident
 from ticketing.templating.context import ContextInput, build_context
 from ticketing.templating.kinds import LANGUAGES, ReplyKind, reply_kind
 from ticketing.templating.sandbox import render
-from ticketing.templating.store import TemplateSet, TemplateStore
+from ticketing.templating.template_store import TemplateSet, TemplateStore
 
 __all__ = ["ComposedMail", "Rendered", "ReplyComposer"]
 

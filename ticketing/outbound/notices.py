@@ -12,9 +12,9 @@ from sqlmodel import Session
 from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.ordering import compose_committed
 from ticketing.outbound.orders import OrderedReply, compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.sinks import compose_committed
 from ticketing.store.audit import audit
 from ticketing.store.models import Incident, Producer
 

@@ -20,7 +20,7 @@ from ticketing.templating.samples import (
     sample_producer,
     sample_tokens,
 )
-from ticketing.templating.store import TemplateStore
+from ticketing.templating.template_store import TemplateStore
 from ticketing.templating.validate import TemplateProblem
 
 __all__ = ["preview_mail", "refused_for", "sample_composer", "sample_mail"]

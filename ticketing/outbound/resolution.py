@@ -15,7 +15,7 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from ticketing.incidents.parties import Identity
-from ticketing.outbound.ordering import ReplyOrder, ReplySink
+from ticketing.outbound.sinks import ReplyOrder, ReplySink
 from ticketing.store.models import Incident, Message, Producer
 
 __all__ = ["order_resolution_mail"]

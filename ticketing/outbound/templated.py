@@ -10,9 +10,9 @@ from sqlmodel import Session
 
 from pii_guard import PiiGuard
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.ordering import ReplyOrder
 from ticketing.outbound.orders import OrderedReply, compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
+from ticketing.outbound.sinks import ReplyOrder
 from ticketing.store.models import Producer
 
 __all__ = ["TemplatedBatch", "TemplatedReplies"]

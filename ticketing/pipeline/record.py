@@ -19,8 +19,8 @@ from ticketing.incidents.classify import detect_type, person_ids, priority_of
 from ticketing.incidents.lifecycle import may_reopen, transition
 from ticketing.incidents.parties import Identity
 from ticketing.incidents.records import open_incident
-from ticketing.outbound.ordering import ReplyOrder, ReplySink
 from ticketing.outbound.resolution import order_resolution_mail
+from ticketing.outbound.sinks import ReplyOrder, ReplySink
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.own_bounces import note_bounce
 from ticketing.pipeline.types import GuardResult, Outcome, RawMessage

@@ -31,7 +31,7 @@ from mailer.screening import OwnIdentity, Screening, screen
 from ticketing.config import Config, MailboxConfig
 from ticketing.errors import PermanentRejection, StorageError
 from ticketing.incidents.parties import Identity
-from ticketing.outbound.ordering import Replies, ReplySink, compose_committed
+from ticketing.outbound.sinks import Replies, ReplySink, compose_committed
 from ticketing.pipeline.guard import PiiStage, Policy, strictest
 from ticketing.pipeline.identify import identify
 from ticketing.pipeline.limits import check_header_count, check_size

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from ticketing.errors import StorageError
 from ticketing.store.audit import audit
 from ticketing.store.db import transaction
-from ticketing.templating.store import ReloadResult, TemplateStore
+from ticketing.templating.template_store import ReloadResult, TemplateStore
 
 __all__ = ["audit_refused", "reload_templates"]
 

@@ -18,8 +18,8 @@ from sqlmodel import Session, col, select
 from ticketing.errors import InvalidTransitionError, NotFoundError
 from ticketing.incidents.lifecycle import transition
 from ticketing.incidents.records import get_incident
-from ticketing.outbound.ordering import ReplySink, compose_committed
 from ticketing.outbound.resolution import order_resolution_mail
+from ticketing.outbound.sinks import ReplySink, compose_committed
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Outcome
 from ticketing.store.db import transaction

@@ -1,7 +1,8 @@
-"""Auto-replies the pipeline asks for, ordered in the recording transaction.
+"""Where the pipeline hands the mail it wants sent: a ``ReplyOrder`` into a sink.
 
-The pipeline names *what* to send (kind, recipient, incident); the replies
-package applies the loop rules and renders it.  These protocols keep the
+The pipeline names *what* to send (kind, recipient, incident); the outbound
+package applies the loop rules, orders it in the recording transaction and
+renders it after the commit (``outbound/orders.py``).  These protocols keep the
 pipeline independent of the templates: for each recording transaction it
 takes a fresh ``ReplyBatch`` from its ``Replies``, hands it every order, and
 calls ``compose`` once the transaction has committed, so that rendering can
