@@ -2,62 +2,24 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import write_config
-from .daemon import serve_refused
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(
-                f"serve exited early: {proc.stderr.read().decode() if proc.stderr else ''}"
-            )
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError("serve did not start listening")
-
-
-def ticketd(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ticketing", *args]
+from .daemon import Ticketd, free_port, serve_refused, ticketd_command
 
 
 @pytest.fixture
-def served(db_url: str, tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
-    port = free_port()
-    config = write_config(tmp_path, db_url, f"[smtp]\nport = {port}\nmax_message_size = 100000\n")
-    env = {**os.environ, "TICKETD_TOKEN_SECRET": "x" * 40}
-    with subprocess.Popen(
-        ticketd("--config", str(config), "serve"), stderr=subprocess.PIPE, env=env
-    ) as proc:
-        try:
-            wait_for_port(port, proc)
-            yield port, proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait(timeout=10)
+def served(db_url: str, ticketd: Ticketd) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    daemon = ticketd("[smtp]\nmax_message_size = 100000\n")
+    with daemon.serve_process() as proc:
+        yield daemon.port, proc
 
 
 def test_serve_answers_smtp_and_refuses_strangers(
@@ -90,7 +52,7 @@ def test_serve_refuses_an_uninitialised_database(tmp_path: Path) -> None:
         tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}", f"[smtp]\nport = {free_port()}\n"
     )
     result = subprocess.run(
-        ticketd("--config", str(config), "serve"),
+        ticketd_command("--config", str(config), "serve"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -117,3 +79,18 @@ def test_an_empty_generated_secret_file_makes_the_secret_variable_mandatory(
         "environment variable TICKETD_TOKEN_SECRET is not set",
     )
     assert not (tmp_path / "var" / "token_secret").exists()
+
+
+def test_a_taken_smtp_port_stops_the_start(tmp_path: Path, ticketd: Ticketd) -> None:
+    db_url = f"sqlite:///{tmp_path / 'ticketd.db'}"
+    subprocess.run(
+        ticketd_command("--config", str(write_config(tmp_path, db_url)), "init"), check=True
+    )
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        daemon = ticketd(port=port, db_url=db_url)
+        code, last = serve_refused(daemon.config)
+    assert code == 1
+    assert last == f"ticketd: cannot receive SMTP on 127.0.0.1:{port}: Address already in use"

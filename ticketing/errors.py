@@ -15,6 +15,7 @@
     ├── CalendarError            business hours never open (also a ValueError)
     ├── PiiSetupError            the PII guard cannot start as configured
     ├── HttpEndpointError        the operators' HTTP endpoint cannot listen
+    ├── SmtpListenError          the SMTP server cannot listen where [smtp] says
     └── ReplyError               a reply cannot be made (programming or config mistake)
         └── TemplateError        a template cannot be used (file, line, reason)
             └── TemplateSecurityError   a template reached for what the sandbox forbids
@@ -46,6 +47,7 @@ __all__ = [
     "RosterError",
     "SchemaOutOfDateError",
     "SecretError",
+    "SmtpListenError",
     "StorageError",
     "StorageFullError",
     "TemplateError",
@@ -133,6 +135,10 @@ class PiiSetupError(TicketdError):
 
 class HttpEndpointError(TicketdError):
     """The HTTP endpoint cannot listen where ``[observability]`` says (port taken, bad host)."""
+
+
+class SmtpListenError(TicketdError):
+    """The SMTP server cannot listen on ``[smtp] host`` and ``port`` (port taken, bad host)."""
 
 
 class ReplyError(TicketdError):

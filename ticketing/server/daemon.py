@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from collections.abc import Awaitable, Callable
@@ -32,7 +33,7 @@ from mailer.recipients import RecipientMap
 from mailer.smtp_server import Delivery, IntakeHandler, SmtpSettings, start_smtp_server
 from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
-from ticketing.errors import ConfigError, ConfigProblem
+from ticketing.errors import ConfigError, ConfigProblem, SmtpListenError
 from ticketing.intake.build import Services, build_intake
 from ticketing.intake.imap.poller import MailboxPoller, mailbox_pollers
 from ticketing.intake.smtp import smtp_delivery, spool_delivery, storage_reserve
@@ -123,6 +124,12 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tasks:
                 await self._serve(tasks, shutdown_trigger)
+        except BaseExceptionGroup as group:
+            # one failure (a port taken, a bug in a loop) is reported as itself, so the
+            # command line can say what it is
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
         finally:
             await asyncio.to_thread(scheduler.shutdown, True)
             self.ops.close()
@@ -130,27 +137,35 @@ class Daemon:
 
     async def _serve(self, tasks: asyncio.TaskGroup, shutdown_trigger: ShutdownTrigger) -> None:
         stop, stop_threads = asyncio.Event(), threading.Event()
-        tasks.create_task(self.dispatcher.run(stop))
-        delivery = self._intake(tasks)
         pollers = mailbox_pollers(self.config, self.services.pipeline, self.dispatcher.wake)
-        polling = _thread_each(tasks, pollers, stop_threads)
-        server = await self._smtp_server(delivery)
-        log.info("ticketd ready: mailboxes %s", ", ".join(b.name for b in self.config.mailboxes))
-        try:
+        polling = ThreadPoolExecutor(max(len(pollers), 1), thread_name_prefix="imap")
+        server: asyncio.Server | None = None
+        try:  # whatever fails to start, what did start is stopped below
+            tasks.create_task(self.dispatcher.run(stop))
+            delivery = self._intake(tasks)
+            for poller in pollers:
+                tasks.create_task(_in_thread(polling, poller, stop_threads))
+            server = await self._smtp_server(delivery)
+            log.info(
+                "ticketd ready: mailboxes %s", ", ".join(b.name for b in self.config.mailboxes)
+            )
             await shutdown_trigger()
         finally:
             log.info("stopping: new SMTP sessions get 421, messages in flight may finish")
             stop_threads.set()  # the pollers finish (record and move) the message in hand
-            await self.ops.drain_smtp()
-            server.close()
-            await server.wait_closed()
-            if self.pool is not None:
-                await asyncio.to_thread(
-                    self.pool.stop, float(self.config.smtp.shutdown_grace_seconds)
-                )
+            await self._stop_intake(server)
             stop.set()
             polling.shutdown(wait=False)
             await self.ops.reloader.wait()
+
+    async def _stop_intake(self, server: asyncio.Server | None) -> None:
+        await self.ops.drain_smtp()
+        if server is not None:
+            server.close()
+            await server.wait_closed()
+        if self.pool is not None:
+            grace = float(self.config.smtp.shutdown_grace_seconds)
+            await asyncio.to_thread(self.pool.stop, grace)
 
     def _intake(self, tasks: asyncio.TaskGroup) -> Delivery:
         """How SMTP mail is recorded: in this process, or by the worker processes."""
@@ -174,7 +189,13 @@ class Daemon:
         recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
         self.ops.state.reserve = storage_reserve(config)
         handler = IntakeHandler(recipients, delivery, self.ops.state.reserve)
-        server = await start_smtp_server(_smtp_settings(config), handler, self.ops.gate)
+        settings = _smtp_settings(config)
+        try:
+            server = await start_smtp_server(settings, handler, self.ops.gate)
+        except OSError as exc:
+            where = f"{settings.host}:{settings.port}"
+            why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's text repeats it
+            raise SmtpListenError(f"cannot receive SMTP on {where}: {why}") from None
         self.ops.smtp_started()
         return server
 
@@ -201,25 +222,12 @@ class Daemon:
         ]
 
 
-def _thread_each(
-    tasks: asyncio.TaskGroup, pollers: list[MailboxPoller], stop: threading.Event
-) -> ThreadPoolExecutor:
-    """A thread of its own per mailbox poller (they block on IMAP IDLE): not the loop's
-    default pool, which the SMTP deliveries need."""
-    pool = ThreadPoolExecutor(max(len(pollers), 1), thread_name_prefix="imap")
-    loop = asyncio.get_running_loop()
-    for poller in pollers:
-        tasks.create_task(_in_thread(loop, pool, poller, stop))
-    return pool
-
-
 async def _in_thread(
-    loop: asyncio.AbstractEventLoop,
-    pool: ThreadPoolExecutor,
-    poller: MailboxPoller,
-    stop: threading.Event,
+    pool: ThreadPoolExecutor, poller: MailboxPoller, stop: threading.Event
 ) -> None:
-    await loop.run_in_executor(pool, poller.run, stop)
+    """A poller in a thread of its own (it blocks on IMAP IDLE): not the loop's default
+    pool, which the SMTP deliveries need."""
+    await asyncio.get_running_loop().run_in_executor(pool, poller.run, stop)
 
 
 def _smtp_settings(config: Config) -> SmtpSettings:
