@@ -41,10 +41,6 @@ class Verdict:
     smtp_status: str = ""  # a permanent refusal's SMTP status ("554 5.6.0")
     error: Exception | None = field(default=None, compare=False, repr=False)
 
-    @property
-    def retry(self) -> bool:
-        return self.kind in ("storage_full", "temporary", "defect")
-
 
 def verdict_of(result: Outcome | Exception) -> Verdict:
     """The one translation of an outcome or an exception into a verdict."""
