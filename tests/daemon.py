@@ -43,15 +43,7 @@ def ticketd_command(*args: str) -> list[str]:
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"ticketd exited early with {proc.returncode}")
-        with suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        time.sleep(0.1)
-    raise AssertionError("ticketd did not start listening")
+    _wait_for(port, lambda: proc.poll() is not None, timeout)
 
 
 @contextmanager
@@ -134,7 +126,7 @@ def _wait_for(port: int, died: Callable[[], bool], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if died():
-            raise AssertionError("ticketd serve stopped before listening")
+            raise AssertionError("ticketd serve stopped before listening (see its log)")
         with suppress(OSError):
             socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
             return

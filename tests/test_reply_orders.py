@@ -228,7 +228,7 @@ class ComposeFails(TemplatedReplies):
     """The process dies (here: the database goes away) between commit and composing."""
 
     def batch(self) -> TemplatedBatch:
-        return _FailingBatch(self)
+        return _FailingBatch(self.composer, self.engine, self.guard)
 
 
 class _FailingBatch(TemplatedBatch):

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from pii_guard import PiiGuard
 from ticketing.config import Config
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.orders import OrderedReply, compose_orders, order_reply
+from ticketing.outbound.orders import OrderBatch
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.sinks import compose_committed
 from ticketing.store.audit import audit
@@ -70,16 +70,15 @@ class TemplatedNotices:
         return TemplatedNoticeBatch(self)
 
 
-class TemplatedNoticeBatch:
+class TemplatedNoticeBatch(OrderBatch):
     """The notices one sweep transaction ordered."""
 
     def __init__(self, notices: TemplatedNotices) -> None:
-        self._notices = notices
-        self._ordered: list[OrderedReply] = []
+        super().__init__(notices.composer, notices.engine, notices.guard)
+        self._config = notices.config
 
     def notify(self, session: Session, incident: Incident, stage: str, now: datetime) -> None:
-        config = self._notices.config
-        to = recipient_for(config, incident, stage)
+        to = recipient_for(self._config, incident, stage)
         if to is None:
             audit(
                 session,
@@ -99,13 +98,8 @@ class TemplatedNoticeBatch:
             language="en",
             extra={"due_at": incident.sla_due_at, "level": 2 if stage == "level2" else 1},
         )
-        composer = self._notices.composer
-        ordered = order_reply(session, composer, request, sender_name=None, now=now)
-        if ordered is not None:
-            self._ordered.append(ordered)
+        self.order(session, request, sender_name=None, now=now)
 
     def compose(self) -> None:
-        notices = self._notices
-        compose_committed(
-            lambda: compose_orders(notices.engine, notices.composer, notices.guard, self._ordered)
-        )
+        # the sweep's stages stand whatever happens here: the daemon composes what is left
+        compose_committed(super().compose)

@@ -48,6 +48,7 @@ from ticketing.templating.context import plain_value
 
 __all__ = [
     "ORDER_LEASE",
+    "OrderBatch",
     "OrderedReply",
     "compose_orders",
     "compose_orphans",
@@ -307,3 +308,26 @@ def _reorder(session: Session, row: OutboxMessage) -> OrderedReply:
         extra=data.get("extra") or {},
     )
     return OrderedReply(row.id, request, row.message_id, data.get("sender_name"), row.created_at)
+
+
+class OrderBatch:
+    """The mail one transaction orders (``order``), composed once it has committed
+    (``compose``): the batch behind the pipeline's replies and the sweep's notices."""
+
+    def __init__(self, composer: ReplyComposer, engine: Engine, guard: PiiGuard | None) -> None:
+        self._composer = composer
+        self._engine = engine
+        self._guard = guard
+        self._ordered: list[OrderedReply] = []
+
+    def order(
+        self, session: Session, request: ReplyRequest, *, sender_name: str | None, now: datetime
+    ) -> bool:
+        """Order ``request`` in ``session``; ``False`` when a rule suppressed it (audited)."""
+        ordered = order_reply(session, self._composer, request, sender_name=sender_name, now=now)
+        if ordered is not None:
+            self._ordered.append(ordered)
+        return ordered is not None
+
+    def compose(self) -> None:
+        compose_orders(self._engine, self._composer, self._guard, self._ordered)

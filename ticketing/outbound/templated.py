@@ -10,7 +10,7 @@ from sqlmodel import Session
 
 from pii_guard import PiiGuard
 from ticketing.outbound.compose import ReplyComposer
-from ticketing.outbound.orders import OrderedReply, compose_orders, order_reply
+from ticketing.outbound.orders import OrderBatch
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.sinks import ReplyOrder
 from ticketing.store.models import Producer
@@ -32,15 +32,11 @@ class TemplatedReplies:
     guard: PiiGuard | None = None  # scans what we send, too
 
     def batch(self) -> TemplatedBatch:
-        return TemplatedBatch(self)
+        return TemplatedBatch(self.composer, self.engine, self.guard)
 
 
-class TemplatedBatch:
+class TemplatedBatch(OrderBatch):
     """The replies one recording transaction ordered."""
-
-    def __init__(self, replies: TemplatedReplies) -> None:
-        self._replies = replies
-        self._ordered: list[OrderedReply] = []
 
     def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         address = order.identity.address
@@ -59,14 +55,4 @@ class TemplatedBatch:
             trigger_fingerprint=order.fingerprint,
             extra=dict(order.extra),
         )
-        composer = self._replies.composer
-        name = order.identity.name or None
-        ordered = order_reply(session, composer, request, sender_name=name, now=now)
-        if ordered is None:
-            return False
-        self._ordered.append(ordered)
-        return True
-
-    def compose(self) -> None:
-        replies = self._replies
-        compose_orders(replies.engine, replies.composer, replies.guard, self._ordered)
+        return self.order(session, request, sender_name=order.identity.name or None, now=now)
