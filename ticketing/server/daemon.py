@@ -8,8 +8,9 @@ hypercorn's ``worker_serve`` does): the SMTP server (aiosmtpd, on the loop),
 the outbox dispatcher (woken after each commit), one thread per IMAP mailbox
 and the drain of a previous run's spool.  The timed jobs — the SLA sweep, the
 template reload, composing orders a dead process left — run on one APScheduler
-(``server/jobs.py``) that ``run`` starts and shuts down; so are the worker
-processes (``[smtp] workers``) and the operators' HTTP endpoint.
+(``server/jobs.py``) that ``run`` starts and shuts down.  ``run`` also starts and
+stops the worker processes (``[smtp] workers``); the operators' HTTP endpoint
+opens in ``build`` (a taken port stops the start) and closes when ``run`` ends.
 
 Signals are the command line's business (``run_daemon``): SIGTERM and SIGINT
 end the shutdown trigger, SIGHUP calls ``Daemon.hangup``.  Tests pass their own
