@@ -5,6 +5,7 @@ written by the ``ticketd`` fixture of ``conftest.py``), and a TCP proxy to cut a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import os
 import signal
@@ -15,7 +16,7 @@ import sys
 import threading
 import time
 import tomllib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,9 +168,26 @@ def send(
 ) -> tuple[int, str]:
     """One message in its own SMTP session; the first refusal or the DATA reply."""
     try:
-        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
-            client.ehlo("producer.example")
-            for code, text in (client.mail(sender), client.rcpt(rcpt)):
+        return smtp_session(port, raw, sender, [rcpt])
+    except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
+        return 0, type(exc).__name__
+
+
+def smtp_session(
+    port: int,
+    raw: bytes,
+    sender: str,
+    rcpts: Sequence[str],
+    *,
+    helo: str = "producer.example",
+    source: tuple[str, int] | None = None,
+) -> tuple[int, str]:
+    """MAIL, RCPT for each of ``rcpts``, DATA: the first refusal, or the reply to DATA."""
+    try:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30, source_address=source) as client:
+            client.ehlo(helo)
+            replies = itertools.chain([client.mail(sender)], (client.rcpt(rcpt) for rcpt in rcpts))
+            for code, text in replies:
                 if code >= 400:
                     return code, text.decode(errors="replace")
             code, text = client.data(raw)
@@ -178,8 +196,6 @@ def send(
         error = exc.smtp_error
         reply = error.decode(errors="replace") if isinstance(error, bytes) else error
         return exc.smtp_code, reply
-    except (smtplib.SMTPServerDisconnected, ConnectionError, OSError) as exc:
-        return 0, type(exc).__name__
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 30) -> bool:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import smtplib
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import _fresh_pg_database, write_config
-from tests.daemon import SECRET_ENV, free_port, serving_process
+from tests.daemon import SECRET_ENV, free_port, serving_process, smtp_session
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 from ticketing.store.migrate import upgrade
@@ -361,24 +360,9 @@ class Desk:
         if rcpts is None:
             listed = mail.addresses("To") + mail.addresses("Cc")
             rcpts = [a for a in listed if a in OUR_ADDRESSES]
-        try:
-            with smtplib.SMTP(
-                "127.0.0.1", self.port, timeout=30, source_address=CLIENT_SOURCE
-            ) as client:
-                client.ehlo("mail.brokers.example")
-                code, text = client.mail(envelope_from)
-                if code >= 400:
-                    return code, text.decode(errors="replace")
-                for rcpt in rcpts:
-                    code, text = client.rcpt(rcpt)
-                    if code >= 400:
-                        return code, text.decode(errors="replace")
-                code, text = client.data(raw)
-                return code, text.decode(errors="replace")
-        except smtplib.SMTPResponseException as exc:
-            error = exc.smtp_error
-            reply = error.decode(errors="replace") if isinstance(error, bytes) else error
-            return exc.smtp_code, reply
+        return smtp_session(
+            self.port, raw, envelope_from, rcpts, helo="mail.brokers.example", source=CLIENT_SOURCE
+        )
 
     # -- mail out
 
