@@ -25,10 +25,12 @@ from sqlmodel import Session
 
 from pii_guard import PiiGuard
 from ticketing.config import Config, OutboundConfig
+from ticketing.config.pii_schema import PiiConfig
 from ticketing.outbound.compose import ReplyComposer
 from ticketing.outbound.orders import compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.sinks import ReplyOrder
+from ticketing.privacy.settings import build_guard
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import Incident, IncidentConsumer, OutboxMessage, Producer
@@ -171,6 +173,21 @@ def queue_mail(
     compose_orders(engine, composer, guard, [ordered])
     with transaction(engine, readonly=True) as session:
         row = session.get(OutboxMessage, ordered.row_id)
+    assert row is not None
+    return row
+
+
+def withheld_ack(engine: Engine) -> OutboxMessage:
+    """An ack the outbound scan withholds: the producer's roster name is an SSN, and the
+    ack greets the producer by name."""
+    incident, producer = add_case(engine)
+    with transaction(engine) as session:
+        leaky = session.get(Producer, producer.id)
+        assert leaky is not None
+        leaky.name = "SSN 219-09-9999"
+    request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident, producer=leaky)
+    guard = build_guard(PiiConfig())
+    row = queue_mail(engine, make_composer(make_config()), request, now=NOW, guard=guard)
     assert row is not None
     return row
 

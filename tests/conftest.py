@@ -124,11 +124,11 @@ def empty_db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -
     yield from _fresh_pg_database(request.getfixturevalue("postgres_url"), None)
 
 
-@pytest.fixture
-def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A URL of a database migrated to head, of the parametrised kind."""
+def migrated_database(backend: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL of a database migrated to head, of ``backend``'s kind (SQLite in ``folder``,
+    PostgreSQL copied from the session's template); dropped afterwards."""
     if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'ticketd.db'}"
+        url = f"sqlite:///{folder / 'ticketd.db'}"
         engine = create_db_engine(DatabaseConfig(url=url))
         upgrade(engine)
         engine.dispose()
@@ -136,6 +136,12 @@ def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iter
         return
     template = request.getfixturevalue("postgres_template")
     yield from _fresh_pg_database(request.getfixturevalue("postgres_url"), template)
+
+
+@pytest.fixture
+def db_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL of a database migrated to head, of the parametrised kind."""
+    yield from migrated_database(backend, tmp_path, request)
 
 
 @pytest.fixture

@@ -16,14 +16,12 @@ from sqlmodel import Session, col, select
 
 from mailer.delivery import Transport
 from ticketing.config import OutboundConfig
-from ticketing.config.pii_schema import PiiConfig
 from ticketing.outbound.outbox import OutboxDispatcher, claim_next, dispatch_due
 from ticketing.outbound.request import ReplyRequest
-from ticketing.privacy.settings import build_guard
 from ticketing.signing.message_ids import find_signed_incident
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
-from ticketing.store.models import AuditEvent, OutboxMessage, Producer, UndeliverableAddress
+from ticketing.store.models import AuditEvent, OutboxMessage, UndeliverableAddress
 
 from .builders import (
     NOW,
@@ -34,6 +32,7 @@ from .builders import (
     make_config,
     queue_mail,
     relay_config,
+    withheld_ack,
 )
 from .conftest import RunCli, write_config
 from .daemon import free_port
@@ -310,15 +309,8 @@ def test_a_rounds_outcomes_are_recorded_together_each_only_if_its_lease_held(
 def test_a_withheld_mail_is_listed_with_the_kinds_found_and_cannot_be_retried(
     run_cli: RunCli, engine: Engine, db_url: str, tmp_path: Path
 ) -> None:
-    incident, producer = add_case(engine)
-    with transaction(engine) as session:
-        leaky = session.get(Producer, producer.id)
-        assert leaky is not None
-        leaky.name = "SSN 219-09-9999"  # the ack greets the producer by name
-    request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident, producer=leaky)
-    composer = make_composer(make_config())
-    row = queue_mail(engine, composer, request, now=NOW, guard=build_guard(PiiConfig()))
-    assert row is not None and row.status == "withheld"
+    row = withheld_ack(engine)
+    assert row.status == "withheld"
     config = write_config(tmp_path, db_url)
     listed = json.loads(run_cli("--config", str(config), "outbox", "list", "--json").out)
     assert [(r["status"], r["reason"], r["pii_findings"]) for r in listed] == [

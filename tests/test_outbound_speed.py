@@ -21,14 +21,11 @@ from sqlmodel import Session, col, select
 
 from mailer.bodies import html_to_text
 from mailer.delivery import MaildirTransport
-from ticketing.config.pii_schema import PiiConfig
 from ticketing.outbound import mime
 from ticketing.outbound.mime import MailParts, build_mime, visible_text
 from ticketing.outbound.outbox import dispatch_due, transport_from_config
 from ticketing.outbound.request import ReplyRequest
-from ticketing.privacy.settings import build_guard
-from ticketing.store.db import transaction
-from ticketing.store.models import AuditEvent, OutboxMessage, Producer
+from ticketing.store.models import AuditEvent, OutboxMessage
 
 from .builders import (
     NOW,
@@ -38,6 +35,7 @@ from .builders import (
     make_config,
     queue_mail,
     relay_config,
+    withheld_ack,
 )
 from .daemon import free_port
 
@@ -165,14 +163,7 @@ def test_a_line_break_in_a_header_value_is_refused() -> None:
 
 
 def test_composed_mail_with_personal_data_is_withheld(engine: Engine) -> None:
-    incident, producer = add_case(engine)
-    with transaction(engine) as session:
-        leaky = session.get(Producer, producer.id)
-        assert leaky is not None
-        leaky.name = "SSN 219-09-9999"  # the ack greets the producer by name
-    request = ReplyRequest(kind="ack_new", to=producer.email, incident=incident, producer=leaky)
-    guard = build_guard(PiiConfig())
-    assert queue_mail(engine, make_composer(make_config()), request, now=NOW, guard=guard)
+    withheld_ack(engine)
     with Session(engine) as session:
         [row] = session.exec(select(OutboxMessage)).all()
         [event] = session.exec(select(AuditEvent).where(AuditEvent.kind == "outbound_blocked_pii"))

@@ -33,11 +33,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from tests.conftest import _fresh_pg_database, write_config
+from tests.conftest import migrated_database, write_config
 from tests.daemon import SECRET_ENV, free_port, serving_process, smtp_session
-from ticketing.config import DatabaseConfig
-from ticketing.store.db import create_db_engine
-from ticketing.store.migrate import upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 ESCALATIONS = "escalations@exchange.example"
@@ -517,26 +514,6 @@ def running_desk(
         assert proc.poll() is None, f"ticketd serve died: see {folder / 'serve.log'}"
 
 
-@contextmanager
-def fresh_database(backend: str, folder: Path, request: pytest.FixtureRequest) -> Iterator[str]:
-    """A database migrated to head, of the backend's kind."""
-    if backend == "sqlite":
-        url = f"sqlite:///{folder / 'ticketd.db'}"
-        engine = create_db_engine(DatabaseConfig(url=url))
-        upgrade(engine)
-        engine.dispose()
-        yield url
-        return
-    created = _fresh_pg_database(
-        request.getfixturevalue("postgres_url"), request.getfixturevalue("postgres_template")
-    )
-    url = next(created)
-    try:
-        yield url
-    finally:
-        next(created, None)
-
-
 @pytest.fixture(
     scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
@@ -561,7 +538,7 @@ def desk(
 ) -> Iterator[Desk]:
     folder = tmp_path_factory.mktemp(f"desk-{backend}")
     with (
-        fresh_database(backend, folder, request) as url,
+        contextmanager(migrated_database)(backend, folder, request) as url,
         running_desk(commands, backend, url, folder, ROSTER) as running,
     ):
         yield running
