@@ -1,5 +1,6 @@
 """Configuration: the schema of ``config.toml`` and its loader."""
 
+from ticketing.config.auth_schema import AuthenticationConfig, LimitsConfig
 from ticketing.config.loader import LoadedConfig, environment_problems, load_config, validate_config
 from ticketing.config.schema import (
     Config,
@@ -14,10 +15,12 @@ from ticketing.config.schema import (
 )
 
 __all__ = [
+    "AuthenticationConfig",
     "Config",
     "DatabaseConfig",
     "ImapConfig",
     "IntakeConfig",
+    "LimitsConfig",
     "LoadedConfig",
     "MailboxConfig",
     "OutboundConfig",

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 
 from mailer.addresses import normalize_address
 from mailer.errors import InvalidAddressError
+from ticketing.config.auth_schema import AuthenticationConfig, LimitsConfig
 from ticketing.config.desk_schema import LifecycleConfig, RoutingConfig, StaffConfig
 from ticketing.config.ops_schema import ObservabilityConfig, RosterConfig
 from ticketing.config.pii_schema import PiiConfig
@@ -73,6 +74,13 @@ class SmtpConfig(_Section):
     spool_max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 5
     # Bytes kept free under the spool and a SQLite database (``mailer.storage``); 0: none.
     min_free_space: Annotated[StrictInt, Field(ge=0)] = 104_857_600
+    # Abuse limits of the SMTP front: sessions at once, overall and per client address;
+    # a session idle longer than idle_timeout_seconds is closed, and none lasts longer
+    # than session_max_seconds (NOOP and RSET cannot keep one open for ever).
+    max_sessions: Annotated[StrictInt, Field(ge=1, le=100_000)] = 200
+    max_sessions_per_client: Annotated[StrictInt, Field(ge=1, le=100_000)] = 20
+    idle_timeout_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
+    session_max_seconds: Annotated[StrictInt, Field(ge=10, le=86_400)] = 900
 
 
 class OutboundConfig(_Section):
@@ -145,6 +153,11 @@ class ImapConfig(_Section):
     batch_size: Annotated[StrictInt, Field(ge=1, le=1000)] = 50
     timeout_seconds: PositiveInt = 60
     reconnect_max_seconds: PositiveInt = 300
+    # Sender authentication of mail fetched from this mailbox: "topmost" believes the
+    # topmost Authentication-Results (Exchange Online stamps them without authserv-id);
+    # trust_internal believes Exchange's marks of mail sent inside the tenant.
+    trust_results: Literal["none", "topmost"] = "none"
+    trust_internal: StrictBool = False
 
 
 CaseTypeKey = Literal[
@@ -215,6 +228,8 @@ class Config(_Section):
     outbound: OutboundConfig = OutboundConfig()
     security: SecurityConfig = SecurityConfig()
     intake: IntakeConfig = IntakeConfig()
+    authentication: AuthenticationConfig = AuthenticationConfig()
+    limits: LimitsConfig = LimitsConfig()
     logging: LoggingConfig = LoggingConfig()
     templates: TemplatesConfig = TemplatesConfig()
     pii: PiiConfig = PiiConfig()
