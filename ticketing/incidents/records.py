@@ -52,6 +52,7 @@ def open_incident(
     person_ids: Sequence[str] = (),
     when: datetime | None = None,
     priority: str = "normal",
+    opened_by: str | None = None,
 ) -> Incident:
     """Create an incident with a fresh number, its consumers and an ``opened`` audit event."""
     when = when or utcnow()
@@ -63,6 +64,7 @@ def open_incident(
         subject=subject,
         producer_id=producer_id,
         priority=priority,
+        opened_by=opened_by,
         opened_at=when,
         updated_at=when,
     )

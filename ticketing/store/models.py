@@ -132,6 +132,8 @@ class Incident(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="incidents.id")
     linked_from_id: int | None = Field(default=None, foreign_key="incidents.id")
     assignee: str | None = Field(default=None, max_length=254)
+    # the address whose message opened it (the new-incident limit counts by it)
+    opened_by: str | None = Field(default=None, max_length=254, index=True)
     opened_at: datetime = _when(index=True)
     updated_at: datetime = _when()
     resolved_at: datetime | None = _when(nullable=True)
@@ -191,6 +193,11 @@ class Message(SQLModel, table=True):
     raw_sha256: str = Field(max_length=64)
     pii_findings: dict[str, int] = _json()
     received_at: datetime = _when(index=True)
+    # sender authentication (pipeline/authenticate.py): how the From: was vouched for
+    # ("verified", "trusted_results", "trusted_host", "mailbox", "off") or "none", and
+    # the Authentication-Results we stamped
+    authentication: str = Field(default="none", max_length=32)
+    authentication_results: str = Field(default="", sa_column=Column(Text, nullable=False))
 
 
 class Attachment(SQLModel, table=True):
