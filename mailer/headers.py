@@ -13,7 +13,14 @@ from email.errors import MessageError
 from email.header import decode_header, make_header
 from email.message import Message
 
-__all__ = ["clean_text", "decode_bytes", "decode_header_value", "header_values", "message_ids"]
+__all__ = [
+    "clean_text",
+    "decode_bytes",
+    "decode_header_value",
+    "header_values",
+    "message_ids",
+    "raw_header_values",
+]
 
 _SURROGATES = re.compile(r"[\udc80-\udcff]")
 _MSGID = re.compile(r"<([^<>\s]{1,900})>")
@@ -52,6 +59,16 @@ def header_values(message: Message, name: str) -> list[str]:
     """Every value of header ``name``, decoded; never raises."""
     lowered = name.lower()
     return [decode_header_value(v) for k, v in message.raw_items() if k.lower() == lowered]
+
+
+def raw_header_values(message: Message, name: str) -> list[str]:
+    """Every value of header ``name`` as it was written (unfolded, 8-bit made text), with
+    RFC 2047 words still encoded: addresses are parsed from these, never from decoded
+    text, where ``=?utf-8?q?sam=40brokers.example?=`` would become an address."""
+    lowered = name.lower()
+    return [
+        " ".join(clean_text(str(v)).split()) for k, v in message.raw_items() if k.lower() == lowered
+    ]
 
 
 def message_ids(value: str) -> tuple[str, ...]:

@@ -24,7 +24,13 @@ from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
 from mailer.bodies import body_text, html_source, new_text_of
-from mailer.headers import clean_text, decode_header_value, header_values, message_ids
+from mailer.headers import (
+    clean_text,
+    decode_header_value,
+    header_values,
+    message_ids,
+    raw_header_values,
+)
 from mailer.tnef import unpack_tnef
 
 __all__ = ["Attachment", "ParsedMessage", "content_hash", "parse_message"]
@@ -107,7 +113,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
     headers = _all_headers(message)
     leaves = list(_leaves(message, 0))
     text = body_text(leaves)
-    sender_name, sender = _first_address(headers.get("from", ()))
+    sender_name, sender = _first_address(raw_header_values(message, "from"))
     return ParsedMessage(
         message_id=_first(message_ids(" ".join(headers.get("message-id", ())))),
         in_reply_to=message_ids(" ".join(headers.get("in-reply-to", ()))),
@@ -115,8 +121,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         subject=" ".join(headers.get("subject", ())),
         from_address=sender,
         from_name=sender_name,
-        to=_addresses(headers.get("to", ())),
-        cc=_addresses(headers.get("cc", ())),
+        to=_addresses(raw_header_values(message, "to")),
+        cc=_addresses(raw_header_values(message, "cc")),
         date=_date(headers.get("date", ())),
         content_type=_safe_content_type(message),
         text=text,
@@ -152,17 +158,21 @@ def _all_headers(message: Message) -> dict[str, tuple[str, ...]]:
     return {name: tuple(header_values(message, name)) for name in names}
 
 
-def _first_address(values: tuple[str, ...]) -> tuple[str, str | None]:
+def _first_address(values: list[str]) -> tuple[str, str | None]:
+    """The first address of the (still encoded) From values, and its decoded display name.
+
+    An encoded word is never an address: it can only be (part of) the display name.
+    """
     for value in values:
         name, address = parseaddr(value)
-        if "@" in address:
-            return name, address.strip().lower()
+        if "@" in address and "=?" not in address:
+            return decode_header_value(name), address.strip().lower()
     return "", None
 
 
-def _addresses(values: tuple[str, ...]) -> tuple[str, ...]:
-    found = (addr.strip().lower() for _, addr in getaddresses(list(values)))
-    return tuple(dict.fromkeys(a for a in found if "@" in a))
+def _addresses(values: list[str]) -> tuple[str, ...]:
+    found = (addr.strip().lower() for _, addr in getaddresses(values))
+    return tuple(dict.fromkeys(a for a in found if "@" in a and "=?" not in a))
 
 
 def _date(values: tuple[str, ...]) -> datetime | None:
