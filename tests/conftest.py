@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine, make_url
 
 from tests.builders import RecordedReplies, Sink, TlsFiles
 from tests.daemon import DaemonSetup, Ticketd, daemon_config, free_port
+from tests.dns_server import AuthDns
 from tests.dovecot import DovecotServer, dovecot_binary
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
@@ -294,3 +295,21 @@ def tls_files(tls_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> T
 def replies() -> RecordedReplies:
     """A reply sink for an intake pipeline that records the orders it is given."""
     return RecordedReplies()
+
+
+# --- sender authentication: a private DNS server -----------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def auth_dns() -> Iterator[AuthDns]:
+    """An ``AuthDns`` (tests/dns_server.py, which lists its domains, addresses and keys): a
+    private DNS server on 127.0.0.1, UDP and TCP, serving SPF, DKIM and DMARC records of
+    the test domains, with their DKIM keys made at start.
+
+    ``auth_dns.nameserver`` ("127.0.0.1@PORT") goes in ``[authentication] nameservers``;
+    ``auth_dns.sign(raw, "brokers.example")`` DKIM-signs a producer's message;
+    ``auth_dns.settings()`` is the ``DnsSettings`` to call ``verify_sender`` with.
+    """
+    world = AuthDns.start()
+    yield world
+    world.stop()

@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, field_validator
+
+from mailer.sender_auth import DnsSettings
 
 __all__ = ["AuthenticationConfig", "LimitsConfig"]
 
-_NAMESERVER = r"^[0-9A-Fa-f:.]+(?:@[0-9]{1,5})?$"
+# An IPv4 or IPv6 address, optionally "@port"; DnsSettings checks the values themselves.
+_NAMESERVER = r"^(?:[0-9]{1,3}(?:\.[0-9]{1,3}){3}|[0-9A-Fa-f:]*:[0-9A-Fa-f:.]*)(?:@[0-9]{1,5})?$"
 
 
 class _Section(BaseModel):
@@ -44,6 +47,17 @@ class AuthenticationConfig(_Section):
     nameservers: tuple[Annotated[StrictStr, Field(pattern=_NAMESERVER)], ...] = ()
     dns_timeout_seconds: Annotated[StrictInt, Field(ge=1, le=60)] = 5
 
+    @field_validator("nameservers")
+    @classmethod
+    def _usable(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        """Refuse at load what the resolver would refuse per message (a port over 65535,
+        an address that is none)."""
+        try:
+            DnsSettings(values)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        return values
+
 
 class LimitsConfig(_Section):
     """Abuse limits: what one sender, one recipient or everyone may draw from the desk.
@@ -52,6 +66,6 @@ class LimitsConfig(_Section):
     ``ticketd_rate_limited_total``); only the incident or the reply is held back.
     """
 
-    new_incidents_per_sender_hour: Annotated[StrictInt, Field(ge=1)] = 20
+    new_incidents_per_sender_hour: Annotated[StrictInt, Field(ge=1)] = 60
     replies_per_recipient_day: Annotated[StrictInt, Field(ge=1)] = 200
     unknown_sender_replies_day: Annotated[StrictInt, Field(ge=0)] = 100
