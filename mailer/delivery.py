@@ -55,6 +55,9 @@ class Transport(Protocol):
 class MaildirTransport:
     """Writes each message into a maildir: ``tmp/``, fsync, then linked into ``new/``.
 
+    The envelope sender is written first, as ``Return-Path:``, as a delivering MTA
+    does: it is the one place a maildir keeps the envelope.
+
     Written here rather than with ``mailbox.Maildir.add``, which leaves its file
     open (and in ``tmp/``) when the disk fills during the final flush.  The
     folders are made on the first message, and again if they are gone by a later
@@ -67,7 +70,7 @@ class MaildirTransport:
         self._count = itertools.count()
 
     async def send(self, mail_from: str, recipients: Sequence[str], message: bytes) -> None:
-        await asyncio.to_thread(self._write, message)
+        await asyncio.to_thread(self._write, _with_return_path(mail_from, message))
 
     def _write(self, message: bytes) -> None:
         try:
@@ -102,6 +105,14 @@ class MaildirTransport:
         micro = int((now % 1) * 1_000_000)
         host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
         return f"{int(now)}.M{micro}P{os.getpid()}Q{next(self._count)}.{host}"
+
+
+def _with_return_path(mail_from: str, message: bytes) -> bytes:
+    """``message`` under a ``Return-Path:`` naming ``mail_from`` (``<>`` for none), with the
+    message's own line ending."""
+    ending = b"\r\n" if message.split(b"\n", 1)[0].endswith(b"\r") else b"\n"
+    sender = "".join(c for c in mail_from if c.isprintable() and c not in "<>").strip()
+    return b"Return-Path: <" + sender.encode("ascii", "replace") + b">" + ending + message
 
 
 @dataclass(frozen=True)

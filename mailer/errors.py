@@ -2,6 +2,7 @@
 
     MailerError
     ├── InvalidAddressError          not a single plain email address (also a ValueError)
+    ├── AddressTagError              an address cannot carry that tag (also a ValueError)
     ├── DeliveryError                an outbound mail could not be handed over
     │   ├── TemporaryDeliveryError   try again later (4xx, timeout, no STARTTLS)
     │   │   └── RelayUnavailableError    the relay cannot be reached at all
@@ -17,6 +18,7 @@ prints one line; the outbox and the pollers decide whether to retry).
 from __future__ import annotations
 
 __all__ = [
+    "AddressTagError",
     "DeliveryError",
     "ImapAuthError",
     "ImapError",
@@ -34,6 +36,11 @@ class MailerError(Exception):
 
 class InvalidAddressError(MailerError, ValueError):
     """The text is not a single plain email address."""
+
+
+class AddressTagError(MailerError, ValueError):
+    """A tag that cannot be made: a kind outside the grammar, no secret, or a local part
+    that would pass RFC 5321's 64 characters."""
 
 
 class DeliveryError(MailerError):

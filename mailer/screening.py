@@ -16,7 +16,7 @@ from email.message import Message
 from typing import Literal
 
 from mailer.addresses import base_address
-from mailer.bounces import failed_recipients
+from mailer.bounces import Failure, failures
 from mailer.headers import message_ids
 from mailer.parsing import ParsedMessage
 
@@ -39,11 +39,15 @@ class OwnIdentity:
 
 @dataclass(frozen=True)
 class Screening:
+    """What screening found; for a bounce, its failed recipients (``failures`` with the
+    status of each) and the Message-ID of the mail it returns."""
+
     kind: Kind
     reason: str
     no_reply: bool = False
     failed_recipients: tuple[str, ...] = ()
     original_message_id: str | None = None
+    failures: tuple[Failure, ...] = ()
 
     @property
     def automatic(self) -> bool:
@@ -132,12 +136,12 @@ def _bounce_content(given: _Input) -> Screening | None:
     subject = bool(_BOUNCE_SUBJECT.search(given.message.subject))
     if not (robot or subject):
         return None
-    failed = failed_recipients(given.message)
+    found = failures(given.message)
     # A robot's failure notice with no recipient found: a bounce unless it declares
     # itself an auto-reply (then the header rules below decide).
     declared = bool(given.message.header("auto-submitted"))
-    if failed or (robot and subject and not declared):
-        return _bounce(given, "bounce", failed)
+    if found or (robot and subject and not declared):
+        return _bounce(given, "bounce", found)
     return None
 
 
@@ -147,13 +151,15 @@ def _robot_or_missing_sender(given: _Input) -> bool:
     return null_sender or not local or bool(_BOUNCE_SENDER.search(local))
 
 
-def _bounce(given: _Input, reason: str, failed: tuple[str, ...] | None = None) -> Screening:
+def _bounce(given: _Input, reason: str, found: tuple[Failure, ...] | None = None) -> Screening:
+    found = failures(given.message) if found is None else found
     return Screening(
         "bounce",
         reason,
         no_reply=True,
-        failed_recipients=failed if failed is not None else failed_recipients(given.message),
+        failed_recipients=tuple(sorted({a for failure in found for a in failure.addresses})),
         original_message_id=_original_message_id(given.message),
+        failures=found,
     )
 
 

@@ -1,4 +1,4 @@
-"""``ticketd outbox list|retry``."""
+"""``ticketd outbox list|retry``, ``ticketd outbox undeliverable list|clear``."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from typing import Any
 import click
 
 from ticketing.cli.app import Context, pass_context
+from ticketing.cli.operator import by_option, operator_actor
 from ticketing.cli.output import emit_json, emit_table, iso
 from ticketing.outbound.outbox import list_outbox, retry_message
+from ticketing.outbound.undeliverable import clear_undeliverable, list_undeliverable
 from ticketing.store.db import transaction
 from ticketing.store.migrate import require_current
-from ticketing.store.models import OutboxMessage, utcnow
+from ticketing.store.models import OutboxMessage, UndeliverableAddress, utcnow
 
 __all__ = ["outbox_group"]
 
@@ -90,3 +92,56 @@ def retry_command(ctx: Context, outbox_id: int) -> None:
     with transaction(ctx.engine) as session:
         retry_message(session, outbox_id, utcnow(), ctx.loaded.config.outbound)
     click.echo(f"outbox {outbox_id}: pending, due now")
+
+
+@outbox_group.group("undeliverable")
+def undeliverable_group() -> None:
+    """Addresses our mail bounced from for good: no mail goes to them until cleared."""
+
+
+def _undeliverable_row(row: UndeliverableAddress) -> dict[str, Any]:
+    return {
+        "address": row.address,
+        "reason": row.reason,
+        "first_seen": iso(row.first_seen),
+        "last_seen": iso(row.last_seen),
+        "bounces": row.bounces,
+    }
+
+
+@undeliverable_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def undeliverable_list_command(ctx: Context, as_json: bool) -> None:
+    """Every undeliverable address, the most recently bounced first."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine, readonly=True) as session:
+        rows = [_undeliverable_row(r) for r in list_undeliverable(session)]
+    if as_json:
+        emit_json(rows)
+        return
+    emit_table(
+        ("ADDRESS", "BOUNCES", "FIRST SEEN", "LAST SEEN", "REASON"),
+        [
+            (
+                r["address"],
+                r["bounces"],
+                (r["first_seen"] or "")[:19],
+                (r["last_seen"] or "")[:19],
+                r["reason"],
+            )
+            for r in rows
+        ],
+    )
+
+
+@undeliverable_group.command("clear")
+@click.argument("address")
+@by_option
+@pass_context
+def undeliverable_clear_command(ctx: Context, address: str, by: str | None) -> None:
+    """Mail ADDRESS again (its mailbox was fixed); audited as ``operator:NAME``."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine) as session:
+        cleared = clear_undeliverable(session, address, actor=operator_actor(by), now=utcnow())
+    click.echo(f"{cleared.address}: cleared, mail goes to it again")

@@ -7,7 +7,7 @@ even create the generated secret's file."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.engine import Engine
 
@@ -48,6 +48,8 @@ class Services:
     composer: ReplyComposer
     store: TemplateStore
     guard: PiiGuard
+    # for the dispatcher, which signs each mail's return path with it (VERP)
+    secret: bytes = field(repr=False)
 
 
 def signing_secret(config: Config, given: bytes | None = None) -> bytes:
@@ -82,7 +84,7 @@ def build_intake(config: Config, engine: Engine, *, audit_templates: bool = True
         replies=TemplatedReplies(composer, engine, guard),
         secret=secret,
     )
-    return Services(pipeline, composer, store, guard)
+    return Services(pipeline, composer, store, guard, secret)
 
 
 def own_identity(config: Config) -> OwnIdentity:

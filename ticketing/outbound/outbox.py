@@ -11,6 +11,11 @@ between delivery and recording, the lease runs out and the mail is sent
 again: at-least-once, the only honest promise over SMTP, and the relay sees
 the same Message-ID.
 
+Each mail's envelope sender is its own return path (VERP): the sender tagged
+with the outbox row under the signing secret (``mailer/address_tags.py``), so a
+bounce proves which mail and which recipient it is about
+(``ticketing/pipeline/own_bounces.py``).
+
 Times come from the caller (``now``), so tests drive the clock.
 """
 
@@ -30,8 +35,14 @@ from sqlalchemy import bindparam, func, update
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from mailer.address_tags import return_path
 from mailer.delivery import MaildirTransport, RelaySettings, SmtpRelayTransport, Transport
-from mailer.errors import DeliveryError, PermanentDeliveryError, RelayUnavailableError
+from mailer.errors import (
+    AddressTagError,
+    DeliveryError,
+    PermanentDeliveryError,
+    RelayUnavailableError,
+)
 from ticketing import metrics
 from ticketing.backoff import Backoff
 from ticketing.config import OutboundConfig
@@ -271,11 +282,26 @@ def _outcome(
     return {"status": "pending", "next_attempt_at": retry_at, "last_error": str(error)}, None
 
 
-async def _deliver(
-    claim: Claim, transport: Transport, config: OutboundConfig
-) -> DeliveryError | None:
+def _envelope_sender(claim: Claim, config: OutboundConfig, secret: bytes | None) -> str:
+    """The return path of ``claim``'s mail: its sender tagged with the outbox row.  Without
+    a secret, or when the tag would not fit in the local part, the plain sender: bounces
+    of that mail are then believed only when they quote its signed Message-ID."""
+    sender = claim.mail_from or config.from_address
+    if not secret:
+        return sender
     try:
-        await transport.send(claim.mail_from or config.from_address, [claim.to_address], claim.mime)
+        return return_path(sender, claim.id, secret)
+    except AddressTagError as exc:
+        log.warning("outbox %d: plain return path, the tag does not fit: %s", claim.id, exc)
+        return sender
+
+
+async def _deliver(
+    claim: Claim, transport: Transport, config: OutboundConfig, secret: bytes | None
+) -> DeliveryError | None:
+    sender = _envelope_sender(claim, config, secret)
+    try:
+        await transport.send(sender, [claim.to_address], claim.mime)
     except DeliveryError as exc:
         log.info("outbox %d: attempt %d failed: %s", claim.id, claim.attempts, exc)
         return exc
@@ -289,8 +315,10 @@ async def dispatch_due(
     config: OutboundConfig,
     *,
     limit: int = 100,
+    secret: bytes | None = None,
 ) -> int:
-    """Deliver up to ``limit`` due rows, claimed together; the number sent.
+    """Deliver up to ``limit`` due rows, claimed together; the number sent.  ``secret``
+    signs each mail's return path (the daemon's signing secret).
 
     Stops early when the relay cannot be reached at all: the claims not yet
     tried are handed back, so those rows stay due for the next round instead
@@ -312,7 +340,7 @@ async def dispatch_due(
                 await outcomes.add(claim, *bounced)
                 continue
             await outcomes.record_if_stale()  # a slow send must not hold them any longer
-            error = await _deliver(claim, transport, config)
+            error = await _deliver(claim, transport, config, secret)
             await outcomes.add(claim, *_outcome(claim, error, now, config))
             sent += error is None
             if isinstance(error, RelayUnavailableError):
@@ -363,11 +391,14 @@ class OutboxDispatcher:
         transport: Transport,
         config: OutboundConfig,
         clock: Callable[[], datetime] = utcnow,
+        *,
+        secret: bytes | None = None,
     ) -> None:
         self._engine = engine
         self._transport = transport
         self._config = config
         self._clock = clock
+        self._secret = secret
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -384,7 +415,13 @@ class OutboxDispatcher:
         while not stop.is_set():
             self._wake.clear()
             try:
-                await dispatch_due(self._engine, self._transport, self._clock(), self._config)
+                await dispatch_due(
+                    self._engine,
+                    self._transport,
+                    self._clock(),
+                    self._config,
+                    secret=self._secret,
+                )
             except Exception as exc:
                 pause = backoff.failed()
                 if isinstance(exc, TicketdError):

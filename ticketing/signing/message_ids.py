@@ -22,6 +22,7 @@ from ticketing.incidents.numbering import INCIDENT_NUMBER
 __all__ = [
     "MESSAGE_ID_PREFIX",
     "find_signed_incident",
+    "is_our_message_id",
     "make_message_id",
     "message_ids_in",
     "verify_message_id",
@@ -65,13 +66,23 @@ def make_message_id(incident_number: str | None, secret: bytes, domain: str) -> 
 
 def verify_message_id(value: str, secret: bytes) -> str | None:
     """The incident number a genuine Message-ID of ours names; ``None`` for anything else."""
+    number = _signed_number(value, secret)
+    return None if number == _NO_INCIDENT else number
+
+
+def is_our_message_id(value: str, secret: bytes) -> bool:
+    """Whether ``value`` is a genuine Message-ID of ours, about an incident or not (the
+    bounce of an ``unknown_sender`` reply returns mail of ours too)."""
+    return _signed_number(value, secret) is not None
+
+
+def _signed_number(value: str, secret: bytes) -> str | None:
+    """The number part (``0`` included) of a Message-ID whose tag verifies."""
     match = _SHAPE.fullmatch(value.strip().lower())
     if match is None:
         return None
     number, nonce, tag = match.groups()
-    if not hmac.compare_digest(tag, _tag(secret, number, nonce)):
-        return None
-    return None if number == _NO_INCIDENT else number
+    return number if hmac.compare_digest(tag, _tag(secret, number, nonce)) else None
 
 
 def message_ids_in(header: str) -> list[str]:
