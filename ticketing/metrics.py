@@ -6,7 +6,7 @@ nothing of ticketd; the backlog gauges read from the database at scrape time
 live with the server (``ticketing/server/backlog.py``).
 
 Labels are closed sets — intake source, outcome action, a short reason code,
-PII entity type, SLA stage, delivery result — never addresses, subjects or
+PII entity type, SLA stage, delivery result, the name of a limit — never addresses, subjects or
 error text, so a metric can neither carry personal data nor explode in size.
 """
 
@@ -22,9 +22,14 @@ __all__ = [
     "IntakeObservation",
     "count_delivery",
     "count_intake",
+    "count_rate_limited",
     "count_sla_notice",
+    "count_smtp_refused",
+    "count_smtp_timed_out",
     "forward_intake",
+    "forward_rate_limited",
     "report_intake",
+    "report_rate_limited",
 ]
 
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
@@ -57,6 +62,12 @@ DELIVERIES = Counter(
 )
 SLA_NOTICES = Counter(
     "ticketd_sla_notices", "SLA stages entered by the sweep (committed), by stage.", ["stage"]
+)
+
+RATE_LIMITED = Counter(
+    "ticketd_rate_limited",
+    "Incidents and auto-replies held back by an abuse or rate limit (committed), by limit.",
+    ["limit"],
 )
 
 
@@ -110,3 +121,45 @@ def count_delivery(values: dict[str, Any]) -> None:
 
 def count_sla_notice(stage: str) -> None:
     SLA_NOTICES.labels(stage).inc()
+
+
+_forward_limited: Callable[[str], None] | None = None
+
+
+def forward_rate_limited(target: Callable[[str], None] | None) -> None:
+    """Send this process's held-back counts to ``target`` instead of counting them (a
+    worker process, whose own counters nobody scrapes)."""
+    global _forward_limited  # one setting per process, made at worker start
+    _forward_limited = target
+
+
+def count_rate_limited(limit: str) -> None:
+    RATE_LIMITED.labels(limit).inc()
+
+
+def report_rate_limited(limit: str) -> None:
+    """One incident or reply held back by ``limit`` (a rule's name, a closed set), counted
+    here or sent to the daemon.  Call it once the hold-back is committed
+    (``store.db.after_commit``): a rolled-back transaction held nothing back."""
+    (_forward_limited or count_rate_limited)(limit)
+
+
+SMTP_REFUSED = Counter(
+    "ticketd_smtp_sessions_refused",
+    "SMTP connections greeted 421 and closed at once, by the cap they were over "
+    "(max_sessions, max_sessions_per_client).",
+    ["reason"],
+)
+SMTP_TIMED_OUT = Counter(
+    "ticketd_smtp_sessions_timed_out",
+    "SMTP sessions told 421 and closed by a time limit (idle_timeout, session_max).",
+    ["reason"],
+)
+
+
+def count_smtp_refused(reason: str) -> None:
+    SMTP_REFUSED.labels(reason).inc()
+
+
+def count_smtp_timed_out(reason: str) -> None:
+    SMTP_TIMED_OUT.labels(reason).inc()

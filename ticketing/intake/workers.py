@@ -67,6 +67,7 @@ class _Report:
 
     recorded: bool  # something was committed: the outbox dispatcher has work
     observations: tuple[metrics.IntakeObservation, ...]  # for the daemon's /metrics
+    rate_limited: tuple[str, ...] = ()  # the limits that held something back, ditto
 
 
 @dataclass
@@ -175,6 +176,8 @@ class WorkerPool:
                 return
             for observed in report.observations:
                 metrics.count_intake(observed)
+            for limit in report.rate_limited:
+                metrics.count_rate_limited(limit)
             if report.recorded:
                 self._on_recorded()
 
@@ -193,6 +196,7 @@ def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[_Report
         spool = Spool(job.config.smtp.spool_dir)
         worker = _SpoolWorker(job, spool, services.pipeline, services.store, tasks, reports, flags)
         metrics.forward_intake(worker.observed.append)
+        metrics.forward_rate_limited(worker.rate_limited.append)
         worker.run()
     finally:
         engine.dispose()
@@ -210,6 +214,7 @@ class _SpoolWorker:
     # temporary failures in a row: the pause before the next message grows
     backoff: Backoff = field(default_factory=lambda: Backoff(first=2.0, cap=30.0))
     observed: list[metrics.IntakeObservation] = field(default_factory=list)  # for /metrics
+    rate_limited: list[str] = field(default_factory=list)  # for /metrics
     scanned_at: float = field(default_factory=time.monotonic)
     reloaded_at: float = field(default_factory=time.monotonic)
 
@@ -251,8 +256,10 @@ class _SpoolWorker:
             for batch in batches_by_size(claimed, _BATCH_BYTES)
             for settled in process_claimed_batch(self.spool, batch, self.pipeline, limit)
         }
-        self.reports.put(_Report("recorded" in results, tuple(self.observed)))
+        report = _Report("recorded" in results, tuple(self.observed), tuple(self.rate_limited))
+        self.reports.put(report)
         self.observed.clear()
+        self.rate_limited.clear()
         if "retry" in results:
             self._pause(self.backoff.failed())
             return

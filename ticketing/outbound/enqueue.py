@@ -2,7 +2,8 @@
 
 ``permitted_recipient`` applies the loop and rate rules (and refuses an
 invalid address) before a mail is ordered, recording a refusal as an
-``auto_reply_suppressed`` audit event in the caller's transaction;
+``auto_reply_suppressed`` audit event in the caller's transaction (and, for a
+rate rule, in ``ticketd_rate_limited_total`` once that transaction commits);
 ``audit_failures`` records the templates that failed while a mail was
 composed (the shipped one answered instead).  Both are used by
 ``ticketing.outbound.orders``, the one writer of the outbox.
@@ -11,16 +12,19 @@ composed (the shipped one answered instead).  Both are used by
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from sqlmodel import Session
 
 from mailer.addresses import normalize_address
 from mailer.errors import InvalidAddressError
+from ticketing import metrics
 from ticketing.errors import TemplateSecurityError
 from ticketing.outbound.compose import ComposedMail, ReplyComposer
-from ticketing.outbound.policy import suppression_rule
+from ticketing.outbound.policy import RATE_RULES, suppression_rule
 from ticketing.outbound.request import ReplyRequest
 from ticketing.store.audit import audit
+from ticketing.store.db import after_commit
 from ticketing.templating.kinds import reply_kind
 
 __all__ = ["audit_failures", "permitted_recipient"]
@@ -47,6 +51,7 @@ def permitted_recipient(
         fingerprint=request.trigger_fingerprint,
         now=now,
         config=composer.config.outbound,
+        limits=composer.config.limits,
     )
     if rule is not None:
         _suppressed(session, kind.name, incident_id, rule, now)
@@ -59,6 +64,8 @@ def _suppressed(
 ) -> None:
     detail = {"reply_kind": reply_kind_name, "rule": rule}
     audit(session, "auto_reply_suppressed", incident_id=incident_id, detail=detail, created_at=now)
+    if rule in RATE_RULES:
+        after_commit(session, partial(metrics.report_rate_limited, rule))
 
 
 def audit_failures(

@@ -15,12 +15,13 @@ most of the time went into sleeping after the lock was already free.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -28,12 +29,14 @@ from typing import Any
 from sqlalchemy import event, insert
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, create_engine
 
 from ticketing.config import DatabaseConfig
 from ticketing.errors import StorageError, StorageFullError
 
 __all__ = [
+    "after_commit",
     "create_db_engine",
     "insert_row",
     "is_sqlite",
@@ -42,7 +45,10 @@ __all__ = [
     "transaction",
 ]
 
+log = logging.getLogger(__name__)
+
 _READONLY = "ticketd_readonly"
+_AFTER_COMMIT = "ticketd.after_commit"
 _SQLITE_FULL = 13  # SQLITE_FULL: a write failed with ENOSPC (or the file hit its size cap)
 _PG_DISK_FULL = "53100"  # SQLSTATE disk_full
 
@@ -182,6 +188,29 @@ def transaction(engine: Engine, *, readonly: bool = False) -> Iterator[Session]:
         if _disk_full(exc.orig):
             raise StorageFullError("database storage is full") from exc
         raise StorageError(f"database unavailable: {type(exc.orig).__name__}") from exc
+
+
+def after_commit(session: OrmSession, action: Callable[[], None]) -> None:
+    """Run ``action`` once ``session``'s transaction has committed, never if it rolls back.
+
+    For counters of what stands: a group commit that fails and is recorded again
+    message by message must not count twice.
+    """
+    session.info.setdefault(_AFTER_COMMIT, []).append(action)
+
+
+@event.listens_for(OrmSession, "after_commit")
+def _run_after_commit(session: OrmSession) -> None:
+    for action in session.info.pop(_AFTER_COMMIT, ()):
+        try:
+            action()
+        except Exception:  # the transaction stands: never report it as failed
+            log.exception("an action after a commit failed")
+
+
+@event.listens_for(OrmSession, "after_rollback")
+def _drop_after_commit(session: OrmSession) -> None:
+    session.info.pop(_AFTER_COMMIT, None)
 
 
 def _disk_full(orig: BaseException | None) -> bool:

@@ -233,6 +233,8 @@ class OutboxMessage(SQLModel, table=True):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_recipient_recent", "to_address", "created_at"),
+        # the daily unknown_sender replies over all addresses (outbound/policy.py)
+        Index("ix_outbox_kind_recent", "kind", "created_at"),
     )
     id: int | None = Field(default=None, primary_key=True)
     incident_id: int | None = Field(default=None, foreign_key="incidents.id", index=True)
