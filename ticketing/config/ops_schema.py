@@ -21,7 +21,7 @@ class ObservabilityConfig(BaseModel):
 
     http_host: Annotated[StrictStr, Field(min_length=1)] = "127.0.0.1"
     http_port: Annotated[StrictInt, Field(ge=0, le=65535)] = 0
-    # A request must arrive whole within the timeout; connections beyond the cap wait.
+    # A request must arrive whole within the timeout; connections beyond the cap get 503.
     http_timeout_seconds: Annotated[StrictInt, Field(ge=1, le=600)] = 10
     http_max_connections: Annotated[StrictInt, Field(ge=1, le=10_000)] = 64
 

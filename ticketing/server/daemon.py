@@ -31,7 +31,13 @@ from dataclasses import dataclass, field
 from sqlalchemy.engine import Engine
 
 from mailer.recipients import RecipientMap
-from mailer.smtp_server import Delivery, IntakeHandler, SmtpSettings, start_smtp_server
+from mailer.smtp_server import (
+    Delivery,
+    IntakeHandler,
+    SessionLimits,
+    SmtpSettings,
+    start_smtp_server,
+)
 from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError, ConfigProblem, SmtpListenError
@@ -40,6 +46,7 @@ from ticketing.intake.imap.poller import MailboxPoller, mailbox_pollers
 from ticketing.intake.smtp import smtp_delivery, spool_delivery, storage_reserve
 from ticketing.intake.spooled import drain_spool
 from ticketing.intake.workers import WorkerPool
+from ticketing.metrics import count_smtp_refused, count_smtp_timed_out
 from ticketing.outbound.notices import TemplatedNotices
 from ticketing.outbound.orders import ORDER_LEASE, compose_orphans
 from ticketing.outbound.outbox import OutboxDispatcher, transport_from_config
@@ -109,7 +116,9 @@ class Daemon:
 
     def __post_init__(self) -> None:
         transport = transport_from_config(self.config.outbound)
-        self.dispatcher = OutboxDispatcher(self.engine, transport, self.config.outbound)
+        self.dispatcher = OutboxDispatcher(
+            self.engine, transport, self.config.outbound, secret=self.services.secret
+        )
 
     def hangup(self) -> None:
         """SIGHUP: reload templates and the roster, here and in the worker processes."""
@@ -238,4 +247,12 @@ def _smtp_settings(config: Config) -> SmtpSettings:
         max_message_size=config.smtp.max_message_size,
         tls_cert=config.smtp.tls_cert,
         tls_key=config.smtp.tls_key,
+        limits=SessionLimits(
+            max_sessions=config.smtp.max_sessions,
+            max_sessions_per_client=config.smtp.max_sessions_per_client,
+            idle_timeout_seconds=config.smtp.idle_timeout_seconds,
+            session_max_seconds=config.smtp.session_max_seconds,
+            on_refused=count_smtp_refused,
+            on_timed_out=count_smtp_timed_out,
+        ),
     )

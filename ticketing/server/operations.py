@@ -70,7 +70,14 @@ def start_operations(
         return ops
     ops._cleanups.append(register_backlog(engine, config.smtp.spool_dir))
     try:
-        ops.http = OpsHttpServer(settings.http_host, settings.http_port, engine, ops.state)
+        ops.http = OpsHttpServer(
+            settings.http_host,
+            settings.http_port,
+            engine,
+            ops.state,
+            timeout=settings.http_timeout_seconds,
+            max_connections=settings.http_max_connections,
+        )
     except Exception:
         ops.close()
         raise
