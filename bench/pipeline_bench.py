@@ -62,7 +62,7 @@ def messages(count: int, rng: random.Random, boxes: tuple[str, str]) -> list[Raw
         who = rng.choice(roster)
         raw = smtp_bench.compose(rng, who, 0.2, 0.05)
         box = boxes[1] if b"To: producer.operations@" in raw else boxes[0]
-        raws.append(RawMessage(raw, "smtp", (box,), who.address))
+        raws.append(RawMessage(raw, "smtp", (box,), who.address, peer="127.0.0.1"))
     return raws
 
 

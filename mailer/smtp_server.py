@@ -11,18 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import resource
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from mailer.recipients import RecipientMap
 from mailer.smtp_drain import SessionGate
+from mailer.smtp_sessions import LimitedSMTP, SessionCount, SessionLimits
 from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 
-__all__ = ["Delivery", "InboundEnvelope", "IntakeHandler", "SmtpSettings", "start_smtp_server"]
+__all__ = [
+    "Delivery",
+    "InboundEnvelope",
+    "IntakeHandler",
+    "SessionLimits",
+    "SmtpSettings",
+    "start_smtp_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +45,7 @@ class InboundEnvelope:
     recipients: tuple[str, ...]
     mailboxes: tuple[str, ...]
     peer: str
+    helo: str = ""  # the client's HELO/EHLO name (SPF checks it for a null sender)
 
 
 Delivery = Callable[[InboundEnvelope], str]
@@ -88,6 +98,7 @@ class IntakeHandler:
             recipients=tuple(envelope.rcpt_tos),
             mailboxes=mailboxes,
             peer=str(session.peer[0]) if session.peer else "",
+            helo=session.host_name or "",
         )
         try:
             return await asyncio.get_running_loop().run_in_executor(None, self._deliver, inbound)
@@ -108,8 +119,9 @@ def _announced_size(options: list[str]) -> int:
 _ADDRESSES_KEPT = 4096
 
 
-class _IntakeSMTP(SMTP):
-    """aiosmtpd's session with the address of MAIL and RCPT parsed once per address.
+class _IntakeSMTP(LimitedSMTP):
+    """aiosmtpd's session, within the abuse limits (``smtp_sessions``), with the address
+    of MAIL and RCPT parsed once per address.
 
     ``SMTP._getaddr`` defines a ``typing.Protocol`` class and runs the email
     package's header parser for every command: a third of a session's CPU.
@@ -157,6 +169,7 @@ class SmtpSettings:
     tls_cert: str | None = None
     tls_key: str | None = None
     hostname: str | None = None
+    limits: SessionLimits = field(default_factory=SessionLimits)
 
 
 def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
@@ -177,10 +190,14 @@ async def start_smtp_server(
     loop = asyncio.get_running_loop()
     tls = _tls_context(settings)
     gate = gate or SessionGate()
+    count = SessionCount(settings.limits)
+    _warn_if_few_descriptors(settings.limits)
+    _AcceptErrors.install(loop)
 
     def session() -> SMTP:
         return _IntakeSMTP(
             handler,
+            count=count,
             data_size_limit=settings.max_message_size,
             hostname=settings.hostname,
             ident="ticketd",
@@ -194,3 +211,65 @@ async def start_smtp_server(
     server = await loop.create_server(factory, host=settings.host, port=settings.port)
     log.info("SMTP intake listening on %s:%d", settings.host, settings.port)
     return server
+
+
+_OTHER_DESCRIPTORS = 256  # database pool, spool files, IMAP, HTTP, workers' pipes: generous
+
+
+def _warn_if_few_descriptors(limits: SessionLimits) -> None:
+    """Say so at start when full sessions could leave no descriptor for anything else."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = limits.max_sessions + _OTHER_DESCRIPTORS
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        log.warning(
+            "open-file limit %d is below max_sessions + %d: raise it (systemd LimitNOFILE)",
+            soft,
+            _OTHER_DESCRIPTORS,
+        )
+
+
+_ExceptionHandler = Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object]
+
+
+class _AcceptErrors:
+    """The loop's exception handler, with asyncio's failed ``accept()`` said once a minute.
+
+    Out of descriptors (EMFILE, ENFILE) or memory, asyncio stops accepting for a
+    second and tries again; connections wait in the kernel's backlog meanwhile, so
+    the server recovers by itself once descriptors are free.  But it logs a
+    traceback for each of up to 100 attempts per wake-up, hundreds a second
+    (CPython issue 151615), which would bury every other line.
+    """
+
+    MESSAGE = "socket.accept() out of system resource"  # asyncio's context["message"]
+    EVERY_SECONDS = 60.0
+
+    def __init__(self, previous: _ExceptionHandler | None) -> None:
+        self._previous = previous
+        self._next = 0.0
+        self._missed = 0
+
+    @classmethod
+    def install(cls, loop: asyncio.AbstractEventLoop) -> None:
+        previous = loop.get_exception_handler()
+        if not isinstance(previous, cls):
+            loop.set_exception_handler(cls(previous))
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        if context.get("message") != self.MESSAGE:
+            if self._previous is None:
+                loop.default_exception_handler(context)
+            else:
+                self._previous(loop, context)
+            return
+        self._missed += 1
+        if loop.time() < self._next:
+            return
+        self._next = loop.time() + self.EVERY_SECONDS
+        log.warning(
+            "cannot accept connections: %s (%d failed accept() since the last warning); "
+            "retrying every second",
+            context.get("exception"),
+            self._missed,
+        )
+        self._missed = 0

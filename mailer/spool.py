@@ -116,6 +116,7 @@ class Spool:
             "recipients": list(envelope.recipients),
             "mailboxes": list(envelope.mailboxes),
             "peer": envelope.peer,
+            "helo": envelope.helo,
             "received_at": spooled.received_at,
         }
         try:
@@ -169,6 +170,7 @@ class Spool:
             recipients=tuple(head["recipients"]),
             mailboxes=tuple(head["mailboxes"]),
             peer=str(head["peer"]),
+            helo=str(head.get("helo") or ""),  # spooled before the HELO was kept: none
         )
         return SpooledEnvelope(envelope, float(head["received_at"]))
 

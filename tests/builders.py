@@ -38,6 +38,12 @@ from ticketing.templating.template_store import TemplateStore
 
 # the signing secret a composer is built with (make_composer)
 SECRET = b"test-secret-" + b"x" * 30
+# The host itself, which the embedded default trusts ([authentication] trusted_hosts):
+# the peer of mail in tests of other stages than sender authentication, as if a local
+# MTA that authenticated it handed it over.
+LOCAL_MTA = "127.0.0.1"
+# ``ticketd ingest``'s arguments for the same: Postfix's pipe passes ${client_address}.
+LOCAL_CLIENT = ("--client-address", LOCAL_MTA)
 # the value of TICKETD_TOKEN_SECRET for an intake pipeline built from the environment
 TOKEN_SECRET = "s" * 40
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)

@@ -32,6 +32,11 @@ from ticketing.store.db import create_db_engine
 SECRET_ENV = {"TICKETD_TOKEN_SECRET": "t" * 40}
 
 
+# Load tests send hundreds of new escalations from a handful of senders in seconds:
+# past [limits] new_incidents_per_sender_hour they would be held back as abuse.
+UNLIMITED_INCIDENTS = "[limits]\nnew_incidents_per_sender_hour = 1000000\n"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from .builders import LOCAL_CLIENT
 from .conftest import REPO, RunCli, write_config
 from .mail import make_mail
 
@@ -30,7 +31,7 @@ def desk(
     for person in ("1001", "1002"):
         path = tmp_path / "in.eml"
         path.write_bytes(make_mail(subject=f"Enrollment PID {person}"))
-        result = run_cli("--config", config, "ingest", "--json", str(path))
+        result = run_cli("--config", config, "ingest", *LOCAL_CLIENT, "--json", str(path))
         assert result.code == 0, result
         numbers.append(str(json.loads(result.out)["incident"]))
     return config, numbers[0], numbers[1]

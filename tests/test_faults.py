@@ -40,7 +40,7 @@ from ticketing.store.migrate import upgrade
 from ticketing.store.models import Incident, Message, OutboxMessage
 
 from .conftest import _pg_execute
-from .daemon import Ticketd, free_port, wait_until
+from .daemon import UNLIMITED_INCIDENTS, Ticketd, free_port, wait_until
 from .disks import fill, tmpfs
 from .mail import make_mail
 
@@ -48,6 +48,7 @@ from .mail import make_mail
 # byte, the defence behind the reserve.
 pytestmark = pytest.mark.ticketd(
     '[intake]\nunknown_senders = "accept"\n',
+    UNLIMITED_INCIDENTS,
     "[smtp]\nmin_free_space = 0\n",
     "[outbound]\npoll_interval_seconds = 1\nretry_initial_seconds = 1\nretry_max_seconds = 2\n",
 )

@@ -42,9 +42,10 @@ from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.migrate import upgrade
 from ticketing.store.models import Message
 
+from .builders import LOCAL_MTA
 from .conftest import write_config
 from .corpus import corpus_files
-from .daemon import SECRET_ENV
+from .daemon import SECRET_ENV, UNLIMITED_INCIDENTS
 
 COUNT = int(os.environ.get("TICKETD_FUZZ_COUNT", "3000"))
 SEED = int(os.environ.get("TICKETD_FUZZ_SEED", "20261126"))
@@ -138,7 +139,9 @@ def pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Intake
     for name, value in SECRET_ENV.items():
         monkeypatch.setenv(name, value)
     url = f"sqlite:///{tmp_path / 'fuzz.db'}"
-    config = load_config(write_config(tmp_path, url, '[intake]\nunknown_senders = "accept"\n'))
+    config = load_config(
+        write_config(tmp_path, url, '[intake]\nunknown_senders = "accept"\n' + UNLIMITED_INCIDENTS)
+    )
     engine = create_db_engine(DatabaseConfig(url=url))
     upgrade(engine)
     yield build_intake(config.config, engine).pipeline
@@ -186,7 +189,9 @@ def test_mutated_corpus_never_crashes_and_every_message_is_accounted_for(
     crashes: dict[str, list[int]] = {}
     for index in range(COUNT):
         raw = mutate(rng, rng.choice(seeds))
-        envelope = RawMessage(raw, "smtp", (rng.choice(MAILBOXES),), rng.choice(senders))
+        envelope = RawMessage(
+            raw, "smtp", (rng.choice(MAILBOXES),), rng.choice(senders), peer=LOCAL_MTA
+        )
         try:
             _run_one(pipeline, envelope, tally)
         except Exception as exc:  # noqa: BLE001 (collected: one run shows every kind of crash)

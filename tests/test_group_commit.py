@@ -19,6 +19,7 @@ from ticketing.pipeline.types import Outcome, RawMessage
 from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.models import Incident, Message, Producer
 
+from .builders import LOCAL_MTA
 from .mail import make_mail
 
 SECRET = "s" * 40
@@ -46,7 +47,7 @@ def _pipeline(engine: Engine, replies: Replies) -> IntakePipeline:
 
 
 def _smtp(raw: bytes, mailbox: str = "escalations") -> RawMessage:
-    return RawMessage(raw, "smtp", (mailbox,))
+    return RawMessage(raw, "smtp", (mailbox,), peer=LOCAL_MTA)
 
 
 def _escalation(

@@ -16,9 +16,10 @@ from sqlmodel import select
 
 from pii_guard import PiiGuard
 from tests.builders import RecordedReplies
+from tests.dns_server import AuthDns
 from tests.dovecot import DovecotServer
 from tests.mail import make_mail
-from ticketing.config import Config, ImapConfig, MailboxConfig
+from ticketing.config import AuthenticationConfig, Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.intake.build import build_pipeline
@@ -59,6 +60,11 @@ class Desk:
     engine: Engine
     guard: PiiGuard
     lock: Path
+    dns: AuthDns
+
+    def deliver(self, raw: bytes, folder: str = "INBOX") -> None:
+        """``raw`` into ``folder`` as a producer's mail system sends it: DKIM-signed."""
+        self.client.append(folder, self.dns.sign_as_author(raw))
 
     def imap(self, **extra: object) -> ImapConfig:
         values: dict[str, object] = {
@@ -73,6 +79,9 @@ class Desk:
         return ImapConfig.model_validate(values | extra)
 
     def poller(self, config: Config, replies: RecordedReplies | None = None) -> MailboxPoller:
+        """A poller of ``config``, whose sender authentication asks the private DNS."""
+        checks = AuthenticationConfig(nameservers=(self.dns.nameserver,))
+        config = config.model_copy(update={"authentication": checks})
         box = config.mailboxes[0]
         assert box.imap is not None
         stage = PiiGuardStage(self.guard)
@@ -88,6 +97,7 @@ def desk(
     guard: PiiGuard,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    auth_dns: AuthDns,
 ) -> Iterator[Desk]:
     monkeypatch.setenv("TICKETD_TEST_IMAP_PASSWORD", "secret")
     with transaction(engine) as session:
@@ -95,7 +105,7 @@ def desk(
     client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
     client.login(imap_user, "secret")
     client.select_folder("INBOX")  # creates the mailbox before two sessions race to
-    yield Desk(dovecot, imap_user, client, engine, guard, tmp_path / "lock")
+    yield Desk(dovecot, imap_user, client, engine, guard, tmp_path / "lock", auth_dns)
     client.logout()
 
 
@@ -116,9 +126,7 @@ def _poll(poller: MailboxPoller) -> int:
 def test_inbox_messages_are_recorded_once_and_moved_after_commit(desk: Desk) -> None:
     poller = desk.poller(_config(desk.imap()))
     for i in range(20):
-        desk.client.append(
-            "INBOX", make_mail(subject=f"Escalated Case: Enrollment.PID #:1740{i:02d}")
-        )
+        desk.deliver(make_mail(subject=f"Escalated Case: Enrollment.PID #:1740{i:02d}"))
     conn = poller.connect(poller._settings)
     poller.prepare(conn)
     assert poller.poll_once(conn) == 20
@@ -135,7 +143,7 @@ def test_inbox_messages_are_recorded_once_and_moved_after_commit(desk: Desk) -> 
 def test_a_message_committed_but_not_moved_is_fetched_again_and_not_repeated(desk: Desk) -> None:
     """The crash window: recorded, then killed before the MOVE; the next round dedups."""
     poller = desk.poller(_config(desk.imap()))
-    raw = make_mail()
+    raw = desk.dns.sign_as_author(make_mail())
     desk.client.append("INBOX", raw)
     poller.pipeline.process(RawMessage(raw, "imap", ("escalations",)))  # committed, not moved
     assert _poll(poller) == 1
@@ -149,9 +157,9 @@ def test_a_message_committed_but_not_moved_is_fetched_again_and_not_repeated(des
 def test_a_rejected_message_leaves_the_shared_inbox(desk: Desk, action: str) -> None:
     imap = desk.imap(pii_rejected=action)
     poller = desk.poller(_config(imap, policy="reject"))
-    desk.client.append("INBOX", make_mail(body="Client SSN 219-09-9999, please fix.\n\nSam"))
+    desk.deliver(make_mail(body="Client SSN 219-09-9999, please fix.\n\nSam"))
     desk.client.append("INBOX", b"this is not an email message at all")
-    desk.client.append("INBOX", make_mail(body="Nothing personal here.\n\nSam"))
+    desk.deliver(make_mail(body="Nothing personal here.\n\nSam"))
     assert _poll(poller) == 3
     assert _count(desk.client, "INBOX") == 0
     assert _count(desk.client, "ticketd.processed") == 1
@@ -166,7 +174,7 @@ def test_a_caseworker_reply_in_the_sent_folder_stops_the_first_response_clock(de
     desk.client.append("Sent Items", make_mail(subject="old history, not to be read"))
     poller = desk.poller(_config(desk.imap(sent_folder="Sent Items")))
     question = make_mail(message_id="<q1@brokers.example>")
-    desk.client.append("INBOX", question)
+    desk.deliver(question)
     assert _poll(poller) == 1  # the question; the sent folder's cursor starts at its end
     with transaction(desk.engine, readonly=True) as session:
         incident = session.exec(select(Incident)).one()
@@ -195,7 +203,7 @@ def test_moving_a_conversation_into_a_state_folder_changes_its_incident(desk: De
     imap = desk.imap(folder_states={"Resolved": "resolved"})
     replies = RecordedReplies()
     poller = desk.poller(_config(imap), replies)
-    desk.client.append("INBOX", make_mail())
+    desk.deliver(make_mail())
     _poll(poller)
     desk.client.select_folder("ticketd.processed")
     desk.client.move(desk.client.search(["ALL"]), "Resolved")  # what a caseworker does in Outlook
@@ -239,7 +247,7 @@ def test_the_poller_thread_stops_promptly_and_releases_its_lock(desk: Desk) -> N
     thread = threading.Thread(target=poller.run, args=(stop,))
     thread.start()
     try:
-        desk.client.append("INBOX", make_mail())
+        desk.deliver(make_mail())
         assert _wait_for(desk.client, "ticketd.processed", 1)
     finally:
         stop.set()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .builders import LOCAL_CLIENT
 from .conftest import CliResult, RunCli, write_config
 from .mail import make_mail
 
@@ -24,7 +25,7 @@ def _setup(run_cli: RunCli, tmp_path: Path, db_url: str) -> str:
 def _ingest(run_cli: RunCli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:
     path = tmp_path / "in.eml"
     path.write_bytes(raw)
-    result = run_cli("--config", config, "ingest", "--json", str(path))
+    result = run_cli("--config", config, "ingest", *LOCAL_CLIENT, "--json", str(path))
     assert result.code == 0, result
     data: dict[str, object] = json.loads(result.out)
     return data

@@ -15,6 +15,7 @@ from ticketing.store.audit import audit
 from ticketing.store.db import transaction
 from ticketing.store.models import Message, OutboxMessage, Producer
 
+from .builders import LOCAL_CLIENT
 from .conftest import RunCli, write_config
 from .mail import make_mail
 
@@ -113,7 +114,9 @@ def _escalate(
 def _ingest(run_cli: RunCli, config: str, tmp_path: Path, raw: bytes) -> dict[str, object]:
     path = tmp_path / "in.eml"
     path.write_bytes(raw)
-    result = run_cli("--config", config, "ingest", "--json", "--mailbox", "escalations", str(path))
+    result = run_cli(
+        "--config", config, "ingest", *LOCAL_CLIENT, "--json", "--mailbox", "escalations", str(path)
+    )
     assert result.code == 0, result
     data: dict[str, object] = json.loads(result.out)
     return data

@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from .builders import LOCAL_CLIENT
 from .conftest import write_config
 from .daemon import SECRET_ENV, free_port, ticketd_command
 from .mail import make_mail
@@ -16,7 +17,7 @@ ACCEPT = '[intake]\nunknown_senders = "accept"\n'
 
 def _ingest(config: Path, raw: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        ticketd_command("--config", str(config), "ingest", *args),
+        ticketd_command("--config", str(config), "ingest", *LOCAL_CLIENT, *args),
         input=raw,
         capture_output=True,
         env={**os.environ, **SECRET_ENV},
@@ -54,7 +55,9 @@ def test_from_a_file_with_an_explicit_mailbox(db_url: str, tmp_path: Path) -> No
     path = tmp_path / "message.eml"
     path.write_bytes(make_mail(to="someone-else@exchange.example"))
     result = subprocess.run(
-        ticketd_command("--config", str(config), "ingest", "--mailbox", "escalations", str(path)),
+        ticketd_command(
+            "--config", str(config), "ingest", *LOCAL_CLIENT, "--mailbox", "escalations", str(path)
+        ),
         capture_output=True,
         env={**os.environ, **SECRET_ENV},
         timeout=120,

@@ -33,6 +33,7 @@ from ticketing.store.models import (
 from ticketing.templating.template_store import TemplateStore
 
 from .builders import (
+    LOCAL_MTA,
     NOW,
     TOKEN_SECRET,
     RecordedReplies,
@@ -63,7 +64,7 @@ def pipeline(
 
 
 def deliver(pipeline: IntakePipeline, raw: bytes, box: str) -> Outcome:
-    return pipeline.process(RawMessage(raw, "smtp", (box,)))
+    return pipeline.process(RawMessage(raw, "smtp", (box,), peer=LOCAL_MTA))
 
 
 def test_reject_mailbox_stores_no_content(
@@ -200,7 +201,7 @@ def test_the_strictest_policy_of_every_mailbox_reached_applies(
     headers: dict[str, str],
 ) -> None:
     raw = make_mail(body=f"My client PID 174097, SSN {SSN}, needs help.", headers=headers)
-    outcome = pipeline.process(RawMessage(raw, "smtp", boxes))
+    outcome = pipeline.process(RawMessage(raw, "smtp", boxes, peer=LOCAL_MTA))
     assert (outcome.action, outcome.incident_number) == ("pii_rejected", None)
     with transaction(engine, readonly=True) as session:
         row = session.exec(select(Message)).one()

@@ -39,7 +39,7 @@ from ticketing.signing.message_ids import verify_message_id
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, OutboxMessage, Producer, utcnow
 
-from .builders import NOW, SECRET, add_case, make_composer, make_config
+from .builders import LOCAL_MTA, NOW, SECRET, add_case, make_composer, make_config
 from .mail import make_mail
 
 
@@ -248,7 +248,9 @@ def test_the_pipeline_composes_its_replies_after_the_commit(
     engine: Engine, composer: ReplyComposer, guard: PiiGuard
 ) -> None:
     pipeline = pipeline_with(engine, TemplatedReplies(composer, engine, guard), guard)
-    outcome = pipeline.process(RawMessage(make_mail(), "smtp", ("escalations",), received_at=NOW))
+    outcome = pipeline.process(
+        RawMessage(make_mail(), "smtp", ("escalations",), received_at=NOW, peer=LOCAL_MTA)
+    )
     [row] = outbox(engine)
     assert (row.status, row.kind, row.reply_order) == ("pending", "ack_new", None)
     mail = parse(row)
@@ -260,8 +262,8 @@ def test_a_message_stays_recorded_when_its_replies_cannot_be_composed(
     engine: Engine, composer: ReplyComposer, guard: PiiGuard, caplog: pytest.LogCaptureFixture
 ) -> None:
     pipeline = pipeline_with(engine, ComposeFails(composer, engine, guard), guard)
-    first = RawMessage(make_mail(), "smtp", ("escalations",), received_at=NOW)
-    second = RawMessage(make_mail(subject="System Error"), "smtp", ("escalations",))
+    first = RawMessage(make_mail(), "smtp", ("escalations",), received_at=NOW, peer=LOCAL_MTA)
+    second = RawMessage(make_mail(subject="System Error"), "smtp", ("escalations",), peer=LOCAL_MTA)
     outcomes = [pipeline.process(first), *pipeline.process_batch([second, first])]
     assert [o.action for o in outcomes if not isinstance(o, Exception)] == [
         "recorded",

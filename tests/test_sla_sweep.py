@@ -21,7 +21,7 @@ from ticketing.sla.sweep import _apply_arrays, _apply_rows, _plan, due_actions, 
 from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.models import AuditEvent, Incident, Producer
 
-from .builders import TOKEN_SECRET, RecordedReplies
+from .builders import LOCAL_MTA, TOKEN_SECRET, RecordedReplies
 from .conftest import CliResult, RunCli
 from .mail import make_mail
 
@@ -74,7 +74,7 @@ def opened(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> str:
         session.add(Producer(npn="1", name="Sam Amsung", email="sam@brokers.example"))
     pipeline = build_pipeline(Config(staff=STAFF), engine, replies=RecordedReplies())
     outcome = pipeline.process(
-        RawMessage(make_mail(), "smtp", ("escalations",), received_at=OPENED)
+        RawMessage(make_mail(), "smtp", ("escalations",), received_at=OPENED, peer=LOCAL_MTA)
     )
     assert outcome.incident_number is not None
     return outcome.incident_number
@@ -125,7 +125,9 @@ def test_caseworker_reply_stops_the_clock(
     pipeline = build_pipeline(Config(staff=STAFF), engine, replies=RecordedReplies())
     reply = make_mail(sender="cw@exchange.example", subject=f"RE: [{opened}]", body="On it.")
     pipeline.process(
-        RawMessage(reply, "smtp", ("escalations",), received_at=at("2026-11-24T15:00:00"))
+        RawMessage(
+            reply, "smtp", ("escalations",), received_at=at("2026-11-24T15:00:00"), peer=LOCAL_MTA
+        )
     )
     for moment in ("2026-11-25T10:01:00", "2026-11-30T10:00:00", "2026-12-10T10:00:00"):
         sweep(engine, clocks, sink, at(moment))

@@ -15,10 +15,10 @@ from sqlmodel import select
 from ticketing.store.db import transaction
 from ticketing.store.models import Incident, Message
 
-from .daemon import TcpProxy, Ticketd
+from .daemon import UNLIMITED_INCIDENTS, TcpProxy, Ticketd
 from .mail import make_mail
 
-pytestmark = pytest.mark.ticketd('[intake]\nunknown_senders = "accept"\n')
+pytestmark = pytest.mark.ticketd('[intake]\nunknown_senders = "accept"\n', UNLIMITED_INCIDENTS)
 
 
 def _messages(n: int, tag: str) -> list[bytes]:

@@ -21,13 +21,14 @@ from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 from ticketing.store.migrate import upgrade
 
-from .daemon import Ticketd, free_port, send, wait_until
+from .daemon import UNLIMITED_INCIDENTS, Ticketd, free_port, send, wait_until
 from .disks import fill, tmpfs
 from .mail import make_mail
 
 # paths relative to the config, in tmp_path: the spool is tmp_path/spool, the maildir tmp_path/sent
 pytestmark = pytest.mark.ticketd(
     '[intake]\nunknown_senders = "accept"\n',
+    UNLIMITED_INCIDENTS,
     '[smtp]\nworkers = 2\nspool_dir = "spool"\n',
     '[outbound]\nmaildir = "sent"\npoll_interval_seconds = 1\n',
 )

@@ -18,8 +18,10 @@ from ticketing.server.backlog import register_backlog
 from ticketing.store.db import transaction
 from ticketing.store.models import MailboxCursor, OutboxMessage, utcnow
 
+from .builders import LOCAL_CLIENT
 from .conftest import RunCli, write_config
 from .daemon import SECRET_ENV
+from .dns_server import AuthDns
 from .mail import make_mail
 
 SAM = "sam@brokers.example"
@@ -59,15 +61,16 @@ def test_an_empty_desk(run_cli: RunCli, config: Path) -> None:
     assert data["last_message"] is None
     assert data["spool"] is None  # workers = 0 and no spool left behind
     lines = run_cli("--config", str(config), "status").out.splitlines()
-    assert lines[:4] == [
+    assert lines[:5] == [
         "incidents    none",
         "outbox       0 pending, 0 failed, 0 withheld",
         "next SLA     none running",
         "last message none yet",
+        "unverified   0 waiting for staff",
     ]
     storage = data["storage"]
     assert isinstance(storage, list)
-    assert len(lines) == 4 + len(storage)
+    assert len(lines) == 5 + len(storage)
 
 
 def test_after_an_escalation(run_cli: RunCli, config: Path, engine: Engine, tmp_path: Path) -> None:
@@ -78,7 +81,10 @@ def test_after_an_escalation(run_cli: RunCli, config: Path, engine: Engine, tmp_
     mail.write_bytes(make_mail(body="My client cannot enroll. Client SSN 123-45-6789."))
     before = utcnow()
     assert (
-        run_cli("--config", str(config), "ingest", "--mailbox", "escalations", str(mail)).code == 0
+        run_cli(
+            "--config", str(config), "ingest", *LOCAL_CLIENT, "--mailbox", "escalations", str(mail)
+        ).code
+        == 0
     )
 
     data = status(run_cli, config)
@@ -242,3 +248,18 @@ def test_times_are_in_the_desk_timezone(
     assert imap[0]["updated_at"] == "2026-01-15T20:30:00+05:30"
     assert str(data["now"]).endswith("+05:30")
     assert ", 2026-01-15T20:30:00+05:30 (" in desk_lines(run_cli, kolkata)[-1]
+
+
+def test_mail_waiting_for_staff_is_counted_and_explained(
+    run_cli: RunCli, config: Path, tmp_path: Path, auth_dns: AuthDns
+) -> None:
+    """Unsigned mail from a client that is not trusted waits: status says how much, and where."""
+    checks = f'[authentication]\nnameservers = ["{auth_dns.nameserver}"]\n'
+    config.write_text(config.read_text() + checks, encoding="utf-8")
+    mail = tmp_path / "mail.eml"
+    mail.write_bytes(make_mail(body="My client cannot enroll."))
+    ingest = ("--config", str(config), "ingest", "--mailbox", "escalations", str(mail))
+    assert run_cli(*ingest, "--client-address", "192.0.2.1").code == 0
+    assert status(run_cli, config)["unverified"] == 1
+    lines = run_cli("--config", str(config), "status").out.splitlines()
+    assert "unverified   1 waiting for staff (ticketd incidents unverified)" in lines

@@ -17,7 +17,7 @@ from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Incident, Message, OutboxMessage, Producer
 
-from .builders import TOKEN_SECRET, RecordedReplies
+from .builders import LOCAL_MTA, TOKEN_SECRET, RecordedReplies
 from .mail import make_mail
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
@@ -38,7 +38,7 @@ def pipeline(
 def deliver(
     pipeline: IntakePipeline, raw: bytes, when: datetime = T0, box: str = "escalations"
 ) -> Outcome:
-    return pipeline.process(RawMessage(raw, "smtp", (box,), received_at=when))
+    return pipeline.process(RawMessage(raw, "smtp", (box,), received_at=when, peer=LOCAL_MTA))
 
 
 def incident(engine: Engine, number: str | None) -> Incident:

@@ -35,6 +35,7 @@ import pytest
 
 from tests.conftest import migrated_database, write_config
 from tests.daemon import SECRET_ENV, free_port, serving_process, smtp_session
+from tests.dns_server import AuthDns
 
 REPO = Path(__file__).resolve().parents[2]
 ESCALATIONS = "escalations@exchange.example"
@@ -336,6 +337,7 @@ class Desk:
     maildir: Path
     folder: Path
     commands: CommandLine
+    dns: AuthDns
     env: dict[str, str] = field(default_factory=dict)
     process: subprocess.Popen[bytes] | None = None
     _parsed: dict[str, Mail] = field(default_factory=dict)
@@ -348,10 +350,14 @@ class Desk:
         *,
         sender: str | None = None,
         rcpts: Sequence[str] | None = None,
+        signed: bool = True,
     ) -> tuple[int, str]:
         """One SMTP session from 127.0.0.2: the first refusal, or the reply to DATA.
         The envelope defaults to what an MX would use: the From address, and our
-        mailboxes among To and Cc in their order."""
+        mailboxes among To and Cc in their order.  ``signed``: DKIM-signed by the From
+        domain, as the writer's mail system does (``signed=False``: a forger's mail)."""
+        if signed:
+            raw = self.signed(raw)
         mail = Mail.parse(raw)
         envelope_from = sender if sender is not None else (mail.from_address or "")
         if rcpts is None:
@@ -360,6 +366,10 @@ class Desk:
         return smtp_session(
             self.port, raw, envelope_from, rcpts, helo="mail.brokers.example", source=CLIENT_SOURCE
         )
+
+    def signed(self, raw: bytes) -> bytes:
+        """``raw`` DKIM-signed by its From domain, whose key the desk's DNS publishes."""
+        return self.dns.sign_as_author(raw)
 
     # -- mail out
 
@@ -469,8 +479,9 @@ def roster_csv(producers: Sequence[Producer]) -> str:
     return "\n".join(rows) + "\n"
 
 
-def desk_config(folder: Path, db_url: str, port: int, imap: str = "") -> Path:
-    """The journeys' configuration: SMTP on ``port``, replies into ``folder/sent``."""
+def desk_config(folder: Path, db_url: str, port: int, nameserver: str, imap: str = "") -> Path:
+    """The journeys' configuration: SMTP on ``port``, replies into ``folder/sent``, sender
+    authentication against the private DNS at ``nameserver``."""
     return write_config(
         folder,
         db_url,
@@ -485,6 +496,8 @@ poll_interval_seconds = 1
 http_port = 0
 [staff]
 addresses = ["{address_of(CASEY)}"]
+[authentication]
+nameservers = ["{nameserver}"]
 """
         + MAILBOXES.format(imap=imap),
     )
@@ -497,6 +510,7 @@ def running_desk(
     db_url: str,
     folder: Path,
     roster: Sequence[Producer],
+    dns: AuthDns,
     imap: str = "",
     env: dict[str, str] | None = None,
 ) -> Iterator[Desk]:
@@ -504,8 +518,8 @@ def running_desk(
     ``env`` is what the daemon's configuration needs besides the token secret (it is
     also set in the test's own environment, which ``serve`` inherits)."""
     port = free_port()
-    config = desk_config(folder, db_url, port, imap)
-    desk = Desk(backend, db_url, config, port, folder / "sent", folder, commands, env or {})
+    config = desk_config(folder, db_url, port, dns.nameserver, imap)
+    desk = Desk(backend, db_url, config, port, folder / "sent", folder, commands, dns, env or {})
     if roster:
         desk.import_producers(*roster)
     with serving_process(config, port, folder / "serve.log") as proc:
@@ -535,11 +549,12 @@ def desk(
     commands: CommandLine,
     tmp_path_factory: pytest.TempPathFactory,
     request: pytest.FixtureRequest,
+    auth_dns: AuthDns,
 ) -> Iterator[Desk]:
     folder = tmp_path_factory.mktemp(f"desk-{backend}")
     with (
         contextmanager(migrated_database)(backend, folder, request) as url,
-        running_desk(commands, backend, url, folder, ROSTER) as running,
+        running_desk(commands, backend, url, folder, ROSTER, auth_dns) as running,
     ):
         yield running
 

@@ -14,6 +14,7 @@ import pytest
 from imapclient import IMAPClient
 from sqlmodel import select
 
+from tests.dns_server import AuthDns
 from tests.dovecot import PASSWORD, DovecotServer
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine, transaction
@@ -168,6 +169,7 @@ def test_casey_answering_from_the_shared_sent_folder_stops_the_clock(
     imap_user: str,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    auth_dns: AuthDns,
 ) -> None:
     sam = SAM_IMAP
     monkeypatch.setenv("TICKETD_TEST_IMAP_PASSWORD", PASSWORD)
@@ -185,17 +187,19 @@ reconnect_max_seconds = 2
         client.create_folder(SENT)
     env = {"TICKETD_TEST_IMAP_PASSWORD": PASSWORD}
     with (
-        running_desk(commands, backend, db_url, tmp_path, [sam], imap, env) as desk,
+        running_desk(commands, backend, db_url, tmp_path, [sam], auth_dns, imap, env) as desk,
         Steps() as steps,
     ):
         with _imap(dovecot, imap_user) as client:
             client.append(
                 "INBOX",
-                compose(
-                    sam.sender,
-                    ESCALATIONS,
-                    "Escalated Case: Enrollment.PID #:174901",
-                    f"Hello,\n\nMy client's plan selection did not save.\n\n{sam.signature}",
+                desk.signed(
+                    compose(
+                        sam.sender,
+                        ESCALATIONS,
+                        "Escalated Case: Enrollment.PID #:174901",
+                        f"Hello,\n\nMy client's plan selection did not save.\n\n{sam.signature}",
+                    )
                 ),
             )
         (ack,) = desk.mail_for(sam.email, 1, 20, what="the acknowledgement", queued=False)

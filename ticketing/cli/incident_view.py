@@ -23,7 +23,7 @@ from ticketing.store.models import (
     Producer,
 )
 
-__all__ = ["detail_dict", "detail_lines", "summary_dict"]
+__all__ = ["detail_dict", "detail_lines", "summary_dict", "waiting_dict"]
 
 # Why an automatic reply was not sent (``auto_reply_suppressed``'s ``rule``), in words.
 SUPPRESSION_RULES = {
@@ -33,6 +33,18 @@ SUPPRESSION_RULES = {
     "sender_ceiling": "this address already had the most automatic replies allowed in an hour",
     "undeliverable": "earlier mail to this address bounced",
     "invalid_address": "the sender's address cannot be written to",
+}
+
+# How a message's sender was authenticated (``Message.authentication``), in words.
+_AUTHENTICATION = {
+    "verified": "authenticated (DMARC-aligned SPF or DKIM, checked here)",
+    "trusted_results": "authenticated (by a trusted Authentication-Results)",
+    "mailbox_results": "authenticated (by the mailbox server's Authentication-Results)",
+    "exchange_internal": "authenticated (mail inside the Microsoft 365 tenant)",
+    "trusted_host": "believed (sent from a trusted host)",
+    "mailbox": "believed (the shared mailbox's own sent mail)",
+    "off": "not checked (authentication off, or recorded before it existed)",
+    "none": "NOT authenticated",
 }
 
 # Attachment dispositions: whether a caseworker can get the file, and why not.
@@ -122,10 +134,25 @@ def _message_dict(m: Message, attachments: list[Attachment], zone: ZoneInfo) -> 
         "mailbox": m.mailbox,
         "kind": m.kind,
         "disposition": m.disposition,
+        "authentication": m.authentication,
+        "authentication_results": m.authentication_results,
         "pii_findings": m.pii_findings,
         "text": m.text,
         "new_text": m.new_text,
         "attachments": [_attachment_dict(a) for a in attachments],
+    }
+
+
+def waiting_dict(m: Message, zone: ZoneInfo) -> dict[str, Any]:
+    """A message of the unverified queue (``ticketd incidents unverified --json``)."""
+    return {
+        "message": m.id,
+        "received_at": desk_iso(m.received_at, zone),
+        "sender": m.sender,
+        "disposition": m.disposition,
+        "authentication_results": m.authentication_results,
+        "subject": m.subject,
+        "mailbox": m.mailbox,
     }
 
 
@@ -228,6 +255,8 @@ def _notes(detail: IncidentDetail, m: Message) -> list[str]:
     notes = []
     if (m.kind, m.disposition) != ("normal", "recorded"):
         notes.append(f"({m.kind}, {m.disposition})")
+    if m.direction == "in":
+        notes.append(f"sender: {_AUTHENTICATION.get(m.authentication, m.authentication)}")
     if m.pii_findings:
         notes.append(f"personal data found, redacted or dropped: {_counts(m.pii_findings)}")
     return notes + [_attachment_line(a) for a in _attachments(detail, m)]

@@ -1,16 +1,15 @@
-"""``ticketd incidents list|show|assign|resolve|reopen|close|merge``."""
+"""``ticketd incidents list|show|assign|resolve|reopen|close|merge|unverified|attach``."""
 
 from __future__ import annotations
 
-import getpass
-import os
 from typing import TYPE_CHECKING
 
 import click
 
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.desk_time import desk_text, desk_zone
-from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict
+from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict, waiting_dict
+from ticketing.cli.operator import by_option, operator_actor
 from ticketing.cli.output import emit_json, emit_table
 from ticketing.incidents.records import (
     assign_incident,
@@ -19,6 +18,7 @@ from ticketing.incidents.records import (
     merge_incidents,
     move_incident,
 )
+from ticketing.incidents.unverified import attach_message, unverified_messages
 from ticketing.sla.clocks import SlaClocks
 from ticketing.store.db import transaction
 from ticketing.store.migrate import require_current
@@ -79,54 +79,16 @@ def _clocks(ctx: Context) -> SlaClocks:
     return SlaClocks.from_config(ctx.loaded.config.sla)
 
 
-_MAX_OPERATOR = 200  # the audit actor column holds 254 characters with "operator:"
-
-
-def _check_by(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    if value is None:
-        return None
-    name = value.strip()
-    if not name or len(name) > _MAX_OPERATOR or not name.isprintable():
-        raise click.BadParameter(f"a name of 1 to {_MAX_OPERATOR} printable characters")
-    return name
-
-
-_by_option = click.option(
-    "--by",
-    metavar="NAME",
-    default=None,
-    callback=_check_by,
-    help="Who does this, for the audit trail (default: $USER, $LOGNAME, the OS account).",
-)
-
-
-def _account_name() -> str | None:
-    """The person at the terminal.  Under systemd or in a container $USER and $LOGNAME are
-    often unset, so the OS account comes next; a uid with no account name gives none."""
-    name = os.environ.get("USER") or os.environ.get("LOGNAME")
-    if name:
-        return name
-    try:
-        return getpass.getuser() or None
-    except (OSError, KeyError):  # KeyError before Python 3.13, OSError since
-        return None
-
-
-def _operator(by: str | None) -> str:
-    """The audit actor of an operator's command."""
-    return f"operator:{by or _account_name() or 'unknown'}"
-
-
 def _state_command(name: str, to: str, help_text: str) -> click.Command:
     @click.command(name, help=help_text)
     @click.argument("number")
     @click.option("--reason", default=f"{name} by operator", show_default=True)
-    @_by_option
+    @by_option
     @pass_context
     def command(ctx: Context, number: str, reason: str, by: str | None) -> None:
         require_current(ctx.engine)
         with transaction(ctx.engine) as session:
-            incident = move_incident(session, number, to, _operator(by), reason, _clocks(ctx))
+            incident = move_incident(session, number, to, operator_actor(by), reason, _clocks(ctx))
         click.echo(f"{incident.number}: {incident.status}")
 
     return command
@@ -135,7 +97,7 @@ def _state_command(name: str, to: str, help_text: str) -> click.Command:
 @incidents_group.command("resolve")
 @click.argument("number")
 @click.option("--reason", default="resolve by operator", show_default=True)
-@_by_option
+@by_option
 @pass_context
 def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> None:
     """Mark an incident resolved and mail its producer that it is."""
@@ -146,7 +108,9 @@ def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> N
     require_current(ctx.engine)
     replies = _replies(ctx).batch()
     with transaction(ctx.engine) as session:
-        incident = move_incident(session, number, "resolved", _operator(by), reason, _clocks(ctx))
+        incident = move_incident(
+            session, number, "resolved", operator_actor(by), reason, _clocks(ctx)
+        )
         told = order_resolution_mail(session, replies, incident, utcnow())
     compose_committed(replies.compose)
     news = "the producer is mailed" if told else "no mail to the producer (incidents show says why)"
@@ -174,24 +138,61 @@ incidents_group.add_command(_state_command("close", "closed", "Close an incident
 @incidents_group.command("assign")
 @click.argument("number")
 @click.argument("assignee")
-@_by_option
+@by_option
 @pass_context
 def assign_command(ctx: Context, number: str, assignee: str, by: str | None) -> None:
     """Assign an incident to a caseworker (address or name)."""
     require_current(ctx.engine)
     with transaction(ctx.engine) as session:
-        incident = assign_incident(session, number, assignee, _operator(by), _clocks(ctx))
+        incident = assign_incident(session, number, assignee, operator_actor(by), _clocks(ctx))
     click.echo(f"{incident.number}: assigned to {incident.assignee} ({incident.status})")
 
 
 @incidents_group.command("merge")
 @click.argument("number")
 @click.option("--into", "into", required=True, help="The incident that lives on.")
-@_by_option
+@by_option
 @pass_context
 def merge_command(ctx: Context, number: str, into: str, by: str | None) -> None:
     """Merge NUMBER into another incident; mail to NUMBER then lands on that one."""
     require_current(ctx.engine)
     with transaction(ctx.engine) as session:
-        target = merge_incidents(session, number, into, _operator(by), _clocks(ctx))
+        target = merge_incidents(session, number, into, operator_actor(by), _clocks(ctx))
     click.echo(f"{number}: merged into {target.number}")
+
+
+@incidents_group.command("unverified")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_context
+def unverified_command(ctx: Context, limit: int, as_json: bool) -> None:
+    """Mail waiting for staff: senders that could not be authenticated, and new
+    incidents held back by the hourly limit.  Attach one with ``incidents attach``."""
+    require_current(ctx.engine)
+    zone = desk_zone(ctx.loaded.config)
+    with transaction(ctx.engine, readonly=True) as session:
+        messages = unverified_messages(session, limit)
+    if as_json:
+        emit_json([waiting_dict(m, zone) for m in messages])
+        return
+    emit_table(
+        ("MESSAGE", "RECEIVED", "FROM", "WHY", "SUBJECT"),
+        [
+            (m.id, desk_text(m.received_at, zone), m.sender, m.disposition, m.subject[:50])
+            for m in messages
+        ],
+    )
+
+
+@incidents_group.command("attach")
+@click.argument("message", type=int)
+@click.argument("number")
+@by_option
+@pass_context
+def attach_command(ctx: Context, message: int, number: str, by: str | None) -> None:
+    """Attach waiting MESSAGE (from ``incidents unverified``) to incident NUMBER.
+    Nothing is mailed; the incident's state and SLA clock do not change."""
+    require_current(ctx.engine)
+    with transaction(ctx.engine) as session:
+        incident = attach_message(session, message, number, operator_actor(by))
+    click.echo(f"message {message}: attached to {incident.number}")

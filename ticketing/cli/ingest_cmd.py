@@ -14,7 +14,7 @@ import click
 
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json
-from ticketing.intake.pipe import exit_status, ingest_piped
+from ticketing.intake.pipe import PipeEnvelope, exit_status, ingest_piped
 from ticketing.pipeline.types import Outcome
 from ticketing.pipeline.verdict import Verdict
 
@@ -24,15 +24,32 @@ __all__ = ["ingest_command"]
 @click.command("ingest")
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option("--mailbox", default=None, help="Mailbox name (default: from the recipients).")
+@click.option(
+    "--client-address",
+    default=None,
+    metavar="IP",
+    help="The client that sent it to the MTA (Postfix: ${client_address}), for SPF.",
+)
+@click.option("--helo", default=None, help="The client's HELO name (Postfix: ${client_helo}).")
+@click.option("--sender", default=None, help="The envelope sender (Postfix: ${sender}), for SPF.")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON.")
 @pass_context
-def ingest_command(ctx: Context, source: BinaryIO, mailbox: str | None, as_json: bool) -> None:
+def ingest_command(
+    ctx: Context,
+    source: BinaryIO,
+    mailbox: str | None,
+    client_address: str | None,
+    helo: str | None,
+    sender: str | None,
+    as_json: bool,
+) -> None:
     """Record one message read from SOURCE (a file, or - for standard input)."""
     raw = source.read()
+    envelope = PipeEnvelope(mailbox, client_address, helo, sender)
     config = ctx.loaded.config  # loading it sets up logging: quieten that afterwards
     # An MTA keeps our stderr as the delivery status: one line, so no INFO chatter.
     logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
-    verdict = ingest_piped(config, ctx.engine, raw, mailbox)
+    verdict = ingest_piped(config, ctx.engine, raw, envelope)
     if verdict.outcome is None:
         click.echo(f"ticketd: {_why(verdict)}", err=True)
     elif as_json:

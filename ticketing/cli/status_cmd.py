@@ -120,6 +120,11 @@ def _outbox_line(s: StatusSnapshot) -> str:
     return f"{line}, {withheld} withheld{hint if withheld else ''}"
 
 
+def _unverified_line(count: int) -> str:
+    """Unverified mail waits for a person: name the command that shows it."""
+    return f"{count} waiting for staff" + (" (ticketd incidents unverified)" if count else "")
+
+
 def as_lines(s: StatusSnapshot, zone: ZoneInfo) -> list[tuple[str, str]]:
     incidents = ", ".join(f"{k} {v}" for k, v in s.incidents.items()) or "none"
     sla = "none running"
@@ -136,6 +141,7 @@ def as_lines(s: StatusSnapshot, zone: ZoneInfo) -> list[tuple[str, str]]:
         ("outbox", _outbox_line(s)),
         ("next SLA", sla),
         ("last message", last),
+        ("unverified", _unverified_line(s.unverified)),
     ]
     for cursor in s.imap:  # one line per polled folder: a stuck poller shows its age
         moved = _when(cursor.updated_at, s.now, zone)
@@ -162,6 +168,7 @@ def as_dict(s: StatusSnapshot, zone: ZoneInfo) -> dict[str, Any]:
             for c in s.imap
         ],
         "last_message": _last_message_dict(s.last_message, zone),
+        "unverified": s.unverified,
     }
 
 

@@ -22,6 +22,9 @@ class Identity:
     name: str = ""
     language: str = "en"
     is_staff: bool = False
+    # the From: passed sender authentication (pipeline/authenticate.py): only then may
+    # the address act as the producer or caseworker it names
+    authenticated: bool = False
     # the roster row identify read (not attached to any session): replies name the producer
     producer: Producer | None = field(default=None, compare=False, repr=False)
 

@@ -5,10 +5,15 @@ recipient headers an MTA leaves (Delivered-To, X-Original-To) and To/Cc, else
 the only mailbox there is.  The exit status follows sysexits: 0 recorded (or
 already recorded), 65 a message that can never be accepted, 75 anything that
 may work later — the MTA keeps the message and retries, so nothing is lost.
+
+The MTA can say who handed it the message (Postfix's ``${client_address}``,
+``${client_helo}`` and ``${sender}``): sender authentication then checks SPF
+too, and trusts a client among ``[authentication] trusted_hosts``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses
 
@@ -22,7 +27,15 @@ from ticketing.pipeline.types import RawMessage
 from ticketing.pipeline.verdict import Verdict, verdict_of
 from ticketing.store.migrate import require_current
 
-__all__ = ["EX_DATAERR", "EX_OK", "EX_TEMPFAIL", "exit_status", "ingest_piped", "pipe_mailboxes"]
+__all__ = [
+    "EX_DATAERR",
+    "EX_OK",
+    "EX_TEMPFAIL",
+    "PipeEnvelope",
+    "exit_status",
+    "ingest_piped",
+    "pipe_mailboxes",
+]
 
 EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
 
@@ -30,15 +43,33 @@ _RECIPIENT_HEADERS = ("Delivered-To", "X-Original-To", "To", "Cc")
 _HEADER_BYTES = 256_000
 
 
-def ingest_piped(config: Config, engine: Engine, raw: bytes, mailbox: str | None) -> Verdict:
+@dataclass(frozen=True)
+class PipeEnvelope:
+    """What the MTA says about a piped message beside it (each unknown when not said)."""
+
+    mailbox: str | None = None
+    client_address: str | None = None
+    helo: str | None = None
+    sender: str | None = None
+
+
+def ingest_piped(config: Config, engine: Engine, raw: bytes, envelope: PipeEnvelope) -> Verdict:
     """Record one piped message; whatever happens comes back as a verdict."""
     try:
-        mailboxes = pipe_mailboxes(config, raw, mailbox)
+        mailboxes = pipe_mailboxes(config, raw, envelope.mailbox)
         require_current(engine)
         pipeline = build_intake(config, engine).pipeline
     except Exception as exc:  # noqa: BLE001  the verdict decides what it means
         return verdict_of(exc)
-    return pipeline.judge(RawMessage(raw, "pipe", mailboxes))
+    message = RawMessage(
+        raw,
+        "pipe",
+        mailboxes,
+        envelope_from=envelope.sender,
+        peer=envelope.client_address or None,
+        helo=envelope.helo or None,
+    )
+    return pipeline.judge(message)
 
 
 def exit_status(verdict: Verdict) -> int:

@@ -61,7 +61,13 @@ def smtp_delivery(
 
     def deliver(envelope: InboundEnvelope) -> str:
         raw = RawMessage(
-            envelope.raw, "smtp", envelope.mailboxes, envelope.mail_from, envelope.recipients
+            envelope.raw,
+            "smtp",
+            envelope.mailboxes,
+            envelope.mail_from,
+            envelope.recipients,
+            peer=envelope.peer or None,
+            helo=envelope.helo or None,
         )
         verdict = pipeline.judge(raw)
         if verdict.outcome is not None and after_commit is not None:

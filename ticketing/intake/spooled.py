@@ -128,6 +128,8 @@ def _read(spool: Spool, claimed: ClaimedMessage, max_attempts: int) -> RawMessag
         envelope.mail_from,
         envelope.recipients,
         received_at=datetime.fromtimestamp(spooled.received_at, UTC),
+        peer=envelope.peer or None,
+        helo=envelope.helo or None,
     )
 
 

@@ -1,4 +1,8 @@
-"""Stage *identify*: who sent this — a caseworker, a producer in the roster, or a stranger."""
+"""Stage *identify*: who sent this — a caseworker, a producer in the roster, or a stranger.
+
+A ``From:`` that did not pass sender authentication (``pipeline/authenticate.py``)
+is a stranger whatever address it names: a forger never acts as staff or producer.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +20,25 @@ __all__ = ["identify"]
 _BY_EMAIL = select(Producer).where(Producer.email == bindparam("address"))
 
 
-def identify(session: Session, message: ParsedMessage, staff: StaffConfig) -> Identity:
+def identify(
+    session: Session, message: ParsedMessage, staff: StaffConfig, *, authenticated: bool
+) -> Identity:
+    """The party the ``From:`` names; a stranger, whatever it names, unless authenticated."""
     address = message.from_address
-    if not address:
-        return Identity(address=None)
+    if not address:  # nobody to believe or answer; a trusted host's mail is still recorded
+        return Identity(address=None, authenticated=authenticated)
+    if not authenticated:
+        return Identity(address=address, name=message.from_name)
     if staff.is_staff(address):
-        return Identity(address=address, name=message.from_name, is_staff=True)
+        return Identity(address, name=message.from_name, is_staff=True, authenticated=True)
     producer = session.exec(_BY_EMAIL, params={"address": address}).first()
     if producer is None:
-        return Identity(address=address, name=message.from_name)
-    return Identity(address, producer.id, producer.name, producer.language, producer=producer)
+        return Identity(address=address, name=message.from_name, authenticated=True)
+    return Identity(
+        address,
+        producer.id,
+        producer.name,
+        producer.language,
+        authenticated=True,
+        producer=producer,
+    )

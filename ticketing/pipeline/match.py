@@ -9,7 +9,10 @@ In order, the first that finds one decides:
   e. a duplicate escalation: same producer, Person ID and type, still open.
 Only the incident's producer or staff may add to an incident: a sender who
 points at someone else's incident is *refused* (nothing attached, audited),
-whatever the route.  A forged token is ignored and audited.
+whatever the route.  Automatic mail (an out-of-office, a bounce) obeys the same
+check, or proves by a signed route (our Message-ID, a ref token) that it
+answers our mail about that incident.  A forged token is ignored and audited.
+Mail whose sender could not be authenticated is matched to nothing.
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ class MatchResult:
 
 
 @dataclass(frozen=True)
+class _Found:
+    incident: Incident
+    signed: bool  # found through our signature (Message-ID or ref token), not a guess
+
+
+@dataclass(frozen=True)
 class _Given:
     session: Session
     message: ParsedMessage
@@ -55,7 +64,7 @@ class _Given:
     context: MatchContext
 
 
-Finder = Callable[[_Given], Incident | None]
+Finder = Callable[[_Given], _Found | None]
 
 
 def match_incident(
@@ -65,13 +74,16 @@ def match_incident(
     identity: Identity,
     context: MatchContext,
 ) -> MatchResult:
+    if not identity.authenticated and not screening.automatic:
+        return MatchResult(None, "unverified")
     given = _Given(session, message, screening, context)
     for reason, finder in _FINDERS:
-        incident = finder(given)
-        if incident is None:
+        found = finder(given)
+        if found is None:
             continue
-        incident = _follow_merges(session, incident)
-        if screening.automatic or identity.is_staff or _may_write(session, identity, incident):
+        incident = _follow_merges(session, found.incident)
+        answers_us = screening.automatic and found.signed
+        if answers_us or identity.is_staff or _may_write(session, identity, incident):
             return MatchResult(incident, reason)
         audit(
             session,
@@ -86,16 +98,16 @@ def match_incident(
     return MatchResult(None, "new")
 
 
-def _by_headers(given: _Given) -> Incident | None:
+def _by_headers(given: _Given) -> _Found | None:
     ids = list(dict.fromkeys((*given.message.in_reply_to, *given.message.references)))[-50:]
     for value in reversed(ids):
         number = verify_message_id(value, given.context.secret)
         if number is not None:
-            return _incident_numbered(given.session, number)
-    return _by_message_ids(given.session, ids)
+            return _found(_incident_numbered(given.session, number), signed=True)
+    return _found(_by_message_ids(given.session, ids), signed=False)
 
 
-def _by_token(given: _Given) -> Incident | None:
+def _by_token(given: _Given) -> _Found | None:
     tokens, message = given.context.tokens, given.message
     found = [
         *tokens.find(message.new_text),
@@ -110,21 +122,30 @@ def _by_token(given: _Given) -> Incident | None:
             continue
         incident = _incident_numbered(given.session, number)
         if incident is not None:
-            return incident
+            return _Found(incident, signed=True)
     return None
 
 
-def _by_subject_number(given: _Given) -> Incident | None:
+def _by_subject_number(given: _Given) -> _Found | None:
     for match in INCIDENT_NUMBER.finditer(given.message.subject):
         incident = _incident_numbered(given.session, match.group(0))
         if incident is not None:
-            return incident
+            return _Found(incident, signed=False)
     return None
 
 
-def _by_bounced_outbound(given: _Given) -> Incident | None:
+def _by_bounced_outbound(given: _Given) -> _Found | None:
+    """The incident of the mail a bounce returns, when the DSN quotes its Message-ID
+    (signed: ours, so the bounce answers our mail)."""
     original = given.screening.original_message_id
-    return _by_message_ids(given.session, [original]) if original else None
+    if not original:
+        return None
+    signed = verify_message_id(original, given.context.secret) is not None
+    return _found(_by_message_ids(given.session, [original]), signed=signed)
+
+
+def _found(incident: Incident | None, *, signed: bool) -> _Found | None:
+    return _Found(incident, signed) if incident is not None else None
 
 
 _FINDERS: tuple[tuple[str, Finder], ...] = (

@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
+from mailer.sender_auth import SenderAuth
 from ticketing.config import Config, MailboxConfig
 from ticketing.incidents.classify import detect_type, person_ids, priority_of
 from ticketing.incidents.lifecycle import may_reopen, transition
@@ -23,7 +24,8 @@ from ticketing.outbound.resolution import order_resolution_mail
 from ticketing.outbound.sinks import ReplyOrder, ReplySink
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.own_bounces import note_bounce
-from ticketing.pipeline.types import GuardResult, Outcome, RawMessage
+from ticketing.pipeline.rates import NEW_INCIDENTS, count_held_back, may_open_incident
+from ticketing.pipeline.types import Action, GuardResult, Outcome, RawMessage
 from ticketing.sla.clocks import SlaClocks
 from ticketing.store.audit import audit
 from ticketing.store.db import insert_row
@@ -43,6 +45,7 @@ class Prepared:
     screening: Screening
     identity: Identity
     guard: GuardResult
+    auth: SenderAuth
 
 
 # Built once: SQLAlchemy then skips building the statement and its cache key per message.
@@ -81,11 +84,17 @@ def record(
     config: Config,
     replies: ReplySink,
     clocks: SlaClocks,
+    *,
+    secret: bytes,
 ) -> Outcome:
+    """Record ``prep`` as the rules say; ``secret`` signs our Message-IDs and return paths
+    (a bounce is believed only when it carries one of them)."""
     if prep.screening.automatic:
-        return _record_automatic(session, prep, match)
+        return _record_automatic(session, prep, match, secret)
     if prep.guard.action == "reject":
         return _record_rejected(session, prep, replies)
+    if not prep.identity.authenticated:
+        return _record_unverified(session, prep)
     if match.refused:
         row_id = _store(session, prep, None, "not_authorized")
         _reply(session, replies, prep, "not_authorized", None)
@@ -97,17 +106,56 @@ def record(
         row_id = _store(session, prep, None, "unknown_sender")
         _reply(session, replies, prep, "unknown_sender", None)
         return Outcome("unknown_sender", row_id, kind="normal", reason="sender not in roster")
+    if _opens_incident(prep, match.incident, config) and not may_open_incident(
+        session, prep.identity.address or "", prep.raw.received_at, config.limits
+    ):
+        count_held_back(session)  # in ticketd_rate_limited_total once this commits
+        return _record_held(session, prep, "rate_limited", NEW_INCIDENTS)
     return _record_for_incident(session, prep, match, config, replies, clocks)
 
 
-def _record_automatic(session: Session, prep: Prepared, match: MatchResult) -> Outcome:
+def _record_unverified(session: Session, prep: Prepared) -> Outcome:
+    """Mail whose sender could not be authenticated: kept, attached to nothing, answered
+    by nothing, until staff attach it by hand (``ticketd incidents attach``)."""
+    return _record_held(session, prep, "unverified", prep.auth.reason)
+
+
+def _record_held(session: Session, prep: Prepared, disposition: str, why: str) -> Outcome:
+    """Record a message in the queue staff review (``ticketd incidents unverified``):
+    unattached, audited, unanswered."""
+    row_id = _store(session, prep, None, disposition)
+    audit(
+        session,
+        disposition,
+        message_row_id=row_id,
+        actor=prep.identity.address or "",
+        detail={"reason": why, "authentication": prep.auth.method},
+    )
+    action: Action = "rate_limited" if disposition == "rate_limited" else "unverified"
+    return Outcome(action, row_id, reason=f"{disposition}: {why}")
+
+
+def _record_automatic(
+    session: Session, prep: Prepared, match: MatchResult, secret: bytes
+) -> Outcome:
     incident = match.incident
     row_id = _store(session, prep, incident, f"screened_{prep.screening.kind}")
     if prep.screening.kind == "bounce":
-        note_bounce(session, prep.screening, row_id, prep.raw.received_at)
+        note_bounce(session, prep.raw, prep.parsed, prep.screening, row_id, secret=secret)
     number = incident.number if incident else None
     return Outcome(
         "screened", row_id, number, kind=prep.screening.kind, reason=prep.screening.reason
+    )
+
+
+def _opens_incident(prep: Prepared, incident: Incident | None, config: Config) -> bool:
+    """Whether a producer's message opens a new incident: it matched none, or one closed
+    (or resolved longer ago than the reopening window)."""
+    if incident is None or incident.status == "closed":
+        return True
+    when = prep.raw.received_at
+    return incident.status == "resolved" and not may_reopen(
+        incident, when, config.lifecycle.reopen_days
     )
 
 
@@ -220,10 +268,7 @@ def _current_incident(
     if incident is None:
         return None
     when, actor = prep.raw.received_at, prep.identity.address or ""
-    if incident.status == "closed" or (
-        incident.status == "resolved"
-        and not may_reopen(incident, when, config.lifecycle.reopen_days)
-    ):
+    if _opens_incident(prep, incident, config):
         return _open(session, prep, config, clocks, linked_from=incident)
     if incident.status in ("resolved", "awaiting_producer"):
         transition(
@@ -258,6 +303,7 @@ def _open(
         person_ids=person_ids(subject, text),
         when=prep.raw.received_at,
         priority=priority_of(subject, prep.guard.new_text, config.routing.high_priority_keywords),
+        opened_by=prep.identity.address,
     )
     clocks.start(session, incident, prep.raw.received_at)
     if linked_from is not None:
@@ -301,6 +347,8 @@ def _store(
         "raw_sha256": parsed.raw_sha256,
         "pii_findings": dict(guard.counts),
         "received_at": prep.raw.received_at,
+        "authentication": prep.auth.method if prep.auth.authenticated else "none",
+        "authentication_results": prep.auth.results,
     }
     row_id = insert_row(session, _MESSAGES, values)
     _store_attachments(session, row_id, prep, keep_content=content)
@@ -336,9 +384,9 @@ def _reply(
     incident: Incident | None,
     extra: dict[str, object] | None = None,
 ) -> bool:
-    """Order a reply to the sender; ``False`` when none goes (no address, a message that
-    asked for none, or a loop or rate rule)."""
-    if prep.screening.no_reply or not prep.identity.address:
+    """Order a reply to the sender; ``False`` when none goes (no address, a sender that
+    could not be authenticated, a message that asked for none, or a loop or rate rule)."""
+    if prep.screening.no_reply or not prep.identity.address or not prep.identity.authenticated:
         return False
     # Mail about an incident speaks for the team that owns it, which routing may have
     # chosen over the team of the mailbox the message came to.

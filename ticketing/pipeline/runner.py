@@ -1,7 +1,7 @@
 """The intake pipeline: the one place that knows the order of the stages.
 
-    parse -> screen -> identify -> guard -> [ match -> record -> order replies ] -> compose
-                                            one transaction
+    parse -> authenticate -> screen -> identify -> guard -> [ match -> record -> order replies ]
+                                                             one transaction       -> compose
 
 Parsing, screening and the PII guard (the CPU-heavy part) run before the
 transaction; matching runs inside it, so what it found cannot change before
@@ -28,10 +28,12 @@ from sqlmodel import Session
 from mailer.parsing import ParsedMessage, parse_message
 from mailer.recipients import RecipientMap
 from mailer.screening import OwnIdentity, Screening, screen
+from mailer.sender_auth import SenderAuth
 from ticketing.config import Config, MailboxConfig
 from ticketing.errors import PermanentRejection, StorageError
 from ticketing.incidents.parties import Identity
 from ticketing.outbound.sinks import Replies, ReplySink, compose_committed
+from ticketing.pipeline.authenticate import Authenticator
 from ticketing.pipeline.guard import PiiStage, Policy, strictest
 from ticketing.pipeline.identify import identify
 from ticketing.pipeline.limits import check_header_count, check_size
@@ -142,8 +144,9 @@ class IntakePipeline:
         check_header_count(sum(len(v) for v in parsed.headers.values()), self.config.smtp)
         mailbox = self._mailbox(raw)
         policy = strictest(box.pii_policy for box in self._reached(raw, parsed))
-        identity, screening, guarded = self._assess(raw, parsed, policy, lookups)
-        return Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded)
+        auth = Authenticator(self.config).check(raw, parsed)
+        identity, screening, guarded = self._assess(raw, parsed, policy, auth, lookups)
+        return Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded, auth)
 
     def _record_together(self, prepared: dict[int, Prepared]) -> dict[int, Outcome | Exception]:
         if len(prepared) > 1:
@@ -179,7 +182,12 @@ class IntakePipeline:
         return outcome
 
     def _assess(
-        self, raw: RawMessage, parsed: ParsedMessage, policy: Policy, lookups: Session
+        self,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        policy: Policy,
+        auth: SenderAuth,
+        lookups: Session,
     ) -> tuple[Identity, Screening, GuardResult]:
         """Who wrote, whether a machine did, and what of it may be stored.
 
@@ -189,12 +197,14 @@ class IntakePipeline:
         rejected: a reject would answer the caseworker and lose the reply.
         """
         if raw.origin == "sent":
-            identity = Identity(parsed.from_address, name=parsed.from_name, is_staff=True)
+            identity = Identity(
+                parsed.from_address, name=parsed.from_name, is_staff=True, authenticated=True
+            )
             own = replace(self.own, addresses=frozenset())
             screening = screen(parsed, raw.envelope_from, own)
             redact = "redact" if policy == "reject" else policy
             return identity, screening, self.guard.check(redact, parsed, identity)
-        identity = identify(lookups, parsed, self.config.staff)
+        identity = identify(lookups, parsed, self.config.staff, authenticated=auth.authenticated)
         screening = screen(parsed, raw.envelope_from, self.own)
         return identity, screening, self.guard.check(policy, parsed, identity)
 
@@ -211,7 +221,7 @@ class IntakePipeline:
             return note_duplicate(session, existing, prep.raw)
         context = MatchContext(self.tokens, self.secret)
         match = match_incident(session, prep.parsed, prep.screening, prep.identity, context)
-        return record(session, prep, match, self.config, replies, self.clocks)
+        return record(session, prep, match, self.config, replies, self.clocks, secret=self.secret)
 
     def _reached(self, raw: RawMessage, parsed: ParsedMessage) -> list[MailboxConfig]:
         """Every mailbox of ours the message reached: those it was delivered to, and our

@@ -22,7 +22,14 @@ Source = Literal["smtp", "pipe", "imap"]
 # correspondence we did not send ourselves); "received": everything else.
 Origin = Literal["received", "sent"]
 Action = Literal[
-    "recorded", "duplicate", "screened", "pii_rejected", "unknown_sender", "not_authorized"
+    "recorded",
+    "duplicate",
+    "screened",
+    "pii_rejected",
+    "unknown_sender",
+    "not_authorized",
+    "unverified",
+    "rate_limited",
 ]
 
 
@@ -37,6 +44,10 @@ class RawMessage:
     recipients: tuple[str, ...] = ()
     received_at: datetime = field(default_factory=utcnow)
     origin: Origin = "received"
+    # The client that handed the message over (SMTP; the pipe when the MTA says), for
+    # SPF and the trusted hosts of sender authentication; None when nobody knows.
+    peer: str | None = None
+    helo: str | None = None
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,9 @@ __all__ = ["Verdict", "VerdictKind", "observe", "verdict_of"]
 
 VerdictKind = Literal["accepted", "permanent", "storage_full", "temporary", "defect"]
 
-_REFUSED_ACTIONS = frozenset({"pii_rejected", "unknown_sender", "not_authorized"})
+_REFUSED_ACTIONS = frozenset(
+    {"pii_rejected", "unknown_sender", "not_authorized", "unverified", "rate_limited"}
+)
 _REFUSAL_CODES = {"552": "over_limit"}  # size or header count
 
 

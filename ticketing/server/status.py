@@ -15,6 +15,7 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
+from ticketing.incidents.unverified import HELD
 from ticketing.store.models import Incident, MailboxCursor, Message, OutboxMessage
 
 __all__ = [
@@ -81,6 +82,8 @@ class StatusSnapshot:
     next_sla: NextSlaTimer | None
     last_message: LastMessage | None
     imap: tuple[ImapCursor, ...] = ()
+    # mail recorded but attached to nothing until staff look (``incidents unverified``)
+    unverified: int = 0
 
 
 def incident_counts(session: Session) -> dict[str, int]:
@@ -153,4 +156,13 @@ def read_status(session: Session, now: datetime) -> StatusSnapshot:
         next_sla=next_sla_timer(session),
         last_message=last_message(session),
         imap=imap_cursors(session),
+        unverified=waiting_for_staff(session),
     )
+
+
+def waiting_for_staff(session: Session) -> int:
+    """Messages in the queue of unverified mail (``ticketing/incidents/unverified.py``)."""
+    statement = select(func.count()).where(
+        col(Message.disposition).in_(HELD), col(Message.incident_id).is_(None)
+    )
+    return int(session.exec(statement).one())
