@@ -428,6 +428,9 @@ def _qname(name: str | bytes) -> dns.name.Name | None:
         return None
 
 
+_CACHED_ANSWERS = 10_000
+
+
 @functools.lru_cache(maxsize=8)
 def _resolver(settings: DnsSettings) -> dns.resolver.Resolver:
     """One resolver per settings, shared by threads: they only read it."""
@@ -437,6 +440,9 @@ def _resolver(settings: DnsSettings) -> dns.resolver.Resolver:
     else:
         resolver = dns.resolver.Resolver()
     resolver.timeout = resolver.lifetime = settings.timeout
+    # Producers write again and again from the same few domains: their SPF, DKIM and
+    # DMARC records are asked once per TTL, not once per message (thread-safe cache).
+    resolver.cache = dns.resolver.LRUCache(_CACHED_ANSWERS)
     return resolver
 
 
