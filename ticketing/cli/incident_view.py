@@ -31,6 +31,8 @@ SUPPRESSION_RULES = {
     "ack_reply_hourly": "one acknowledgement an hour per incident",
     "unknown_sender_daily": "one answer a day to an address not in the roster",
     "sender_ceiling": "this address already had the most automatic replies allowed in an hour",
+    "replies_per_recipient_day": "this address had the most automatic replies allowed in a day",
+    "unknown_sender_replies_day": "the desk sent the most answers to strangers allowed in a day",
     "undeliverable": "earlier mail to this address bounced",
     "invalid_address": "the sender's address cannot be written to",
 }
