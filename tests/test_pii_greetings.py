@@ -131,3 +131,20 @@ def test_particles_inside_a_lower_case_name_still_belong_to_it(guard: PiiGuard) 
     text = "mi cliente maria de la cruz no puede inscribirse"
     redacted = guard.redact(text, guard.scan(text, AllowList()))
     assert "maria" not in redacted and "cruz" not in redacted
+
+
+# Gmail's Spanish attribution line, for every day of a week and every month: a quoted
+# date is no address, whatever the day ("El lun, 7 dic 2026" was one on Mondays only).
+_DAYS = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")
+_MONTHS = ("ene", "feb", "mar", "abr", "may", "jun", "jul", "ago", "sept", "oct", "nov", "dic")
+
+
+@pytest.mark.parametrize("month", _MONTHS)
+def test_a_spanish_quote_attribution_is_no_address(guard: PiiGuard, month: str) -> None:
+    for day, weekday in enumerate(_DAYS, start=5):
+        line = (
+            f"El {weekday}, {day} {month} 2026 a las 0:29, MHBE Escalated caseworkers Team "
+            "<escalations@exchange.example> escribió:"
+        )
+        found = [f.entity_type for f in guard.scan(line, AllowList())]
+        assert found == ["EMAIL_ADDRESS"], line  # the desk's own address, nothing else

@@ -103,7 +103,9 @@ CALENDAR_WORDS = sorted(
     words(
         """jan feb mar apr may jun jul aug sep sept oct nov dec january february march april
         june july august september october november december enero febrero marzo abril mayo
-        junio julio agosto septiembre octubre noviembre diciembre on mon tue wed thu fri sat sun
+        junio julio agosto septiembre octubre noviembre diciembre ene abr ago dic lun mié mie
+        jue vie sáb sab dom lunes martes miércoles miercoles jueves viernes sábado sabado
+        domingo on mon tue wed thu fri sat sun
         monday tuesday wednesday thursday friday saturday sunday release version page item step
         error section room tier level year week day no"""
     ),
