@@ -4,6 +4,14 @@ Parsing never raises on real-world mail: broken headers, wrong or missing
 charsets, missing boundaries and endless nesting all produce a message (with
 ``defects`` noting what was odd) rather than an exception, because a message
 the daemon cannot read still has to be recorded or refused with a reason.
+
+What the parser is given is bounded (``mailer/structure.py``, ``mailer/headers.py``):
+it reads from the first header field on (leading blank lines and a byte-order
+mark skipped); a message nested deeper than ``MAX_NESTING`` is read for its
+header only (``NestingTooDeep`` among its defects: intake refuses it before
+parsing); header values are decoded from their first ``MAX_HEADER_VALUE``
+characters and the subject kept to ``MAX_SUBJECT`` (both named in
+``truncated_headers``).  The hashes are of the bytes as received.
 """
 
 from __future__ import annotations
@@ -11,34 +19,38 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
-import functools
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
 from email.message import Message
-from email.parser import BytesFeedParser
-from email.policy import EmailPolicy
+from email.parser import BytesFeedParser, BytesHeaderParser
 from email.utils import getaddresses, parseaddr, parsedate_to_datetime
 from typing import Any
 
 from mailer.bodies import body_text, html_source, new_text_of
 from mailer.headers import (
+    MAX_HEADER_VALUE,
+    READ_POLICY,
     clean_text,
     decode_header_value,
     header_values,
     message_ids,
     raw_header_values,
 )
+from mailer.structure import header_start, too_deeply_nested
 from mailer.tnef import unpack_tnef
 
-__all__ = ["Attachment", "ParsedMessage", "content_hash", "parse_message"]
+__all__ = ["MAX_SUBJECT", "Attachment", "ParsedMessage", "content_hash", "parse_message"]
 
+# Characters of the subject kept (after unfolding and decoding): two full lines of
+# RFC 5322; mail clients show a few hundred.
+MAX_SUBJECT = 2000
 _MAX_DEPTH = 25
 _MAX_PARTS = 500
 _FEED_CHUNK = 1 << 16
-_MAX_CACHED_HEADER = 2000
+_NESTING_DEFECT = "NestingTooDeep"
 _TNEF_TYPES = ("application/ms-tnef", "application/vnd.ms-tnef")
 
 
@@ -76,6 +88,8 @@ class ParsedMessage:
     headers: dict[str, tuple[str, ...]] = field(repr=False)
     message: Message = field(repr=False, compare=False)
     html: str = field(default="", repr=False)
+    # lower-case names of the headers whose value was cut (MAX_HEADER_VALUE, MAX_SUBJECT)
+    truncated_headers: tuple[str, ...] = ()
 
     def header(self, name: str) -> str:
         """The first value of header ``name`` (lower-case lookup), or ``""``."""
@@ -83,42 +97,20 @@ class ParsedMessage:
         return values[0] if values else ""
 
 
-class _ReusingPolicy(EmailPolicy):
-    """``policy.default`` that builds each header object once.
-
-    The stdlib re-parses a header on every access: the parser itself and
-    ``get_content_type``, ``get_param``, ``get_filename`` ask for Content-Type a
-    dozen times a part, which was most of the parsing time.  Header objects are
-    immutable, so handing out the one already built changes nothing.
-    """
-
-    def header_fetch_parse(self, name: str, value: str) -> Any:  # typeshed: Any
-        if hasattr(value, "name"):  # already a header object
-            return value
-        if len(value) > _MAX_CACHED_HEADER:  # rare; not worth holding on to
-            return policy.default.header_fetch_parse(name, value)
-        return _default_header(name, value)
-
-
-@functools.lru_cache(maxsize=256)
-def _default_header(name: str, value: str) -> Any:
-    return policy.default.header_fetch_parse(name, value)
-
-
-_POLICY = _ReusingPolicy()
-
-
 def parse_message(raw: bytes) -> ParsedMessage:
-    message = _message_tree(raw)
+    nested_too_deep = too_deeply_nested(raw)
+    message = _message_tree(raw, headers_only=nested_too_deep)
     headers = _all_headers(message)
-    leaves = list(_leaves(message, 0))
+    leaves = _leaves(message) if not nested_too_deep else []
     text = body_text(leaves)
     sender_name, sender = _first_address(raw_header_values(message, "from"))
+    subject = " ".join(headers.get("subject", ()))
+    defects = {type(d).__name__ for part in leaves for d in part.defects}
     return ParsedMessage(
         message_id=_first(message_ids(" ".join(headers.get("message-id", ())))),
         in_reply_to=message_ids(" ".join(headers.get("in-reply-to", ()))),
         references=message_ids(" ".join(headers.get("references", ()))),
-        subject=" ".join(headers.get("subject", ())),
+        subject=subject[:MAX_SUBJECT],
         from_address=sender,
         from_name=sender_name,
         to=_addresses(raw_header_values(message, "to")),
@@ -128,25 +120,41 @@ def parse_message(raw: bytes) -> ParsedMessage:
         text=text,
         new_text=new_text_of(text),
         attachments=tuple(_attachments(leaves)),
-        defects=tuple(sorted({type(d).__name__ for part in leaves for d in part.defects})),
+        defects=tuple(sorted(defects | ({_NESTING_DEFECT} if nested_too_deep else set()))),
         size=len(raw),
         raw_sha256=hashlib.sha256(raw).hexdigest(),
         content_sha256=content_hash(raw),
         headers=headers,
         message=message,
         html=html_source(leaves),
+        truncated_headers=_truncated(message, len(subject) > MAX_SUBJECT),
     )
 
 
-def _message_tree(raw: bytes) -> Message:
+def _message_tree(raw: bytes, *, headers_only: bool = False) -> Message:
     """The stdlib parser fed in chunks, as ``message_from_bytes`` would (it feeds 8 KB at
     a time too) but without first holding the whole message as text in a StringIO, four
-    bytes a character: for a 25 MB message 65 MiB at the peak instead of 184 MiB."""
-    parser = BytesFeedParser(policy=_POLICY)
+    bytes a character: for a 25 MB message 65 MiB at the peak instead of 184 MiB.
+
+    It reads from the first header field on.  With ``headers_only`` the body is neither
+    read into parts nor kept."""
+    start = header_start(raw)
+    if headers_only:
+        message = BytesHeaderParser(policy=READ_POLICY).parsebytes(raw[start:])
+        message.set_payload("")
+        return message
+    parser = BytesFeedParser(policy=READ_POLICY)
     view = memoryview(raw)
-    for start in range(0, len(raw), _FEED_CHUNK):
-        parser.feed(bytes(view[start : start + _FEED_CHUNK]))
+    for offset in range(start, len(raw), _FEED_CHUNK):
+        parser.feed(bytes(view[offset : offset + _FEED_CHUNK]))
     return parser.close()
+
+
+def _truncated(message: Message, subject_cut: bool) -> tuple[str, ...]:
+    """Names of the headers whose value was cut, in order of first appearance."""
+    long = (k.lower() for k, v in message.raw_items() if len(str(v)) > MAX_HEADER_VALUE)
+    names = dict.fromkeys((*long, *(("subject",) if subject_cut else ())))
+    return tuple(names)
 
 
 def _first(values: tuple[str, ...]) -> str | None:
@@ -190,16 +198,24 @@ def _safe_content_type(part: Message) -> str:
         return "application/octet-stream"
 
 
-def _leaves(part: Message, depth: int) -> Iterator[Message]:
-    """Leaf parts in order; ``message/rfc822`` counts as a leaf (a forwarded mail)."""
-    payload = part.get_payload()
-    multipart = depth < _MAX_DEPTH and _safe_content_type(part).startswith("multipart/")
-    if multipart and isinstance(payload, list):
-        for sub in payload[:_MAX_PARTS]:
-            if isinstance(sub, Message):
-                yield from _leaves(sub, depth + 1)
-        return
-    yield part
+def _leaves(message: Message) -> list[Message]:
+    """Leaf parts in order; ``message/rfc822`` counts as a leaf (a forwarded mail).
+
+    A walk with its own stack, not recursion: multiparts are opened ``_MAX_DEPTH``
+    levels deep, each for its first ``_MAX_PARTS`` parts; a deeper multipart is a leaf.
+    """
+    leaves: list[Message] = []
+    stack: list[tuple[Message, int]] = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        payload = part.get_payload()
+        multipart = depth < _MAX_DEPTH and _safe_content_type(part).startswith("multipart/")
+        if multipart and isinstance(payload, list):
+            subparts = [sub for sub in payload[:_MAX_PARTS] if isinstance(sub, Message)]
+            stack.extend((sub, depth + 1) for sub in reversed(subparts))
+        else:
+            leaves.append(part)
+    return leaves
 
 
 def _attachments(leaves: list[Message]) -> Iterator[Attachment]:

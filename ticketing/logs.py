@@ -11,10 +11,15 @@ from datetime import UTC, datetime
 __all__ = ["JsonFormatter", "configure_logging", "quiet_libraries", "set_log_format"]
 
 # Loggers of libraries that write message data (addresses, header text, tracebacks
-# of parsing errors) at levels we would otherwise show.
+# of parsing errors) at levels we would otherwise show.  Set on the libraries' own
+# loggers, these hold whatever ``[logging] level`` says (it sets the root's): with
+# DEBUG, imapclient would log every fetched message whole.
 _QUIET = {
     "alembic": logging.WARNING,
     "mail.log": logging.WARNING,  # aiosmtpd: every command at INFO, data at DEBUG
+    "mail.debug": logging.WARNING,  # aiosmtpd: its debugging handler, PROXY headers
+    "imapclient": logging.INFO,  # every command and response (messages whole) at DEBUG
+    "tnefparse": logging.ERROR,  # a warning for every odd property of a damaged winmail.dat
     "flufl.bounce": logging.CRITICAL,  # detector tracebacks quote header values
     # every run of every timed job at INFO; the jobs log their own failures (server/jobs.py)
     "apscheduler": logging.WARNING,

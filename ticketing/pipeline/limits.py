@@ -1,6 +1,10 @@
 """The size and header limits of ``[smtp]``: checked by the pipeline, and by the SMTP front
 before it spools a message (a message it will refuse must get its 5xx while the client
-is still connected)."""
+is still connected).
+
+Both read a message as the parser does (``mailer/structure.py``): the header from its
+first field on, after any leading blank lines and byte-order mark, and parts nested no
+deeper than ``MAX_NESTING``."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import re
 from email import policy
 from email.parser import BytesHeaderParser
 
+from mailer.structure import MAX_NESTING, header_start, too_deeply_nested
 from ticketing.config import SmtpConfig
 from ticketing.errors import PermanentRejection
 
@@ -18,13 +23,18 @@ _FIELD_LINE = re.compile(rb"[\041-\071\073-\176]+:")  # a name, then its colon: 
 
 
 def check_size(raw: bytes, limits: SmtpConfig) -> None:
-    """Refuse a message over ``max_message_size`` or with nothing in it."""
+    """Refuse a message over ``max_message_size``, with nothing in it, or with parts nested
+    deeper than the parser can follow."""
     if len(raw) > limits.max_message_size:
         raise PermanentRejection(
             f"message exceeds the size limit of {limits.max_message_size} bytes", "552 5.3.4"
         )
     if not raw.strip():
         raise PermanentRejection("empty message")
+    if too_deeply_nested(raw):
+        raise PermanentRejection(
+            f"message parts are too deeply nested (more than {MAX_NESTING} levels)", "552 5.3.4"
+        )
 
 
 def check_header_count(count: int, limits: SmtpConfig) -> None:
@@ -55,5 +65,9 @@ def check_header_fields(raw: bytes, limits: SmtpConfig) -> None:
 
 
 def _head(raw: bytes) -> bytes:
-    end = _END_OF_HEADER.search(raw)
-    return raw[: end.end()] if end else raw
+    """The header of ``raw`` (from its first field on), with the blank line that ends it."""
+    start = header_start(raw)
+    end = _END_OF_HEADER.search(raw, start)
+    if end is None:
+        return raw[start:] if start else raw
+    return raw[start : end.end()]

@@ -10,6 +10,11 @@ Our own writers (threads, worker processes) also queue on a lock file beside
 the database before ``BEGIN IMMEDIATE``: SQLite's busy handler sleeps 1, 2,
 5, 10 … ms between tries, so with short transactions from several workers
 most of the time went into sleeping after the lock was already free.
+
+The database holds mail: its file is created 0600, whatever the umask, before
+SQLite would create it 0644; SQLite gives its ``-wal`` and ``-shm`` files the
+database file's mode.  A database, WAL or SHM file that others may read is
+made private when the engine is created, with a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import fcntl
 import logging
 import os
 import sqlite3
+import stat
 import threading
 import time
 import weakref
@@ -82,6 +88,7 @@ def create_db_engine(config: DatabaseConfig) -> Engine:
     return create_engine(
         url,
         pool_pre_ping=True,
+        hide_parameters=True,  # an error's text must not carry message values into logs
         connect_args={"connect_timeout": max(1, config.busy_timeout_ms // 1000)},
     )
 
@@ -140,11 +147,41 @@ def _enable_wal(cursor: Any, timeout: float) -> None:
 _WRITERS: weakref.WeakKeyDictionary[Engine, _WriterQueue] = weakref.WeakKeyDictionary()
 
 
+def _private_database(database: Path) -> None:
+    """Create ``database`` empty and 0600 (SQLite takes an empty file for an empty
+    database); make an existing one, its WAL and SHM private to this user."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(database, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+            _make_private(path)
+        return
+    except OSError:  # a folder we may not write to: connecting says so, as it did
+        return
+    os.fchmod(fd, 0o600)  # the umask may have taken more
+    os.close(fd)
+
+
+def _make_private(path: Path) -> None:
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+        if mode & 0o077:
+            path.chmod(mode & 0o700)
+            log.warning("%s was open to other users (%03o): now %03o", path, mode, mode & 0o700)
+    except FileNotFoundError:
+        return
+    except OSError as exc:  # not ours: the owner must fix it
+        log.warning("%s is open to other users and cannot be changed: %s", path, exc.strerror)
+
+
 def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     database = sqlite_file(url)
     if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        _private_database(database)
+    engine = create_engine(
+        url, hide_parameters=True, connect_args={"timeout": busy_timeout_ms / 1000}
+    )
     if database is not None:
         _WRITERS[engine] = _WriterQueue(f"{database}.writer-lock", busy_timeout_ms / 1000)
 
