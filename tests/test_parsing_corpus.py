@@ -73,6 +73,8 @@ def test_people_are_not_screened_as_machines(corpus: list[CorpusFile]) -> None:
 
 
 def test_machines_are_screened(corpus: list[CorpusFile]) -> None:
+    """Every auto-reply and bounce (the challenge-response of bluebottle.msg and the list
+    manager's notice of lhost-fml-02.eml were the last two missed)."""
     machine = [f for f in corpus if f.is_message and f.category in ("auto_reply", "bounce")]
     missed = [
         f.rel
@@ -80,7 +82,7 @@ def test_machines_are_screened(corpus: list[CorpusFile]) -> None:
         if not screen(parse_message(f.path.read_bytes()), None, OWN).automatic
     ]
     assert len(machine) > 140
-    assert len(missed) / len(machine) <= 0.02, missed
+    assert missed == []
 
 
 def test_rfc3834_vacation_replies_are_auto_replies(corpus: list[CorpusFile]) -> None:
@@ -92,7 +94,11 @@ def test_rfc3834_vacation_replies_are_auto_replies(corpus: list[CorpusFile]) -> 
 
 
 def test_not_bounces_are_not_bounces(corpus: list[CorpusFile]) -> None:
-    for item in (f for f in corpus if "/maildir/not/" in f.rel):
+    """sisimai's "not a bounce" samples, but rb-issue-368-bug.eml: a postmaster's "email
+    bounce notification" that a delivery to xxxx@yyyyyy.net was rejected (mailbox full),
+    kept there for a parser crash it once caused.  By its structure (robot sender, failure
+    subject) it is a bounce, Auto-Submitted or not: tests/test_screening_robots.py."""
+    for item in (f for f in corpus if "/maildir/not/" in f.rel and "rb-issue-368" not in f.rel):
         verdict = screen(parse_message(item.path.read_bytes()), None, OWN)
         assert verdict.kind != "bounce", item.rel
 

@@ -167,7 +167,8 @@ class Message(SQLModel, table=True):
     ``dedup_key`` (Message-ID + a hash of the content without trace headers)
     makes ingest idempotent; ``mailboxes`` lists every mailbox it reached.
     ``kind`` is what screening found (``normal``, ``auto_reply``, ``bounce``,
-    ``loop``), ``disposition`` what was done with it.
+    ``loop``, ``bulk``, ``feedback``, ``receipt``, ``report``, ``list``,
+    ``challenge``: ``mailer/screening.py``), ``disposition`` what was done with it.
     """
 
     __tablename__ = "messages"
