@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, StrictStr
 
 __all__ = ["TemplatesConfig"]
 
@@ -14,9 +14,11 @@ class TemplatesConfig(BaseModel):
 
     The folder mirrors the shipped layout (``<kind>/``, ``<team>/<kind>/``), so an
     admin copies one folder, edits it, and never touches the installed package.
+    ``render_timeout_seconds`` bounds one render of one file (``templating/budget.py``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     override_dir: StrictStr | None = None
     reload_interval_seconds: Annotated[StrictInt, Field(ge=1)] = 5
+    render_timeout_seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=60)] = 1.0

@@ -156,7 +156,9 @@ class TemplateStore:
             self._refuse(name, digest, previous, problems, into, result)
             return
         self._refused.pop(name.path, None)
-        into[_key(name)] = LoadedTemplate(name, compile_template(source, str(name.path)), digest)
+        seconds = self._config.templates.render_timeout_seconds
+        template = compile_template(source, str(name.path), seconds)
+        into[_key(name)] = LoadedTemplate(name, template, digest)
         result.changed.append(str(name.path))
 
     def _refuse(

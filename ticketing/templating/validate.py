@@ -14,6 +14,7 @@ from jinja2 import Template, nodes
 
 from ticketing.config import Config
 from ticketing.errors import ReplyError, TemplateError, TemplateSecurityError
+from ticketing.templating.bombs import find_bombs
 from ticketing.templating.context import build_context
 from ticketing.templating.files import TemplateName
 from ticketing.templating.kinds import DICT_KEYS, KINDS, LANGUAGES, ReplyKind
@@ -55,7 +56,7 @@ def validate_source(name: TemplateName, source: str, config: Config) -> list[Tem
     if name.language not in LANGUAGES:
         return [_problem(name, 1, f"unknown language '{name.language}'")]
     try:
-        template = compile_template(source, str(name.path))
+        template = compile_template(source, str(name.path), config.templates.render_timeout_seconds)
     except TemplateError as exc:
         return [_problem(name, exc.line, exc.message)]
     problems = list(_static_problems(name, source, kind))
@@ -65,7 +66,8 @@ def validate_source(name: TemplateName, source: str, config: Config) -> list[Tem
 
 
 def _static_problems(name: TemplateName, source: str, kind: ReplyKind) -> Iterator[TemplateProblem]:
-    """Names and keys outside the kind's contract, even in branches samples do not reach."""
+    """Names and keys outside the kind's contract, and bombs (``bombs.py``), even in
+    branches samples do not reach."""
     env = environment(str(name.path))
     tree = env.parse(source)
     allowed = set(kind.variables) | set(env.globals)
@@ -75,6 +77,8 @@ def _static_problems(name: TemplateName, source: str, kind: ReplyKind) -> Iterat
             yield _problem(name, node.lineno, f"unknown variable '{node.name}'")
     for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
         yield from _unknown_key(name, access, kind)
+    for line, why in find_bombs(tree):
+        yield TemplateProblem(str(name.path), line, f"forbidden by the sandbox: {why}", True)
 
 
 def _unknown_key(
