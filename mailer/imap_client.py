@@ -31,6 +31,7 @@ __all__ = [
     "FolderStatus",
     "ImapMailbox",
     "ImapSettings",
+    "MessageSummary",
     "TlsMode",
 ]
 
@@ -57,6 +58,17 @@ class FolderStatus:
     uidvalidity: int
     uidnext: int
     exists: int
+    keywords: bool = False  # the server keeps keywords of our own on this folder's messages
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    """What a folder listing shows of a message: never its content."""
+
+    uid: int
+    internaldate: datetime | None
+    size: int
+    keywords: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -126,6 +138,16 @@ class ImapMailbox:
     def close(self) -> None:
         _quietly_close(self._client)
 
+    def alive(self) -> bool:
+        """Whether the connection still answers (a NOOP): after a failed command, tells a
+        refusal of that command from a lost connection."""
+        try:
+            with _protocol("noop"):
+                self._client.noop()
+        except ImapError:
+            return False
+        return True
+
     @property
     def capabilities(self) -> frozenset[bytes]:
         return frozenset(self._client.capabilities())
@@ -156,6 +178,7 @@ class ImapMailbox:
             uidvalidity=int(info[b"UIDVALIDITY"]),
             uidnext=int(info.get(b"UIDNEXT", 0)),
             exists=int(info.get(b"EXISTS", 0)),
+            keywords=b"\\*" in info.get(b"PERMANENTFLAGS", ()),
         )
 
     def undeleted_uids(self) -> list[int]:
@@ -171,6 +194,32 @@ class ImapMailbox:
     def uids_since(self, day: date) -> list[int]:
         with _protocol("search"):
             return sorted(int(uid) for uid in self._client.search(["SINCE", day]))
+
+    def summaries(self, uids: list[int]) -> list[MessageSummary]:
+        """Arrival, size and keywords of each message, in UID order."""
+        if not uids:
+            return []
+        with _protocol("fetch summaries"):
+            found = self._client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE", "FLAGS"])
+        return [
+            MessageSummary(
+                int(uid),
+                data.get(b"INTERNALDATE"),
+                int(data.get(b"RFC822.SIZE", 0)),
+                frozenset(_text(flag) for flag in data.get(b"FLAGS", ()) if not _system(flag)),
+            )
+            for uid, data in sorted(found.items())
+        ]
+
+    def set_keyword(self, uids: list[int], keyword: str, *, on: bool = True) -> None:
+        """Add (or with ``on=False`` remove) a keyword of our own on these messages."""
+        if not uids:
+            return
+        with _protocol("store keywords"):
+            if on:
+                self._client.add_flags(uids, [keyword.encode("ascii")], silent=True)
+            else:
+                self._client.remove_flags(uids, [keyword.encode("ascii")], silent=True)
 
     def message_ids(self, uids: list[int]) -> dict[int, str | None]:
         """Each message's Message-ID header (for a rescan that fetches only the unknown)."""
@@ -294,6 +343,11 @@ def _quietly_close(client: IMAPClient) -> None:
     except _PROTOCOL_ERRORS:
         with suppress(*_PROTOCOL_ERRORS):
             client.shutdown()
+
+
+def _system(flag: bytes | str) -> bool:
+    """``\\Seen`` and the other flags the protocol defines, not keywords."""
+    return _text(flag).startswith("\\")
 
 
 def _text(value: bytes | str) -> str:

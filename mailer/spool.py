@@ -8,9 +8,11 @@ a rename is atomic, so no two workers ever take the same file.
 
 Each file name carries the number of attempts (``<id>.<attempts>``), counted at
 claim time, so a message that kills its worker is counted too; after
-``max_attempts`` it moves to ``quarantine/`` instead of looping.  The spool
-holds unscreened mail: files are private to the daemon's user (0600 in 0700
-folders) and deleted as soon as the message is committed.
+``max_attempts`` it moves to ``quarantine/`` instead of looping, with a
+``.reason`` file beside it; an operator lists, releases (back to ``new/``, its
+attempts counted afresh) or purges what is there.  The spool holds unscreened
+mail: files are private to the daemon's user (0600 in 0700 folders) and deleted
+as soon as the message is committed.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ from pathlib import Path
 
 from mailer.smtp_server import InboundEnvelope
 
-__all__ = ["ClaimedMessage", "Spool", "SpoolCounts", "SpooledEnvelope"]
+__all__ = ["ClaimedMessage", "QuarantinedMessage", "Spool", "SpoolCounts", "SpooledEnvelope"]
 
 _FOLDERS = ("tmp", "new", "cur", "quarantine")
+_REASON = ".reason"
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,22 @@ class ClaimedMessage:
 
 
 @dataclass(frozen=True)
+class QuarantinedMessage:
+    """A message set aside, as a listing shows it: never its content."""
+
+    name: str
+    arrived: float  # when it was spooled, seconds since the epoch (the file's mtime)
+    size: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class SpoolCounts:
     waiting: int
     in_progress: int
     quarantined: int
+    # in tmp/: being written, or left by a session killed before its 250 (removed at start)
+    unfinished: int = 0
 
 
 def _split(name: str) -> tuple[str, int]:
@@ -103,8 +118,24 @@ class Spool:
 
     def create(self) -> None:
         """Make the folders (private to this user); an ``OSError`` names what failed."""
+        self.path.mkdir(mode=0o700, parents=True, exist_ok=True)
         for folder in _FOLDERS:
-            (self.path / folder).mkdir(mode=0o700, parents=True, exist_ok=True)
+            (self.path / folder).mkdir(mode=0o700, exist_ok=True)
+
+    def remove_unfinished(self) -> int:
+        """Delete what ``tmp/`` holds, and say how many: messages whose session was killed
+        before its 250 (the sender still has them).  Only at start, before the SMTP
+        front listens: later a file there may be a message being written."""
+        folder = self.path / "tmp"
+        if not folder.is_dir():
+            return 0
+        removed = 0
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.is_file(follow_symlinks=False):
+                    Path(entry.path).unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def put(self, spooled: SpooledEnvelope) -> str:
         """Write ``spooled`` durably and return its name; ``OSError`` when the disk refuses."""
@@ -191,8 +222,57 @@ class Spool:
         """Set the message aside for an operator, with ``reason`` (no content) beside it."""
         target = self.path / "quarantine" / claimed.name
         os.rename(claimed.path, target)
-        target.with_name(target.name + ".reason").write_text(reason + "\n", encoding="utf-8")
+        target.with_name(target.name + _REASON).write_text(reason + "\n", encoding="utf-8")
         return target
+
+    def quarantined(self) -> list[QuarantinedMessage]:
+        """What is in ``quarantine/``, oldest name first."""
+        folder = self.path / "quarantine"
+        found = []
+        for name in sorted(os.listdir(folder)) if folder.is_dir() else []:
+            if name.endswith(_REASON):
+                continue
+            try:
+                stat = (folder / name).stat()
+            except FileNotFoundError:  # released or purged meanwhile
+                continue
+            reason = folder / (name + _REASON)
+            why = reason.read_text(encoding="utf-8").strip() if reason.exists() else ""
+            found.append(QuarantinedMessage(name, stat.st_mtime, stat.st_size, why))
+        return found
+
+    def unquarantine(self, name: str) -> str | None:
+        """Put a quarantined message back into ``new/``, its attempts counted afresh; its
+        name there, or ``None`` when ``name`` is not in the quarantine."""
+        source = self._quarantined_file(name)
+        if source is None:
+            return None
+        ident, _ = _split(name)
+        released = f"{ident}.0"
+        try:
+            os.rename(source, self.path / "new" / released)
+        except FileNotFoundError:
+            return None
+        source.with_name(name + _REASON).unlink(missing_ok=True)
+        return released
+
+    def purge(self, name: str) -> bool:
+        """Delete a quarantined message for good (``False`` when it is not there)."""
+        source = self._quarantined_file(name)
+        if source is None:
+            return False
+        try:
+            source.unlink()
+        except FileNotFoundError:
+            return False
+        source.with_name(name + _REASON).unlink(missing_ok=True)
+        return True
+
+    def _quarantined_file(self, name: str) -> Path | None:
+        """The file of a quarantined message; ``None`` for anything else (a path, a reason)."""
+        if not name or name != Path(name).name or name.startswith(".") or name.endswith(_REASON):
+            return None
+        return self.path / "quarantine" / name
 
     def recover(self, slot: int) -> list[ClaimedMessage]:
         """What worker ``slot`` held when it died: the messages it had claimed."""
@@ -212,5 +292,8 @@ class Spool:
     def counts(self) -> SpoolCounts:
         cur = self.path / "cur"
         in_progress = sum(len(os.listdir(p)) for p in cur.iterdir() if p.is_dir())
-        quarantined = sum(1 for p in (self.path / "quarantine").iterdir() if p.suffix != ".reason")
-        return SpoolCounts(len(os.listdir(self.path / "new")), in_progress, quarantined)
+        quarantined = sum(1 for p in (self.path / "quarantine").iterdir() if p.suffix != _REASON)
+        tmp = self.path / "tmp"
+        unfinished = len(os.listdir(tmp)) if tmp.is_dir() else 0
+        waiting = len(os.listdir(self.path / "new"))
+        return SpoolCounts(waiting, in_progress, quarantined, unfinished)

@@ -155,7 +155,12 @@ def test_the_spool_of_this_host(run_cli: RunCli, db_url: str, tmp_path: Path) ->
     assert claimed is not None
     spool.quarantine(claimed, "gave up after 5 attempts")
     spool.claim(spool.waiting()[0], 1)
-    assert status(run_cli, config)["spool"] == {"waiting": 1, "in_progress": 1, "quarantined": 1}
+    assert status(run_cli, config)["spool"] == {
+        "waiting": 1,
+        "in_progress": 1,
+        "quarantined": 1,
+        "unfinished": 0,
+    }
     lines = desk_lines(run_cli, config)
     assert lines[-1] == "spool        1 waiting, 1 in progress, 1 quarantined (this host)"
 

@@ -83,6 +83,7 @@ def _register_commands() -> None:
         outbox_cmd,
         pii_cmd,
         producers_cmd,
+        quarantine_cmd,
         serve_cmd,
         sla_cmd,
         status_cmd,
@@ -98,6 +99,7 @@ def _register_commands() -> None:
     cli.add_command(serve_cmd.init_command)
     cli.add_command(serve_cmd.serve_command)
     cli.add_command(ingest_cmd.ingest_command)
+    cli.add_command(quarantine_cmd.quarantine_group)
     cli.add_command(sla_cmd.sla_group)
     cli.add_command(status_cmd.status_command)
 

@@ -48,13 +48,7 @@ def status_command(ctx: Context, as_json: bool) -> None:
         return
     lines = as_lines(snapshot, zone)
     if spool is not None:
-        lines.append(
-            (
-                "spool",
-                f"{spool.waiting} waiting, {spool.in_progress} in progress, "
-                f"{spool.quarantined} quarantined (this host)",
-            )
-        )
+        lines.append(("spool", _spool_line(spool)))
     lines += [
         ("storage", _storage_line(path, left, reserve.minimum)) for path, left in free.items()
     ]
@@ -81,6 +75,15 @@ def _size(count: int) -> str:
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{count} bytes"
+
+
+def _spool_line(spool: SpoolCounts) -> str:
+    # unfinished: left in tmp/ by sessions killed before their 250 (the next start removes them)
+    unfinished = f", {spool.unfinished} unfinished in tmp/" if spool.unfinished else ""
+    return (
+        f"{spool.waiting} waiting, {spool.in_progress} in progress, "
+        f"{spool.quarantined} quarantined{unfinished} (this host)"
+    )
 
 
 def _spool_counts(path: Path) -> SpoolCounts | None:

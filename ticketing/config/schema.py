@@ -126,6 +126,12 @@ class SecurityConfig(_Section):  # names and paths of secrets, never secrets
 
 class IntakeConfig(_Section):
     unknown_senders: Literal["reply", "accept"] = "reply"
+    # A message that fails with a defect (not an outage) this many times is set aside:
+    # SMTP (workers = 0) answers 554, an IMAP inbox moves it to its quarantine folder.
+    defect_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 3
+    # Quarantined mail (spool and IMAP quarantine folders) is deleted after this many
+    # days (it may hold personal data nobody screened); 0: kept until purged by hand.
+    quarantine_retention_days: Annotated[StrictInt, Field(ge=0, le=3650)] = 14
 
 
 ImapFolderState = Literal["open", "awaiting_producer", "resolved", "closed"]

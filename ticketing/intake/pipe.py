@@ -3,8 +3,12 @@
 Which of our mailboxes it is for comes from ``--mailbox``, else from the
 recipient headers an MTA leaves (Delivered-To, X-Original-To) and To/Cc, else
 the only mailbox there is.  The exit status follows sysexits: 0 recorded (or
-already recorded), 65 a message that can never be accepted, 75 anything that
-may work later — the MTA keeps the message and retries, so nothing is lost.
+already recorded), 65 a message that can never be accepted or that failed in
+the pipeline with a defect (a value the database refuses, a structure the
+parser cannot take: the same message would fail the same way on every retry),
+75 anything that may work later — the database is down, the configuration or
+the setup cannot be loaded — the MTA keeps the message and retries, so nothing
+is lost while an operator fixes it.
 
 The MTA can say who handed it the message (Postfix's ``${client_address}``,
 ``${client_helo}`` and ``${sender}``): sender authentication then checks SPF
@@ -24,7 +28,7 @@ from ticketing.config import Config
 from ticketing.errors import NotFoundError, PermanentRejection
 from ticketing.intake.build import build_intake
 from ticketing.pipeline.types import RawMessage
-from ticketing.pipeline.verdict import Verdict, verdict_of
+from ticketing.pipeline.verdict import Verdict, describe_defect, verdict_of
 from ticketing.store.migrate import require_current
 
 __all__ = [
@@ -54,13 +58,17 @@ class PipeEnvelope:
 
 
 def ingest_piped(config: Config, engine: Engine, raw: bytes, envelope: PipeEnvelope) -> Verdict:
-    """Record one piped message; whatever happens comes back as a verdict."""
+    """Record one piped message; whatever happens comes back as a verdict.  Nothing is
+    logged: the command prints the one line an MTA keeps."""
     try:
         mailboxes = pipe_mailboxes(config, raw, envelope.mailbox)
-        require_current(engine)
-        pipeline = build_intake(config, engine).pipeline
     except Exception as exc:  # noqa: BLE001  the verdict decides what it means
         return verdict_of(exc)
+    try:
+        require_current(engine)
+        pipeline = build_intake(config, engine).pipeline
+    except Exception as exc:  # noqa: BLE001  not the message's doing: it waits
+        return _not_ready(exc)
     message = RawMessage(
         raw,
         "pipe",
@@ -69,13 +77,24 @@ def ingest_piped(config: Config, engine: Engine, raw: bytes, envelope: PipeEnvel
         peer=envelope.client_address or None,
         helo=envelope.helo or None,
     )
-    return pipeline.judge(message)
+    try:
+        return Verdict("accepted", pipeline.process(message))
+    except Exception as exc:  # noqa: BLE001  the verdict decides what it means
+        return verdict_of(exc)
+
+
+def _not_ready(error: Exception) -> Verdict:
+    """Setting up the pipeline failed: whatever the error, the message was not judged."""
+    verdict = verdict_of(error)
+    if verdict.kind in ("temporary", "storage_full"):
+        return verdict
+    return Verdict("temporary", reason=f"cannot start: {describe_defect(error)}", error=error)
 
 
 def exit_status(verdict: Verdict) -> int:
     if verdict.outcome is not None:
         return EX_OK
-    return EX_DATAERR if verdict.kind == "permanent" else EX_TEMPFAIL
+    return EX_DATAERR if verdict.kind in ("permanent", "defect") else EX_TEMPFAIL
 
 
 def pipe_mailboxes(config: Config, raw: bytes, explicit: str | None) -> tuple[str, ...]:

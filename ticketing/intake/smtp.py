@@ -1,10 +1,16 @@
 """SMTP intake's deliveries: recorded in the daemon, or spooled for the worker
 processes.  Each speaks the pipeline's verdict (``pipeline/verdict.py``) back as
-an SMTP reply."""
+an SMTP reply.
+
+Recorded in the daemon, a message that fails with a defect is answered 451 (the
+sender retries) until it has failed ``[intake] defect_attempts`` times, counted
+by its bytes; then 554 5.6.0, and the sender's queue moves on.  Only while other
+mail is getting through, though: a defect every message meets is an outage."""
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import time
 from collections.abc import Callable
@@ -15,6 +21,7 @@ from mailer.spool import Spool, SpooledEnvelope
 from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 from ticketing.config import Config
 from ticketing.errors import PermanentRejection
+from ticketing.intake.attempts import DefectCounts
 from ticketing.pipeline.limits import check_header_fields, check_size
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
@@ -58,6 +65,7 @@ def smtp_delivery(
 ) -> Delivery:
     """The SMTP handler's delivery when the daemon records mail itself (no workers).
     ``after_commit`` runs once a message is recorded (it wakes the outbox dispatcher)."""
+    defects = DefectCounts(pipeline.config.intake.defect_attempts, others_first=True)
 
     def deliver(envelope: InboundEnvelope) -> str:
         raw = RawMessage(
@@ -70,11 +78,25 @@ def smtp_delivery(
             helo=envelope.helo or None,
         )
         verdict = pipeline.judge(raw)
-        if verdict.outcome is not None and after_commit is not None:
-            after_commit()
+        if verdict.outcome is not None:
+            defects.recorded(_key(envelope) if defects else None)
+            if after_commit is not None:
+                after_commit()
+        elif verdict.kind == "defect" and defects.failed(_key(envelope)).give_up:
+            return _set_aside(verdict, defects.limit)
         return smtp_answer(verdict)
 
     return deliver
+
+
+def _key(envelope: InboundEnvelope) -> bytes:
+    """A message as the sender retries it: the same bytes."""
+    return hashlib.sha256(envelope.raw).digest()
+
+
+def _set_aside(verdict: Verdict, attempts: int) -> str:
+    log.warning("intake failed %d times (%s): answering 554", attempts, verdict.reason)
+    return f"554 5.6.0 Message cannot be processed ({verdict.reason}), failed {attempts} times"
 
 
 def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) -> Delivery:

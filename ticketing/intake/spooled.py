@@ -21,7 +21,7 @@ from typing import Literal
 from mailer.spool import ClaimedMessage, Spool
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Outcome, RawMessage
-from ticketing.pipeline.verdict import verdict_of
+from ticketing.pipeline.verdict import log_defect, verdict_of
 
 __all__ = [
     "SpoolResult",
@@ -148,12 +148,14 @@ def _settle(
         spool.release(claimed, count_attempt=False)
         return SpoolResult("retry")
     # a bug must not lose accepted mail nor stop the worker
-    log.error(
-        "spooled message %s failed (attempt %d)",
-        claimed.name,
-        claimed.attempts,
-        exc_info=verdict.error,
-    )
+    if verdict.error is not None:
+        log_defect(
+            log,
+            "spooled message %s failed (attempt %d)",
+            claimed.name,
+            claimed.attempts,
+            error=verdict.error,
+        )
     if claimed.attempts >= max_attempts:
         return _quarantine(spool, claimed, f"failed {claimed.attempts} times: {verdict.reason}")
     spool.release(claimed)

@@ -30,6 +30,7 @@ from ticketing.sla.clocks import SlaClocks
 from ticketing.store.audit import audit
 from ticketing.store.db import insert_row
 from ticketing.store.models import Attachment, Incident, Message, table_of
+from ticketing.store.storable import fit_row, fit_text
 
 __all__ = ["Prepared", "find_duplicate", "record"]
 
@@ -324,7 +325,9 @@ def _store(
     direction: str = "in",
 ) -> int:
     """Insert the message's row (a plain INSERT: nothing changes it later in the
-    transaction, so it needs no place in the unit of work); its id."""
+    transaction, so it needs no place in the unit of work); its id.  Its values are
+    fitted to their columns first (``fit_row``): a NUL, an over-long header must not
+    make the message fail on every try."""
     parsed, guard = prep.parsed, prep.guard
     values = {
         "incident_id": incident.id if incident else None,
@@ -338,7 +341,7 @@ def _store(
         "message_id": parsed.message_id,
         "in_reply_to": " ".join(parsed.in_reply_to) or None,
         "references": " ".join(parsed.references) or None,
-        "sender": (parsed.from_address or prep.raw.envelope_from or "")[:254],
+        "sender": parsed.from_address or prep.raw.envelope_from or "",
         "recipients": list(prep.raw.recipients or (*parsed.to, *parsed.cc)),
         "subject": guard.subject if content else "",
         "text": guard.text if content else "",
@@ -350,15 +353,29 @@ def _store(
         "authentication": prep.auth.method if prep.auth.authenticated else "none",
         "authentication_results": prep.auth.results,
     }
-    row_id = insert_row(session, _MESSAGES, values)
+    row_id = insert_row(session, _MESSAGES, fit_row(_MESSAGES, values))
+    if parsed.truncated_headers:  # the parser kept only the start of these (a subject)
+        _note_truncated(session, row_id, incident, parsed.truncated_headers)
     _store_attachments(session, row_id, prep, keep_content=content)
     return row_id
+
+
+def _note_truncated(
+    session: Session, row_id: int, incident: Incident | None, names: tuple[str, ...]
+) -> None:
+    """Audit that the stored row holds the start of these headers only (names, no values)."""
+    incident_id = incident.id if incident else None
+    detail = {"headers": list(names)}
+    audit(
+        session, "headers_truncated", incident_id=incident_id, message_row_id=row_id, detail=detail
+    )
 
 
 def _store_attachments(
     session: Session, row_id: int, prep: Prepared, *, keep_content: bool
 ) -> None:
     dispositions = prep.guard.attachments
+    columns = table_of(Attachment).c  # names and types as the columns hold them
     for index, part in enumerate(prep.parsed.attachments):
         disposition = dispositions[index] if index < len(dispositions) else "stored"
         if not keep_content:
@@ -366,8 +383,8 @@ def _store_attachments(
         session.add(
             Attachment(
                 message_row_id=row_id,
-                filename=part.filename,
-                content_type=part.content_type[:255],
+                filename=fit_text(part.filename, columns.filename.type.length),
+                content_type=fit_text(part.content_type, columns.content_type.type.length),
                 size=part.size,
                 sha256=part.sha256,
                 disposition=disposition,

@@ -45,7 +45,7 @@ from ticketing.pipeline.record import (
     record,
 )
 from ticketing.pipeline.types import GuardResult, Outcome, RawMessage
-from ticketing.pipeline.verdict import Verdict, observe, verdict_of
+from ticketing.pipeline.verdict import Verdict, log_defect, observe, verdict_of
 from ticketing.signing.tokens import RefTokens
 from ticketing.sla.clocks import SlaClocks
 from ticketing.store.db import transaction
@@ -93,10 +93,10 @@ class IntakePipeline:
         """``process``, with whatever happens returned as a verdict (never raised)."""
         try:
             return Verdict("accepted", self.process(raw))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001  every error becomes a verdict (logged below)
             verdict = verdict_of(exc)
             if verdict.kind == "defect":
-                log.error("intake of a %s message failed", raw.source, exc_info=exc)
+                log_defect(log, "intake of a %s message failed", raw.source, error=exc)
             return verdict
 
     def process_batch(self, raws: Sequence[RawMessage]) -> list[Outcome | Exception]:
@@ -112,8 +112,10 @@ class IntakePipeline:
         started = time.perf_counter()
         try:
             failed, prepared = self._prepare_all(raws)
-        except (StorageError, SQLAlchemyError) as exc:  # no lookups: every message waits
+        except StorageError as exc:  # no lookups: every message waits
             failed, prepared = dict.fromkeys(range(len(raws)), exc), {}
+        except SQLAlchemyError:  # one message's value, maybe: each is looked up alone
+            failed, prepared = self._prepare_each(raws)
         results = {**failed, **self._record_together(prepared)}
         for index, raw in enumerate(raws):
             found = prepared[index].guard.counts if index in prepared else {}
@@ -135,6 +137,21 @@ class IntakePipeline:
                     raise
                 except Exception as exc:  # noqa: BLE001  handed on, as process raises it
                     failed[index] = exc
+        return failed, prepared
+
+    def _prepare_each(
+        self, raws: Sequence[RawMessage]
+    ) -> tuple[dict[int, Exception], dict[int, Prepared]]:
+        """``_prepare_all`` with a read-only transaction per message: the shared one failed,
+        and a value one message brought (a NUL, on PostgreSQL) must not fail the others."""
+        failed: dict[int, Exception] = {}
+        prepared: dict[int, Prepared] = {}
+        for index, raw in enumerate(raws):
+            try:
+                with transaction(self.engine, readonly=True) as lookups:
+                    prepared[index] = self._prepare(raw, lookups)
+            except Exception as exc:  # noqa: BLE001  handed on, as process raises it
+                failed[index] = exc
         return failed, prepared
 
     def _prepare(self, raw: RawMessage, lookups: Session) -> Prepared:

@@ -5,9 +5,10 @@
 
 ``run`` owns every background loop in one ``asyncio.TaskGroup`` (as
 hypercorn's ``worker_serve`` does): the SMTP server (aiosmtpd, on the loop),
-the outbox dispatcher (woken after each commit), one thread per IMAP mailbox
-and the drain of a previous run's spool.  The timed jobs — the SLA sweep, the
-template reload, composing orders a dead process left — run on one APScheduler
+the outbox dispatcher (woken after each commit) and one thread per IMAP mailbox.
+The timed jobs — the SLA sweep, the template reload, composing orders a dead
+process left, the quarantine's retention, and (without workers) recording what
+waits in the spool — run on one APScheduler
 (``server/jobs.py``) that ``run`` starts and shuts down.  ``run`` also starts and
 stops the worker processes (``[smtp] workers``); the operators' HTTP endpoint
 opens in ``build`` (a taken port stops the start) and closes when ``run`` ends.
@@ -43,6 +44,7 @@ from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError, ConfigProblem, SmtpListenError
 from ticketing.intake.build import Services, build_intake
 from ticketing.intake.imap.poller import MailboxPoller, mailbox_pollers
+from ticketing.intake.quarantine import purge_expired
 from ticketing.intake.smtp import smtp_delivery, spool_delivery, storage_reserve
 from ticketing.intake.spooled import drain_spool
 from ticketing.intake.workers import WorkerPool
@@ -62,6 +64,9 @@ __all__ = ["Daemon", "ShutdownTrigger", "build", "run_daemon"]
 log = logging.getLogger(__name__)
 
 ShutdownTrigger = Callable[[], Awaitable[object]]
+
+_QUARANTINE_PURGE_SECONDS = 3600.0  # quarantined mail past its retention goes within the hour
+_SPOOL_DRAIN_SECONDS = 60.0  # without workers, mail released into the spool waits this long
 
 
 def run_daemon(config: Config, source: str, engine: Engine) -> None:
@@ -93,16 +98,27 @@ def _preflight(config: Config, source: str, engine: Engine) -> Services:
     if problems:
         raise ConfigError(source, problems)
     require_current(engine)
-    if config.smtp.workers:
-        try:
-            Spool(config.smtp.spool_dir).create()
-        except OSError as exc:
-            problem = ConfigProblem("smtp.spool_dir", f"cannot create the spool: {exc.strerror}")
-            raise ConfigError(source, [problem]) from None
+    _open_spool(config, source)
     for key, team in config.teams.items():
         if team.lead is None:
             log.warning("team %s has no lead address: SLA notices are audited, not mailed", key)
     return build_intake(config, engine)
+
+
+def _open_spool(config: Config, source: str) -> None:
+    """Make the spool (with workers) and empty its ``tmp/``: what is there, a session killed
+    before its 250 left (the sender still has the message).  Nothing listens yet, so
+    nothing is being written there."""
+    spool = Spool(config.smtp.spool_dir)
+    try:
+        if config.smtp.workers:
+            spool.create()
+        removed = spool.remove_unfinished()
+    except OSError as exc:
+        problem = ConfigProblem("smtp.spool_dir", f"cannot open the spool: {exc.strerror}")
+        raise ConfigError(source, [problem]) from None
+    if removed:
+        log.warning("removed %d unfinished messages from %s", removed, spool.path / "tmp")
 
 
 @dataclass
@@ -152,7 +168,7 @@ class Daemon:
         server: asyncio.Server | None = None
         try:  # whatever fails to start, what did start is stopped below
             tasks.create_task(self.dispatcher.run(stop))
-            delivery = self._intake(tasks)
+            delivery = self._intake()
             for poller in pollers:
                 tasks.create_task(_in_thread(polling, poller, stop_threads))
             server = await self._smtp_server(delivery)
@@ -177,22 +193,25 @@ class Daemon:
             grace = float(self.config.smtp.shutdown_grace_seconds)
             await asyncio.to_thread(self.pool.stop, grace)
 
-    def _intake(self, tasks: asyncio.TaskGroup) -> Delivery:
+    def _intake(self) -> Delivery:
         """How SMTP mail is recorded: in this process, or by the worker processes."""
         spool, wake = Spool(self.config.smtp.spool_dir), self.dispatcher.wake
         if self.config.smtp.workers:
             self.pool = WorkerPool(self.config, spool, wake)
             self.pool.start()
             return spool_delivery(self.config, spool, self.pool.submit)
-        if spool.path.is_dir():  # mail a previous run (with workers) left in the spool
-            tasks.create_task(asyncio.to_thread(self._drain_spool, spool))
         return smtp_delivery(self.services.pipeline, wake)
 
-    def _drain_spool(self, spool: Spool) -> None:
+    def _drain_spool(self) -> None:
+        """Without workers: record what a previous run (with workers) left in the spool,
+        or an operator released from its quarantine (a timed job, the first run at start)."""
+        spool = Spool(self.config.smtp.spool_dir)
+        if not (spool.path / "new").is_dir():
+            return
         limit, wake = self.config.smtp.spool_max_attempts, self.dispatcher.wake
         recorded = drain_spool(spool, self.services.pipeline, limit, wake)
         if recorded:
-            log.info("recorded %d messages a previous run left in the spool", recorded)
+            log.info("recorded %d messages waiting in the spool", recorded)
 
     async def _smtp_server(self, delivery: Delivery) -> asyncio.Server:
         config = self.config
@@ -229,7 +248,18 @@ class Daemon:
                 config.templates.reload_interval_seconds,
             ),
             TimedJob("orders left composing", compose_left_orders, ORDER_LEASE.total_seconds() / 2),
+            TimedJob(
+                "quarantine purge",
+                lambda: purge_expired(config, engine, utcnow()),
+                _QUARANTINE_PURGE_SECONDS,
+            ),
+            *self._spool_jobs(),
         ]
+
+    def _spool_jobs(self) -> list[TimedJob]:
+        if self.config.smtp.workers:  # the workers drain the spool themselves
+            return []
+        return [TimedJob("spool drain", self._drain_spool, _SPOOL_DRAIN_SECONDS)]
 
 
 async def _in_thread(

@@ -17,6 +17,7 @@ from sqlalchemy import event, insert
 from sqlalchemy.orm import Session
 
 from ticketing.store.models import AuditEvent, table_of, utcnow
+from ticketing.store.storable import fit_row
 
 __all__ = ["audit"]
 
@@ -52,8 +53,8 @@ def audit(
 @event.listens_for(Session, "before_commit")
 def _write_pending(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
-    if pending:
-        session.execute(insert(_TABLE), pending)
+    if pending:  # an actor is often a sender's address: fitted to the column, as any value
+        session.execute(insert(_TABLE), [fit_row(_TABLE, row) for row in pending])
 
 
 @event.listens_for(Session, "after_rollback")

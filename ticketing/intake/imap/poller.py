@@ -17,6 +17,13 @@ Each round reads three kinds of folder:
 Between rounds the poller IDLEs on the inbox (or sleeps) for ``poll_interval``.
 Any IMAP or database failure closes the connection and retries with backoff;
 only the instance holding the mailbox's lock polls.
+
+One bad message never holds up the next: a message that fails with a defect
+(a bug, a value the database refuses, a server that will not hand it out) stays
+where it is and the round goes on; it is tried again next round, and after
+``[intake] defect_attempts`` failures an inbox message moves to the quarantine
+folder (one in a followed folder is passed over), with the reason in the log.
+Only an outage (the database, the IMAP server) stops the round.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
@@ -35,11 +42,14 @@ from mailer.imap_client import FetchedMessage, ImapMailbox, ImapSettings
 from ticketing.backoff import Backoff
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.errors import StorageError
+from ticketing.intake.attempts import DefectCounts
 from ticketing.intake.imap.cursors import load_cursor, save_cursor
 from ticketing.intake.imap.folders import Disposition, apply_folder_state, known_message_ids
 from ticketing.intake.imap.leadership import Leadership, leadership_for
+from ticketing.intake.imap.quarantine import quarantine_keyword
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Origin, Outcome, RawMessage
+from ticketing.pipeline.verdict import log_defect, verdict_of
 from ticketing.store.models import utcnow
 
 __all__ = ["MailboxPoller", "imap_settings", "mailbox_pollers"]
@@ -52,6 +62,20 @@ _OLDEST_RECEIPT = timedelta(days=14)
 # After a UIDVALIDITY change, messages from this long before the cursor's last
 # advance are checked (by Message-ID) for ones not yet recorded.
 _RESCAN_MARGIN = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class _Settled:
+    """What becomes of one message: where it goes (``None``: it stays, to be tried again
+    next round), why it is quarantined, what intake recorded."""
+
+    disposition: Disposition | None
+    reason: str = ""
+    outcome: Outcome | None = None
+
+
+_RETRY = _Settled(None)
+_Moves = dict[tuple[Disposition, str], list[int]]
 
 
 def imap_settings(imap: ImapConfig) -> ImapSettings:
@@ -78,9 +102,13 @@ class MailboxPoller:
     after_commit: Callable[[], None] | None = None
     connect: Callable[[ImapSettings], ImapMailbox] = ImapMailbox.connect
 
+    _retry: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
+
     def __post_init__(self) -> None:
         self._backoff = Backoff(cap=float(self.imap.reconnect_max_seconds))
         self._settings = imap_settings(self.imap)
+        # defects per (folder, UIDVALIDITY, UID); in followed folders, the UIDs to try again
+        self._defects = DefectCounts(self.pipeline.config.intake.defect_attempts)
 
     @property
     def engine(self) -> Engine:
@@ -138,52 +166,120 @@ class MailboxPoller:
     def _inbox(self, conn: ImapMailbox) -> int:
         folder = self.imap.folder
         status = conn.select(folder)
+        where = (folder, status.uidvalidity)
         handled = 0
         for batch in _chunks(conn.undeleted_uids(), self.imap.batch_size):
-            moves: dict[Disposition, list[int]] = {}
+            moves: _Moves = {}
             try:
-                for message in conn.fetch(batch):
-                    disposition, _ = self._ingest(message, "received")
-                    moves.setdefault(disposition, []).append(message.uid)
+                for item in self._fetch(conn, batch):
+                    uid, settled = self._settle(item, "received", where, None)
+                    if settled.disposition is not None:
+                        moves.setdefault((settled.disposition, settled.reason), []).append(uid)
                     handled += 1
             finally:  # what is committed leaves the inbox even if a later message failed
-                self._dispose(conn, moves)
+                self._dispose(conn, moves, keywords=status.keywords)
             save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, batch[-1])
         return handled
 
-    def _dispose(self, conn: ImapMailbox, moves: dict[Disposition, list[int]]) -> None:
-        for disposition, uids in moves.items():
+    def _dispose(self, conn: ImapMailbox, moves: _Moves, *, keywords: bool) -> None:
+        for (disposition, reason), uids in moves.items():
             if disposition == "processed":
                 conn.move(uids, self.imap.processed_folder)
             elif disposition == "quarantine":
+                if keywords and reason:  # the reason travels with it (imap/quarantine.py)
+                    conn.set_keyword(uids, quarantine_keyword(reason))
                 conn.move(uids, self.imap.quarantine_folder)
             else:
                 conn.expunge(uids)
 
     def _follow(self, conn: ImapMailbox, folder: str, origin: Origin, state: str | None) -> int:
-        """Read what arrived in a folder whose messages stay there, from its cursor on."""
+        """Read what arrived in a folder whose messages stay there, from its cursor on
+        (and what failed there last round, once more)."""
         status = conn.select(folder, readonly=True)
         cursor = load_cursor(self.engine, self.mailbox.name, folder)
         if cursor is None:  # first sight: follow what arrives from now on, not the archive
             last = status.uidnext - 1 if status.uidnext else max(conn.uids_after(0), default=0)
             save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, last)
             return 0
+        retry = self._retry.setdefault(folder, set())
         if cursor.uidvalidity == status.uidvalidity:
-            uids = conn.uids_after(cursor.last_uid)
+            uids = sorted(retry) + conn.uids_after(cursor.last_uid)
         else:
+            retry.clear()
             uids = self._unrecorded_since(conn, cursor.updated_at - _RESCAN_MARGIN)
             log.warning("mailbox %s: folder %r has a new UIDVALIDITY", self.mailbox.name, folder)
+        where, last = (folder, status.uidvalidity), cursor.last_uid
         for batch in _chunks(uids, self.imap.batch_size):
-            for message in conn.fetch(batch):
-                _, outcome = self._ingest(message, origin)
-                if state is not None and outcome is not None:
-                    apply_folder_state(
-                        self.pipeline, outcome, state, f"{self.mailbox.name}/{folder}"
-                    )
-            save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, batch[-1])
+            for item in self._fetch(conn, batch):
+                uid, settled = self._settle(item, origin, where, state)
+                if settled is _RETRY:
+                    retry.add(uid)
+                else:
+                    retry.discard(uid)
+            last = max(last, batch[-1])
+            save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, last)
         if not uids and cursor.uidvalidity != status.uidvalidity:
             save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, cursor.last_uid)
         return len(uids)
+
+    def _fetch(self, conn: ImapMailbox, batch: list[int]) -> list[FetchedMessage | int]:
+        """The batch's messages, fetched together, else one by one: the UID of one the
+        server will not hand out (while the connection lives) stands in for it."""
+        try:
+            return list(conn.fetch(batch))
+        except ImapError:
+            if not conn.alive():
+                raise
+        found: list[FetchedMessage | int] = []
+        for uid in batch:
+            try:
+                found.extend(conn.fetch([uid]))
+            except ImapError:
+                if not conn.alive():
+                    raise
+                found.append(uid)
+        return found
+
+    def _settle(
+        self,
+        item: FetchedMessage | int,
+        origin: Origin,
+        where: tuple[str, int],
+        state: str | None,
+    ) -> tuple[int, _Settled]:
+        """One message through intake (and its folder's state); an outage propagates (the
+        round stops, the mailbox backs off), anything else is this message's defect."""
+        if isinstance(item, int):
+            return item, self._defect(where, item, "the server would not hand it out")
+        try:
+            settled = self._ingest(item, origin, where[0], state)
+        except Exception as exc:
+            verdict = verdict_of(exc)
+            if verdict.kind in ("temporary", "storage_full"):
+                raise
+            log_defect(log, "mailbox %s: UID %d failed", self.mailbox.name, item.uid, error=exc)
+            settled = _Settled(None, verdict.reason)
+        if settled.disposition is None:
+            return item.uid, self._defect(where, item.uid, settled.reason)
+        return item.uid, settled
+
+    def _defect(self, where: tuple[str, int], uid: int, reason: str) -> _Settled:
+        """Count a defect of one message: try it again next round, or set it aside."""
+        folder, name = where[0], self.mailbox.name
+        attempt = self._defects.failed((*where, uid))
+        if not attempt.give_up:
+            log.warning(
+                "mailbox %s: %s UID %d failed in intake (%s), attempt %d of %d; tried again "
+                "next round",
+                *(name, folder, uid, reason, attempt.count, self._defects.limit),
+            )
+            return _RETRY
+        aside = "quarantined" if folder == self.imap.folder else "passed over"
+        log.error(
+            "mailbox %s: %s UID %d failed in intake %d times (%s); %s",
+            *(name, folder, uid, attempt.count, reason, aside),
+        )
+        return _Settled("quarantine", "defect")
 
     def _unrecorded_since(self, conn: ImapMailbox, since: datetime) -> list[int]:
         """After a UIDVALIDITY change: the messages since ``since`` not recorded yet."""
@@ -193,9 +289,10 @@ class MailboxPoller:
         return [uid for uid in uids if ids.get(uid) is None or ids[uid] not in known]
 
     def _ingest(
-        self, message: FetchedMessage, origin: Origin
-    ) -> tuple[Disposition, Outcome | None]:
-        """Intake for one fetched message; temporary failures propagate (retry later)."""
+        self, message: FetchedMessage, origin: Origin, folder: str, state: str | None
+    ) -> _Settled:
+        """Intake for one fetched message (no disposition: a defect, with its reason);
+        temporary failures propagate (retry later)."""
         raw = RawMessage(
             message.raw,
             "imap",
@@ -208,23 +305,21 @@ class MailboxPoller:
             log.warning(
                 "mailbox %s: UID %d refused: %s", self.mailbox.name, message.uid, verdict.reason
             )
-            return "quarantine", None
-        if verdict.kind == "defect":  # a defect must not wedge the mailbox: set it aside
-            log.error(
-                "mailbox %s: UID %d failed in intake (%s); quarantined",
-                self.mailbox.name,
-                message.uid,
-                verdict.reason,
-            )
-            return "quarantine", None
+            return _Settled("quarantine", "refused")
+        if verdict.kind == "defect":  # judge has logged it
+            return _Settled(None, verdict.reason)
         if verdict.outcome is None:  # the database or a secret: the message waits
             raise verdict.error or StorageError(verdict.reason)
         outcome = verdict.outcome
         if outcome.action != "duplicate" and self.after_commit is not None:
             self.after_commit()
+        if state is not None:
+            apply_folder_state(self.pipeline, outcome, state, f"{self.mailbox.name}/{folder}")
         if outcome.action == "pii_rejected":
-            return ("expunge" if self.imap.pii_rejected == "expunge" else "quarantine"), outcome
-        return "processed", outcome
+            if self.imap.pii_rejected == "expunge":
+                return _Settled("expunge", outcome=outcome)
+            return _Settled("quarantine", "pii-rejected", outcome)
+        return _Settled("processed", outcome=outcome)
 
 
 def _receipt_time(internaldate: datetime | None) -> datetime:
