@@ -215,3 +215,21 @@ class DovecotServer:
     def log(self) -> str:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace")[-2000:] if path.exists() else ""
+
+
+def shared_mailbox_toml(dovecot: DovecotServer, user: str, extra: str = "") -> str:
+    """The ``escalations`` mailbox of a daemon config, read over IMAP from ``user``'s INBOX
+    on ``dovecot`` (the password in ``TICKETD_TEST_IMAP_PASSWORD``); ``extra``: more keys
+    of its ``[mailboxes.imap]`` table."""
+    return f"""[[mailboxes]]
+name = "escalations"
+address = "escalations@exchange.example"
+team = "escalated_cases"
+pii_policy = "redact"
+[mailboxes.imap]
+host = "127.0.0.1"
+port = {dovecot.port}
+tls = "none"
+username = "{user}"
+password_env = "TICKETD_TEST_IMAP_PASSWORD"
+{extra}"""

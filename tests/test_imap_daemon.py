@@ -26,7 +26,7 @@ from tests.daemon import (
     ticketd_command,
     wait_for_port,
 )
-from tests.dovecot import PASSWORD, DovecotServer
+from tests.dovecot import PASSWORD, DovecotServer, shared_mailbox_toml
 from tests.mail import make_mail
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine, transaction
@@ -38,22 +38,10 @@ pytestmark = pytest.mark.ticketd('[staff]\ndomains = ["exchange.example"]\n')
 
 
 def _mailbox(dovecot: DovecotServer, user: str) -> str:
-    """The shared mailbox: ``user``'s INBOX on ``dovecot``."""
-    return f"""[[mailboxes]]
-name = "escalations"
-address = "escalations@exchange.example"
-team = "escalated_cases"
-pii_policy = "redact"
-[mailboxes.imap]
-host = "127.0.0.1"
-port = {dovecot.port}
-tls = "none"
-username = "{user}"
-password_env = "TICKETD_TEST_IMAP_PASSWORD"
-poll_interval = 1
-batch_size = 25
-reconnect_max_seconds = 2
-"""
+    """The shared mailbox: ``user``'s INBOX on ``dovecot``, read every second."""
+    return shared_mailbox_toml(
+        dovecot, user, "poll_interval = 1\nbatch_size = 25\nreconnect_max_seconds = 2\n"
+    )
 
 
 @contextmanager

@@ -26,26 +26,11 @@ from ticketing.store.models import AuditEvent, Message
 
 from .conftest import RunCli, write_config
 from .daemon import Ticketd, wait_until
-from .dovecot import PASSWORD, DovecotServer
+from .dovecot import PASSWORD, DovecotServer, shared_mailbox_toml
 from .mail import make_mail
 
 QUARANTINE = "ticketd.quarantine"  # Dovecot's name of "ticketd/quarantine"
 OLD = timedelta(days=20)
-
-
-def _imap_section(dovecot: DovecotServer, user: str) -> str:
-    return f"""
-[[mailboxes]]
-name = "escalations"
-address = "escalations@exchange.example"
-team = "escalated_cases"
-[mailboxes.imap]
-host = "127.0.0.1"
-port = {dovecot.port}
-tls = "none"
-username = "{user}"
-password_env = "TICKETD_TEST_IMAP_PASSWORD"
-"""
 
 
 def _quarantine_in_spool(spool: Spool, reason: str, age: timedelta = timedelta(0)) -> str:
@@ -89,7 +74,7 @@ def desk(
 ) -> Iterator[Desk]:
     monkeypatch.setenv("TICKETD_TEST_IMAP_PASSWORD", PASSWORD)
     monkeypatch.setenv("USER", "casey")
-    config = write_config(tmp_path, db_url, _imap_section(dovecot, imap_user))
+    config = write_config(tmp_path, db_url, shared_mailbox_toml(dovecot, imap_user))
     spool = Spool(tmp_path / "var" / "spool")
     spool.create()
     client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
