@@ -15,7 +15,10 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+from imapclient import IMAPClient
 
 from tests.daemon import free_port
 
@@ -233,3 +236,23 @@ tls = "none"
 username = "{user}"
 password_env = "TICKETD_TEST_IMAP_PASSWORD"
 {extra}"""
+
+
+@contextlib.contextmanager
+def inbox_session(dovecot: DovecotServer, user: str) -> Iterator[IMAPClient]:
+    """The test's own IMAP session on ``user``'s INBOX (selected), logged out at the end."""
+    client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
+    client.login(user, PASSWORD)
+    client.select_folder("INBOX")
+    try:
+        yield client
+    finally:
+        client.logout()
+
+
+def folder_count(client: IMAPClient, folder: str) -> int:
+    """Messages in ``folder`` now (0 when it does not exist yet)."""
+    client.noop()  # STATUS of the selected folder is only as fresh as the session's view
+    if not client.folder_exists(folder):
+        return 0
+    return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])

@@ -9,8 +9,6 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,7 +24,7 @@ from tests.daemon import (
     ticketd_command,
     wait_for_port,
 )
-from tests.dovecot import PASSWORD, DovecotServer, shared_mailbox_toml
+from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session, shared_mailbox_toml
 from tests.mail import make_mail
 from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine, transaction
@@ -42,24 +40,6 @@ def _mailbox(dovecot: DovecotServer, user: str) -> str:
     return shared_mailbox_toml(
         dovecot, user, "poll_interval = 1\nbatch_size = 25\nreconnect_max_seconds = 2\n"
     )
-
-
-@contextmanager
-def _client(dovecot: DovecotServer, user: str) -> Iterator[IMAPClient]:
-    client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
-    client.login(user, PASSWORD)
-    client.select_folder("INBOX")
-    try:
-        yield client
-    finally:
-        client.logout()
-
-
-def _count(client: IMAPClient, folder: str) -> int:
-    client.noop()
-    if not client.folder_exists(folder):
-        return 0
-    return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
 
 class Daemon:
@@ -101,13 +81,13 @@ def _recorded(db_url: str) -> tuple[int, int]:
 def _wait_settled(client: IMAPClient, db_url: str, expected: int, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if _count(client, "INBOX") == 0 and _recorded(db_url)[0] >= expected:
+        if folder_count(client, "INBOX") == 0 and _recorded(db_url)[0] >= expected:
             return
         time.sleep(0.5)
 
 
 def _append_all(dovecot: DovecotServer, user: str, count: int, pause: float) -> None:
-    with _client(dovecot, user) as client:
+    with inbox_session(dovecot, user) as client:
         for i in range(count):
             client.append(
                 "INBOX", make_mail(subject=f"Escalated Case: Enrollment.PID #:{100000 + i}")
@@ -131,11 +111,11 @@ def test_500_messages_recorded_once_each_through_five_sigkills(
             daemon.kill()
             daemon.start()
         producer.join()
-        with _client(dovecot, imap_user) as client:
+        with inbox_session(dovecot, imap_user) as client:
             _wait_settled(client, db_url, 500)
-            assert _count(client, "INBOX") == 0
-            assert _count(client, "ticketd.processed") == 500
-            assert _count(client, "ticketd.quarantine") == 0
+            assert folder_count(client, "INBOX") == 0
+            assert folder_count(client, "ticketd.processed") == 500
+            assert folder_count(client, "ticketd.quarantine") == 0
     finally:
         producer.join()
         daemon.stop()
@@ -152,13 +132,13 @@ def test_the_poller_carries_on_after_dovecot_restarts(
     daemon.start()
     try:
         _append_all(dovecot, imap_user, 30, 0)
-        with _client(dovecot, imap_user) as client:
+        with inbox_session(dovecot, imap_user) as client:
             _wait_settled(client, db_url, 30)
         dovecot.restart()
         _append_all(dovecot, imap_user, 30, 0)
-        with _client(dovecot, imap_user) as client:
+        with inbox_session(dovecot, imap_user) as client:
             _wait_settled(client, db_url, 60)
-            assert _count(client, "ticketd.processed") == 60
+            assert folder_count(client, "ticketd.processed") == 60
     finally:
         daemon.stop()
     assert _recorded(db_url) == (60, 60)
@@ -177,16 +157,16 @@ def test_a_standby_instance_takes_the_mailbox_over_when_the_holder_dies(
     for daemon in daemons:
         daemon.start()
     try:
-        with _client(dovecot, imap_user) as client:
+        with inbox_session(dovecot, imap_user) as client:
             _append_all(dovecot, imap_user, 20, 0)
             _wait_settled(client, pg_db_url, 20)
             for round_, (victim, survivor) in enumerate(((0, 1), (1, 0)), start=2):
                 daemons[victim].kill()  # whichever held the lock, only the survivor is left
                 _append_all(dovecot, imap_user, 20, 0)
                 _wait_settled(client, pg_db_url, 20 * round_, timeout=60)
-                assert _count(client, "INBOX") == 0, f"survivor {survivor} did not take over"
+                assert folder_count(client, "INBOX") == 0, f"survivor {survivor} did not take over"
                 daemons[victim].start()
-            assert _count(client, "ticketd.processed") == 60
+            assert folder_count(client, "ticketd.processed") == 60
     finally:
         for daemon in daemons:
             daemon.stop()

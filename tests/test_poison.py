@@ -29,7 +29,7 @@ from mailer.spool import Spool, SpooledEnvelope
 from tests.builders import LOCAL_CLIENT
 from tests.conftest import RunCli, write_config
 from tests.daemon import SECRET_ENV, Ticketd, ticketd_command, wait_until
-from tests.dovecot import PASSWORD, DovecotServer
+from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session
 from tests.mail import make_mail
 from ticketing.config import Config, ImapConfig, IntakeConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
@@ -210,18 +210,8 @@ def inbox(
     dovecot: DovecotServer, imap_user: str, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[IMAPClient]:
     monkeypatch.setenv("TICKETD_TEST_IMAP_PASSWORD", PASSWORD)
-    client = IMAPClient("127.0.0.1", dovecot.port, ssl=False)
-    client.login(imap_user, PASSWORD)
-    client.select_folder("INBOX")
-    yield client
-    client.logout()
-
-
-def _count(client: IMAPClient, folder: str) -> int:
-    client.noop()
-    if not client.folder_exists(folder):
-        return 0
-    return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+    with inbox_session(dovecot, imap_user) as client:
+        yield client
 
 
 def test_imap_a_poison_message_waits_aside_while_the_others_are_recorded(
@@ -250,14 +240,14 @@ def test_imap_a_poison_message_waits_aside_while_the_others_are_recorded(
     started = time.monotonic()
     thread.start()
     try:
-        assert wait_until(lambda: _count(inbox, "ticketd.processed") == 2, timeout=20)
+        assert wait_until(lambda: folder_count(inbox, "ticketd.processed") == 2, timeout=20)
         recorded_after = time.monotonic() - started
-        assert wait_until(lambda: _count(inbox, "ticketd.quarantine") == 1, timeout=20)
+        assert wait_until(lambda: folder_count(inbox, "ticketd.quarantine") == 1, timeout=20)
     finally:
         stop.set()
         thread.join(10)
     assert recorded_after < 1 + 2  # one poll interval (and the connection's set-up)
-    assert _count(inbox, "INBOX") == 0
+    assert folder_count(inbox, "INBOX") == 0
     with transaction(refusing, readonly=True) as session:
         ids = session.exec(select(Message.message_id).where(col(Message.source) == "imap")).all()
     assert sorted(ids, key=str) == ["<good-1@brokers.example>", "<good-2@brokers.example>"]
