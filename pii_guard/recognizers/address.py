@@ -102,10 +102,13 @@ ADDRESS_RULES: tuple[Rule, ...] = (
         ADDRESS_CONTEXT,
         0.9,
     ),
+    # A place starts where a word starts, never inside one ("O'Neill", "St.Mary"): a
+    # start after any of the place's own characters would re-read the rest of the word
+    # from each of them (quadratic on "A'A'A...").
     Rule(
         ADDRESS,
         re.compile(
-            r"(?<![\w])(?P<v>(?:[A-Z][\w.'-]*\s+){0,3}[A-Z][\w.'-]*,?\s+"
+            r"(?<![\w.'-])(?P<v>(?:[A-Z][\w.'-]*\s+){0,3}[A-Z][\w.'-]*,?\s+"
             + _STATES
             + r"\.?,?\s+\d{5}(?:-\d{4})?)(?![\w-])"
         ),

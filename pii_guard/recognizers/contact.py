@@ -86,9 +86,12 @@ _NANP = (
 )
 # Digit groups stay on one line: a postal code on the line above is not a prefix.
 _INTERNATIONAL = _L + r"(?P<v>(?:\+|00(?=[1-9]))\d(?:[ \t.-]?\(?\d++\)?){1,7})" + _R
-# "... 555 0142 office", "...-Fax": the kind of line follows the number
+# "... 555 0142 office", "...-Fax": the kind of line follows the number.  The
+# lookbehind lets a search start only at the first of a run of blanks and dashes:
+# without it, asking whether a text holds such a label at all re-reads the run from
+# each of its characters (quadratic on a text of "-" lines).
 PHONE_AFTER = re.compile(
-    r"[\s-]*\(?(?:office|fax|mobile|cell|home|work|desk|tel|phone|m|o|h|c|w)\b"
+    r"(?<![\s-])[\s-]*\(?(?:office|fax|mobile|cell|home|work|desk|tel|phone|m|o|h|c|w)\b"
 )
 _DIGIT_GROUPS = _L + r"(?P<v>\(?\d{2,5}\)?(?:[ \t.-]\d{2,8}){0,4})" + _R
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 
 from faker.providers.address.en_US import Provider as UsProvider
 
@@ -92,7 +93,11 @@ _MILITARY = (
     r"[ \t]+a[aep][ \t]+\d{5})"
     rf"|(?:USNS|USNV|USS|USCGC)[ \t]+{_CAP}(?:[ \t]+{_CAP})?[\s,>]+FPO[ \t]+A[AEP][ \t]+\d{{5}}"
 )
-_ENDS_AT = re.compile(rf"(?<![\w.-]){_LEAD}(?:" + "|".join(_ENDING_WITH_NUMBER) + r")\Z")
+# One pattern per kind of line, tried only when the word before the number can end
+# that kind: a street word, a glued ending, or a capitalised name.
+_ENDS_WITH_SUFFIX, _ENDS_WITH_COMPOUND, _ENDS_WITH_NAME = (
+    re.compile(rf"(?<![\w.-]){_LEAD}(?:{line})\Z") for line in _ENDING_WITH_NUMBER
+)
 _STARTS_AT = re.compile(
     rf"(?<![\w.-])(?:(?P<m>{_MILITARY})|{_LEAD}(?:"
     + "|".join(_STARTING_WITH_NUMBER)
@@ -133,9 +138,9 @@ _HOUSE_NUMBER = re.compile(
     r"(?<![\w$.,:/(-])(?:\d{1,5}[-/]\d{1,4}[A-Za-z]?(?![\w/-])|\d{1,6}[A-Za-z]?(?![\w/:)-]|[.,]\d))"
 )
 # ... beside a street's or a place's word: a capitalised word, a street or unit word.
-_STREET_OR_UNIT = frozenset(w.replace("\\.", "") for w in (*SUFFIX_WORDS, *UNIT_WORDS))
-_ALL_DIGITS = re.compile(r"\d{1,6}")
-_CAP_WORD = re.compile(rf"[{_UPPER}][^\W\d_]*(?:['\u2019-][^\W\d_]+)*")
+_UNITS = frozenset(UNIT_WORDS)
+_SUFFIXES = frozenset(w.replace("\\.", "") for w in SUFFIX_WORDS)
+_COMPOUNDS = tuple(COMPOUND_ENDINGS)
 _WORD_AFTER = re.compile(rf"\.?,?[ \t]+(?:[{_UPPER}]|{_PREFIX}|{_UNIT_WORD}|\d)")
 _REACH = 70  # characters before a house number that a street line may take
 _BACK = 32  # characters before a number where a line starting with it may begin ("Apt. 1 ")
@@ -189,11 +194,11 @@ class PostalRecognizer:
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if ADDRESS not in entities:
             return []
-        lower = fold(text)
+        page = _Page(text, fold(text))
         found: dict[tuple[int, int], Finding] = {}
         for number, before, after in _house_numbers(text):
-            for match, bare in _street_lines(text, lower, number, before, after):
-                finding = self._judge(text, lower, match, bare=bare)
+            for match, bare in _street_lines(page, number, (before, after)):
+                finding = self._judge(page, match, bare=bare)
                 if finding is not None:
                     found.setdefault((finding.start, finding.end), finding)
         addresses = list(found.values())
@@ -214,9 +219,9 @@ class PostalRecognizer:
             return None
         return Finding(PERSON, above.start("v"), above.end("v"), _ADDRESSEE_SCORE)
 
-    def _judge(self, text: str, lower: str, match: re.Match[str], *, bare: bool) -> Finding | None:
-        end, segments, postal = _block_end(text, match.end())
-        start = match.start()
+    def _judge(self, page: _Page, match: re.Match[str], *, bare: bool) -> Finding | None:
+        end, segments, postal = page.block_end(match.end())
+        start, lower = match.start(), page.lower
         if bare and (_names_a_firm(match.group()) or not (postal or _introduced(lower, start))):
             return None  # "Gold 1000, Kaiser Permanente Silver 2500" is a plan list
         if not bare and "m" in match.re.groupindex and match.group("m"):
@@ -226,62 +231,105 @@ class PostalRecognizer:
         return Finding(ADDRESS, start, end, score)
 
 
+@dataclass
+class _Page:
+    """One text being read, its folded copy, and what is already known of it: the start
+    positions already tried and the postal blocks already followed."""
+
+    text: str
+    lower: str
+    tried: set[int] = field(default_factory=set)
+    blocks: dict[int, tuple[int, int, bool]] = field(default_factory=dict)
+
+    def block_end(self, position: int) -> tuple[int, int, bool]:
+        """``_block_end`` of ``position``, followed once however many lines ask."""
+        if position not in self.blocks:
+            self.blocks[position] = _block_end(self.text, position)
+        return self.blocks[position]
+
+
 def _introduced(lower: str, start: int) -> bool:
     """An address phrase ends right before ``start``: "lives at", "address:", "moved to"."""
     return _ADDRESS_PHRASE_BEFORE.search(lower, max(0, start - 40), start) is not None
 
 
-def _house_numbers(text: str) -> Iterator[tuple[re.Match[str], bool, bool]]:
-    """Numbers that could be a house number, and whether a street's word stands before
-    them (a line may end with them) or after them (a line may start with them)."""
+def _house_numbers(text: str) -> Iterator[tuple[re.Match[str], tuple[re.Pattern[str], ...], bool]]:
+    """Numbers that could be a house number, the kinds of street line that may end
+    with them, and whether a street's word follows them (a line may start with
+    them, or with the few words before them)."""
     for match in _HOUSE_NUMBER.finditer(text):
         start = match.start()
-        before = _word_before(text, start)
+        before = _lines_ending_here(text, start)
         after = _WORD_AFTER.match(text, match.end()) is not None
         if before or after:
             yield match, before, after
 
 
-def _word_before(text: str, start: int) -> bool:
-    """A capitalised, street or unit word on the same line before ``start`` (one more
-    number may stand between: "Apt. 117 5720")."""
+def _lines_ending_here(text: str, start: int) -> tuple[re.Pattern[str], ...]:
+    """The kinds of street line that the word right before ``start`` can end: a street
+    word ("gate", "Street"), a glued ending ("Snellmaninkatu"), a capitalised name
+    ("Roma", "Roma,").  A unit word ends none ("Apt 1"), so a run of them costs no
+    search back, and a run of names costs one pattern instead of three."""
     line = text[max(0, start - 40) : start]
     if not line.endswith((" ", "\t")):
-        return False
+        return ()
     tokens = line[line.rfind("\n") + 1 :].split()
-    if tokens and _ALL_DIGITS.fullmatch(tokens[-1]):
-        tokens.pop()
-    if not tokens:
-        return False
-    word = tokens[-1].rstrip(".,")
-    return _CAP_WORD.fullmatch(word) is not None or word.lower() in _STREET_OR_UNIT
+    word = tokens[-1].rstrip(".,") if tokens else ""
+    if not word or word.lower() in _UNITS:
+        return ()
+    kinds = []
+    if word.lower() in _SUFFIXES:
+        kinds.append(_ENDS_WITH_SUFFIX)
+    if word.lower().endswith(_COMPOUNDS):
+        kinds.append(_ENDS_WITH_COMPOUND)
+    if word[0].isupper() or word[:2].lower() in ("d'", "l'", "d\u2019", "l\u2019"):
+        kinds.append(_ENDS_WITH_NAME)
+    return tuple(kinds)
 
 
 def _street_lines(
-    text: str, lower: str, number: re.Match[str], before: bool, after: bool
+    page: _Page, number: re.Match[str], sides: tuple[tuple[re.Pattern[str], ...], bool]
 ) -> Iterator[tuple[re.Match[str], bool]]:
     """The street lines (and whether bare) that end or start with ``number``.
 
     Anchoring at the number keeps the patterns off most of the text: they are
     tried a few times per number instead of at every position of the message.
+    A line that starts at a position reads the same whichever number led there,
+    so each position is tried once (``page.tried``): in a run of numbers ("1 1 1 ...")
+    the work stays one try per position instead of one per nearby number.
     """
+    text, lower, tried = page.text, page.lower, page.tried
+    before, after = sides
     start, end = number.span()
     if before:
-        patterns = [_ENDS_AT]
+        # these lines are written with blanks, never across a line break
+        reach = max(start - _REACH, text.rfind("\n", 0, start) + 1)
+        # where several kinds could end here, the one that starts first is the line
+        lines = (p.search(text, reach, end) for p in before)
+        street = min((m for m in lines if m is not None), key=_start, default=None)
+        if street is not None:
+            yield street, False
         # a name and a number only where a postal part follows or an address phrase leads
-        if _block_end(text, end)[2] or _ADDRESS_PHRASE.search(lower, max(0, start - 60), start):
-            patterns.append(_BARE_NAME)
-        for pattern in patterns:
-            match = pattern.search(text, max(0, start - _REACH), end)
-            if match is not None:
-                yield match, pattern is _BARE_NAME
+        if _ENDS_WITH_NAME in before and (
+            page.block_end(end)[2] or _ADDRESS_PHRASE.search(lower, max(0, start - 60), start)
+        ):
+            bare = _BARE_NAME.search(text, reach, end)
+            if bare is not None:
+                yield bare, True
     if after:
         starts = [m.start() for m in _WORD_START.finditer(text, max(0, start - _BACK), start)]
         for position in (*starts, start):
+            if position in tried:
+                continue
+            tried.add(position)
             for pattern in (_STARTS_AT, _BARE_US):
                 match = pattern.match(text, position)
                 if match is not None:
                     yield match, pattern is _BARE_US
+
+
+def _start(match: re.Match[str]) -> int:
+    return match.start()
 
 
 def _names_a_firm(value: str) -> bool:
