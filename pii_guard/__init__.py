@@ -7,17 +7,21 @@ decision.  Build one ``PiiGuard`` per process.
 
 from __future__ import annotations
 
+from pii_guard.budget import UNLIMITED, UNSCANNED, ScanBudget, Scanned
 from pii_guard.engine import PiiGuard
 from pii_guard.entities import ALL_ENTITIES
 from pii_guard.errors import PiiEngineError, PiiGuardError
 from pii_guard.findings import NO_ALLOW, AllowList, Finding
 from pii_guard.mime import is_scannable
-from pii_guard.policy import Action, GuardOutcome, Policy, evaluate
+from pii_guard.policy import UNREAD_NOTE, Action, GuardOutcome, Policy, evaluate, kept_text
 from pii_guard.settings import GuardSettings
 
 __all__ = [
     "ALL_ENTITIES",
     "NO_ALLOW",
+    "UNLIMITED",
+    "UNREAD_NOTE",
+    "UNSCANNED",
     "Action",
     "AllowList",
     "Finding",
@@ -27,6 +31,9 @@ __all__ = [
     "PiiGuard",
     "PiiGuardError",
     "Policy",
+    "ScanBudget",
+    "Scanned",
     "evaluate",
     "is_scannable",
+    "kept_text",
 ]

@@ -15,6 +15,7 @@ from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Sequence
 
 from pii_guard.allow import Allowance
+from pii_guard.budget import UNLIMITED, ScanBudget, Scanned
 from pii_guard.chunks import CHUNK_OVERLAP, CHUNK_SIZE, chunks
 from pii_guard.findings import NO_ALLOW, AllowList, Finding
 from pii_guard.recognizers.address import ADDRESS_RULES
@@ -87,21 +88,33 @@ class PiiGuard:
         log.info("PII guard ready (NLP: %s)", model)
         return guard
 
+    def budget(self) -> ScanBudget:
+        """A new budget for one message, as the settings say, starting now."""
+        return ScanBudget(self.settings.scan_budget_seconds)
+
     def scan(self, text: str, allow: AllowList = NO_ALLOW) -> list[Finding]:
-        """The findings in ``text`` at or above their redact threshold, in text order.
+        """The findings in ``text`` at or above their redact threshold, in text order."""
+        return self.scan_within(text, UNLIMITED, allow).findings
+
+    def scan_within(self, text: str, budget: ScanBudget, allow: AllowList = NO_ALLOW) -> Scanned:
+        """``scan``, stopping between pieces once ``budget`` is spent.
 
         A long text is scanned in overlapping pieces: memory stays bounded by
         the piece, not the text, and values across a border are still found.
+        The result says how far the text was read: every finding that starts
+        before that point is there, nothing after it was looked at.
         """
         if not text.strip():
-            return []
+            return Scanned([], len(text), len(text))
         allowance = Allowance(allow, self.settings.allow_terms)
         findings: list[Finding] = []
         for chunk in chunks(len(text), *self.chunking):
+            if budget.spent():
+                return Scanned(_in_order(findings), chunk.own_start, len(text))
             piece = text[chunk.start : chunk.end]
             found = _drop_contained(allowance.filter(piece, self._over_threshold(piece)))
             findings += [_moved(f, chunk.start) for f in found if chunk.owns(f.start + chunk.start)]
-        return sorted(findings, key=lambda f: (f.start, f.end))
+        return Scanned(_in_order(findings), len(text), len(text))
 
     def _over_threshold(self, text: str) -> list[Finding]:
         redact_at = self.settings.redact_at
@@ -141,6 +154,10 @@ def _statistical(model: str) -> list[Recognizer]:
 
     ner = load_spacy_ner(model)
     return [] if ner is None else [ner]
+
+
+def _in_order(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (f.start, f.end))
 
 
 def _moved(finding: Finding, offset: int) -> Finding:

@@ -27,6 +27,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "ABA_ROUTING_NUMBER": "bank routing number",
         "CREDIT_CARD": "card number",
         "PERSON": "consumer's name",
+        "UNSCANNED": "text too long to check for personal data in time",
     },
     "es": {
         "US_SSN": "número de Seguro Social",
@@ -43,6 +44,7 @@ _LABELS: dict[str, dict[str, str]] = {
         "ABA_ROUTING_NUMBER": "número de ruta bancaria",
         "CREDIT_CARD": "número de tarjeta",
         "PERSON": "nombre del consumidor",
+        "UNSCANNED": "texto demasiado largo para revisar a tiempo",
     },
 }
 

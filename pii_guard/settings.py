@@ -14,10 +14,18 @@ from dataclasses import dataclass, field
 from pii_guard.entities import ALL_ENTITIES
 from pii_guard.errors import PiiGuardError
 
-__all__ = ["DEFAULT_REDACT_THRESHOLD", "DEFAULT_REJECT_THRESHOLD", "GuardSettings"]
+__all__ = [
+    "DEFAULT_REDACT_THRESHOLD",
+    "DEFAULT_REJECT_THRESHOLD",
+    "DEFAULT_SCAN_BUDGET",
+    "GuardSettings",
+]
 
 DEFAULT_REDACT_THRESHOLD = 0.4
 DEFAULT_REJECT_THRESHOLD = 0.6
+# Ordinary mail costs 2-3 ms per KB, so a 1 MB body (the most of a body that is kept)
+# fits; text built to be slow costs up to about 11 ms per KB and does not.
+DEFAULT_SCAN_BUDGET = 5.0
 
 
 @dataclass(frozen=True)
@@ -27,7 +35,9 @@ class GuardSettings:
     ``spacy_model`` names an installed spaCy package or a model folder (its
     statistical NER then adds PERSON findings); ``None`` means the project's
     own offline pipeline.  ``allow_terms`` are public strings (a second
-    hotline, a team address) that are never flagged.
+    hotline, a team address) that are never flagged.  ``scan_budget_seconds``
+    is the processor time one message may spend in the guard (``None``: no
+    limit); what it does not reach is not kept (``pii_guard.budget``).
     """
 
     spacy_model: str | None = None
@@ -37,6 +47,7 @@ class GuardSettings:
     reject_thresholds: Mapping[str, float] = field(default_factory=dict)
     entities: tuple[str, ...] = ALL_ENTITIES
     allow_terms: tuple[str, ...] = ()
+    scan_budget_seconds: float | None = DEFAULT_SCAN_BUDGET
 
     def __post_init__(self) -> None:
         problems = list(self._problems())
@@ -53,6 +64,8 @@ class GuardSettings:
         values += [*self.redact_thresholds.values(), *self.reject_thresholds.values()]
         if any(not 0.0 <= v <= 1.0 for v in values):
             problems.append("thresholds must be between 0 and 1")
+        if self.scan_budget_seconds is not None and self.scan_budget_seconds <= 0:
+            problems.append("the scan budget must be positive")
         return problems
 
     def redact_at(self, entity_type: str) -> float:

@@ -52,3 +52,6 @@ class PiiConfig(BaseModel):
     reject_thresholds: dict[PiiEntity, Score] = Field(default_factory=dict)
     entities: tuple[PiiEntity, ...] = PII_ENTITIES
     allow_terms: tuple[Term, ...] = ()
+    # Processor seconds one message may spend in the guard; what it does not reach is
+    # not kept (dropped with a note under redact, the message refused under reject).
+    scan_budget_seconds: Annotated[float, Field(gt=0.0, le=3600.0)] = 5.0

@@ -7,7 +7,9 @@ offline, with Presidio only where a spaCy model is installed).
 Subject, text and every scannable attachment are scanned under the mailbox's
 policy; the new text of a reply is redacted with the same findings rules.
 A huge body costs bounded memory: the guard scans long texts in overlapping
-pieces (``pii_guard.chunks``).
+pieces (``pii_guard.chunks``), and bounded time: one budget of processor time
+per message (``[pii] scan_budget_seconds``); what it does not reach is not kept
+(``pii_guard.budget``).
 Attachments that cannot be scanned (images, PDFs, office files) and scannable
 ones that hold personal data are not stored unless the policy is ``off``:
 what cannot be read cannot be vouched for.
@@ -21,7 +23,15 @@ from typing import Literal, Protocol
 
 from mailer.headers import decode_bytes
 from mailer.parsing import Attachment, ParsedMessage
-from pii_guard import NO_ALLOW, AllowList, GuardOutcome, PiiGuard, evaluate, is_scannable
+from pii_guard import (
+    NO_ALLOW,
+    AllowList,
+    GuardOutcome,
+    PiiGuard,
+    evaluate,
+    is_scannable,
+    kept_text,
+)
 from ticketing.incidents.parties import Identity
 from ticketing.pipeline.types import GuardResult
 from ticketing.privacy.allow import party_allow
@@ -72,10 +82,12 @@ class PiiGuardStage:
         texts = _attachment_texts(message.attachments)
         fields = {"subject": message.subject, "text": message.text}
         fields.update({f"attachment:{i}": text for i, text in texts.items()})
-        outcome = evaluate(self.guard, policy, fields, allow)
+        budget = self.guard.budget()
+        outcome = evaluate(self.guard, policy, fields, allow, budget)
         new_text = message.new_text
         if outcome.action != "pass":
-            new_text = self.guard.redact(new_text, self.guard.scan(new_text, allow))
+            scan = self.guard.scan_within(new_text, budget, allow)
+            new_text = kept_text(self.guard, new_text, scan)
         return GuardResult(
             outcome.action,
             outcome.fields["subject"],
@@ -95,6 +107,7 @@ def _attachment_texts(attachments: tuple[Attachment, ...]) -> dict[int, str]:
 
 
 def _disposition(index: int, part: Attachment, outcome: GuardOutcome, texts: dict[int, str]) -> str:
-    if index not in texts:
+    name = f"attachment:{index}"
+    if index not in texts or name in outcome.unscanned:
         return "dropped_unscannable"
-    return "dropped_pii" if outcome.findings.get(f"attachment:{index}") else "stored"
+    return "dropped_pii" if outcome.findings.get(name) else "stored"

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
 from mailer.sender_auth import SenderAuth
+from pii_guard import UNSCANNED
 from ticketing.config import Config, MailboxConfig
 from ticketing.incidents.classify import detect_type, person_ids, priority_of
 from ticketing.incidents.lifecycle import may_reopen, transition
@@ -168,8 +169,15 @@ def _record_rejected(session: Session, prep: Prepared, replies: ReplySink) -> Ou
     _reply(
         session, replies, prep, "pii_rejected", None, {"finding_types": sorted(prep.guard.counts)}
     )
-    found = ", ".join(sorted(prep.guard.counts))
-    return Outcome("pii_rejected", row_id, reason=f"personal data found: {found}")
+    return Outcome("pii_rejected", row_id, reason=_rejected_because(prep.guard.counts))
+
+
+def _rejected_because(counts: dict[str, int]) -> str:
+    found = ", ".join(sorted(set(counts) - {UNSCANNED}))
+    if UNSCANNED not in counts:
+        return f"personal data found: {found}"
+    unread = "too long to check for personal data in time"
+    return f"{unread}; personal data found: {found}" if found else unread
 
 
 def _record_staff(

@@ -25,6 +25,7 @@ def guard_settings(config: PiiConfig) -> GuardSettings:
             reject_thresholds={str(k): v for k, v in config.reject_thresholds.items()},
             entities=tuple(config.entities),
             allow_terms=tuple(config.allow_terms),
+            scan_budget_seconds=config.scan_budget_seconds,
         )
     except PiiGuardError as exc:
         raise PiiSetupError(str(exc)) from exc
