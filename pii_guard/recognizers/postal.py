@@ -20,7 +20,7 @@ message.
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 from faker.providers.address.en_US import Provider as UsProvider
@@ -120,7 +120,8 @@ _CALENDAR = r"(?!(?i:" + "|".join(CALENDAR_WORDS) + r")(?![^\W\d_]))"
 # A name and a number with no street word ("Edeby 55"), or a US street with a rarer
 # USPS suffix ("52 Trajanka Forks"): an address only when a unit or a postal code follows.
 _USPS = _alternation(sorted({s.lower() for s in UsProvider.street_suffixes}))
-_BARE_NAME = re.compile(rf"(?<![\w.-]){_LEAD}{_CALENDAR}{_NAME}{_BLANK}{_NUMBER}\Z")
+# (the name's cheap first test before the calendar's long one: most starts fail it)
+_BARE_NAME = re.compile(rf"(?<![\w.-]){_LEAD}(?=[{_UPPER}dl]){_CALENDAR}{_NAME}{_BLANK}{_NUMBER}\Z")
 # What introduces an address in a sentence, on the folded text ("She lives at Edeby 55").
 _PHRASE = (
     r"(?:address(?:\s+is)?|lives?\s+(?:at|on)|living\s+at|moved\s+to|resides?\s+at"
@@ -234,18 +235,27 @@ class PostalRecognizer:
 @dataclass
 class _Page:
     """One text being read, its folded copy, and what is already known of it: the start
-    positions already tried and the postal blocks already followed."""
+    start positions tried up to where, and the postal blocks already followed."""
 
     text: str
     lower: str
-    tried: set[int] = field(default_factory=set)
+    tried_until: int = 0
     blocks: dict[int, tuple[int, int, bool]] = field(default_factory=dict)
+    parts: dict[tuple[int, bool], re.Match[str] | None] = field(default_factory=dict)
 
     def block_end(self, position: int) -> tuple[int, int, bool]:
         """``_block_end`` of ``position``, followed once however many lines ask."""
         if position not in self.blocks:
-            self.blocks[position] = _block_end(self.text, position)
+            self.blocks[position] = _block_end(position, _segments(self.part, position))
         return self.blocks[position]
+
+    def part(self, position: int, after_unit: bool) -> re.Match[str] | None:
+        """``_next_part``, read once: the blocks after neighbouring numbers share their
+        parts ("DOB 21201, DOB 21201, ..." is one long block read from each number)."""
+        key = (position, after_unit)
+        if key not in self.parts:
+            self.parts[key] = _next_part(self.text, position, after_unit)
+        return self.parts[key]
 
 
 def _introduced(lower: str, start: int) -> bool:
@@ -273,7 +283,7 @@ def _lines_ending_here(text: str, start: int) -> tuple[re.Pattern[str], ...]:
     line = text[max(0, start - 40) : start]
     if not line.endswith((" ", "\t")):
         return ()
-    tokens = line[line.rfind("\n") + 1 :].split()
+    tokens = line[line.rfind("\n") + 1 :].rsplit(None, 1)
     word = tokens[-1].rstrip(".,") if tokens else ""
     if not word or word.lower() in _UNITS:
         return ()
@@ -295,10 +305,12 @@ def _street_lines(
     Anchoring at the number keeps the patterns off most of the text: they are
     tried a few times per number instead of at every position of the message.
     A line that starts at a position reads the same whichever number led there,
-    so each position is tried once (``page.tried``): in a run of numbers ("1 1 1 ...")
-    the work stays one try per position instead of one per nearby number.
+    so each position is tried once: numbers come in text order and each looks back
+    the same distance, so what lies before ``page.tried_until`` was in an earlier
+    number's reach.  In a run of numbers ("1 1 1 ...") the work stays one try per
+    position instead of one per nearby number.
     """
-    text, lower, tried = page.text, page.lower, page.tried
+    text, lower = page.text, page.lower
     before, after = sides
     start, end = number.span()
     if before:
@@ -317,11 +329,12 @@ def _street_lines(
             if bare is not None:
                 yield bare, True
     if after:
-        starts = [m.start() for m in _WORD_START.finditer(text, max(0, start - _BACK), start)]
-        for position in (*starts, start):
-            if position in tried:
-                continue
-            tried.add(position)
+        since = max(start - _BACK, page.tried_until)
+        starts = [m.start() for m in _WORD_START.finditer(text, since, start)]
+        if start >= page.tried_until:
+            starts.append(start)
+        page.tried_until = start + 1
+        for position in starts:
             for pattern in (_STARTS_AT, _BARE_US):
                 match = pattern.match(text, position)
                 if match is not None:
@@ -337,13 +350,13 @@ def _names_a_firm(value: str) -> bool:
     return any(word.lower() in _FIRM_WORDS for word in _WORDS.findall(value))
 
 
-def _block_end(text: str, position: int) -> tuple[int, int, bool]:
+def _block_end(position: int, segments: Iterator[re.Match[str]]) -> tuple[int, int, bool]:
     """Where the postal block after a street line ends, its parts, and whether one is postal.
 
     A unit or a postal code is what makes a name and a number an address.
     """
     end, count, postal = position, 0, False
-    for segment in _segments(text, position):
+    for segment in segments:
         end, count = segment.end(), count + 1
         postal = postal or any(segment.group(g) for g in ("unit", "code", "code1", "code2"))
         if count == _MAX_SEGMENTS:
@@ -351,19 +364,27 @@ def _block_end(text: str, position: int) -> tuple[int, int, bool]:
     return end, count, postal
 
 
-def _segments(text: str, position: int) -> Iterator[re.Match[str]]:
-    """The unit, postal-code, place and country parts that follow ``position``."""
+def _segments(
+    part: Callable[[int, bool], re.Match[str] | None], position: int
+) -> Iterator[re.Match[str]]:
+    """The unit, postal-code, place and country parts that follow ``position``, each
+    found by ``part(position, after_unit)``."""
     after_unit = False
-    while True:
-        gap = _NEXT_LINE.match(text, position) or _SAME_LINE.match(text, position)
-        if gap is None:
-            return
-        segment = _SEGMENT.match(text, gap.end())
-        if segment is None or not _acceptable(text, segment, gap.group(), after_unit):
-            return
+    while (segment := part(position, after_unit)) is not None:
         after_unit = segment.group("unit") is not None
         position = segment.end()
         yield segment
+
+
+def _next_part(text: str, position: int, after_unit: bool) -> re.Match[str] | None:
+    """The part of a postal block that continues it at ``position``, if one does."""
+    gap = _NEXT_LINE.match(text, position) or _SAME_LINE.match(text, position)
+    if gap is None:
+        return None
+    segment = _SEGMENT.match(text, gap.end())
+    if segment is None or not _acceptable(text, segment, gap.group(), after_unit):
+        return None
+    return segment
 
 
 def _acceptable(text: str, segment: re.Match[str], gap: str, after_unit: bool) -> bool:
