@@ -359,10 +359,24 @@ def test_internal_notices_are_not_rate_limited(engine: Engine) -> None:
         assert queue(engine, sla, config=config, at=NOW + timedelta(minutes=minute)) is not None
 
 
-def test_invalid_address_is_suppressed_not_raised(engine: Engine) -> None:
+@pytest.mark.parametrize(
+    "to",
+    [
+        "not an address",
+        "s" * 240 + "@brokers.example",  # 256 characters: longer than SMTP carries
+        "s" * 65 + "@brokers.example",  # a local part past 64 octets
+    ],
+)
+def test_invalid_address_is_suppressed_not_raised(engine: Engine, to: str) -> None:
     incident, producer = add_case(engine)
-    assert queue(engine, ack_new(incident, producer, to="not an address")) is None
+    assert queue(engine, ack_new(incident, producer, to=to)) is None
     assert suppressed_rules(engine) == ["invalid_address"]
+
+
+def test_the_longest_address_smtp_carries_is_answered(engine: Engine) -> None:
+    incident, producer = add_case(engine)
+    to = "s" * 64 + "@" + "b" * 181 + ".example"  # 254 characters
+    assert queue(engine, ack_new(incident, producer, to=to)) is not None
 
 
 # --- templates that fail at send time -----------------------------------------------------------

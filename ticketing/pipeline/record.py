@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
+from mailer.addresses import MAX_ADDRESS
 from mailer.parsing import ParsedMessage
 from mailer.screening import Screening
 from mailer.sender_auth import SenderAuth
@@ -312,7 +313,7 @@ def _open(
         person_ids=person_ids(subject, text),
         when=prep.raw.received_at,
         priority=priority_of(subject, prep.guard.new_text, config.routing.high_priority_keywords),
-        opened_by=prep.identity.address,
+        opened_by=fit_text(prep.identity.address, MAX_ADDRESS) if prep.identity.address else None,
     )
     clocks.start(session, incident, prep.raw.received_at)
     if linked_from is not None:
