@@ -2,58 +2,27 @@
 
 Text comes from the inline text/plain parts, or from HTML through inscriptis
 (a maintained HTML-to-text converter that keeps layout such as lists and
-tables readable).  The *new text* of a reply — without quoted history and
-signatures — comes from mail-parser-reply, which knows the reply headers of
-many clients in English and Spanish.
+tables readable).  The *new text* of a reply — the writer's own words, without
+quoted history, attribution lines, signatures and footers — comes from
+``mailer.reply_text`` (quotequail and a small rule table).
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from email.message import Message
 
 from inscriptis import get_text
-from mailparser_reply import EmailReplyParser
-from mailparser_reply.parser import EmailMessage
 
 from mailer.headers import clean_text, decode_bytes
+from mailer.reply_text import new_text
 
 __all__ = ["body_text", "html_source", "html_to_text", "new_text_of"]
 
 log = logging.getLogger(__name__)
 
 _MAX_TEXT = 1_000_000  # characters kept of a body; the rest is not stored
-_MAX_REPLY_PARSE = 100_000  # reply parsing is skipped beyond this (pathological quoting)
-# English and Spanish first (the exchange's languages), then what producers' clients
-# may be set to; the library knows each language's reply headers.
-_reply_parser = EmailReplyParser(
-    languages=["en", "es", "de", "fr", "it", "nl", "pl", "sv", "da", "cs"]
-)
-
-
-def _reply_patterns() -> dict[str, re.Pattern[str]]:
-    """The library's patterns, compiled once instead of for every message (building
-    them cost about as much as using them).
-
-    Every reply header the library knows starts at a line start or at a newline; the
-    header pattern gets that as a leading assertion, so the scan fails at once at any
-    other position instead of trying each language there: the same matches, about
-    five times sooner.
-    """
-    template = EmailMessage(text="", languages=list(_reply_parser.languages))
-    header = template.HEADER_REGEX
-    return {
-        "_header_regex": re.compile(rf"(?:^|(?=\n))(?:{header.pattern})", header.flags),
-        "_disclaimers_regex": template.DISCLAIMERS_REGEX,
-        "_signature_regex": template.SIGNATURE_REGEX,
-    }
-
-
-_REPLY_PATTERNS = _reply_patterns()
-_QUOTED_LINE = re.compile(r"^\s*>")
-_ATTRIBUTION = re.compile(r"(wrote|escribi[oó]|schrieb|a [ée]crit|написал)\s*:\s*$", re.I)
 
 
 def _is_inline(part: Message) -> bool:
@@ -109,34 +78,6 @@ def _content_type(part: Message) -> str:
 
 
 def new_text_of(text: str) -> str:
-    """The reply's own text: quoted history and signature removed (whole text if unsure)."""
-    if not text.strip() or len(text) > _MAX_REPLY_PARSE:
-        return text.strip()
-    try:
-        reply = str(_latest_reply(text)).strip()
-    except (ValueError, IndexError, RecursionError, TypeError) as exc:
-        log.warning("reply parsing failed (%s); keeping the whole text", type(exc).__name__)
-        return text.strip()
-    return _without_quoted_lines(reply) or reply or text.strip()
-
-
-def _latest_reply(text: str) -> str | None:
-    """What ``_reply_parser.parse_reply(text)`` returns, with the precompiled patterns."""
-    message = EmailMessage(text=text, languages=list(_reply_parser.languages), **_REPLY_PATTERNS)
-    latest: str | None = message.read().latest_reply
-    return latest
-
-
-def _without_quoted_lines(text: str) -> str:
-    """Bottom- and inline-posted replies: what the parser left, less ``>`` lines and the
-    attribution line above them."""
-    lines = text.splitlines()
-    if not any(_QUOTED_LINE.match(line) for line in lines):
-        return text
-    kept: list[str] = []
-    for index, line in enumerate(lines):
-        follows_quote = index + 1 < len(lines) and _QUOTED_LINE.match(lines[index + 1])
-        if _QUOTED_LINE.match(line) or (follows_quote and _ATTRIBUTION.search(line)):
-            continue
-        kept.append(line)
-    return "\n".join(kept).strip()
+    """The reply's own words: quoted history, attribution lines, signatures and footers
+    removed (the whole text if unsure; never raises).  See ``mailer.reply_text``."""
+    return new_text(text)

@@ -44,18 +44,19 @@ def test_body_only_files_reduce_without_error(corpus: list[CorpusFile]) -> None:
 
 
 def test_replies_from_many_clients_reduce_to_the_new_text(shared_dir: Path) -> None:
-    """talon's fixtures: each standard reply must reduce to 'Hello' (or its *_reply_text)."""
+    """talon's fixtures: each standard reply must reduce to 'Hello'.  The companions of
+    iphone and sparrow (*_reply_text) are 'Hello' with the signature under it, which talon's
+    quote extractor leaves to its signature module: the new text cuts signatures too
+    (file by file: tests/test_reply_text.py)."""
     folder = shared_dir / "corpus" / "talon" / "tests" / "fixtures" / "standard_replies"
     results = {}
     for eml in sorted(folder.glob("*.eml")):
-        expected_file = folder / f"{eml.stem}_reply_text"
-        expected = expected_file.read_text() if expected_file.exists() else "Hello"
-        new_text = parse_message(eml.read_bytes()).new_text
-        results[eml.name] = new_text.split() == expected.split()
+        companion = folder / f"{eml.stem}_reply_text"
+        if companion.exists():
+            assert companion.read_text().startswith("Hello"), companion.name
+        results[eml.name] = parse_message(eml.read_bytes()).new_text
     assert len(results) == 12
-    for client in ("gmail.eml", "outlook.eml", "apple_mail.eml", "yahoo.eml", "thunderbird.eml"):
-        assert results[client], client
-    assert sum(results.values()) >= 11, results
+    assert results == dict.fromkeys(results, "Hello")
 
 
 def test_html_only_mail_gets_readable_text(shared_dir: Path) -> None:
