@@ -31,6 +31,7 @@ from tests.conftest import RunCli, write_config
 from tests.daemon import SECRET_ENV, Ticketd, ticketd_command, wait_until
 from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session
 from tests.mail import make_mail
+from ticketing import metrics
 from ticketing.config import Config, ImapConfig, IntakeConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.errors import StorageError
@@ -235,6 +236,8 @@ def test_imap_a_poison_message_waits_aside_while_the_others_are_recorded(
     poller = MailboxPoller(box, box.imap, _pipeline(refusing, config), FileLock(tmp_path / "lock"))
     for raw in (_good(1), _poison(), _good(2)):
         inbox.append("INBOX", raw)
+    quarantined = metrics.IMAP_QUARANTINED.labels("defect")
+    counted_before = quarantined._value.get()
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,))
     started = time.monotonic()
@@ -254,6 +257,7 @@ def test_imap_a_poison_message_waits_aside_while_the_others_are_recorded(
     inbox.select_folder("ticketd.quarantine", readonly=True)
     flags = inbox.get_flags(inbox.search(["ALL"]))
     assert [b"ticketd-defect" in f for f in flags.values()] == [True]
+    assert quarantined._value.get() == counted_before + 1  # ticketd_imap_quarantined_total
     assert "retrying in" not in caplog.text  # the mailbox never backed off
     assert "attempt 2 of 3" in caplog.text and "failed in intake 3 times" in caplog.text
 

@@ -157,6 +157,18 @@ SMTP_TIMED_OUT = Counter(
 )
 
 
+IMAP_QUARANTINED = Counter(
+    "ticketd_imap_quarantined",
+    "Messages an IMAP poller moved to its mailbox's quarantine folder (ticketd quarantine "
+    "list), by why (defect, refused, pii-rejected).  The spool's: ticketd_spool_quarantined.",
+    ["reason"],
+)
+
+
+def count_imap_quarantined(reason: str, count: int) -> None:
+    IMAP_QUARANTINED.labels(reason).inc(count)
+
+
 def count_smtp_refused(reason: str) -> None:
     SMTP_REFUSED.labels(reason).inc()
 

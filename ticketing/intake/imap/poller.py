@@ -39,6 +39,7 @@ from sqlalchemy.engine import Engine
 
 from mailer.errors import ImapError
 from mailer.imap_client import FetchedMessage, ImapMailbox, ImapSettings
+from ticketing import metrics
 from ticketing.backoff import Backoff
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.errors import StorageError
@@ -189,6 +190,7 @@ class MailboxPoller:
                 if keywords and reason:  # the reason travels with it (imap/quarantine.py)
                     conn.set_keyword(uids, quarantine_keyword(reason))
                 conn.move(uids, self.imap.quarantine_folder)
+                metrics.count_imap_quarantined(reason or "defect", len(uids))
             else:
                 conn.expunge(uids)
 
