@@ -81,8 +81,8 @@ def kept_text(guard: PiiGuard, text: str, scan: Scanned) -> str:
     if scan.whole:
         return guard.redact(text, scan.findings)
     read = [replace(f, end=min(f.end, scan.read)) for f in scan.findings]
-    kept = guard.redact(text[: scan.read], read)
-    gap = " " if kept and not kept[-1].isspace() else ""
+    kept = guard.redact(text[: scan.read], read).removesuffix("\r")  # a cut CRLF
+    gap = " " if kept and not kept.endswith(("\n", " ", "\t")) else ""
     return kept + gap + UNREAD_NOTE.format(scan.length - scan.read)
 
 

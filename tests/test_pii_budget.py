@@ -23,7 +23,9 @@ from pii_guard import (
     PiiGuard,
     PiiGuardError,
     ScanBudget,
+    Scanned,
     evaluate,
+    kept_text,
 )
 from pii_guard.labels import finding_labels
 from ticketing.config import Config
@@ -77,6 +79,17 @@ def test_redact_keeps_what_was_read_and_notes_the_rest(guard: PiiGuard) -> None:
     assert outcome.unscanned == {"text": len(text) - PIECE}
     assert outcome.counts == {UNSCANNED: 1}
     assert outcome.fields["subject"] == "Renewal"  # read before the budget ran out
+
+
+def test_the_note_never_splits_a_line_break(guard: PiiGuard) -> None:
+    """Mail keeps CRLF: a cut between CR and LF would leave a lone CR before the note."""
+    text = "Renewal notice.\r\n" * 200
+    cut = text.index("\n", PIECE - 20)  # the piece ends right after a CR
+    kept = kept_text(guard, text, Scanned([], cut, len(text)))
+    assert "\r[" not in kept and kept.endswith(UNREAD_NOTE.format(len(text) - cut))
+    assert kept_text(
+        guard, "Renewal notice", Scanned([], 7, 14)
+    ) == "Renewal " + UNREAD_NOTE.format(7)
 
 
 def test_reject_refuses_what_it_could_not_read(guard: PiiGuard) -> None:
@@ -140,6 +153,7 @@ def test_a_redact_mailbox_stores_the_part_read_and_drops_what_was_not(
         row = session.exec(select(Message)).one()
         attachment = session.exec(select(Attachment)).one()
     assert SSN not in row.text and SSN not in row.new_text
+    assert row.new_text == row.text  # not read in time: the stored text stands in for it
     assert row.text.startswith("My client, Person ID 1001") and "could not be checked" in row.text
     assert row.pii_findings == {UNSCANNED: 2}  # the body, and the attachment after it
     assert row.subject == "Escalated Case: Enrollment.PID #:174097"  # read whole in time

@@ -30,7 +30,6 @@ from pii_guard import (
     PiiGuard,
     evaluate,
     is_scannable,
-    kept_text,
 )
 from ticketing.incidents.parties import Identity
 from ticketing.pipeline.types import GuardResult
@@ -84,14 +83,15 @@ class PiiGuardStage:
         fields.update({f"attachment:{i}": text for i, text in texts.items()})
         budget = self.guard.budget()
         outcome = evaluate(self.guard, policy, fields, allow, budget)
-        new_text = message.new_text
+        text, new_text = outcome.fields["text"], message.new_text
         if outcome.action != "pass":
             scan = self.guard.scan_within(new_text, budget, allow)
-            new_text = kept_text(self.guard, new_text, scan)
+            # the stored text, read and redacted, says more than a note alone would
+            new_text = self.guard.redact(new_text, scan.findings) if scan.whole else text
         return GuardResult(
             outcome.action,
             outcome.fields["subject"],
-            outcome.fields["text"],
+            text,
             new_text,
             outcome.counts,
             tuple(_disposition(i, a, outcome, texts) for i, a in enumerate(message.attachments)),
