@@ -82,7 +82,7 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
     for charset in (declared, *_FALLBACK_CHARSETS) if declared else _FALLBACK_CHARSETS:
         try:
             return data.decode(charset)
-        except (LookupError, UnicodeDecodeError):
+        except (LookupError, UnicodeDecodeError, ValueError):  # ValueError: a NUL in the name
             continue
     return data.decode("latin-1")  # pragma: no cover  (latin-1 decodes everything)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mailer.parsing import _TRACE_HEADERS, _payload_bytes, content_hash
+from mailer.parsing import _TRACE_HEADERS, _payload_bytes, content_hash, parse_message
 
 from .corpus import CorpusFile, corpus_files
 
@@ -149,3 +149,12 @@ def test_corpus_attachments_decode_as_the_stdlib_does(corpus: list[CorpusFile]) 
                 assert _ours(mine) == (data, defects), item.rel
             decoded += 1
     assert decoded > 500
+
+
+def test_a_charset_name_with_a_nul_falls_back_instead_of_failing() -> None:
+    """Found by the fuzz run: ``bytes.decode`` raises ValueError on a NUL in the name."""
+    raw = (
+        b"From: a@b.example\r\nTo: c@d.example\r\nSubject: x\r\n"
+        b"Content-Type: text/plain; charset=us-ascii\x00\r\n\r\nhello\r\n"
+    )
+    assert parse_message(raw).text.strip() == "hello"
