@@ -94,4 +94,25 @@ class SessionGate:
             _goodbye(session)
         if remaining:
             log.warning("SMTP drain: %d session(s) cut off after %.0fs", len(remaining), grace)
+        await self._closed(linger)
         return len(remaining)
+
+    async def _closed(self, linger: float) -> None:
+        """Wait up to ``linger`` for the sessions told 421 to close, then abort the rest.
+
+        ``close`` ends a connection on a later turn of the loop, once what was written
+        has gone out: a client that reads nothing would keep its socket open past the
+        loop's end, where it is never closed (and Python warns of it when collected).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + linger
+        while (left := self.unclosed_sessions()) and loop.time() < deadline:
+            await asyncio.sleep(_POLL_SECONDS)
+        for session in left:
+            if isinstance(session.transport, asyncio.WriteTransport):
+                session.transport.abort()
+        await asyncio.sleep(0)  # an abort, and a 421 to a late client, close on the next turn
+
+    def unclosed_sessions(self) -> list[SMTP]:
+        """Sessions whose connection is not closed yet (told 421 or not)."""
+        return [s for s in self._sessions if s.transport is not None]
