@@ -23,14 +23,7 @@ from typing import Literal, Protocol
 
 from mailer.headers import decode_bytes
 from mailer.parsing import Attachment, ParsedMessage
-from pii_guard import (
-    NO_ALLOW,
-    AllowList,
-    GuardOutcome,
-    PiiGuard,
-    evaluate,
-    is_scannable,
-)
+from pii_guard import NO_ALLOW, AllowList, GuardOutcome, PiiGuard, evaluate, is_scannable
 from ticketing.incidents.parties import Identity
 from ticketing.pipeline.types import GuardResult
 from ticketing.privacy.allow import party_allow
