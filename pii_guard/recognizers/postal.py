@@ -138,7 +138,7 @@ _BARE_US = re.compile(
 _HOUSE_NUMBER = re.compile(
     r"(?<![\w$.,:/(-])(?:\d{1,5}[-/]\d{1,4}[A-Za-z]?(?![\w/-])|\d{1,6}[A-Za-z]?(?![\w/:)-]|[.,]\d))"
 )
-# ... beside a street's or a place's word: a capitalised word, a street or unit word.
+# ... beside a street's or a place's word: what the word before a number may be.
 _UNITS = frozenset(UNIT_WORDS)
 _SUFFIXES = frozenset(w.replace("\\.", "") for w in SUFFIX_WORDS)
 _COMPOUNDS = tuple(COMPOUND_ENDINGS)
@@ -234,8 +234,8 @@ class PostalRecognizer:
 
 @dataclass
 class _Page:
-    """One text being read, its folded copy, and what is already known of it: the start
-    start positions tried up to where, and the postal blocks already followed."""
+    """One text being read, its folded copy, and what is already known of it: up to
+    where start positions have been tried, and the postal blocks and parts followed."""
 
     text: str
     lower: str
