@@ -116,6 +116,12 @@ _DEVICE_FOOTER = re.compile(
     r"skickat från |wysłano z |odesláno z |(?:从|從|发自|寄自)我的)",
     re.IGNORECASE,
 )
+_DEVICE_NAMED = re.compile(
+    r"\b(?:my|mi|mon|ma|mein\w*|mijn|mio|mia|min|mitt|mój|mého)\b|我的|"
+    r"\b(?:mobile|m[oó]vil|phone|tel[eé]fono|cell|celular|device|dispositivo|galaxy|tablet|handy|"
+    r"portable|appareil|mobiel|cellulare|telefon|windows|android|ios\b|iphone|ipad|outlook)",
+    re.IGNORECASE,
+)
 _RULE_LINE = re.compile(r"^[ \t]*[-_=*~]{5,}[ \t]*$")
 # "-Abhishek Kona": a name signed with a leading dash, alone after a blank line.
 _DASH_SIGNOFF = re.compile(r"^-[A-Z][\w.'\u2019]*(?: [A-Z][\w.'\u2019-]*){0,2}[ \t]*$")
@@ -371,6 +377,17 @@ def _is_footer_line(run: Sequence[str], index: int) -> bool:
         return True
     if len(line) > _MAX_FOOTER_LINE:
         return False
-    if _DEVICE_FOOTER.match(_MARKDOWN_LINK.sub(r"\1", line)) or _RULE_LINE.match(line):
+    if _RULE_LINE.match(line) or _is_device_footer(_MARKDOWN_LINK.sub(r"\1", line)):
         return True
     return bool(_DASH_SIGNOFF.match(line)) and index > 0 and not run[index - 1].strip()
+
+
+def _is_device_footer(line: str) -> bool:
+    """A client's "Sent from my iPhone" line, not a producer's last sentence: after its
+    first word it names a device or an app (a capital: "Airmail", "iPhone", "TI-85"), a
+    possession ("my", "mi", "meinem") or a kind of device ("mobile", "phone").  "Sent by
+    certified mail on 11/02" and "sent with the renewal packet" are the writer's."""
+    if not _DEVICE_FOOTER.match(line):
+        return False
+    rest = line.strip(" \t(<").partition(" ")[2]
+    return any(c.isupper() for c in rest) or _DEVICE_NAMED.search(rest) is not None

@@ -287,6 +287,20 @@ def test_signatures_and_footers_are_cut(ending: str) -> None:
     assert new_text_of(f"{OWN}\n\n{ENDINGS[ending]}\n") == OWN
 
 
+@pytest.mark.parametrize(
+    "last",
+    [
+        "Sent by certified mail on 11/02",
+        "Sent via fax to the carrier yesterday",
+        "sent with the renewal packet",
+        "Enviado de vuelta al cliente el lunes",
+    ],
+)
+def test_a_last_line_that_names_no_device_is_the_writers(last: str) -> None:
+    """Only a client's footer is cut: it names a device, an app or a possession."""
+    assert new_text_of(f"{OWN}\n{last}\n") == f"{OWN}\n{last}"
+
+
 def test_a_signature_above_the_quote_is_cut_too() -> None:
     attribution = "El 3 feb 2025, a las 10:12, Mesa de escalamiento escribió:"
     body = f"{OWN}\n\nEnviado desde mi iPhone\n\n{attribution}\n> ¿Y el 1095-A?\n"
@@ -446,16 +460,8 @@ GITHUB = [
     ("email_1_4.txt", "Awesome! I haven't had another problem with it."),
     ("email_1_7.txt", ":+1:"),
     ("correct_sig.txt", "this is an email with a correct -- signature."),
-    pytest.param(
-        "email_1_6.txt",
-        "I get proper rendering as well.\n\nSent from a magnificent torch of pixels",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="'Sent from a magnificent torch of pixels' is cut as a device footer "
-            "(Discourse's trimmer cuts 'Sent from …' lines too); github's parser only cuts "
-            "'Sent from my …'",
-        ),
-    ),
+    # no device named: a writer's line, as github's parser keeps it
+    ("email_1_6.txt", "I get proper rendering as well.\n\nSent from a magnificent torch of pixels"),
 ]
 
 
