@@ -109,12 +109,12 @@ def main() -> None:
     guard = PiiGuard.build()
     guard.scan("warm up: 12 Main Street, Baltimore MD 21201")
     pieces = _ordinary(args.shared)
-    ordinary = statistics.mean(_ms(guard, p, rounds=3) for p in pieces)
+    ordinary = statistics.mean(_ms(guard, p, rounds=7) for p in pieces)
     print(f"ordinary mail: {ordinary:.1f} ms per 2 KB ({len(pieces)} pieces)")
     worst = 0.0
     print("known units:      ms/2KB  ratio   ms/2KB at 32 KB")
     for unit in KNOWN:
-        small = _ms(guard, _repeated(unit, PIECE), rounds=3)
+        small = _ms(guard, _repeated(unit, PIECE), rounds=7)
         large = _ms(guard, _repeated(unit, 16 * PIECE), rounds=2) / 16
         worst = max(worst, small, large)
         print(f"  {_shown(unit):22} {small:6.1f} {small / ordinary:6.1f}x {large:8.1f}")
@@ -124,7 +124,7 @@ def main() -> None:
     )[:5]
     print(f"random search ({args.search} units, seed {args.seed}), worst five, re-timed:")
     for _, unit in found:
-        timed = _ms(guard, _repeated(unit, PIECE), rounds=3)
+        timed = _ms(guard, _repeated(unit, PIECE), rounds=7)
         worst = max(worst, timed)
         print(f"  {_shown(unit):22} {timed:6.1f} {timed / ordinary:6.1f}x")
     print(f"worst: {worst:.1f} ms per 2 KB = {worst / ordinary:.1f}x ordinary (target 5x)")

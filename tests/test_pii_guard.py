@@ -232,6 +232,8 @@ def test_an_installed_spacy_model_adds_its_ner(tmp_path: Path) -> None:
         "Storgatan 3\n> 111 51 Stockholm",
         "221B Baker Street\nLondon NW1 6XE\nUnited Kingdom",
         "Apt. 4 Lindenweg 9\n3012 Bern",
+        # the longest line that ends with a name: ten words before its number
+        "Apt # 4 12 Via della Porta di Santa Croce 31\n00186 Roma",
     ],
 )
 def test_foreign_postal_blocks_are_redacted_whole(guard: PiiGuard, block: str) -> None:

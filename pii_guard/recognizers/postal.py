@@ -145,6 +145,10 @@ _COMPOUNDS = tuple(COMPOUND_ENDINGS)
 _WORD_AFTER = re.compile(rf"\.?,?[ \t]+(?:[{_UPPER}]|{_PREFIX}|{_UNIT_WORD}|\d)")
 _REACH = 70  # characters before a house number that a street line may take
 _BACK = 32  # characters before a number where a line starting with it may begin ("Apt. 1 ")
+# words before the number of the longest line that ends with a name: a flat, "#", its
+# number and a building number, a street word, four names or particles, the name
+_NAME_LINE_WORDS = 10
+_BLANKS = re.compile(r"[ \t]+")
 _WORDS = re.compile(r"[^\W\d_]+")
 # Firm and plan words, less those that also name places ("United Kingdom", "Church St").
 _FIRM_WORDS = ORG_WORDS - words(
@@ -317,7 +321,7 @@ def _street_lines(
         # these lines are written with blanks, never across a line break
         reach = max(start - _REACH, text.rfind("\n", 0, start) + 1)
         # where several kinds could end here, the one that starts first is the line
-        lines = (p.search(text, reach, end) for p in before)
+        lines = (p.search(text, _reach_of(p, text, reach, start), end) for p in before)
         street = min((m for m in lines if m is not None), key=_start, default=None)
         if street is not None:
             yield street, False
@@ -339,6 +343,16 @@ def _street_lines(
                 match = pattern.match(text, position)
                 if match is not None:
                     yield match, pattern is _BARE_US
+
+
+def _reach_of(pattern: re.Pattern[str], text: str, reach: int, start: int) -> int:
+    """Where a line of ``pattern``'s kind ending at ``start`` may begin: a line that ends
+    with a name is at most ``_NAME_LINE_WORDS`` words long, so a search on a line of short
+    words ("Via Roma 1 Via Roma 1 ...") need not try every one of them."""
+    if pattern is not _ENDS_WITH_NAME:
+        return reach
+    blanks = [m.end() for m in _BLANKS.finditer(text, reach, start)]
+    return blanks[-_NAME_LINE_WORDS] if len(blanks) >= _NAME_LINE_WORDS else reach
 
 
 def _start(match: re.Match[str]) -> int:
