@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,6 +71,24 @@ def _pg_execute(url: str, sql: str) -> None:
         conn.execute(sql)
 
 
+_CHECKPOINT_PATIENCE = 60.0  # seconds; test_faults fills its tablespace for a few
+
+
+def _pg_database_ddl(url: str, sql: str) -> None:
+    """CREATE and DROP DATABASE, which ask the server for a checkpoint: while
+    test_faults' full-disk test holds its tablespace full, every checkpoint fails
+    ("checkpoint request failed"), so another worker's test tries again meanwhile."""
+    deadline = time.monotonic() + _CHECKPOINT_PATIENCE
+    while True:
+        try:
+            _pg_execute(url, sql)
+            return
+        except psycopg.errors.InternalError as exc:
+            if "checkpoint" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> str:
     """The server URL from ``TICKETD_TEST_POSTGRES_URL``, checked to answer."""
@@ -92,20 +111,20 @@ def _with_database(url: str, name: str) -> str:
 def postgres_template(postgres_url: str) -> Iterator[str]:
     """A database migrated to head once per session, copied for each test."""
     name = f"ticketd_tpl_{uuid.uuid4().hex[:10]}"
-    _pg_execute(postgres_url, f'CREATE DATABASE "{name}"')
+    _pg_database_ddl(postgres_url, f'CREATE DATABASE "{name}"')
     engine = create_db_engine(DatabaseConfig(url=_with_database(postgres_url, name)))
     upgrade(engine)
     engine.dispose()
     yield name
-    _pg_execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_database_ddl(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _fresh_pg_database(postgres_url: str, template: str | None) -> Iterator[str]:
     name = f"ticketd_t_{uuid.uuid4().hex[:12]}"
     clause = f' TEMPLATE "{template}"' if template else ""
-    _pg_execute(postgres_url, f'CREATE DATABASE "{name}"{clause}')
+    _pg_database_ddl(postgres_url, f'CREATE DATABASE "{name}"{clause}')
     yield _with_database(postgres_url, name)
-    _pg_execute(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    _pg_database_ddl(postgres_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 # --- one fixture, both databases ---------------------------------------------------------------
