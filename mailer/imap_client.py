@@ -228,6 +228,28 @@ class ImapMailbox:
             found = self._client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
         return {int(uid): _message_id(data.get(key, b"")) for uid, data in found.items()}
 
+    def append_once(self, folder: str, message: bytes, message_id: str) -> bool:
+        """APPEND ``message`` to ``folder`` (made when missing) unless a message that is not
+        ``\\Deleted`` already carries exactly this Message-ID: a retried delivery, even one
+        whose first APPEND landed but whose answer was lost, never shows a copy twice.
+
+        No flags, so a mail client shows it unread; the server dates it now.  ``True`` when
+        appended, ``False`` when it was there already.  One writer per Message-ID at a time
+        (the outbox's claim): two sessions racing could both find it absent."""
+        wanted = " ".join(message_id.split())  # as ``message_ids`` reads it back
+        if not wanted or not wanted.isascii():
+            raise ValueError("append_once needs an ASCII Message-ID")
+        self.ensure_folder(folder)
+        self.select(folder, readonly=True)  # EXAMINE: SEARCH needs a folder, \Recent stays
+        # HEADER is a case-insensitive substring search: the hits are only candidates
+        with _protocol(f"search {folder!r}"):
+            hits = self._client.search(["UNDELETED", "HEADER", "Message-ID", wanted])
+        if hits and wanted in self.message_ids(sorted(int(uid) for uid in hits)).values():
+            return False
+        with _protocol(f"append to {folder!r}"):
+            self._client.append(self.server_name(folder), message)
+        return True
+
     def fetch(self, uids: list[int]) -> list[FetchedMessage]:
         """Whole messages, without setting ``\\Seen``; in UID order."""
         if not uids:
