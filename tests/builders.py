@@ -53,13 +53,15 @@ NOW = datetime(2026, 11, 26, 15, 0, tzinfo=UTC)
 
 
 class RecordedReplies:
-    """A ReplySink that keeps the orders instead of rendering them."""
+    """A ReplySink that keeps the orders instead of rendering them: the replies to the
+    sender in ``orders``, the desk copies for the team apart, in ``desk_copies``."""
 
     def __init__(self) -> None:
         self.orders: list[ReplyOrder] = []
+        self.desk_copies: list[ReplyOrder] = []
 
     def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
-        self.orders.append(order)
+        (self.desk_copies if order.kind == "desk_copy" else self.orders).append(order)
         return True
 
     @property

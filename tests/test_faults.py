@@ -158,9 +158,10 @@ def test_full_database_disk_answers_452_then_records_the_retry_once(
         assert (code, text.split()[0]) == (452, "4.3.1"), text
         filler.unlink()
         assert _message_ids(engine) == ["<full-0@brokers.example>"], "half-recorded"
-        assert (_incidents(engine), len(_outbox(engine))) == (1, 1)
+        # the first message's acknowledgement and desk copy
+        assert (_incidents(engine), len(_outbox(engine))) == (1, 2)
         assert [daemon.send(retried)[0] for _ in range(2)] == [250, 250]
-        assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
+        assert wait_until(lambda: len(_outbox(engine)) == 4 and _all_sent(engine, maildir))
     assert _message_ids(engine) == ["<full-0@brokers.example>", "<full-1@brokers.example>"]
     assert _incidents(engine) == 2
     engine.dispose()
@@ -189,7 +190,7 @@ def test_full_maildir_disk_keeps_the_reply_pending_then_delivers_it_once(
         status, _, error = _outbox(engine)[-1]
         assert status in ("pending", "sending")
         assert error is not None and "not writable" in error
-        assert len(_delivered(maildir)) == 1
+        assert len(_delivered(maildir)) == 2  # the first message's ack and desk copy
         # mailbox.Maildir.add fsyncs outside its clean-up, so a failed write leaves an empty
         # file in tmp/ (never read; Maildir.clean() removes it): no mail content may be there.
         assert all(path.stat().st_size == 0 for path in (maildir / "tmp").iterdir())
@@ -197,7 +198,7 @@ def test_full_maildir_disk_keeps_the_reply_pending_then_delivers_it_once(
         assert wait_until(lambda: _all_sent(engine, maildir)), _outbox(engine)
         time.sleep(2)  # a second delivery, if there were one, would land within a round
     assert sorted(_mail_ids(maildir)) == sorted(_outbox_ids(engine))
-    assert [status for status, _, _ in _outbox(engine)] == ["sent", "sent"]
+    assert [status for status, _, _ in _outbox(engine)] == ["sent"] * 4  # acks, desk copies
     assert _message_ids(engine) == ["<md-0@brokers.example>", "<md-1@brokers.example>"]
     engine.dispose()
 
@@ -238,9 +239,10 @@ def test_full_postgres_disk_answers_452_then_records_the_retry_once(
         assert (code, text.split()[0]) == (452, "4.3.1"), text
         filler.unlink()
         assert _message_ids(engine) == ["<pgfull-0@brokers.example>"], "half-recorded"
-        assert (_incidents(engine), len(_outbox(engine))) == (1, 1)
+        # the first message's acknowledgement and desk copy
+        assert (_incidents(engine), len(_outbox(engine))) == (1, 2)
         assert [daemon.send(retried)[0] for _ in range(2)] == [250, 250]
-        assert wait_until(lambda: len(_outbox(engine)) == 2 and _all_sent(engine, maildir))
+        assert wait_until(lambda: len(_outbox(engine)) == 4 and _all_sent(engine, maildir))
     assert _message_ids(engine) == ["<pgfull-0@brokers.example>", "<pgfull-1@brokers.example>"]
     engine.dispose()
 

@@ -30,12 +30,13 @@ class Replies:
 
     def __init__(self, fail_for: str | None = None) -> None:
         self.fail_for = fail_for
-        self.orders: list[ReplyOrder] = []
+        self.orders: list[ReplyOrder] = []  # the replies; desk copies are kept apart
+        self.desk_copies: list[ReplyOrder] = []
 
     def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
         if order.identity.address == self.fail_for:
             raise RuntimeError("bug in a stage")
-        self.orders.append(order)
+        (self.desk_copies if order.kind == "desk_copy" else self.orders).append(order)
         return True
 
 

@@ -3,10 +3,12 @@ after commit, caseworkers' sent mail, state folders, quarantine, UIDVALIDITY."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,22 +16,30 @@ from imapclient import IMAPClient
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
+from mailer.delivery import MaildirTransport
+from mailer.errors import ImapError
 from pii_guard import PiiGuard
-from tests.builders import RecordedReplies
+from tests.builders import RecordedReplies, make_composer
 from tests.dns_server import AuthDns
 from tests.dovecot import DovecotServer
 from tests.mail import make_mail
 from ticketing.config import AuthenticationConfig, Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.pii_schema import PiiConfig
+from ticketing.errors import StorageError
 from ticketing.intake.build import build_pipeline
+from ticketing.intake.imap import poller as poller_module
 from ticketing.intake.imap.leadership import FileLock
 from ticketing.intake.imap.poller import MailboxPoller
+from ticketing.outbound.desk_transport import DeskTransport
+from ticketing.outbound.outbox import dispatch_due
+from ticketing.outbound.templated import TemplatedReplies
 from ticketing.pipeline.guard import PiiGuardStage
 from ticketing.pipeline.types import RawMessage
 from ticketing.privacy.settings import build_guard
+from ticketing.server.daemon import desk_folders
 from ticketing.store.db import transaction
-from ticketing.store.models import AuditEvent, Incident, Message, Producer
+from ticketing.store.models import AuditEvent, Incident, Message, OutboxMessage, Producer, utcnow
 
 SECRET = b"s" * 40
 
@@ -296,3 +306,92 @@ def test_without_move_messages_are_copied_then_expunged(
     assert _count(client, "INBOX") == 0
     assert _count(client, "ticketd.processed") == 3
     client.logout()
+
+
+# --- a redact mailbox: the original replaced by its desk copy, crash or not ---------------------
+
+
+def _desk_poller(desk: Desk) -> tuple[Config, MailboxPoller]:
+    """A poller whose pipeline orders real desk copies (outbound/desk_copies.py)."""
+    config = _config(desk.imap())
+    composer = make_composer(config)
+    replies = TemplatedReplies(composer, desk.engine, desk.guard)
+    checks = AuthenticationConfig(nameservers=(desk.dns.nameserver,))
+    config = config.model_copy(update={"authentication": checks})
+    box = config.mailboxes[0]
+    assert box.imap is not None
+    stage = PiiGuardStage(desk.guard)
+    pipeline = build_pipeline(
+        config, desk.engine, guard=stage, secret=composer.secret, replies=replies
+    )
+    return config, MailboxPoller(box, box.imap, pipeline, FileLock(desk.lock))
+
+
+def _with_ssn(i: int) -> bytes:
+    return make_mail(
+        subject=f"Escalated Case: Enrollment.PID #:1750{i:02d}",
+        body="My client's SSN is 219-09-9999; the enrollment failed.\n\nSam",
+    )
+
+
+def _fails_with(error: Exception) -> Callable[..., None]:
+    """A stand-in that dies as a killed process would, at that point."""
+
+    def fail(*args: object) -> None:
+        raise error
+
+    return fail
+
+
+def _folders(client: IMAPClient) -> dict[str, int]:
+    return {f: _count(client, f) for f in ("INBOX", "Desk", "ticketd.processed")}
+
+
+def test_the_original_is_replaced_by_its_desk_copy(desk: Desk) -> None:
+    _, poller = _desk_poller(desk)
+    desk.deliver(_with_ssn(1))
+    assert _poll(poller) == 1
+    assert _folders(desk.client) == {"INBOX": 0, "Desk": 1, "ticketd.processed": 0}
+    desk.client.select_folder("Desk", readonly=True)
+    (raw,) = [
+        d[b"BODY[]"] for d in desk.client.fetch(desk.client.search(["ALL"]), ["BODY[]"]).values()
+    ]
+    assert b"219-09-9999" not in raw and b"[REDACTED:US_SSN]" in raw
+    with transaction(desk.engine, readonly=True) as session:
+        (row,) = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "desk_copy")).all()
+    assert (row.status, row.to_address) == ("sent", "imap:escalations")
+
+
+def test_a_crash_between_the_copy_and_the_removal_leaves_both_then_one(
+    desk: Desk, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Five crashes at the two points between APPEND and EXPUNGE: never neither, and
+    once it settles, each message once (one record, one desk copy, no original)."""
+    config, poller = _desk_poller(desk)
+    real_finish = poller_module.finish_desk_copy  # type: ignore[attr-defined]
+    for i in range(5):
+        desk.deliver(_with_ssn(i))
+        conn = poller.connect(poller._settings)
+        poller.prepare(conn)
+        if i % 2:  # after the row is marked sent, before the original goes
+            monkeypatch.setattr(conn, "expunge", _fails_with(ImapError("killed")))
+        else:  # after the APPEND, before the row is marked sent
+            monkeypatch.setattr(poller_module, "finish_desk_copy", _fails_with(StorageError("x")))
+        with pytest.raises((ImapError, StorageError)):
+            poller.poll_once(conn)
+        conn.close()
+        monkeypatch.setattr(poller_module, "finish_desk_copy", real_finish)
+        both = _folders(desk.client)
+        assert (both["INBOX"], both["Desk"]) == (1, i + 1), both  # never neither
+        _poll(poller)  # the next round: the copy is sent, or still held by the dead lease
+        if _count(desk.client, "INBOX"):
+            # the lease of the crashed claim runs out and the dispatcher takes the copy over
+            transport = DeskTransport(MaildirTransport(tmp_path / "sent"), desk_folders(config))
+            later = utcnow() + timedelta(minutes=10)
+            asyncio.run(dispatch_due(desk.engine, transport, later, config.outbound))
+            _poll(poller)
+        assert _folders(desk.client) == {"INBOX": 0, "Desk": i + 1, "ticketd.processed": 0}
+    with transaction(desk.engine, readonly=True) as session:
+        assert len(session.exec(select(Message)).all()) == 5
+        copies = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "desk_copy")).all()
+    assert sorted(row.status for row in copies) == ["sent"] * 5

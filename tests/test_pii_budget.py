@@ -185,7 +185,7 @@ def test_serve_answers_a_producer_whose_mail_was_too_long_to_check(
     assert code == 250, reply
     with transaction(engine, readonly=True) as session:
         row = session.exec(select(Message)).one()
-        acks = session.exec(select(OutboxMessage)).all()
+        acks = session.exec(select(OutboxMessage).where(OutboxMessage.kind != "desk_copy")).all()
     assert SSN not in row.text and "could not be checked" in row.text
     assert [ack.kind for ack in acks] == ["ack_new"]
     body = message_from_bytes(acks[0].mime, policy=policy.default).get_body(("plain",))

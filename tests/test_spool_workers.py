@@ -127,7 +127,8 @@ def test_workers_record_every_message_count_it_and_answer_it(
         assert all(r.startswith("2.0.0 Ok: queued as ") for r in senders.replies)
         assert wait_until(lambda: len(_recorded_ids(db)) == 40, 60)
         assert sorted(_recorded_ids(db)) == sorted(i for i, _ in mails)
-        assert wait_until(lambda: len(list((tmp_path / "sent" / "new").iterdir())) == 40)
+        # an acknowledgement and a desk copy each
+        assert wait_until(lambda: len(list((tmp_path / "sent" / "new").iterdir())) == 80)
         body = urllib.request.urlopen(f"http://127.0.0.1:{http}/metrics").read().decode()
         assert 'ticketd_messages_received_total{source="smtp"} 40.0' in body
         assert "ticketd_spool_waiting 0.0" in body and "ticketd_spool_quarantined 0.0" in body

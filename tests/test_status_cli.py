@@ -94,7 +94,7 @@ def test_after_an_escalation(run_cli: RunCli, config: Path, engine: Engine, tmp_
     assert data["incidents"] == {"new": 1}
     outbox = data["outbox"]
     assert isinstance(outbox, dict)
-    assert (outbox["pending"], outbox["failed"]) == (1, 0)  # the acknowledgement
+    assert (outbox["pending"], outbox["failed"]) == (2, 0)  # the acknowledgement, the desk copy
     assert 0 <= outbox["oldest_pending_age_seconds"] < 120
     next_sla = data["next_sla"]
     assert isinstance(next_sla, dict)
@@ -108,7 +108,7 @@ def test_after_an_escalation(run_cli: RunCli, config: Path, engine: Engine, tmp_
     with engine.begin() as conn:
         conn.execute(text("UPDATE outbox SET status = 'failed', reason = 'expired'"))
     result = run_cli("--config", str(config), "status")
-    assert "outbox       0 pending, 1 failed, 0 withheld" in result.out.splitlines()
+    assert "outbox       0 pending, 2 failed, 0 withheld" in result.out.splitlines()
     assert f"next SLA     {number} warning " in result.out
     assert "via pipe to escalations, incident " + number in result.out
     assert SAM not in result.out and "123-45-6789" not in result.out

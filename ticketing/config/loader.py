@@ -268,10 +268,33 @@ def _routing_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
 def _imap_checks(where: str, imap: object) -> list[ConfigProblem]:
     if not isinstance(imap, Mapping):
         return []
+    problems = []
     has_password, has_oauth = "password_env" in imap, "oauth2_token_command" in imap
     if has_password == has_oauth:
-        return [ConfigProblem(where, "set exactly one of password_env or oauth2_token_command")]
-    return []
+        problems.append(
+            ConfigProblem(where, "set exactly one of password_env or oauth2_token_command")
+        )
+    desk = imap.get("desk_folder", "Desk")
+    if isinstance(desk, str) and desk in _read_folders(imap):
+        problems.append(
+            ConfigProblem(
+                f"{where}.desk_folder",
+                f"'{desk}' is a folder ticketd reads: desk copies would be read back as mail",
+            )
+        )
+    return problems
+
+
+def _read_folders(imap: Mapping[str, Any]) -> set[object]:
+    """The folders of a mailbox the poller reads or files into: never the desk folder."""
+    states = imap.get("folder_states")
+    return {
+        imap.get("folder", "INBOX"),
+        imap.get("sent_folder"),
+        imap.get("processed_folder", "ticketd/processed"),
+        imap.get("quarantine_folder", "ticketd/quarantine"),
+        *(states if isinstance(states, Mapping) else ()),
+    }
 
 
 def _database_checks(database: Mapping[str, Any]) -> list[ConfigProblem]:

@@ -150,6 +150,8 @@ class ImapConfig(_Section):
     oauth2_token_command: StrictStr | None = None
     folder: NonEmptyStr = "INBOX"
     processed_folder: NonEmptyStr = "ticketd/processed"
+    # Where desk copies of the team's mail are put (never polled): docs/desk.md
+    desk_folder: NonEmptyStr = "Desk"
     quarantine_folder: NonEmptyStr = "ticketd/quarantine"
     pii_rejected: Literal["quarantine", "expunge"] = "quarantine"
     sent_folder: StrictStr | None = None
@@ -189,8 +191,10 @@ class TeamConfig(_Section):
     # The mailbox (by name) that speaks for the team: mail about its incidents comes
     # from it and is answered to it.  Unset: the team's first mailbox.
     mailbox: StrictStr | None = None
+    # Where desk copies go when the team's mailbox is not read over IMAP (docs/desk.md).
+    desk_address: StrictStr | None = None
 
-    @field_validator("lead", "supervisor")
+    @field_validator("lead", "supervisor", "desk_address")
     @classmethod
     def _escalation_address(cls, value: str | None) -> str | None:
         return None if value is None else _address(value)

@@ -68,6 +68,14 @@ class ReplyComposer:
     def config(self) -> Config:
         return self._config
 
+    @property
+    def tokens(self) -> RefTokens:
+        return self._tokens
+
+    @property
+    def secret(self) -> bytes:
+        return self._secret
+
     def message_id_for(self, request: ReplyRequest) -> str:
         """A new signed Message-ID for the mail ``request`` asks for (it names the incident
         when the kind carries a ref token)."""
@@ -96,7 +104,7 @@ class ReplyComposer:
         parts = MailParts(
             from_name=data.team_name,
             from_address=speaker,
-            reply_to=speaker,
+            reply_to=request.reply_to or speaker,
             to=data.address,
             subject=rendered.subject,
             text=ensure_token(rendered.text, data.ref_token, "text"),
@@ -105,7 +113,7 @@ class ReplyComposer:
             in_reply_to=request.in_reply_to,
             references=request.references,
             date=now,
-            auto_submitted="auto-generated" if kind.internal else "auto-replied",
+            auto_submitted=_auto_submitted(kind),
         )
         return ComposedMail(
             kind=kind.name,
@@ -167,6 +175,13 @@ class ReplyComposer:
         if shipped == chosen:
             raise failure
         return _render_set(shipped, context), [failure]
+
+
+def _auto_submitted(kind: ReplyKind) -> str:
+    """RFC 3834: what marks the mail as automatic ("" for a person's words: none)."""
+    if kind.personal:
+        return ""
+    return "auto-generated" if kind.internal else "auto-replied"
 
 
 def _render_set(chosen: TemplateSet, context: dict[str, object]) -> Rendered:

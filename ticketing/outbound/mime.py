@@ -71,7 +71,7 @@ class MailParts:
     in_reply_to: str | None
     references: Sequence[str]
     date: datetime
-    auto_submitted: str  # "auto-replied" | "auto-generated"
+    auto_submitted: str  # "auto-replied" | "auto-generated" | "" (a person's mail: none)
     reply_to: str | None = None
 
 
@@ -142,7 +142,8 @@ def _headers(parts: MailParts) -> list[tuple[str, str | Header]]:
         headers.append(("In-Reply-To", _ids(parent)))
     if chain:
         headers.append(("References", _ids(" ".join(chain))))
-    headers += [("Auto-Submitted", parts.auto_submitted), ("X-Auto-Response-Suppress", "All")]
+    if parts.auto_submitted:
+        headers += [("Auto-Submitted", parts.auto_submitted), ("X-Auto-Response-Suppress", "All")]
     return headers
 
 

@@ -30,6 +30,13 @@ from sqlmodel import Session, col, select
 from pii_guard import AllowList, PiiGuard
 from ticketing.errors import ReplyError
 from ticketing.outbound.compose import ComposedMail, ReplyComposer
+from ticketing.outbound.desk_copies import (
+    DESK_COPY,
+    OrderedDeskCopy,
+    compose_desk_copies,
+    order_desk_copy,
+    reordered_desk_copy,
+)
 from ticketing.outbound.enqueue import audit_failures, permitted_recipient
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.scan import note_withheld, personal_data_in, withheld_values
@@ -45,6 +52,7 @@ from ticketing.store.models import (
     utcnow,
 )
 from ticketing.templating.context import plain_value
+from ticketing.templating.kinds import reply_kind
 
 __all__ = [
     "ORDER_LEASE",
@@ -138,6 +146,7 @@ def _order_data(request: ReplyRequest, sender_name: str | None) -> dict[str, Any
         # is plain JSON and composing it later gives the very same mail
         "extra": {key: plain_value(key, value) for key, value in request.extra.items()},
         "sender_name": sender_name,
+        "reply_to": request.reply_to,
     }
 
 
@@ -189,7 +198,9 @@ def _compose(
         return _Result(error=str(exc))  # names files, lines and kinds, never data
     except Exception as exc:  # noqa: BLE001  a bug must not leave the order failing forever
         return _Result(error=f"{type(exc).__name__} while composing")  # its text may hold data
-    if guard is not None:
+    # A caseworker's desk reply was judged on intake, with the caseworker and the producer
+    # allowed (pipeline/runner.py); around it are our template and the producer's stored words.
+    if guard is not None and not reply_kind(request.kind).personal:
         allow = party_allow(
             desk, producer=request.producer, address=request.to, names=(order.sender_name,)
         )
@@ -267,11 +278,14 @@ def compose_orphans(
     by one of them for a new lease first."""
     now = now or utcnow()
     with transaction(engine) as session:
-        orders = [_reorder(session, row) for row in _claim_orphans(session, now, limit)]
+        rows = _claim_orphans(session, now, limit)
+        orders = [_reorder(session, row) for row in rows if row.kind != DESK_COPY]
+        copies = [reordered_desk_copy(row) for row in rows if row.kind == DESK_COPY]
     compose_orders(engine, composer, guard, orders)
-    if orders:
-        log.warning("composed %d replies a stopped process had ordered", len(orders))
-    return len(orders)
+    compose_desk_copies(engine, composer, [copy for copy in copies if copy is not None])
+    if rows:
+        log.warning("composed %d mails a stopped process had ordered", len(rows))
+    return len(rows)
 
 
 def _claim_orphans(session: Session, now: datetime, limit: int) -> list[OutboxMessage]:
@@ -306,6 +320,7 @@ def _reorder(session: Session, row: OutboxMessage) -> OrderedReply:
         references=tuple(data.get("references") or ()),
         trigger_fingerprint=row.trigger_fingerprint,
         extra=data.get("extra") or {},
+        reply_to=data.get("reply_to"),
     )
     return OrderedReply(row.id, request, row.message_id, data.get("sender_name"), row.created_at)
 
@@ -319,6 +334,7 @@ class OrderBatch:
         self._engine = engine
         self._guard = guard
         self._ordered: list[OrderedReply] = []
+        self._desk_copies: list[OrderedDeskCopy] = []
 
     def order(
         self, session: Session, request: ReplyRequest, *, sender_name: str | None, now: datetime
@@ -329,5 +345,29 @@ class OrderBatch:
             self._ordered.append(ordered)
         return ordered is not None
 
+    def order_desk_copy(
+        self,
+        session: Session,
+        *,
+        message_row_id: int,
+        incident: Incident | None,
+        team: str,
+        now: datetime,
+    ) -> bool:
+        """Order the desk copy of a recorded message (``outbound/desk_copies.py``);
+        ``False`` when the team's copies have nowhere to go."""
+        ordered = order_desk_copy(
+            session,
+            self._composer,
+            message_row_id=message_row_id,
+            incident=incident,
+            team=team,
+            now=now,
+        )
+        if ordered is not None:
+            self._desk_copies.append(ordered)
+        return ordered is not None
+
     def compose(self) -> None:
         compose_orders(self._engine, self._composer, self._guard, self._ordered)
+        compose_desk_copies(self._engine, self._composer, self._desk_copies)

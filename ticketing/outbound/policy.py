@@ -63,7 +63,7 @@ _LOCK_CLASS = 0x7464  # "td": our namespace of advisory locks
 _UNKNOWN_SENDER_LOCK = "unknown_sender"  # no address: it has no "@"
 _HOUR = timedelta(hours=1)
 _DAY = timedelta(days=1)
-_REPLY_KINDS = [k.name for k in KINDS.values() if not k.internal]
+_REPLY_KINDS = [k.name for k in KINDS.values() if not (k.internal or k.personal)]
 
 
 def _recent(since: str, *conditions: Any) -> Any:
@@ -135,7 +135,7 @@ def suppression_rule(
     """
     with session.no_autoflush:
         lock_address(session, to)
-        if kind.internal:
+        if kind.internal or kind.personal:
             undeliverable: bool = session.execute(_ONLY_UNDELIVERABLE, {"to": to}).scalar_one()
             return "undeliverable" if undeliverable else None
         unknown_sender = kind.name == "unknown_sender"

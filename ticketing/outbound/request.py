@@ -33,3 +33,4 @@ class ReplyRequest:
     references: tuple[str, ...] = ()
     trigger_fingerprint: str | None = None
     extra: Mapping[str, object] = field(default_factory=dict)
+    reply_to: str | None = None  # unset: the team's mailbox (``ReplyComposer._speaker``)

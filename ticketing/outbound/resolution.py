@@ -18,7 +18,7 @@ from ticketing.incidents.parties import Identity
 from ticketing.outbound.sinks import ReplyOrder, ReplySink
 from ticketing.store.models import Incident, Message, Producer
 
-__all__ = ["order_resolution_mail"]
+__all__ = ["correspondent", "order_resolution_mail"]
 
 _LATEST = (
     select(Message.message_id, Message.references)
@@ -40,7 +40,7 @@ def order_resolution_mail(
     """Order the ``resolved`` mail to the incident's producer (or, on an incident an
     accepted stranger opened, to them), threaded under the conversation's latest mail;
     ``False`` when there is no one to tell or a rule held it back (audited)."""
-    identity = _correspondent(session, incident)
+    identity = correspondent(session, incident)
     if identity is None:
         return False
     parent, references = _thread(session, incident)
@@ -50,7 +50,8 @@ def order_resolution_mail(
     return replies.queue(session, order, when)
 
 
-def _correspondent(session: Session, incident: Incident) -> Identity | None:
+def correspondent(session: Session, incident: Incident) -> Identity | None:
+    """Who mail about ``incident`` goes to: its producer, else the stranger who opened it."""
     producer = session.get(Producer, incident.producer_id) if incident.producer_id else None
     if producer is not None:
         return Identity(

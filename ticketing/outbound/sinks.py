@@ -51,6 +51,7 @@ class ReplyOrder:
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     fingerprint: str | None = None
+    reply_to: str | None = None  # unset: the team's mailbox
 
     @classmethod
     def answering(

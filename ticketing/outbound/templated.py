@@ -10,6 +10,7 @@ from sqlmodel import Session
 
 from pii_guard import PiiGuard
 from ticketing.outbound.compose import ReplyComposer
+from ticketing.outbound.desk_copies import DESK_COPY
 from ticketing.outbound.orders import OrderBatch
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.sinks import ReplyOrder
@@ -39,6 +40,12 @@ class TemplatedBatch(OrderBatch):
     """The replies one recording transaction ordered."""
 
     def queue(self, session: Session, order: ReplyOrder, now: datetime) -> bool:
+        if order.kind == DESK_COPY:
+            row_id = order.extra.get("message_row_id")
+            assert isinstance(row_id, int)
+            return self.order_desk_copy(
+                session, message_row_id=row_id, incident=order.incident, team=order.team, now=now
+            )
         address = order.identity.address
         if not address:
             return False
@@ -54,5 +61,6 @@ class TemplatedBatch(OrderBatch):
             references=order.references,
             trigger_fingerprint=order.fingerprint,
             extra=dict(order.extra),
+            reply_to=order.reply_to,
         )
         return self.order(session, request, sender_name=order.identity.name or None, now=now)

@@ -8,6 +8,7 @@ that commit does an intake adapter acknowledge the message.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam
 from sqlmodel import Session, select
@@ -22,12 +23,15 @@ from ticketing.incidents.classify import detect_type, person_ids, priority_of
 from ticketing.incidents.lifecycle import may_reopen, transition
 from ticketing.incidents.parties import Identity
 from ticketing.incidents.records import open_incident
+from ticketing.outbound.desk_copies import DESK_COPY
+from ticketing.outbound.desk_replies import order_desk_reply, order_refusal
 from ticketing.outbound.resolution import order_resolution_mail
 from ticketing.outbound.sinks import ReplyOrder, ReplySink
 from ticketing.pipeline.match import MatchResult
 from ticketing.pipeline.own_bounces import note_bounce
 from ticketing.pipeline.rates import NEW_INCIDENTS, count_held_back, may_open_incident
 from ticketing.pipeline.types import Action, GuardResult, Outcome, RawMessage
+from ticketing.signing.desk_addresses import DeskRoute, desk_address
 from ticketing.sla.clocks import SlaClocks
 from ticketing.store.audit import audit
 from ticketing.store.db import insert_row
@@ -49,6 +53,8 @@ class Prepared:
     identity: Identity
     guard: GuardResult
     auth: SenderAuth
+    # written to one of our desk reply or note addresses (signed: ``signing/desk_addresses``)
+    desk: DeskRoute | None = None
 
 
 # Built once: SQLAlchemy then skips building the statement and its cache key per message.
@@ -97,7 +103,9 @@ def record(
     if prep.guard.action == "reject":
         return _record_rejected(session, prep, replies)
     if not prep.identity.authenticated:
-        return _record_unverified(session, prep)
+        return _record_unverified(session, prep, replies)
+    if prep.desk is not None:
+        return _record_desk_mail(session, prep, config, clocks, replies, secret)
     if match.refused:
         row_id = _store(session, prep, None, "not_authorized")
         _reply(session, replies, prep, "not_authorized", None)
@@ -117,10 +125,14 @@ def record(
     return _record_for_incident(session, prep, match, config, replies, clocks)
 
 
-def _record_unverified(session: Session, prep: Prepared) -> Outcome:
+def _record_unverified(session: Session, prep: Prepared, replies: ReplySink) -> Outcome:
     """Mail whose sender could not be authenticated: kept, attached to nothing, answered
-    by nothing, until staff attach it by hand (``ticketd incidents attach``)."""
-    return _record_held(session, prep, "unverified", prep.auth.reason)
+    by nothing, until staff attach it by hand (``ticketd incidents attach``); the desk
+    gets a copy marked unverified, with that command."""
+    outcome = _record_held(session, prep, "unverified", prep.auth.reason)
+    assert outcome.message_row_id is not None
+    _copy_to_desk(session, replies, prep, None, outcome.message_row_id)
+    return outcome
 
 
 def _record_held(session: Session, prep: Prepared, disposition: str, why: str) -> Outcome:
@@ -198,6 +210,21 @@ def _record_staff(
     )
     if incident is None:
         return Outcome("recorded", row_id, reason="staff mail matched no incident")
+    _staff_replied(session, prep, incident, config, clocks, replies)
+    _note(session, prep, incident, row_id, "staff_reply")
+    return Outcome("recorded", row_id, incident.number)
+
+
+def _staff_replied(
+    session: Session,
+    prep: Prepared,
+    incident: Incident,
+    config: Config,
+    clocks: SlaClocks,
+    replies: ReplySink,
+) -> None:
+    """A caseworker answered: the first-response clock stops, and the incident waits for
+    the producer (or is resolved, when they wrote the marker: the producer is told)."""
     marker = config.lifecycle.resolution_marker.lower()
     resolves = marker in prep.guard.subject.lower() or marker in prep.guard.new_text.lower()
     clocks.on_staff_reply(session, incident, prep.raw.received_at)
@@ -212,8 +239,6 @@ def _record_staff(
     )
     if moved and resolves:
         order_resolution_mail(session, replies, incident, prep.raw.received_at)
-    _note(session, prep, incident, row_id, "staff_reply")
-    return Outcome("recorded", row_id, incident.number)
 
 
 def _record_for_incident(
@@ -244,7 +269,106 @@ def _record_for_incident(
     incident.updated_at = prep.raw.received_at
     session.add(incident)
     _acknowledge(session, replies, prep, incident, new=new)
+    _copy_to_desk(session, replies, prep, incident, row_id)
     return Outcome("recorded", row_id, incident.number, new_incident=new)
+
+
+def _copy_to_desk(
+    session: Session, replies: ReplySink, prep: Prepared, incident: Incident | None, row_id: int
+) -> None:
+    """Order the desk copy of a stored message for the team that owns it
+    (``outbound/desk_copies.py``)."""
+    team = incident.team if incident else prep.mailbox.team
+    extra = {"message_row_id": row_id}
+    replies.queue(
+        session, ReplyOrder(DESK_COPY, prep.identity, team, incident, extra), prep.raw.received_at
+    )
+
+
+def _record_desk_mail(
+    session: Session,
+    prep: Prepared,
+    config: Config,
+    clocks: SlaClocks,
+    replies: ReplySink,
+    secret: bytes,
+) -> Outcome:
+    """Mail to a desk reply or note address.  Only an authenticated caseworker acts
+    through it (the unauthenticated were held before): anyone else's is recorded
+    unattached, audited and unanswered, and never reaches a producer."""
+    assert prep.desk is not None
+    incident = _desk_incident(session, prep.desk)
+    if not prep.identity.is_staff or incident is None:
+        row_id = _store(session, prep, None, "desk_address_refused")
+        why = "sender is not staff" if not prep.identity.is_staff else "no such incident"
+        detail = {"reason": why, "use": prep.desk.use}
+        audit(
+            session,
+            "desk_address_refused",
+            message_row_id=row_id,
+            actor=prep.identity.address or "",
+            detail=detail,
+        )
+        return Outcome("not_authorized", row_id, reason=f"desk address refused: {why}")
+    if prep.desk.use == "note":
+        row_id = _store(session, prep, incident, "internal_note", direction="out")
+        _note(session, prep, incident, row_id, "note_added")
+        return Outcome("recorded", row_id, incident.number, reason="internal note")
+    return _record_desk_reply(session, prep, incident, config, clocks, replies, secret)
+
+
+def _desk_incident(session: Session, route: DeskRoute) -> Incident | None:
+    incident = session.get(Incident, route.incident_id)
+    seen: set[int] = set()
+    while incident is not None and incident.merged_into_id and incident.merged_into_id not in seen:
+        seen.add(incident.merged_into_id)
+        incident = session.get(Incident, incident.merged_into_id)
+    return incident
+
+
+def _record_desk_reply(
+    session: Session,
+    prep: Prepared,
+    incident: Incident,
+    config: Config,
+    clocks: SlaClocks,
+    replies: ReplySink,
+    secret: bytes,
+) -> Outcome:
+    """A caseworker's reply to a desk copy: sent on to the producer when the guard found
+    no consumer data in what they wrote; else nothing goes, and they are told the kinds."""
+    when = prep.raw.received_at
+    found = sorted(prep.guard.counts)
+    if found:
+        row_id = _store(session, prep, incident, "desk_reply_withheld", direction="out")
+        _note(
+            session,
+            prep,
+            incident,
+            row_id,
+            "desk_reply_withheld",
+            {"finding_counts": dict(prep.guard.counts)},
+        )
+        assert prep.desk is not None
+        again = desk_address(prep.desk.mailbox_address, "reply", incident.id or 0, secret)
+        order_refusal(session, replies, incident, prep.identity, found, reply_to=again, when=when)
+        return Outcome("recorded", row_id, incident.number, reason=_withheld_because(found))
+    if not prep.guard.new_text.strip():
+        row_id = _store(session, prep, incident, "desk_reply_empty", direction="out")
+        _note(session, prep, incident, row_id, "desk_reply_empty")
+        return Outcome(
+            "recorded", row_id, incident.number, reason="desk reply with no text of its own"
+        )
+    row_id = _store(session, prep, incident, "desk_reply", direction="out")
+    zone = ZoneInfo(config.sla.timezone)
+    order_desk_reply(session, replies, incident, prep.guard.new_text, zone=zone, when=when)
+    _staff_replied(session, prep, incident, config, clocks, replies)
+    _note(session, prep, incident, row_id, "desk_reply")
+    return Outcome("recorded", row_id, incident.number)
+
+
+def _withheld_because(found: list[str]) -> str:
+    return "desk reply not sent: personal data found: " + ", ".join(found)
 
 
 def _note(

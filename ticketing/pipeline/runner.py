@@ -46,9 +46,11 @@ from ticketing.pipeline.record import (
 )
 from ticketing.pipeline.types import GuardResult, Outcome, RawMessage
 from ticketing.pipeline.verdict import Verdict, log_defect, observe, verdict_of
+from ticketing.signing.desk_addresses import DeskRoute, desk_route
 from ticketing.signing.tokens import RefTokens
 from ticketing.sla.clocks import SlaClocks
 from ticketing.store.db import transaction
+from ticketing.store.models import Incident, Producer
 
 __all__ = ["IntakePipeline", "dedup_key"]
 
@@ -162,8 +164,17 @@ class IntakePipeline:
         mailbox = self._mailbox(raw)
         policy = strictest(box.pii_policy for box in self._reached(raw, parsed))
         auth = Authenticator(self.config).check(raw, parsed)
-        identity, screening, guarded = self._assess(raw, parsed, policy, auth, lookups)
-        return Prepared(raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded, auth)
+        desk = self._desk_route(raw, parsed)
+        identity, screening, guarded = self._assess(raw, parsed, policy, auth, lookups, desk)
+        return Prepared(
+            raw, parsed, dedup_key(parsed), mailbox, screening, identity, guarded, auth, desk
+        )
+
+    def _desk_route(self, raw: RawMessage, parsed: ParsedMessage) -> DeskRoute | None:
+        """The desk reply or note address (signed by us) the message was written to."""
+        if raw.origin != "received":
+            return None
+        return desk_route((*raw.recipients, *parsed.to, *parsed.cc), self.secret)
 
     def _record_together(self, prepared: dict[int, Prepared]) -> dict[int, Outcome | Exception]:
         if len(prepared) > 1:
@@ -205,6 +216,7 @@ class IntakePipeline:
         policy: Policy,
         auth: SenderAuth,
         lookups: Session,
+        desk: DeskRoute | None = None,
     ) -> tuple[Identity, Screening, GuardResult]:
         """Who wrote, whether a machine did, and what of it may be stored.
 
@@ -223,7 +235,25 @@ class IntakePipeline:
             return identity, screening, self.guard.check(redact, parsed, identity)
         identity = identify(lookups, parsed, self.config.staff, authenticated=auth.authenticated)
         screening = screen(parsed, raw.envelope_from, self.own)
+        if desk is not None and identity.is_staff:
+            return identity, screening, self._guard_desk_mail(parsed, identity, desk, lookups)
         return identity, screening, self.guard.check(policy, parsed, identity)
+
+    def _guard_desk_mail(
+        self, parsed: ParsedMessage, identity: Identity, desk: DeskRoute, lookups: Session
+    ) -> GuardResult:
+        """A caseworker's reply or note: only what they wrote is judged (the quoted desk
+        copy holds nothing the guard did not pass, and names the producer), with the
+        incident's producer and the caseworker themselves allowed, and always redacted,
+        never rejected: a refusal would lose their words, a reply with data is held."""
+        incident = lookups.get(Incident, desk.incident_id)
+        producer = (
+            lookups.get(Producer, incident.producer_id)
+            if incident and incident.producer_id
+            else None
+        )
+        own_words = replace(parsed, text=parsed.new_text)
+        return self.guard.check("redact", own_words, replace(identity, producer=producer))
 
     def _record(self, prep: Prepared) -> Outcome:
         replies = self.replies.batch()

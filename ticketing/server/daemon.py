@@ -43,12 +43,13 @@ from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError, ConfigProblem, SmtpListenError
 from ticketing.intake.build import Services, build_intake
-from ticketing.intake.imap.poller import MailboxPoller, mailbox_pollers
+from ticketing.intake.imap.poller import MailboxPoller, imap_settings, mailbox_pollers
 from ticketing.intake.quarantine import purge_expired
 from ticketing.intake.smtp import smtp_delivery, spool_delivery, storage_reserve
 from ticketing.intake.spooled import drain_spool
 from ticketing.intake.workers import WorkerPool
 from ticketing.metrics import count_smtp_refused, count_smtp_timed_out
+from ticketing.outbound.desk_transport import DeskTransport, ImapTarget
 from ticketing.outbound.notices import TemplatedNotices
 from ticketing.outbound.orders import ORDER_LEASE, compose_orphans
 from ticketing.outbound.outbox import OutboxDispatcher, transport_from_config
@@ -121,6 +122,15 @@ def _open_spool(config: Config, source: str) -> None:
         log.warning("removed %d unfinished messages from %s", removed, spool.path / "tmp")
 
 
+def desk_folders(config: Config) -> dict[str, ImapTarget]:
+    """The desk folder of each mailbox read over IMAP: where its team's desk copies go."""
+    return {
+        box.name: ImapTarget(imap_settings(box.imap), box.imap.desk_folder)
+        for box in config.mailboxes
+        if box.imap is not None
+    }
+
+
 @dataclass
 class Daemon:
     config: Config
@@ -131,7 +141,9 @@ class Daemon:
     pool: WorkerPool | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
-        transport = transport_from_config(self.config.outbound)
+        transport = DeskTransport(
+            transport_from_config(self.config.outbound), desk_folders(self.config)
+        )
         self.dispatcher = OutboxDispatcher(
             self.engine, transport, self.config.outbound, secret=self.services.secret
         )

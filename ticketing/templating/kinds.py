@@ -47,6 +47,9 @@ class ReplyKind:
     producer: Presence
     extra: tuple[str, ...] = ()
     internal: bool = False
+    # a person's words that ticketd sends on (a caseworker's desk reply): no Auto-Submitted,
+    # and, like internal mail, only the undeliverable rule holds it back
+    personal: bool = False
     optional: tuple[str, ...] = ()  # extras a request may leave out: an empty list then
 
     @property
@@ -105,6 +108,20 @@ KINDS: dict[str, ReplyKind] = {
             internal=True,
         ),
         ReplyKind("resolved", incident="required", producer="optional"),
+        ReplyKind(
+            "desk_reply",
+            incident="required",
+            producer="optional",
+            extra=("reply_text", "subject", "quoted_text", "quoted_on"),
+            personal=True,
+        ),
+        ReplyKind(
+            "desk_reply_refused",
+            incident="required",
+            producer="optional",
+            extra=("finding_types",),
+            internal=True,
+        ),
     )
 }
 

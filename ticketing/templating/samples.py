@@ -100,6 +100,11 @@ def sample_extra(kind: ReplyKind) -> dict[str, object]:
         "finding_types": ["US_SSN", "DATE_OF_BIRTH"],
         "due_at": datetime(2020, 6, 1, 21, 0, tzinfo=UTC),
         "level": "team_lead",
+        # a caseworker's desk reply, and the producer's message it answers
+        "reply_text": "Hello,\n\nThe enrollment is fixed; the consumer will get a new notice.",
+        "subject": "Re: Escalated Case: Enrollment.PID #:174097",
+        "quoted_text": "> Please look at this enrollment.\n> Thanks",
+        "quoted_on": "2020-06-01 17:00 EDT",
     }
     return {key: values[key] for key in kind.extra}
 

@@ -29,7 +29,8 @@ __all__ = ["Disposition", "apply_folder_state", "known_message_ids"]
 
 log = logging.getLogger(__name__)
 
-Disposition = Literal["processed", "quarantine", "expunge"]
+# "replaced": by its desk copy (intake/imap/desk.py), then expunged
+Disposition = Literal["processed", "quarantine", "expunge", "replaced"]
 _LOOKUP_CHUNK = 500
 
 

@@ -45,9 +45,12 @@ from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.errors import StorageError
 from ticketing.intake.attempts import DefectCounts
 from ticketing.intake.imap.cursors import load_cursor, save_cursor
+from ticketing.intake.imap.desk import HeldCopy, finish_desk_copy, take_desk_copy
 from ticketing.intake.imap.folders import Disposition, apply_folder_state, known_message_ids
 from ticketing.intake.imap.leadership import Leadership, leadership_for
 from ticketing.intake.imap.quarantine import quarantine_keyword
+from ticketing.outbound.desk_copies import desk_destination
+from ticketing.outbound.desk_transport import imap_recipient
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Origin, Outcome, RawMessage
 from ticketing.pipeline.verdict import log_defect, verdict_of
@@ -76,6 +79,8 @@ class _Settled:
 
 
 _RETRY = _Settled(None)
+# The outcomes whose message got a desk copy (or had one already: a duplicate).
+_COPIED = ("recorded", "unverified", "duplicate")
 _Moves = dict[tuple[Disposition, str], list[int]]
 
 
@@ -110,6 +115,12 @@ class MailboxPoller:
         self._settings = imap_settings(self.imap)
         # defects per (folder, UIDVALIDITY, UID); in followed folders, the UIDs to try again
         self._defects = DefectCounts(self.pipeline.config.intake.defect_attempts)
+        config = self.pipeline.config
+        # where the desk copies of this mailbox's team go; replaced originals need them here
+        self._desk_recipient = imap_recipient(self.mailbox.name)
+        self._replaces_originals = self.mailbox.pii_policy == "redact" and (
+            desk_destination(config, self.mailbox.team) == self._desk_recipient
+        )
 
     @property
     def engine(self) -> Engine:
@@ -171,16 +182,42 @@ class MailboxPoller:
         handled = 0
         for batch in _chunks(conn.undeleted_uids(), self.imap.batch_size):
             moves: _Moves = {}
+            replaced: dict[int, int] = {}  # UID -> its recorded message's row
             try:
                 for item in self._fetch(conn, batch):
                     uid, settled = self._settle(item, "received", where, None)
-                    if settled.disposition is not None:
+                    if settled.disposition == "replaced" and settled.outcome is not None:
+                        replaced[uid] = settled.outcome.message_row_id or 0
+                    elif settled.disposition is not None:
                         moves.setdefault((settled.disposition, settled.reason), []).append(uid)
                     handled += 1
             finally:  # what is committed leaves the inbox even if a later message failed
+                self._replace(conn, replaced, moves)
                 self._dispose(conn, moves, keywords=status.keywords)
             save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, batch[-1])
         return handled
+
+    def _replace(self, conn: ImapMailbox, replaced: dict[int, int], moves: _Moves) -> None:
+        """Put each message's desk copy into the desk folder, then expunge the original
+        (``intake/imap/desk.py``); one whose copy is not this poller's to deliver goes to
+        the processed folder, one whose copy another process holds waits a round."""
+        if not replaced:
+            return
+        done: list[int] = []
+        try:
+            for uid, row_id in replaced.items():
+                taken = take_desk_copy(self.engine, row_id, self._desk_recipient, utcnow())
+                if isinstance(taken, HeldCopy):
+                    conn.append_once(self.imap.desk_folder, taken.mime, taken.message_id)
+                    finish_desk_copy(self.engine, taken, utcnow())
+                    done.append(uid)
+                elif taken == "delivered":
+                    done.append(uid)
+                elif taken == "elsewhere":
+                    moves.setdefault(("processed", ""), []).append(uid)
+        finally:
+            conn.select(self.imap.folder)  # APPEND looked into the desk folder
+            conn.expunge(done)
 
     def _dispose(self, conn: ImapMailbox, moves: _Moves, *, keywords: bool) -> None:
         for (disposition, reason), uids in moves.items():
@@ -321,6 +358,8 @@ class MailboxPoller:
             if self.imap.pii_rejected == "expunge":
                 return _Settled("expunge", outcome=outcome)
             return _Settled("quarantine", "pii-rejected", outcome)
+        if self._replaces_originals and state is None and outcome.action in _COPIED:
+            return _Settled("replaced", outcome=outcome)
         return _Settled("processed", outcome=outcome)
 
 
