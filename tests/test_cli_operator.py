@@ -23,7 +23,7 @@ def desk(
 ) -> tuple[str, str, str]:
     """A config and two incidents from real intake."""
     monkeypatch.setenv("TICKETD_TOKEN_SECRET", "t" * 40)
-    config = str(write_config(tmp_path, db_url))
+    config = str(write_config(tmp_path, db_url, '[staff]\ndomains = ["exchange.example"]\n'))
     roster = tmp_path / "roster.csv"
     roster.write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
     assert run_cli("--config", config, "producers", "import", str(roster)).code == 0

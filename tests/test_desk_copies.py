@@ -19,6 +19,7 @@ from ticketing.config.loader import validate_config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.schema import ImapConfig
 from ticketing.errors import ConfigError
+from ticketing.incidents.records import assign_incident
 from ticketing.intake.build import build_pipeline
 from ticketing.outbound.compose import ReplyComposer
 from ticketing.outbound.desk_copies import desk_destination
@@ -241,3 +242,51 @@ def test_a_desk_folder_the_poller_reads_is_refused() -> None:
         "c.toml: mailboxes[0].imap.desk_folder: 'INBOX' is a folder ticketd reads: "
         "desk copies would be read back as mail"
     ]
+
+
+def test_a_follow_up_on_an_assigned_incident_reaches_the_assignee_when_the_team_asks(
+    engine: Engine, guard: PiiGuard
+) -> None:
+    base = make_config()
+    teams = dict(base.teams)
+    teams["escalated_cases"] = TeamConfig(name="Escalations", notify_assignee=True)
+    composer = make_composer(base.model_copy(update={"teams": teams}))
+    pipeline = _pipeline(engine, composer, guard)
+    first = pipeline.process(
+        RawMessage(make_mail(), "smtp", ("escalations",), received_at=NOW, peer=LOCAL_MTA)
+    )
+    assert first.incident_number is not None
+    with transaction(engine) as session:
+        assign_incident(session, first.incident_number, "casey@exchange.example", "test")
+    follow_up = make_mail(subject=f"Re: case {first.incident_number}", body="Any news?")
+    pipeline.process(
+        RawMessage(follow_up, "smtp", ("escalations",), received_at=NOW, peer=LOCAL_MTA)
+    )
+    with transaction(engine, readonly=True) as session:
+        rows = session.exec(
+            select(OutboxMessage.to_address).where(OutboxMessage.kind == "desk_copy")
+        ).all()
+    assert sorted(rows) == [
+        "casey@exchange.example",  # the follow-up, to the assignee too
+        "escalations@exchange.example",  # the escalation
+        "escalations@exchange.example",  # the follow-up
+    ]
+
+
+def test_the_staff_directory_names_its_people_and_they_are_staff() -> None:
+    casey = {"name": "Casey Caseworker", "address": "Casey@Exchange.example", "role": "lead"}
+    config = validate_config({"staff": {"people": [{**casey, "team": "escalated_cases"}]}}, "c")
+    person = config.staff.person("casey caseworker")
+    assert person is not None and (person.address, person.role) == (
+        "casey@exchange.example",
+        "lead",
+    )
+    assert config.staff.person("CASEY@exchange.example") == person
+    assert config.staff.is_staff("casey@exchange.example")
+    assert not config.staff.is_staff("sam@brokers.example")
+    with pytest.raises(ConfigError) as info:
+        validate_config({"staff": {"people": [{**casey, "team": "nope"}]}}, "c.toml")
+    assert str(info.value).splitlines()[-1] == (
+        "c.toml: staff.people[0].team: unknown team 'nope' "
+        "(known: escalated_cases, producer_operations)"
+    )

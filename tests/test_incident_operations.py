@@ -78,7 +78,12 @@ def test_assign_resolve_reopen_close_merge(
     def cli(*args: str) -> CliResult:
         return run_cli("--config", config, "incidents", *args)
 
-    assert cli("assign", first, "cw@caseworkers.exchange.example").out.endswith("(open)\n")
+    cw = "cw@caseworkers.exchange.example"
+    assert cli("assign", first, cw).out == f"{first}: assigned to {cw} (open); {cw} is mailed\n"
+    assert cli("assign", first, "sam@brokers.example").err == (
+        "ticketd: 'sam@brokers.example' is not staff: name a person of [staff] people, or an "
+        "address that [staff] addresses or domains list\n"
+    )
     assert cli("resolve", first).out == f"{first}: resolved; the producer is mailed\n"
     again = cli("resolve", first)
     assert (again.code, again.err) == (1, f"ticketd: incident {first} is already resolved\n")

@@ -27,6 +27,7 @@ from .conftest import (
     Mail,
     Producer,
     Steps,
+    address_of,
     compose,
     gmail_reply,
     incident_in,
@@ -352,4 +353,33 @@ reconnect_max_seconds = 2
         steps.check(
             subjects == sorted([f"[#{number}", f"[#{second}"]),
             f"the Desk folder holds {subjects}, not one copy of each incident",
+        )
+
+
+SAM_DESK_ASSIGNED = sam("7100014", "sam.desk.assigned")
+
+
+def test_an_assignment_reaches_the_assignee(desk: Desk) -> None:
+    producer = SAM_DESK_ASSIGNED
+    desk.import_producers(producer)
+    with Steps() as steps:
+        body = f"Hello,\n\nMy client's 1095-A is wrong.\n\n{producer.signature}"
+        number, _ = _escalate(desk, producer, "Escalated Case: 1095A.PID #:175601", body)
+        said = desk.cli(
+            "incidents", "assign", number, address_of(CASEY), "--why", "You know this carrier."
+        ).stdout
+        steps.check("is mailed" in said, f"assign says {said!r}")
+        deadline = time.monotonic() + MAIL_TIMEOUT
+        notices: list[Mail] = []
+        while not notices and time.monotonic() < deadline:
+            notices = [m for m in desk.mails_to(CASEY) if number in m.subject]
+            time.sleep(0.1)
+        if steps.check(len(notices) == 1, f"Casey got {len(notices)} notices about {number}"):
+            notice = notices[0]
+            for part in (number, "You know this carrier.", "Due: ", "175601"):
+                steps.check(part in notice.text, f"the notice lacks {part!r}: {notice.text!r}")
+        refused = desk.cli("incidents", "assign", number, producer.email, check=False)
+        steps.check(
+            refused.returncode == 1 and "is not staff" in refused.stderr,
+            f"assigning to a producer: {refused.returncode} {refused.stderr!r}",
         )

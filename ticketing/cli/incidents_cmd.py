@@ -11,6 +11,8 @@ from ticketing.cli.desk_time import desk_text, desk_zone
 from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict, waiting_dict
 from ticketing.cli.operator import by_option, operator_actor
 from ticketing.cli.output import emit_json, emit_table
+from ticketing.config.desk_schema import StaffConfig, StaffPerson
+from ticketing.errors import NotFoundError
 from ticketing.incidents.records import (
     assign_incident,
     incident_detail,
@@ -138,14 +140,41 @@ incidents_group.add_command(_state_command("close", "closed", "Close an incident
 @incidents_group.command("assign")
 @click.argument("number")
 @click.argument("assignee")
+@click.option("--why", default="", help="Said to the assignee in the notice.")
 @by_option
 @pass_context
-def assign_command(ctx: Context, number: str, assignee: str, by: str | None) -> None:
-    """Assign an incident to a caseworker (address or name)."""
+def assign_command(ctx: Context, number: str, assignee: str, why: str, by: str | None) -> None:
+    """Assign an incident to a caseworker: a staff address, or the name of a person of
+    ``[staff] people``, who is mailed what, why and when it is due."""
+    from ticketing.outbound.assignment import order_assignment_notice
+    from ticketing.outbound.sinks import compose_committed
+
     require_current(ctx.engine)
+    person = _staff_person(ctx.loaded.config.staff, assignee)
+    replies = _replies(ctx).batch()
     with transaction(ctx.engine) as session:
-        incident = assign_incident(session, number, assignee, operator_actor(by), _clocks(ctx))
-    click.echo(f"{incident.number}: assigned to {incident.assignee} ({incident.status})")
+        incident = assign_incident(
+            session, number, person.address, operator_actor(by), _clocks(ctx)
+        )
+        told = order_assignment_notice(session, replies, incident, person, why, utcnow())
+    compose_committed(replies.compose)
+    news = f"{person.name} is mailed" if told else "no mail (incidents show says why)"
+    click.echo(f"{incident.number}: assigned to {incident.assignee} ({incident.status}); {news}")
+
+
+def _staff_person(staff: StaffConfig, who: str) -> StaffPerson:
+    """The person ``who`` names: one of ``[staff] people`` (by address or name), else an
+    address ``[staff]`` lists, named by itself; anyone else is refused."""
+    person = staff.person(who)
+    if person is not None:
+        return person
+    if "@" in who and staff.is_staff(who.strip()):
+        address = who.strip().lower()
+        return StaffPerson(name=address, address=address)
+    raise NotFoundError(
+        f"{who!r} is not staff: name a person of [staff] people, or an address that "
+        "[staff] addresses or domains list"
+    )
 
 
 @incidents_group.command("merge")

@@ -178,6 +178,7 @@ def _section(raw: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 def _cross_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
     problems = _mailbox_checks(raw) + _routing_checks(raw) + _team_mailbox_checks(raw)
+    problems += _staff_checks(raw)
     problems += _database_checks(_section(raw, "database"))
     smtp = _section(raw, "smtp")
     if ("tls_cert" in smtp) != ("tls_key" in smtp):
@@ -242,6 +243,25 @@ def _team_mailbox_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
         elif boxes[named] != key:
             message = f"mailbox '{named}' belongs to team '{boxes[named]}'"
             problems.append(ConfigProblem(f"teams.{key}.mailbox", message))
+    return problems
+
+
+def _staff_checks(raw: Mapping[str, Any]) -> list[ConfigProblem]:
+    """A person of the staff directory belongs to a team that exists."""
+    teams = (
+        _section(raw, "teams")
+        if "teams" in raw
+        else {"escalated_cases": 1, "producer_operations": 1}
+    )
+    people = _section(raw, "staff").get("people")
+    problems = []
+    for i, person in enumerate(people if isinstance(people, list) else []):
+        team = person.get("team") if isinstance(person, Mapping) else None
+        if isinstance(team, str) and team not in teams:
+            known = ", ".join(sorted(teams)) or "none"
+            problems.append(
+                ConfigProblem(f"staff.people[{i}].team", f"unknown team '{team}' (known: {known})")
+            )
     return problems
 
 

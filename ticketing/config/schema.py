@@ -193,6 +193,8 @@ class TeamConfig(_Section):
     mailbox: StrictStr | None = None
     # Where desk copies go when the team's mailbox is not read over IMAP (docs/desk.md).
     desk_address: StrictStr | None = None
+    # A producer's follow-up on an assigned incident is also copied to the assignee.
+    notify_assignee: StrictBool = False
 
     @field_validator("lead", "supervisor", "desk_address")
     @classmethod

@@ -119,11 +119,13 @@ def order_desk_copy(
     incident: Incident | None,
     team: str,
     now: datetime,
+    to: str | None = None,
 ) -> OrderedDeskCopy | None:
-    """Insert the order of a desk copy of the message ``message_row_id`` (not committed);
-    ``None`` when the team's copies have nowhere to go."""
+    """Insert the order of a desk copy of the message ``message_row_id`` (not committed),
+    for the team or for ``to`` (an assignee); ``None`` when the team's copies have nowhere
+    to go."""
     config = composer.config
-    to = desk_destination(config, team)
+    to = to or desk_destination(config, team)
     if to is None:
         return None
     number = incident.number if incident else None

@@ -353,9 +353,10 @@ class OrderBatch:
         incident: Incident | None,
         team: str,
         now: datetime,
+        to: str | None = None,
     ) -> bool:
-        """Order the desk copy of a recorded message (``outbound/desk_copies.py``);
-        ``False`` when the team's copies have nowhere to go."""
+        """Order the desk copy of a recorded message (``outbound/desk_copies.py``), for the
+        team or ``to``; ``False`` when the team's copies have nowhere to go."""
         ordered = order_desk_copy(
             session,
             self._composer,
@@ -363,6 +364,7 @@ class OrderBatch:
             incident=incident,
             team=team,
             now=now,
+            to=to,
         )
         if ordered is not None:
             self._desk_copies.append(ordered)

@@ -43,8 +43,14 @@ class TemplatedBatch(OrderBatch):
         if order.kind == DESK_COPY:
             row_id = order.extra.get("message_row_id")
             assert isinstance(row_id, int)
+            to = order.extra.get("to")
             return self.order_desk_copy(
-                session, message_row_id=row_id, incident=order.incident, team=order.team, now=now
+                session,
+                message_row_id=row_id,
+                incident=order.incident,
+                team=order.team,
+                now=now,
+                to=to if isinstance(to, str) else None,
             )
         address = order.identity.address
         if not address:

@@ -270,16 +270,29 @@ def _record_for_incident(
     session.add(incident)
     _acknowledge(session, replies, prep, incident, new=new)
     _copy_to_desk(session, replies, prep, incident, row_id)
+    if not new and incident.assignee and _team_notifies(config, incident.team):
+        _copy_to_desk(session, replies, prep, incident, row_id, to=incident.assignee)
     return Outcome("recorded", row_id, incident.number, new_incident=new)
 
 
+def _team_notifies(config: Config, team: str) -> bool:
+    """Whether the team wants a follow-up on an assigned incident sent to the assignee too."""
+    return team in config.teams and config.teams[team].notify_assignee
+
+
 def _copy_to_desk(
-    session: Session, replies: ReplySink, prep: Prepared, incident: Incident | None, row_id: int
+    session: Session,
+    replies: ReplySink,
+    prep: Prepared,
+    incident: Incident | None,
+    row_id: int,
+    *,
+    to: str | None = None,
 ) -> None:
     """Order the desk copy of a stored message for the team that owns it
-    (``outbound/desk_copies.py``)."""
+    (``outbound/desk_copies.py``), or for ``to`` (an assignee)."""
     team = incident.team if incident else prep.mailbox.team
-    extra = {"message_row_id": row_id}
+    extra: dict[str, object] = {"message_row_id": row_id, **({"to": to} if to else {})}
     replies.queue(
         session, ReplyOrder(DESK_COPY, prep.identity, team, incident, extra), prep.raw.received_at
     )

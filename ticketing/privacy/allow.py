@@ -32,9 +32,11 @@ def desk_allow(config: Config) -> AllowList:
     teams = config.teams.values()
     mailboxes = [box.address for box in config.mailboxes]
     own = (*mailboxes, config.outbound.from_address)
+    people = config.staff.people
     emails = (
         *own,
         *config.staff.addresses,
+        *(person.address for person in people),
         *(team.lead for team in teams if team.lead),
         *(team.supervisor for team in teams if team.supervisor),
     )
@@ -42,7 +44,8 @@ def desk_allow(config: Config) -> AllowList:
     return AllowList(
         emails=_unique(e.lower() for e in emails),
         email_domains=_unique(d.lower().lstrip("@") for d in domains),
-        terms=_unique((*(team.name for team in teams), *all_labels())),
+        # the staff directory's names sign the desk's mail and its caseworkers' replies
+        terms=_unique((*(team.name for team in teams), *(p.name for p in people), *all_labels())),
     )
 
 

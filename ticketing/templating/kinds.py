@@ -116,6 +116,13 @@ KINDS: dict[str, ReplyKind] = {
             personal=True,
         ),
         ReplyKind(
+            "assigned",
+            incident="required",
+            producer="optional",
+            extra=("assignee_name", "why", "due_at"),
+            internal=True,
+        ),
+        ReplyKind(
             "desk_reply_refused",
             incident="required",
             producer="optional",

@@ -105,6 +105,8 @@ def sample_extra(kind: ReplyKind) -> dict[str, object]:
         "subject": "Re: Escalated Case: Enrollment.PID #:174097",
         "quoted_text": "> Please look at this enrollment.\n> Thanks",
         "quoted_on": "2020-06-01 17:00 EDT",
+        "assignee_name": "Casey Caseworker",
+        "why": "Casey knows this carrier.",
     }
     return {key: values[key] for key in kind.extra}
 

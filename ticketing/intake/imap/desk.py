@@ -63,8 +63,8 @@ def take_desk_copy(engine: Engine, message_row_id: int, recipient: str, now: dat
     ``delivered`` (already in the desk folder), ``busy`` (another process holds it; try next
     round), ``elsewhere`` (not ours to deliver, or nothing to deliver)."""
     with transaction(engine) as session:
-        row = _copy_of(session, message_row_id)
-        if row is None or row.id is None or row.to_address != recipient:
+        row = _copy_of(session, message_row_id, recipient)
+        if row is None or row.id is None:
             return "elsewhere"
         if row.status == "sent":
             return "delivered"
@@ -100,8 +100,9 @@ def finish_desk_copy(engine: Engine, held: HeldCopy, now: datetime) -> None:
         )
 
 
-def _copy_of(session: Session, message_row_id: int) -> OutboxMessage | None:
-    """The outbox row of a message's desk copy: named by the audit event that ordered it."""
+def _copy_of(session: Session, message_row_id: int, recipient: str) -> OutboxMessage | None:
+    """The outbox row of a message's desk copy to ``recipient``: named by the audit event
+    that ordered it (an assignee may have a copy of their own)."""
     details = session.exec(
         select(AuditEvent.detail)
         .where(AuditEvent.kind == "desk_copy_queued", AuditEvent.message_row_id == message_row_id)
@@ -110,6 +111,6 @@ def _copy_of(session: Session, message_row_id: int) -> OutboxMessage | None:
     for detail in details:
         outbox_id = detail.get("outbox_id") if isinstance(detail, dict) else None
         row = session.get(OutboxMessage, outbox_id) if isinstance(outbox_id, int) else None
-        if row is not None and row.kind == "desk_copy":
+        if row is not None and row.kind == "desk_copy" and row.to_address == recipient:
             return row
     return None
