@@ -15,6 +15,7 @@ from sqlmodel import select
 
 from pii_guard import PiiGuard
 from ticketing.config import MailboxConfig, TeamConfig
+from ticketing.config.desk_schema import StaffConfig
 from ticketing.config.loader import validate_config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.schema import ImapConfig
@@ -290,3 +291,37 @@ def test_the_staff_directory_names_its_people_and_they_are_staff() -> None:
         "c.toml: staff.people[0].team: unknown team 'nope' "
         "(known: escalated_cases, producer_operations)"
     )
+
+
+def test_a_caseworker_who_mailed_consumer_data_past_ticketd_is_told_and_so_is_the_lead(
+    engine: Engine, guard: PiiGuard
+) -> None:
+    base = make_config()
+    teams = dict(base.teams)
+    teams["escalated_cases"] = TeamConfig(name="Escalations", lead="lead@exchange.example")
+    config = base.model_copy(
+        update={"teams": teams, "staff": StaffConfig(domains=("exchange.example",))}
+    )
+    pipeline = _pipeline(engine, make_composer(config), guard)
+    first = pipeline.process(
+        RawMessage(make_mail(), "smtp", ("escalations",), received_at=NOW, peer=LOCAL_MTA)
+    )
+    answer = make_mail(
+        sender="Casey Caseworker <casey@exchange.example>",
+        to="sam@brokers.example",
+        subject=f"RE: case {first.incident_number}",
+        body=f"Hi Sam, I fixed it for SSN {SSN}.\n\nCasey",
+        headers={"Cc": "escalations@exchange.example"},
+    )
+    recorded = pipeline.process(RawMessage(answer, "smtp", ("escalations",), peer=LOCAL_MTA))
+    assert recorded.incident_number == first.incident_number
+    with transaction(engine, readonly=True) as session:
+        rows = session.exec(
+            select(OutboxMessage).where(OutboxMessage.kind == "staff_sent_pii")
+        ).all()
+    assert sorted(r.to_address for r in rows) == ["casey@exchange.example", "lead@exchange.example"]
+    for row in rows:
+        assert row.status == "pending"
+        mail = message_from_bytes(row.mime, policy=policy.default)
+        assert isinstance(mail, EmailMessage)
+        assert "Social Security number" in _text(mail) and SSN not in _text(mail)

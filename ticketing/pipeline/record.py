@@ -212,7 +212,24 @@ def _record_staff(
         return Outcome("recorded", row_id, reason="staff mail matched no incident")
     _staff_replied(session, prep, incident, config, clocks, replies)
     _note(session, prep, incident, row_id, "staff_reply")
+    if prep.guard.counts:
+        _tell_of_data_sent(session, replies, prep, incident, config)
     return Outcome("recorded", row_id, incident.number)
+
+
+def _tell_of_data_sent(
+    session: Session, replies: ReplySink, prep: Prepared, incident: Incident, config: Config
+) -> None:
+    """A caseworker's mail that went to the producer without us (the sent folder, a Cc to
+    the mailbox) carried consumer data: it is stored redacted, and the caseworker and the
+    team lead are told which kinds (``staff_sent_pii``), so it does not happen again."""
+    caseworker = prep.identity.address or "a caseworker"
+    extra = {"finding_types": sorted(prep.guard.counts), "caseworker": caseworker}
+    lead = config.teams[incident.team].lead if incident.team in config.teams else None
+    for address in dict.fromkeys(a for a in (prep.identity.address, lead) if a):
+        told = Identity(address, is_staff=True, authenticated=True)
+        order = ReplyOrder("staff_sent_pii", told, incident.team, incident, extra)
+        replies.queue(session, order, prep.raw.received_at)
 
 
 def _staff_replied(

@@ -123,6 +123,13 @@ KINDS: dict[str, ReplyKind] = {
             internal=True,
         ),
         ReplyKind(
+            "staff_sent_pii",
+            incident="required",
+            producer="optional",
+            extra=("finding_types", "caseworker"),
+            internal=True,
+        ),
+        ReplyKind(
             "desk_reply_refused",
             incident="required",
             producer="optional",

@@ -106,6 +106,7 @@ def sample_extra(kind: ReplyKind) -> dict[str, object]:
         "quoted_text": "> Please look at this enrollment.\n> Thanks",
         "quoted_on": "2020-06-01 17:00 EDT",
         "assignee_name": "Casey Caseworker",
+        "caseworker": "casey@exchange.example",
         "why": "Casey knows this carrier.",
     }
     return {key: values[key] for key in kind.extra}
