@@ -8,6 +8,7 @@ import base64
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import Engine
@@ -16,7 +17,7 @@ from sqlmodel import select
 from pii_guard import PiiGuard
 from ticketing.config import MailboxConfig, TeamConfig
 from ticketing.config.desk_schema import StaffConfig
-from ticketing.config.loader import validate_config
+from ticketing.config.loader import load_config, validate_config
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.schema import ImapConfig
 from ticketing.errors import ConfigError
@@ -36,6 +37,7 @@ from ticketing.store.db import transaction
 from ticketing.store.models import OutboxMessage, Producer
 
 from .builders import LOCAL_MTA, NOW, SECRET, make_composer, make_config
+from .conftest import RunCli
 from .mail import make_mail
 
 OUTSIDE = "192.0.2.7"  # a client no trusted host vouches for: its From is not authenticated
@@ -325,3 +327,33 @@ def test_a_caseworker_who_mailed_consumer_data_past_ticketd_is_told_and_so_is_th
         mail = message_from_bytes(row.mime, policy=policy.default)
         assert isinstance(mail, EmailMessage)
         assert "Social Security number" in _text(mail) and SSN not in _text(mail)
+
+
+def test_the_staff_file_joins_the_directory_and_its_mistakes_are_named(
+    run_cli: RunCli, tmp_path: Path
+) -> None:
+    staff = tmp_path / "staff.csv"
+    staff.write_text(
+        "name,address,team,role\nCasey Caseworker,casey@exchange.example,escalated_cases,\n"
+        "Lee Lead,LEE@exchange.example,,lead\n",
+        encoding="utf-8",
+    )
+    config = tmp_path / "config.toml"
+    config.write_text('[staff]\nfile = "staff.csv"\n', encoding="utf-8")
+    loaded = load_config(config).config
+    assert [(p.name, p.address, p.team, p.role) for p in loaded.staff.people] == [
+        ("Casey Caseworker", "casey@exchange.example", "escalated_cases", "caseworker"),
+        ("Lee Lead", "lee@exchange.example", None, "lead"),
+    ]
+    assert loaded.staff.is_staff("lee@exchange.example")
+    staff.write_text(
+        "name,address,team,role\n,casey@exchange.example,,\nRobin,robin@,nope,boss\n",
+        encoding="utf-8",
+    )
+    result = run_cli("--config", str(config), "config", "check")
+    assert result.code == 1
+    assert result.err.splitlines() == [
+        f"ticketd: {staff}: line 2, name: is required",
+        f"ticketd: {staff}: line 3, address: must be a single email address like casey@example.org",
+        f"ticketd: {staff}: line 3, role: must be one of caseworker, lead, admin",
+    ]

@@ -65,6 +65,8 @@ class StaffConfig(_Section):
     addresses: tuple[StrictStr, ...] = ()
     domains: tuple[StrictStr, ...] = ()
     people: tuple[StaffPerson, ...] = ()
+    # a CSV of more people (name,address,team,role), read when the config is loaded
+    file: StrictStr | None = None
 
     def is_staff(self, address: str | None) -> bool:
         if not address:

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError
 from mailer.addresses import base_address
 from ticketing.config.case_types import CASE_TYPES
 from ticketing.config.schema import Config, MailboxConfig
+from ticketing.config.staff_file import read_staff_file
 from ticketing.errors import ConfigError, ConfigProblem
 
 __all__ = ["DEFAULT_CONFIG_NAME", "environment_problems", "load_config", "locate_config"]
@@ -64,7 +65,16 @@ def load_config(explicit: Path | None = None) -> LoadedConfig:
         return LoadedConfig(resolve_paths(Config(), Path.cwd()), None)
     raw = _read_toml(path)
     config = validate_config(raw, str(path))
-    return LoadedConfig(resolve_paths(config, path.resolve().parent), path)
+    return LoadedConfig(_with_staff_file(resolve_paths(config, path.resolve().parent)), path)
+
+
+def _with_staff_file(config: Config) -> Config:
+    """``config`` with the people of ``[staff] file`` in its staff directory."""
+    if config.staff.file is None:
+        return config
+    people = read_staff_file(Path(config.staff.file), set(config.teams), _problem_from_pydantic)
+    staff = config.staff.model_copy(update={"people": (*config.staff.people, *people)})
+    return config.model_copy(update={"staff": staff})
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -390,6 +400,9 @@ def resolve_paths(config: Config, base: Path) -> Config:
                 }
             ),
             "mailboxes": tuple(_resolve_mailbox(base, box) for box in config.mailboxes),
+            "staff": config.staff.model_copy(
+                update={"file": _absolute(base, config.staff.file) if config.staff.file else None}
+            ),
             "roster": config.roster.model_copy(
                 update={"file": _absolute(base, config.roster.file) if config.roster.file else None}
             ),
