@@ -34,7 +34,7 @@ from ticketing.signing.tokens import RefTokens
 from ticketing.store.audit import audit
 from ticketing.store.models import Incident, IncidentConsumer, Message, OutboxMessage
 
-__all__ = ["MatchContext", "MatchResult", "match_incident"]
+__all__ = ["MatchContext", "MatchResult", "follow_merges", "match_incident"]
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def match_incident(
         found = finder(given)
         if found is None:
             continue
-        incident = _follow_merges(session, found.incident)
+        incident = follow_merges(session, found.incident)
         answers_us = screening.automatic and found.signed
         if answers_us or identity.is_staff or _may_write(session, identity, incident):
             return MatchResult(incident, reason)
@@ -215,7 +215,8 @@ def _open_duplicate(
     return session.exec(_OPEN_DUPLICATE, params=params).first()
 
 
-def _follow_merges(session: Session, incident: Incident) -> Incident:
+def follow_merges(session: Session, incident: Incident) -> Incident:
+    """The incident ``incident`` was merged into, through every merge (itself if none)."""
     seen: set[int | None] = set()
     while incident.merged_into_id and incident.merged_into_id not in seen:
         seen.add(incident.id)

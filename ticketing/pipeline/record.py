@@ -27,7 +27,7 @@ from ticketing.outbound.desk_copies import DESK_COPY
 from ticketing.outbound.desk_replies import order_desk_reply, order_refusal
 from ticketing.outbound.resolution import order_resolution_mail
 from ticketing.outbound.sinks import ReplyOrder, ReplySink
-from ticketing.pipeline.match import MatchResult
+from ticketing.pipeline.match import MatchResult, follow_merges
 from ticketing.pipeline.own_bounces import note_bounce
 from ticketing.pipeline.rates import NEW_INCIDENTS, count_held_back, may_open_incident
 from ticketing.pipeline.types import Action, GuardResult, Outcome, RawMessage
@@ -348,12 +348,9 @@ def _record_desk_mail(
 
 
 def _desk_incident(session: Session, route: DeskRoute) -> Incident | None:
+    """The incident a desk address names, or the one it was merged into since."""
     incident = session.get(Incident, route.incident_id)
-    seen: set[int] = set()
-    while incident is not None and incident.merged_into_id and incident.merged_into_id not in seen:
-        seen.add(incident.merged_into_id)
-        incident = session.get(Incident, incident.merged_into_id)
-    return incident
+    return follow_merges(session, incident) if incident is not None else None
 
 
 def _record_desk_reply(
