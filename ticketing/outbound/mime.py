@@ -11,11 +11,13 @@ import itertools
 import re
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from email.charset import QP, Charset
+from email.encoders import encode_base64
 from email.header import Header
 from email.message import Message
+from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import Compat32
@@ -25,7 +27,14 @@ from mailer.bodies import html_to_text
 from ticketing.signing.message_ids import message_ids_in
 from ticketing.templating.validate import has_token_line
 
-__all__ = ["MailParts", "build_mime", "ensure_token", "thread_ids", "visible_text"]
+__all__ = [
+    "MailAttachment",
+    "MailParts",
+    "build_mime",
+    "ensure_token",
+    "thread_ids",
+    "visible_text",
+]
 
 MAX_REFERENCES = 20
 
@@ -73,6 +82,17 @@ class MailParts:
     date: datetime
     auto_submitted: str  # "auto-replied" | "auto-generated" | "" (a person's mail: none)
     reply_to: str | None = None
+    extra_headers: Sequence[tuple[str, str]] = ()  # e.g. Outlook's Thread-Topic, Thread-Index
+    attachments: Sequence[MailAttachment] = ()
+
+
+@dataclass(frozen=True)
+class MailAttachment:
+    """A file to attach as it is (base64): a desk copy's attachments the guard let through."""
+
+    filename: str
+    content_type: str
+    content: bytes = field(repr=False)
 
 
 def ensure_token(body: str, token: str | None, part: str) -> str:
@@ -111,7 +131,7 @@ def build_mime(parts: MailParts) -> bytes:
     more CPU than the rest of an acknowledgement.  Non-ASCII subjects and names
     become RFC 2047 encoded words; bodies are UTF-8 quoted-printable.
     """
-    message = _content(parts.text, parts.html)
+    message = _with_attachments(_content(parts.text, parts.html), parts.attachments)
     for name, value in _headers(parts):
         message[name] = value  # type: ignore[assignment]  # compat32 takes Header values (documented)
     return message.as_bytes(policy=_POLICY)
@@ -142,6 +162,8 @@ def _headers(parts: MailParts) -> list[tuple[str, str | Header]]:
         headers.append(("In-Reply-To", _ids(parent)))
     if chain:
         headers.append(("References", _ids(" ".join(chain))))
+    for name, value in parts.extra_headers:
+        headers.append((name, _subject_value(_subject(value))))
     if parts.auto_submitted:
         headers += [("Auto-Submitted", parts.auto_submitted), ("X-Auto-Response-Suppress", "All")]
     return headers
@@ -157,6 +179,34 @@ def _content(text: str, html: str | None) -> Message:
     message.attach(_text_part(text, "plain"))
     message.attach(_text_part(html, "html"))
     return message
+
+
+def _with_attachments(body: Message, attachments: Sequence[MailAttachment]) -> Message:
+    """``body`` alone, or as the first part of a multipart/mixed with the files after it."""
+    if not attachments:
+        return body
+    mixed = MIMEMultipart("mixed", boundary=f"=={uuid.uuid4().hex}==")  # base64 has no "=="
+    mixed.attach(body)
+    for attachment in attachments:
+        mixed.attach(_file_part(attachment))
+    return mixed
+
+
+def _file_part(attachment: MailAttachment) -> MIMEBase:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    if not (maintype and subtype) or not attachment.content_type.isascii():
+        maintype, subtype = "application", "octet-stream"
+    part = MIMEBase(maintype, subtype)
+    part.set_payload(attachment.content)
+    encode_base64(part)
+    name = " ".join(attachment.filename.split()) or "attachment"
+    part.add_header("Content-Disposition", "attachment", filename=_filename(name))
+    return part
+
+
+def _filename(name: str) -> str | tuple[str, str, str]:
+    """A filename parameter: as it is when ASCII, else RFC 2231 (UTF-8)."""
+    return name if name.isascii() and name.isprintable() else ("utf-8", "", name)
 
 
 def _text_part(body: str, subtype: str) -> MIMENonMultipart:

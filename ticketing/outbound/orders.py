@@ -33,9 +33,10 @@ from ticketing.outbound.compose import ComposedMail, ReplyComposer
 from ticketing.outbound.desk_copies import (
     DESK_COPY,
     OrderedDeskCopy,
-    compose_desk_copies,
+    build_desk_copies,
     order_desk_copy,
     reordered_desk_copy,
+    settle_desk_copies,
 )
 from ticketing.outbound.enqueue import audit_failures, permitted_recipient
 from ticketing.outbound.request import ReplyRequest
@@ -151,24 +152,32 @@ def _order_data(request: ReplyRequest, sender_name: str | None) -> dict[str, Any
 
 
 def compose_orders(
-    engine: Engine, composer: ReplyComposer, guard: PiiGuard | None, orders: Sequence[OrderedReply]
+    engine: Engine,
+    composer: ReplyComposer,
+    guard: PiiGuard | None,
+    orders: Sequence[OrderedReply],
+    desk_copies: Sequence[OrderedDeskCopy] = (),
 ) -> None:
-    """Compose and scan ``orders`` (committed), then make each ``pending`` or withhold it.
+    """Compose and scan ``orders`` (committed), then make each ``pending`` or withhold it;
+    build ``desk_copies`` (``outbound/desk_copies.py``) beside them.
 
     Rendering and scanning run outside any transaction; the results are written
-    in one.  A row no longer ``composing`` (composed meanwhile by the daemon) is
-    left as it is.
+    in one, for the replies and the desk copies together (one durable commit).
+    A row no longer ``composing`` (composed meanwhile by the daemon) is left as
+    it is.
     """
-    if not orders:
+    if not orders and not desk_copies:
         return
     incident_ids = {o.request.incident.id for o in orders if o.request.incident}
     with transaction(engine, readonly=True) as session:
         people = _person_ids(session, incident_ids)
+        copies = build_desk_copies(session, composer, desk_copies)
     desk = desk_allow(composer.config)
     results = [_compose(composer, guard, desk, order, people) for order in orders]
     with transaction(engine) as session:
         for order, result in zip(orders, results, strict=True):
             _settle(session, order, result)
+        settle_desk_copies(session, copies)
 
 
 @dataclass(frozen=True)
@@ -281,8 +290,7 @@ def compose_orphans(
         rows = _claim_orphans(session, now, limit)
         orders = [_reorder(session, row) for row in rows if row.kind != DESK_COPY]
         copies = [reordered_desk_copy(row) for row in rows if row.kind == DESK_COPY]
-    compose_orders(engine, composer, guard, orders)
-    compose_desk_copies(engine, composer, [copy for copy in copies if copy is not None])
+    compose_orders(engine, composer, guard, orders, [c for c in copies if c is not None])
     if rows:
         log.warning("composed %d mails a stopped process had ordered", len(rows))
     return len(rows)
@@ -371,5 +379,4 @@ class OrderBatch:
         return ordered is not None
 
     def compose(self) -> None:
-        compose_orders(self._engine, self._composer, self._guard, self._ordered)
-        compose_desk_copies(self._engine, self._composer, self._desk_copies)
+        compose_orders(self._engine, self._composer, self._guard, self._ordered, self._desk_copies)
