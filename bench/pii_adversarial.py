@@ -7,12 +7,12 @@ ordinary mail.  *Ordinary*: the producer mail of ``pii/dev.jsonl`` and the
 reply bodies of the corpus, joined and cut into 2 KB pieces.  *Adversarial*:
 2 KB and 32 KB (one whole scan piece) of a short unit repeated — the kinds the
 issue measured ("1 ", "12 Main Street", "Apt 1"), the ones earlier searches
-found (a line of dashes, "A'A'A", a name on every line) — and then a seeded
-random search over units of one to four tokens, so that what is measured is
-the worst the search can find rather than only what we thought of.  Prints
-milliseconds of processor time (this thread's: other load on the machine does
-not count, as for the guard's own budget) per 2 KB and the ratio to ordinary
-mail; values never.
+found (a line of dashes, "A'A'A", a name on every line, a short name before
+every number) — and then a seeded random search over units of one to four
+tokens, so that what is measured is the worst the search can find rather than
+only what we thought of.  Prints milliseconds of processor time (this
+thread's: other load on the machine does not count, as for the guard's own
+budget) per 2 KB and the ratio to ordinary mail; values never.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ KNOWN = (
     "Via Roma 1 ",
     "USNS 2020, ",
     "0 St Via ",
+    "Ed 0\t",  # a short given name before every number
     "123-45-6789 ",
     "a@b.co ",
     "a" * 999 + "@",  # long words where an address could end

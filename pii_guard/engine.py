@@ -11,7 +11,7 @@ model is configured (``pii_guard.nlp``).
 from __future__ import annotations
 
 import logging
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 
 from pii_guard.allow import Allowance
@@ -176,18 +176,16 @@ def _drop_contained(findings: Iterable[Finding]) -> list[Finding]:
     """
     ordered = sorted(findings, key=lambda f: (f.start - f.end, -f.score))
     kept: list[Finding] = []  # by start
+    starts: list[int] = []  # their starts, searched without a key function per step
     longest = 0
     for finding in ordered:
-        low = bisect_left(kept, finding.start - longest, key=_start)
-        high = bisect_right(kept, finding.start, key=_start)
+        low = bisect_left(starts, finding.start - longest)
+        high = bisect_right(starts, finding.start)
         if not any(_shelters(k, finding) for k in kept[low:high]):
-            insort(kept, finding, key=_start)
+            kept.insert(high, finding)  # after those that start where it does
+            starts.insert(high, finding.start)
             longest = max(longest, finding.end - finding.start)
     return kept
-
-
-def _start(finding: Finding) -> int:
-    return finding.start
 
 
 def _shelters(outer: Finding, inner: Finding) -> bool:

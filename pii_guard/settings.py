@@ -24,7 +24,7 @@ __all__ = [
 DEFAULT_REDACT_THRESHOLD = 0.4
 DEFAULT_REJECT_THRESHOLD = 0.6
 # Ordinary mail costs 2-3 ms per KB, so a 1 MB body (the most of a body that is kept)
-# fits; text built to be slow costs up to about 11 ms per KB and does not.
+# fits; text built to be slow costs up to about 7 ms per KB and does not.
 DEFAULT_SCAN_BUDGET = 5.0
 
 

@@ -11,20 +11,23 @@ from __future__ import annotations
 import re
 
 from pii_guard.entities import ADDRESS
-from pii_guard.recognizers.base import Rule, ctx
+from pii_guard.recognizers.base import Rule, ctx, word_tree
+from pii_guard.recognizers.gazetteer import words
 
 __all__ = ["ADDRESS_CONTEXT", "ADDRESS_RULES", "STREET_LINE"]
 
-_SUFFIX = (
-    r"(?i:street|st|road|rd|avenue|ave|av|boulevard|blvd|lane|ln|drive|dr|court|ct|place|pl"
-    r"|plaza|plz|way|terrace|ter|terr|circle|cir|parkway|pkwy|highway|hwy|pike|square|sq"
-    r"|trail|trl|alley|aly|loop|run|path|crossing|xing|ridge|rdg|hill|hills|garth|close"
-    r"|crescent|cres|row|walk|green|mews|point|pt|landing|commons|center|ctr|turnpike|tpke"
-    r"|expressway|expy|freeway|fwy|cove|cv|glen|grove|heights|hts|manor|mnr|meadow|meadows"
-    r"|park|pass|estates|view|vista|bend|knoll|gardens|gdns|harbor|hbr|junction|jct|mall"
-    r"|oval|port|ramp|spur|summit|smt|track|trace|trce|village|vlg|wharf|wynd|strasse"
-    r"|straße)"
+# (after the word: a dot, a direction or a word's end, so no word fits where a longer one does)
+_SUFFIX_WORDS = words(
+    """street st road rd avenue ave av boulevard blvd lane ln drive dr court ct place pl
+    plaza plz way terrace ter terr circle cir parkway pkwy highway hwy pike square sq
+    trail trl alley aly loop run path crossing xing ridge rdg hill hills garth close
+    crescent cres row walk green mews point pt landing commons center ctr turnpike tpke
+    expressway expy freeway fwy cove cv glen grove heights hts manor mnr meadow meadows
+    park pass estates view vista bend knoll gardens gdns harbor hbr junction jct mall
+    oval port ramp spur summit smt track trace trce village vlg wharf wynd strasse
+    straße"""
 )
+_SUFFIX = f"(?i:{word_tree(_SUFFIX_WORDS)})"
 _DIRECTION = (
     r"(?:[NSEW]|NE|NW|SE|SW|North|South|East|West|Northeast|Northwest|Southeast|Southwest)\.?"
 )

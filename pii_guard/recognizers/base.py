@@ -21,7 +21,7 @@ from typing import Protocol
 
 from pii_guard.findings import Finding
 
-__all__ = ["Recognizer", "Rule", "RuleRecognizer", "ctx", "fold"]
+__all__ = ["Recognizer", "Rule", "RuleRecognizer", "ctx", "fold", "has_context", "word_tree"]
 
 
 class Recognizer(Protocol):
@@ -54,6 +54,49 @@ def _loose(pattern: re.Pattern[str]) -> re.Pattern[str]:
     if not source.startswith(_NOT_AFTER_A_WORD):
         return pattern
     return re.compile(source.removeprefix(_NOT_AFTER_A_WORD), pattern.flags)
+
+
+# letters of words read so far -> what may follow ("" ends a word)
+_Tree = dict[str, "_Tree"]
+
+
+def word_tree(words: Iterable[str]) -> str:
+    """A pattern for any of ``words`` that branches letter by letter ("a(?:pt|partment)").
+
+    It matches the same words as ``a|b|...``, but the engine tries one branch per first
+    letter instead of each word in turn: without a flag it skips a wrong word on its first
+    letter, under ``(?i:`` it enters every one, at every place the pattern is tried.  It
+    tries a longer word before a shorter one it starts with ("floor" before "fl"), so where
+    both could fit, the caller's pattern must let only one of them ("fl" before a letter
+    never fits a word's end), or not care which (a lookahead).
+    """
+    tree: _Tree = {}
+    for word in sorted(words):  # the same pattern in every process
+        node = tree
+        for letter in word:
+            node = node.setdefault(letter, {})
+        node[""] = {}
+    return "(?:" + _branches(tree) + ")"
+
+
+def _branches(node: _Tree) -> str:
+    branches = [re.escape(letter) + _branches(rest) for letter, rest in node.items() if letter]
+    if not branches:
+        return ""
+    body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+    return f"(?:{body})?" if "" in node else body
+
+
+def has_context(pattern: re.Pattern[str], lower: str, start: int, end: int) -> bool:
+    """Whether a phrase of ``pattern`` (a ``ctx`` pattern) stands in ``lower[start:end]``.
+
+    Asked of the loose pattern first: on a window of text with no phrase at all, the
+    usual case, that answers at half the cost.
+    """
+    return (
+        _loose(pattern).search(lower, start, end) is not None
+        and pattern.search(lower, start, end) is not None
+    )
 
 
 def fold(text: str) -> str:
@@ -109,8 +152,8 @@ class Rule:
         )
 
     def _score(self, lower: str, start: int, end: int) -> float:
-        if self.context is not None and self.context.search(
-            lower, max(0, start - self.window), start
+        if self.context is not None and has_context(
+            self.context, lower, max(0, start - self.window), start
         ):
             return max(self.score, self.context_score)
         if self.after is not None and self.after.match(lower, end):

@@ -30,6 +30,7 @@ __all__ = [
     "NEVER_NAMES",
     "ORG_WORDS",
     "PARTICLES",
+    "WORD_BEFORE_READ",
     "Gazetteer",
     "greeting_pairs",
     "load_gazetteer",
@@ -44,6 +45,7 @@ _FIRST_ATTR = re.compile(r"^(?:first|middle)_(?:romanized_)?names?(?:_\w+)?$")
 _LAST_ATTR = re.compile(r"^(?:\w+_)?last_(?:romanized_)?names?(?:_\w+)?$")
 _NOT_NAMES = re.compile(r"pairs|kana|abbreviated|format")
 _WORD_BEFORE = re.compile(r"([^\W\d_]+)[ \t]+\Z")
+WORD_BEFORE_READ = 24  # characters before an offset that ``word_before`` reads
 
 
 # Given names that are everyday words or US states: a name only with context or a surname
@@ -144,7 +146,7 @@ def greeting_pairs(lowered: list[str], before: str = "") -> list[bool]:
 
 def word_before(text: str, start: int) -> str:
     """The lower-cased word right before ``start`` on its line, or ``""``."""
-    match = _WORD_BEFORE.search(text, max(0, start - 24), start)
+    match = _WORD_BEFORE.search(text, max(0, start - WORD_BEFORE_READ), start)
     return match.group(1).lower() if match else ""
 
 

@@ -17,7 +17,7 @@ import bisect
 import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from pii_guard.entities import PERSON
 from pii_guard.findings import Finding
@@ -62,7 +62,8 @@ _PREDICATE = re.compile(
 )
 # A word listed beside a name: ", " or "and" between ("Usamov and Bowers").
 _LISTED_WORD = rf"(?P<v>[{_UPPER}][^\W\d_]+(?:['\u2019-][^\W\d_]+)*)"
-_LISTED_GAP = r"(?:[ \t]*,[ \t]*|[ \t]+(?:and|or|&|y|e|und)[ \t]+)"
+_LISTED_GLUE = ("and", "or", "&", "y", "e", "und")
+_LISTED_GAP = rf"(?:[ \t]*,[ \t]*|[ \t]+(?:{'|'.join(_LISTED_GLUE)})[ \t]+)"
 _LISTED_AFTER = re.compile(rf"{_LISTED_GAP}{_LISTED_WORD}\b")
 _LISTED_BEFORE = re.compile(rf"\b{_LISTED_WORD}{_LISTED_GAP}\Z")
 # Verbs only people do: capitalised words no list knows are a name before one.
@@ -95,19 +96,17 @@ _UNKNOWN_PAIR = 0.45  # capitalised words in no list, then a verb of people: red
 _ONE_KNOWN_LOWER = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class _Token:
+class _Token(NamedTuple):  # (a tuple: made for every capitalised word, and cheap to make)
     text: str
     start: int
     end: int
+    # worked out once: every test of a run asks for them
+    lower: str
+    is_initial: bool
 
-    @property
-    def lower(self) -> str:
-        return self.text.lower()
-
-    @property
-    def is_initial(self) -> bool:
-        return len(self.text) == 1 and self.text.isupper()
+    @classmethod
+    def of(cls, text: str, start: int, end: int) -> _Token:
+        return cls(text, start, end, text.lower(), len(text) == 1 and text.isupper())
 
 
 @dataclass(frozen=True)
@@ -135,9 +134,7 @@ class _Context:
 
     def about_a_person(self, start: int, end: int) -> bool:
         """A verb of people right after, or a greeting or a speech verb right before."""
-        return bool(
-            _PREDICATE.match(self.lower, end) or _LEAD_WORD.search(self.lower, start - 16, start)
-        )
+        return bool(_PREDICATE.match(self.lower, end) or _led_by_a_word(self.lower, start, 16))
 
     def sentence_start(self, start: int) -> bool:
         """After a full stop, or after a blank line: a paragraph opens a sentence even when
@@ -183,7 +180,7 @@ class NameRecognizer:
         more: list[tuple[int, int, float]] = []
         for start, end, _ in found:
             after = _LISTED_AFTER.match(text, end)
-            before = _LISTED_BEFORE.search(text, max(0, start - 40), start)
+            before = _listed_before(text, start)
             for match in (after, before):
                 if match is None or (match.start("v"), match.end("v")) in spans:
                     continue
@@ -236,7 +233,7 @@ class NameRecognizer:
         if not given:
             return []
         start = given[0].start
-        if start in context.honorific_ends or _LEAD_WORD.search(context.lower, start - 24, start):
+        if start in context.honorific_ends or _led_by_a_word(context.lower, start, 24):
             return given
         return []
 
@@ -282,9 +279,31 @@ class NameRecognizer:
             yield start, _real_end(context.text, start, words[:count]), score
 
 
+def _led_by_a_word(lower: str, start: int, reach: int) -> bool:
+    """A greeting or a speech verb (``_LEAD_WORD``) ends in the ``reach`` characters before
+    ``start``.  Each ends with a letter (or "name?") before the blanks and comma it may
+    take: without one there, nothing is searched."""
+    before = lower[max(0, start - reach) : start].rstrip(" \t,")
+    if not before or not (before[-1].isalpha() or before[-1] == "?"):
+        return False
+    return _LEAD_WORD.search(lower, start - reach, start) is not None
+
+
+def _listed_before(text: str, start: int) -> re.Match[str] | None:
+    """The word listed right before ``start``: searched back only when a comma or a
+    conjunction ends the text before it (as ``_LISTED_GAP`` must), which most do not."""
+    window = max(0, start - 40)
+    last = text[window:start].rstrip(" \t").rsplit(None, 1)
+    if not last or not (last[-1].endswith(",") or last[-1] in _LISTED_GLUE):
+        return None
+    return _LISTED_BEFORE.search(text, window, start)
+
+
 def _greeting_head(run: list[_Token]) -> int:
     """How many tokens a run opens with that are a greeting whose words may be names too
     ("Good Day", "Buenos Dias"): one-word greetings are never-names, trimmed anyway."""
+    if len(run) < 2:
+        return 0  # one word is no pair
     pairs = greeting_pairs([t.lower for t in run[:4]])
     return pairs.index(False) if False in pairs else len(pairs)
 
@@ -304,13 +323,25 @@ def _runs(text: str, keep: Any) -> Iterator[list[_Token]]:
     Python loop sees a few dozen tokens instead of every word of the message.
     """
     for region in _REGION.finditer(text):
-        yield from _region_runs(text, region.start(), region.end(), keep)
+        start, end = region.span()
+        word = _TOKEN.fullmatch(text, start, end)
+        if word is None:
+            yield from _region_runs(text, start, end, keep)
+        elif keep(token := _Token.of(word.group(), start, end)):  # one word: the usual region
+            yield [_without_possessive(token)]
+
+
+def _without_possessive(token: _Token) -> _Token:
+    """The token without its "'s" ("Kim Tran's Medicaid": the name ends before it)."""
+    if token.text[-2:] in _POSSESSIVE:
+        return _Token.of(token.text[:-2], token.start, token.end - 2)
+    return token
 
 
 def _region_runs(text: str, start: int, end: int, keep: Any) -> Iterator[list[_Token]]:
     run: list[_Token] = []
     for match in _TOKEN.finditer(text, start, end):
-        token = _Token(match.group(), match.start(), match.end())
+        token = _Token.of(match.group(), match.start(), match.end())
         if not keep(token):
             if run:
                 yield run
@@ -320,7 +351,7 @@ def _region_runs(text: str, start: int, end: int, keep: Any) -> Iterator[list[_T
             yield run
             run = []
         if token.text[-2:] in _POSSESSIVE:  # "Kim Tran's Medicaid": the name ends here
-            run.append(_Token(token.text[:-2], token.start, token.end - 2))
+            run.append(_without_possessive(token))
             yield run
             run = []
             continue

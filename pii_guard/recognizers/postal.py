@@ -14,7 +14,8 @@ is its addressee (a PERSON finding).
 Speed: every street line holds a house number, so the patterns are tried only
 at numbers that could be one (not dates, amounts, times or long identifiers)
 with a street's word beside them, a few times each, never across the whole
-message.
+message; and back from a number only as far as a line ending with it could
+start (its words hold no digits: past a flat's and a building's number it ends).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from faker.providers.address.en_US import Provider as UsProvider
 from pii_guard.entities import ADDRESS, PERSON
 from pii_guard.findings import Finding
 from pii_guard.recognizers.address import ADDRESS_CONTEXT, STREET_LINE
-from pii_guard.recognizers.base import fold
+from pii_guard.recognizers.base import fold, has_context, word_tree
 from pii_guard.recognizers.gazetteer import ORG_WORDS, words
 from pii_guard.recognizers.street_words import (
     COMPOUND_ENDINGS,
@@ -40,7 +41,8 @@ from pii_guard.recognizers.street_words import (
 __all__ = ["PostalRecognizer"]
 
 _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"
-_UNIT_WORD = rf"(?i:{'|'.join(UNIT_WORDS)})(?:\.|(?![^\W\d_]))"
+# (no unit word is the start of another that fits: "fl" is one only before a non-letter)
+_UNIT_WORD = rf"(?i:{word_tree(UNIT_WORDS)})(?:\.|(?![^\W\d_]))"
 # A capitalised word (or an initial, or d'/l' before one), never a unit word ("Apt").
 _CAP = (
     rf"(?=[{_UPPER}dl])(?!{_UNIT_WORD})"  # the cheap test first: this runs at every position
@@ -59,13 +61,19 @@ _LEAD = (
 
 
 def _alternation(items: list[str], *, capitalised_only: frozenset[str] = frozenset()) -> str:
-    """Each word as written, capitalised or not; some only capitalised (they are English too)."""
-    forms: list[str] = []
+    """Each word as written, capitalised or not; some only capitalised (they are English too).
+
+    ``items`` are pattern fragments (``str\\.``).  Where more pattern follows the words,
+    it opens with a blank or a word's end, so no word fits where a longer one does ("via",
+    "viale"); elsewhere (``_WORD_AFTER``) only whether one fits counts.
+    """
+    forms: set[str] = set()
     for item in items:
-        forms.append(item[0].upper() + item[1:])
+        word = item.replace("\\.", ".")
+        forms.add(word[0].upper() + word[1:])
         if item not in capitalised_only:
-            forms.append(item)
-    return "(?:" + "|".join(sorted(set(forms), key=len, reverse=True)) + ")"
+            forms.add(word)
+    return word_tree(forms)
 
 
 # English words among the prefixes: only capitalised ("sent via Email 2 times").
@@ -116,7 +124,7 @@ CALENDAR_WORDS = sorted(
     ),
     key=lambda w: (-len(w), w),  # longest first: "sept" before "sep"
 )
-_CALENDAR = r"(?!(?i:" + "|".join(CALENDAR_WORDS) + r")(?![^\W\d_]))"
+_CALENDAR = rf"(?!(?i:{word_tree(CALENDAR_WORDS)})(?![^\W\d_]))"
 # A name and a number with no street word ("Edeby 55"), or a US street with a rarer
 # USPS suffix ("52 Trajanka Forks"): an address only when a unit or a postal code follows.
 _USPS = _alternation(sorted({s.lower() for s in UsProvider.street_suffixes}))
@@ -148,13 +156,26 @@ _BACK = 32  # characters before a number where a line starting with it may begin
 # words before the number of the longest line that ends with a name: a flat, "#", its
 # number and a building number, a street word, four names or particles, the name
 _NAME_LINE_WORDS = 10
-_BLANKS = re.compile(r"[ \t]+")
+# The text before a house number, read backwards (Python's patterns only read forwards),
+# as far as a street line ending with that number could go.  Its words hold no digits:
+# only its lead does, a building's number and a flat's right before that ("Apt. 117
+# 5720 Skoanveien 226"), so a line cannot start before the second run of digits back,
+# nor the third when those two stand together.
+_LINE_BACKWARDS = re.compile(r"\D*(?:\d+(?:[ \t]+,?[A-Za-z]?\d+)?\D*)?")
+# ... and a line that ends with a name no further back than its most words (each run of
+# blanks whole, possessively: split in two, one would count as two words).
+_NAME_LINE_BACKWARDS = re.compile(
+    rf"(?:[^ \t]*+[ \t]++){{{_NAME_LINE_WORDS - 1}}}[^ \t]*+(?=[ \t])"
+)
+_INDENT = re.compile(r"[ \t>]*")
 _WORDS = re.compile(r"[^\W\d_]+")
 # Firm and plan words, less those that also name places ("United Kingdom", "Church St").
 _FIRM_WORDS = ORG_WORDS - words(
     "united county church college university school hospital clinic department dept foundation"
 )
-_WORD_START = re.compile(r"(?<![\w.'-])[^\W_]")
+# The words before a number that a line through it may open with: a number, a flat's
+# word ("Apt. 1 12 Main St") or a military unit's, the only ways ``_STARTS_AT`` begins.
+_LINE_OPENER = re.compile(rf"(?<![\w.'-])(?=\d|(?i:unit|psc|cmr)|US|(?=[A-Za-z]){_UNIT_WORD})")
 
 _POSTCODE = (
     r"(?:(?:[A-Z]{1,2}-)?\d{4,6}(?:-\d{3,4})?|\d{2}-\d{3}|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}"
@@ -166,8 +187,12 @@ _PLACE = (
     rf"(?:,?[ \t]+(?P<code2>{_POSTCODE}))?"
 )
 _SEGMENT = re.compile(rf"(?P<unit>{_UNIT})|{_PLACE}|(?P<code>{_POSTCODE})")
-_SAME_LINE = re.compile(r"\.?,?[ \t]*")
-_NEXT_LINE = re.compile(r"\.?[ \t]*,?[ \t]*\r?\n(?:[ \t>]*\r?\n)?(?:[ \t]*>)*[ \t]*(?:,[ \t]*)?")
+# The parts other than a place: where no place may go on, the block goes on with one of these.
+_UNIT_OR_CODE = re.compile(rf"{_UNIT}|{_POSTCODE}")
+_SAME_LINE = r"\.?,?[ \t]*"
+_NEXT_LINE = r"\.?[ \t]*,?[ \t]*\r?\n(?:[ \t>]*\r?\n)?(?:[ \t]*>)*[ \t]*(?:,[ \t]*)?"
+# Between two parts of a block: the next line when there is one, else the same line on.
+_GAP = re.compile(f"{_NEXT_LINE}|{_SAME_LINE}")
 _LINE_END = re.compile(r"[ \t]*(?:[,.;:?!)]|\r?\n|$)")
 # Capitalised words that open a sentence or a sign-off, never a place in a block.
 _NOT_PLACE = words(
@@ -214,7 +239,8 @@ class PostalRecognizer:
     def _addressee(self, text: str, start: int) -> Finding | None:
         """The line right above an address block when it reads like a person's name."""
         line_start = text.rfind("\n", 0, start) + 1
-        if text[line_start:start].strip(" \t>"):
+        # (matched, not sliced: on a long line of blocks a slice would copy the line each time)
+        if _INDENT.fullmatch(text, line_start, start) is None:
             return None  # the block starts mid-line: no line of its own above it
         above = _ADDRESSEE.search(text, max(0, line_start - 80), max(0, line_start - 1))
         if above is None:
@@ -231,7 +257,7 @@ class PostalRecognizer:
             return None  # "Gold 1000, Kaiser Permanente Silver 2500" is a plan list
         if not bare and "m" in match.re.groupindex and match.group("m"):
             return Finding(ADDRESS, start, end, _MILITARY_SCORE)
-        context = ADDRESS_CONTEXT.search(lower, max(0, start - 40), start)
+        context = has_context(ADDRESS_CONTEXT, lower, max(0, start - 40), start)
         score = _CONTEXT if context else _BLOCK if segments else _ALONE
         return Finding(ADDRESS, start, end, score)
 
@@ -289,12 +315,13 @@ def _lines_ending_here(text: str, start: int) -> tuple[re.Pattern[str], ...]:
         return ()
     tokens = line[line.rfind("\n") + 1 :].rsplit(None, 1)
     word = tokens[-1].rstrip(".,") if tokens else ""
-    if not word or word.lower() in _UNITS:
+    lower = word.lower()
+    if not word or lower in _UNITS:
         return ()
     kinds = []
-    if word.lower() in _SUFFIXES:
+    if lower in _SUFFIXES:
         kinds.append(_ENDS_WITH_SUFFIX)
-    if word.lower().endswith(_COMPOUNDS):
+    if lower.endswith(_COMPOUNDS):
         kinds.append(_ENDS_WITH_COMPOUND)
     if word[0].isupper() or word[:2].lower() in ("d'", "l'", "d\u2019", "l\u2019"):
         kinds.append(_ENDS_WITH_NAME)
@@ -319,9 +346,11 @@ def _street_lines(
     start, end = number.span()
     if before:
         # these lines are written with blanks, never across a line break
-        reach = max(start - _REACH, text.rfind("\n", 0, start) + 1)
+        line_start = max(start - _REACH, text.rfind("\n", 0, start) + 1)
+        backwards = text[line_start:start][::-1]
+        reach = start - _length_back(backwards)
         # where several kinds could end here, the one that starts first is the line
-        lines = (p.search(text, _reach_of(p, text, reach, start), end) for p in before)
+        lines = (p.search(text, _reach_of(p, backwards, reach, start), end) for p in before)
         street = min((m for m in lines if m is not None), key=_start, default=None)
         if street is not None:
             yield street, False
@@ -334,7 +363,7 @@ def _street_lines(
                 yield bare, True
     if after:
         since = max(start - _BACK, page.tried_until)
-        starts = [m.start() for m in _WORD_START.finditer(text, since, start)]
+        starts = [m.start() for m in _LINE_OPENER.finditer(text, since, start)]
         if start >= page.tried_until:
             starts.append(start)
         page.tried_until = start + 1
@@ -345,14 +374,23 @@ def _street_lines(
                     yield match, pattern is _BARE_US
 
 
-def _reach_of(pattern: re.Pattern[str], text: str, reach: int, start: int) -> int:
+def _length_back(backwards: str) -> int:
+    """How many characters before a house number a street line ending with it may take;
+    ``backwards``: its line before it, reversed."""
+    lead = _LINE_BACKWARDS.match(backwards)  # (it always matches: every part may be empty)
+    return len(backwards) if lead is None else lead.end()
+
+
+def _reach_of(pattern: re.Pattern[str], backwards: str, reach: int, start: int) -> int:
     """Where a line of ``pattern``'s kind ending at ``start`` may begin: a line that ends
     with a name is at most ``_NAME_LINE_WORDS`` words long, so a search on a line of short
-    words ("Via Roma 1 Via Roma 1 ...") need not try every one of them."""
+    words ("Via Roma Via Roma ... 1") need not try every one of them.  ``backwards``: the
+    line before ``start``, reversed."""
     if pattern is not _ENDS_WITH_NAME:
         return reach
-    blanks = [m.end() for m in _BLANKS.finditer(text, reach, start)]
-    return blanks[-_NAME_LINE_WORDS] if len(blanks) >= _NAME_LINE_WORDS else reach
+    # (counted from ``reach`` on only: words before it cannot move the start past it)
+    words = _NAME_LINE_BACKWARDS.match(backwards, 0, start - reach)
+    return reach if words is None else start - words.end()
 
 
 def _start(match: re.Match[str]) -> int:
@@ -372,7 +410,7 @@ def _block_end(position: int, segments: Iterator[re.Match[str]]) -> tuple[int, i
     end, count, postal = position, 0, False
     for segment in segments:
         end, count = segment.end(), count + 1
-        postal = postal or any(segment.group(g) for g in ("unit", "code", "code1", "code2"))
+        postal = postal or any(segment.group("unit", "code", "code1", "code2"))
         if count == _MAX_SEGMENTS:
             break
     return end, count, postal
@@ -392,13 +430,21 @@ def _segments(
 
 def _next_part(text: str, position: int, after_unit: bool) -> re.Match[str] | None:
     """The part of a postal block that continues it at ``position``, if one does."""
-    gap = _NEXT_LINE.match(text, position) or _SAME_LINE.match(text, position)
+    gap = _GAP.match(text, position)
     if gap is None:
         return None
+    if _no_place_here(gap.group(), after_unit) and not _UNIT_OR_CODE.match(text, gap.end()):
+        return None  # (the usual case after a number in a sentence: asked more cheaply)
     segment = _SEGMENT.match(text, gap.end())
     if segment is None or not _acceptable(text, segment, gap.group(), after_unit):
         return None
     return segment
+
+
+def _no_place_here(gap: str, after_unit: bool) -> bool:
+    """Whether ``_acceptable`` turns down any place after ``gap``: on the same line, with no
+    comma and no unit before it ("Rosa 12 Main St", not "12 Main St, Rosario")."""
+    return "\n" not in gap and "," not in gap and not after_unit
 
 
 def _acceptable(text: str, segment: re.Match[str], gap: str, after_unit: bool) -> bool:
@@ -408,16 +454,24 @@ def _acceptable(text: str, segment: re.Match[str], gap: str, after_unit: bool) -
     new line must end there (or at a clause's punctuation) unless it is a place with
     its postal code; after a blank line only a postal code carries on.
     """
-    postal = any(segment.group(g) for g in ("code", "code1", "code2"))
-    ends_line = _LINE_END.match(text, segment.end()) is not None
+    postal = any(segment.group("code", "code1", "code2"))
     if gap.count("\n") > 1 and not postal:
         return False
     place = segment.group("place")
     if place is not None:
+        same_line = "\n" not in gap
+        if (
+            same_line
+            and "," not in gap
+            and not (after_unit and (postal or _ends_line(text, segment)))
+        ):
+            return False  # (asked first: the cheaper way to turn down most places)
         if any(word.lower() in _NOT_PLACE for word in place.split()) or _names_a_firm(place):
             return False
-        same_line = "\n" not in gap
-        if same_line and "," not in gap and not (after_unit and (ends_line or postal)):
-            return False
     placed = postal and place is not None  # "1062 Budapest", not digits that run on
-    return "\n" not in gap or ends_line or placed
+    return "\n" not in gap or placed or _ends_line(text, segment)
+
+
+def _ends_line(text: str, segment: re.Match[str]) -> bool:
+    """The part ends its line, or a clause (asked only where it matters)."""
+    return _LINE_END.match(text, segment.end()) is not None

@@ -16,7 +16,14 @@ from collections.abc import Collection
 
 from pii_guard.entities import ADDRESS, PERSON
 from pii_guard.findings import Finding
-from pii_guard.recognizers.gazetteer import PARTICLES, Gazetteer, load_gazetteer, word_before
+from pii_guard.recognizers.gazetteer import (
+    GREETING_PAIRS,
+    PARTICLES,
+    WORD_BEFORE_READ,
+    Gazetteer,
+    load_gazetteer,
+    word_before,
+)
 from pii_guard.recognizers.names import PLACE_WORDS, names_a_firm
 from pii_guard.recognizers.postal import CALENDAR_WORDS
 from pii_guard.tagger.features import Lexicon, everyday, token_texts
@@ -36,6 +43,13 @@ _PHONE = re.compile(r"(?:\b1[-. ])?\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b")
 _WORDS = re.compile(r"[^\W\d_]+")
 _NEXT_LOWER_WORD = re.compile(r"[ \t]+([a-zà-ÿñ]+)\b")
 _SPAN_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
+# the second words of two-word greetings: only before one does the word before a span matter
+_GREETING_ENDS = frozenset(second for _, second in GREETING_PAIRS)
+# What judging a span reads after it: a possessive, blanks and the next word with the
+# character that ends it (before it: the word that ``word_before`` reads).
+_AFTER_READ = re.compile(r"(?:['\u2019]s)?[ \t]*\S*.?", re.DOTALL)
+# a span as judged: its label, its text and what was read before and after it
+_Seen = tuple[str, str, str, str]
 
 
 class TaggerRecognizer:
@@ -53,10 +67,35 @@ class TaggerRecognizer:
             return []
         texts, offsets = token_texts(text)
         labels = self.model.tag(texts, self.lexicon)
-        found = (self._finding(text, *span) for span in spans(texts, offsets, labels))
+        judged: dict[_Seen, tuple[int, int] | None] = {}
+        found = (self._judged(text, *span, judged) for span in spans(texts, offsets, labels))
         return [f for f in found if f is not None and f.entity_type in entities]
 
+    def _judged(
+        self,
+        text: str,
+        label: str,
+        start: int,
+        end: int,
+        judged: dict[_Seen, tuple[int, int] | None],
+    ) -> Finding | None:
+        """``_finding``, worked out once for spans that read the same in the same
+        surroundings (a name on every line): the key holds all that it reads."""
+        before = text[max(0, start - WORD_BEFORE_READ) : start]
+        after = _AFTER_READ.match(text, end)  # (it always matches: every part may be empty)
+        seen = (label, text[start:end], before, after.group() if after else "")
+        if seen not in judged:
+            finding = self._finding(text, label, start, end)
+            judged[seen] = None if finding is None else (finding.start - start, finding.end - start)
+        kept = judged[seen]
+        if kept is None:
+            return None
+        return Finding(_ENTITY[label], start + kept[0], start + kept[1], TAGGED_SCORE)
+
     def _finding(self, text: str, label: str, start: int, end: int) -> Finding | None:
+        """The span as a finding, trimmed, or ``None``.  It reads the span, the
+        ``WORD_BEFORE_READ`` characters before it (the word a greeting opens with) and
+        the word after it (a firm's, a Spanish one): ``_judged`` relies on that."""
         if label == "PER":
             trimmed = self._without_greetings(text, start, end)
             if trimmed is None or names_a_firm(text, trimmed[1]):
@@ -76,7 +115,8 @@ class TaggerRecognizer:
         function words, not these.  ``None`` when nothing but them is left."""
         words = list(_SPAN_WORD.finditer(text, start, end))
         lowered = [w.group().lower() for w in words]
-        fillers = self.gazetteer.mail_fillers(lowered, word_before(text, start))
+        greeted = bool(lowered) and lowered[0] in _GREETING_ENDS  # "[Buenos] Dias Rosa"
+        fillers = self.gazetteer.mail_fillers(lowered, word_before(text, start) if greeted else "")
         if not any(fillers):
             return start, end
         edge = [f or w.group() in PARTICLES for w, f in zip(words, fillers, strict=True)]

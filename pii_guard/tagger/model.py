@@ -18,7 +18,6 @@ import gzip
 import json
 from array import array
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from itertools import chain
 from pathlib import Path
 from typing import Protocol
 
@@ -52,8 +51,13 @@ class Scorer(Protocol):
     def scores(
         self, padded: Sequence[View], i: int, case: str, prev: int, prev2: int
     ) -> list[float]:
-        """One score per label for token ``i`` (at ``padded[i + 2]``)."""
+        """One score per label for token ``i`` (at ``padded[i + 2]``), from the tokens
+        ``i - 2 .. i + 2`` (``padded[i : i + 5]``) and the two labels before it only."""
         ...
+
+
+# A window of five tokens and the two labels before it: all that a label depends on.
+_Window = tuple[str, str, str, str, str, int, int]
 
 
 def decode(
@@ -63,23 +67,52 @@ def decode(
     learn: Callable[[int, int], None] | None = None,
     gold: Sequence[int] | None = None,
 ) -> list[int]:
-    """Label the tokens left to right; in training, ``learn(truth, guess)`` hears each mistake."""
+    """Label the tokens left to right; in training, ``learn(truth, guess)`` hears each mistake.
+
+    Outside training the weights stay put, so a window met again in the same text
+    (a line said twice, a list of addresses, text built to be slow) is labelled once:
+    the same window gives the same scores, so the labels are those of scoring each.
+    """
     labels: list[int] = []
     prev = prev2 = 0
     padded = views(texts, lexicon)
     case = casing("".join(texts))
+    labelled: dict[_Window, int] = {}
     for i, candidate in enumerate(candidates(padded, case)):
         if not candidate and prev == 0:
-            labels.append(0)
-            prev2 = 0
-            continue
-        scores = scorer.scores(padded, i, case, prev, prev2)
-        guess = max(range(len(LABELS)), key=scores.__getitem__)
-        if learn is not None and gold is not None and guess != gold[i]:
-            learn(gold[i], guess)
+            guess = 0
+        elif learn is None:
+            guess = _remembered_label(scorer, padded, i, case, (prev, prev2), labelled)
+        else:
+            guess = _best(scorer.scores(padded, i, case, prev, prev2))
+            if gold is not None and guess != gold[i]:
+                learn(gold[i], guess)
         labels.append(guess)
         prev2, prev = prev, guess
     return labels
+
+
+def _remembered_label(
+    scorer: Scorer,
+    padded: Sequence[View],
+    i: int,
+    case: str,
+    before: tuple[int, int],
+    labelled: dict[_Window, int],
+) -> int:
+    """The best label of token ``i``, scored only the first time its window is met."""
+    p2, p1, view, n1, n2 = padded[i : i + 5]
+    prev, prev2 = before
+    window = (p2.key, p1.key, view.key, n1.key, n2.key, prev, prev2)
+    label = labelled.get(window)
+    if label is None:
+        label = labelled[window] = _best(scorer.scores(padded, i, case, prev, prev2))
+    return label
+
+
+def _best(scores: list[float]) -> int:
+    """The label with the highest score; the first of equal ones (``O`` before a name)."""
+    return max(range(len(LABELS)), key=scores.__getitem__)
 
 
 def spans(
@@ -94,7 +127,9 @@ def spans(
     for i, label in enumerate(labels):
         if not label or texts[i] in _EDGE_PUNCT:
             continue
-        if runs and runs[-1][0] == label and _only_punctuation(texts, labels, runs[-1][2], i):
+        run_end = runs[-1][2] if runs and runs[-1][0] == label else -1
+        # (the token right after the run: no need to look between them)
+        if run_end >= 0 and (i == run_end + 1 or _only_punctuation(texts, labels, run_end, i)):
             runs[-1] = (label, runs[-1][1], i)
         else:
             runs.append((label, i, i))
@@ -103,6 +138,8 @@ def spans(
 
 
 def _only_punctuation(texts: Sequence[str], labels: Sequence[int], last: int, i: int) -> bool:
+    if i == last + 2:  # one token between, the usual case: as below, without the ranges
+        return bool(labels[last + 1]) or not texts[last + 1][0].isalnum()
     between = range(last + 1, i)
     if all(labels[k] for k in between):
         return True
@@ -212,22 +249,32 @@ def _listed_names(texts: Sequence[str], labels: list[int], lexicon: Lexicon) -> 
     either direction.
     """
     count = len(labels)
-    pairs = chain(
-        ((i, i + 1) for i in range(count - 1)),
-        ((i, i + 2) for i in range(count - 2)),
-        ((i, i - 2) for i in range(count - 1, 1, -1)),
-    )
-    for name, other in pairs:
-        if labels[name] != _PER or labels[other]:
-            continue
-        if abs(other - name) == 2 and texts[(name + other) // 2].lower() not in _LIST_GLUE:
-            continue
-        view = lexicon.view(texts[other])
-        if view.shape not in ("Xx", "XX") or everyday(view.classes):
-            continue
-        if not any(c in view.classes for c in "cnsu"):
-            labels[other] = _PER
+    _join_names(texts, labels, lexicon, range(count - 1), 1)  # the next word
+    _join_names(texts, labels, lexicon, range(count - 2), 2)  # after a comma or "and"
+    _join_names(texts, labels, lexicon, range(count - 1, 1, -1), -2)  # before one
     return labels
+
+
+def _join_names(
+    texts: Sequence[str], labels: list[int], lexicon: Lexicon, names: range, step: int
+) -> None:
+    """Label ``PER`` each token ``step`` after a name (in the order of ``names``) that is
+    listed with it; a token so labelled is a name for the tokens after it."""
+    for name in names:
+        other = name + step
+        # (the labels first: most tokens are no name, and this runs three times a token)
+        if labels[name] == _PER and not labels[other] and _listed(texts, name, other, lexicon):
+            labels[other] = _PER
+
+
+def _listed(texts: Sequence[str], name: int, other: int, lexicon: Lexicon) -> bool:
+    """Whether token ``other``, beside name ``name`` or across a glue word, is a name too."""
+    if abs(other - name) == 2 and texts[(name + other) // 2].lower() not in _LIST_GLUE:
+        return False
+    view = lexicon.view(texts[other])
+    if view.shape not in ("Xx", "XX") or everyday(view.classes):
+        return False
+    return not any(c in view.classes for c in "cnsu")
 
 
 _NUMBER_GLUE = frozenset(",.")
