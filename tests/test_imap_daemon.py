@@ -79,9 +79,15 @@ def _recorded(db_url: str) -> tuple[int, int]:
 
 
 def _wait_settled(client: IMAPClient, db_url: str, expected: int, timeout: float = 180) -> None:
+    """Until every message is recorded and replaced by its desk copy (a redact mailbox:
+    the original leaves the inbox only once its copy is in the desk folder)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if folder_count(client, "INBOX") == 0 and _recorded(db_url)[0] >= expected:
+        if (
+            _recorded(db_url)[0] >= expected
+            and folder_count(client, "Desk") >= expected
+            and folder_count(client, "INBOX") == 0
+        ):
             return
         time.sleep(0.5)
 

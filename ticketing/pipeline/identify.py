@@ -14,7 +14,7 @@ from ticketing.config.desk_schema import StaffConfig
 from ticketing.incidents.parties import Identity
 from ticketing.store.models import Producer
 
-__all__ = ["identify"]
+__all__ = ["addressed_producer", "identify"]
 
 # Built once: SQLAlchemy then skips building the statement and its cache key per message.
 _BY_EMAIL = select(Producer).where(Producer.email == bindparam("address"))
@@ -42,3 +42,13 @@ def identify(
         authenticated=True,
         producer=producer,
     )
+
+
+def addressed_producer(session: Session, message: ParsedMessage) -> Producer | None:
+    """The first roster producer among a message's To and Cc: the other side of a
+    caseworker's mail, whose own name and address in it are no consumer's data."""
+    for address in (*message.to, *message.cc):
+        producer = session.exec(_BY_EMAIL, params={"address": address.lower()}).first()
+        if producer is not None:
+            return producer
+    return None

@@ -35,7 +35,7 @@ from ticketing.incidents.parties import Identity
 from ticketing.outbound.sinks import Replies, ReplySink, compose_committed
 from ticketing.pipeline.authenticate import Authenticator
 from ticketing.pipeline.guard import PiiStage, Policy, strictest
-from ticketing.pipeline.identify import identify
+from ticketing.pipeline.identify import addressed_producer, identify
 from ticketing.pipeline.limits import check_header_count, check_size
 from ticketing.pipeline.match import MatchContext, match_incident
 from ticketing.pipeline.record import (
@@ -232,12 +232,22 @@ class IntakePipeline:
             own = replace(self.own, addresses=frozenset())
             screening = screen(parsed, raw.envelope_from, own)
             redact = "redact" if policy == "reject" else policy
-            return identity, screening, self.guard.check(redact, parsed, identity)
+            return identity, screening, self._guard_staff_mail(redact, parsed, identity, lookups)
         identity = identify(lookups, parsed, self.config.staff, authenticated=auth.authenticated)
         screening = screen(parsed, raw.envelope_from, self.own)
         if desk is not None and identity.is_staff:
             return identity, screening, self._guard_desk_mail(parsed, identity, desk, lookups)
+        if identity.is_staff:
+            return identity, screening, self._guard_staff_mail(policy, parsed, identity, lookups)
         return identity, screening, self.guard.check(policy, parsed, identity)
+
+    def _guard_staff_mail(
+        self, policy: Policy, parsed: ParsedMessage, identity: Identity, lookups: Session
+    ) -> GuardResult:
+        """A caseworker's mail to a producer: the producer it is addressed to is allowed
+        (their name and address in the greeting and the quoted mail are no consumer's)."""
+        producer = addressed_producer(lookups, parsed)
+        return self.guard.check(policy, parsed, replace(identity, producer=producer))
 
     def _guard_desk_mail(
         self, parsed: ParsedMessage, identity: Identity, desk: DeskRoute, lookups: Session
