@@ -3,7 +3,6 @@ no personal data left in logs, the database or outbound mail."""
 
 from __future__ import annotations
 
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -18,10 +17,11 @@ from aiosmtpd.smtp import Session as SmtpSession
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
-from ticketing.store.db import transaction
+from ticketing.config import DatabaseConfig
+from ticketing.store.db import create_db_engine, transaction
 from ticketing.store.models import OutboxMessage
 
-from .daemon import Ticketd, free_port, import_roster, send, ticketd_command
+from .daemon import Ticketd, free_port, import_roster, run_ticketd, send, wait_until
 from .mail import make_mail
 
 
@@ -71,6 +71,13 @@ def _relayed(relay_port: int) -> str:
 def _replies_ordered(engine: Engine) -> list[str]:
     with transaction(engine, readonly=True) as session:
         return list(session.exec(select(OutboxMessage.kind)).all())
+
+
+def _outbox_settled(engine: Engine) -> bool:
+    """Replies were ordered, and none is still to compose or to send."""
+    with transaction(engine, readonly=True) as session:
+        states = session.exec(select(OutboxMessage.status)).all()
+    return bool(states) and not set(states) & {"composing", "pending", "sending"}
 
 
 def _parsed(raw: bytes) -> EmailMessage:
@@ -174,15 +181,14 @@ def test_no_personal_data_in_logs_database_or_outbound_mail(
         "410-555-0187",
         "7 Quince Orchard Lane",
     ]
+    db_url = f"sqlite:///{tmp_path / 'pii.db'}"
     daemon = ticketd(
         '[logging]\nlevel = "DEBUG"\n',
         '[intake]\nunknown_senders = "accept"\n',
         f'[outbound]\nmaildir = "{tmp_path / "sent"}"\npoll_interval_seconds = 1\n',
-        db_url=f"sqlite:///{tmp_path / 'pii.db'}",
+        db_url=db_url,
     )
-    subprocess.run(
-        ticketd_command("--config", str(daemon.config), "init"), check=True, capture_output=True
-    )
+    run_ticketd("--config", str(daemon.config), "init", check=True)
     body = (
         "My client Rosalind Featherstonehaugh (DOB 03/14/1961, SSN 219-09-9999, "
         "phone 410-555-0187, 7 Quince Orchard Lane, Gaithersburg, MD 20878) "
@@ -194,7 +200,11 @@ def test_no_personal_data_in_logs_database_or_outbound_mail(
                 to=box, body=body, attachments=[("notes.txt", "text/plain", body.encode())]
             )
             assert daemon.send(raw, rcpt=box)[0] == 250
-        time.sleep(3)  # let the dispatcher write the replies
+        engine = create_db_engine(DatabaseConfig(url=db_url))
+        try:  # the dispatcher has written (or withheld) every reply: none is left to send
+            assert wait_until(lambda: _outbox_settled(engine)), _replies_ordered(engine)
+        finally:
+            engine.dispose()
     stored = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".toml"]
     assert any(p.name.startswith("pii.db") for p in stored)
     assert any("sent" in p.parts for p in stored)  # the replies were written

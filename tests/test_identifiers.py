@@ -15,6 +15,8 @@ from ticketing.incidents.records import open_incident
 from ticketing.signing.tokens import RefTokens
 from ticketing.store.db import create_db_engine, transaction
 
+from .daemon import process_context
+
 NUMBER = re.compile(r"^\d{6}-\d{7}$")
 SECRET = b"k" * 40
 
@@ -38,7 +40,7 @@ def _open_many(url: str, count: int, start: multiprocessing.synchronize.Event) -
 
 
 def test_eight_processes_get_distinct_numbers(db_url: str) -> None:
-    ctx = multiprocessing.get_context("spawn")
+    ctx = process_context()
     with ctx.Manager() as manager:
         start = manager.Event()
         with ctx.Pool(8) as pool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -19,9 +18,10 @@ from sqlmodel import select
 from tests.daemon import (
     SECRET_ENV,
     DaemonSetup,
+    ForkedProcess,
     Ticketd,
     import_roster,
-    ticketd_command,
+    start_ticketd,
     wait_for_port,
 )
 from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session, shared_mailbox_toml
@@ -47,13 +47,11 @@ class Daemon:
 
     def __init__(self, setup: DaemonSetup) -> None:
         self.setup = setup
-        self.proc: subprocess.Popen[bytes] | None = None
+        self.proc: ForkedProcess | None = None
 
     def start(self) -> None:
-        with self.setup.log.open("ab") as sink:
-            self.proc = subprocess.Popen(
-                ticketd_command("--config", str(self.setup.config), "serve"), stderr=sink, env=ENV
-            )
+        config = str(self.setup.config)
+        self.proc = start_ticketd("--config", config, "serve", stderr=self.setup.log, env=ENV)
         wait_for_port(self.setup.port, self.proc)
 
     def kill(self) -> None:

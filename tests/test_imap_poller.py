@@ -273,7 +273,7 @@ def _wait_for(client: IMAPClient, folder: str, count: int, timeout: float = 30) 
     while time.monotonic() < deadline:
         if client.folder_exists(folder) and _count(client, folder) >= count:
             return True
-        time.sleep(0.2)
+        time.sleep(0.1)
     return False
 
 

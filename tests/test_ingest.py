@@ -3,27 +3,20 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 from .builders import LOCAL_CLIENT
 from .conftest import write_config
-from .daemon import SECRET_ENV, free_port, ticketd_command
+from .daemon import free_port, run_ticketd
 from .mail import make_mail
 
 ACCEPT = '[intake]\nunknown_senders = "accept"\n'
 
 
 def _ingest(config: Path, raw: bytes, *args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(
-        ticketd_command("--config", str(config), "ingest", *LOCAL_CLIENT, *args),
-        input=raw,
-        capture_output=True,
-        env={**os.environ, **SECRET_ENV},
-        timeout=120,
-        check=False,
-    )
+    """``ticketd ingest`` in a process of its own, ``raw`` on its stdin, as an MTA runs it."""
+    return run_ticketd("--config", str(config), "ingest", *LOCAL_CLIENT, *args, stdin=raw)
 
 
 def test_recorded_then_duplicate(db_url: str, tmp_path: Path) -> None:
@@ -36,13 +29,8 @@ def test_recorded_then_duplicate(db_url: str, tmp_path: Path) -> None:
     assert first.returncode == 0, first.stderr
     outcome = json.loads(first.stdout)
     assert (outcome["action"], outcome["new_incident"]) == ("recorded", True)
-    shown = subprocess.run(
-        ticketd_command(
-            "--config", str(config), "incidents", "show", outcome["incident"], "--json"
-        ),
-        capture_output=True,
-        check=True,
-        env={**os.environ, **SECRET_ENV},
+    shown = run_ticketd(
+        "--config", str(config), "incidents", "show", outcome["incident"], "--json", check=True
     )
     assert json.loads(shown.stdout)["mailbox"] == "producer-operations"
     again = _ingest(config, raw, "--json")
@@ -54,14 +42,8 @@ def test_from_a_file_with_an_explicit_mailbox(db_url: str, tmp_path: Path) -> No
     config = write_config(tmp_path, db_url, ACCEPT)
     path = tmp_path / "message.eml"
     path.write_bytes(make_mail(to="someone-else@exchange.example"))
-    result = subprocess.run(
-        ticketd_command(
-            "--config", str(config), "ingest", *LOCAL_CLIENT, "--mailbox", "escalations", str(path)
-        ),
-        capture_output=True,
-        env={**os.environ, **SECRET_ENV},
-        timeout=120,
-        check=False,
+    result = run_ticketd(
+        "--config", str(config), "ingest", *LOCAL_CLIENT, "--mailbox", "escalations", str(path)
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout == b""

@@ -24,7 +24,7 @@ from ticketing.store.db import create_db_engine
 from ticketing.store.models import utcnow
 
 from .conftest import REPO, write_config
-from .daemon import TcpProxy, Ticketd, free_port, serve_refused, ticketd_command
+from .daemon import TcpProxy, Ticketd, free_port, run_ticketd, serve_refused
 from .mail import make_mail
 
 SSN = "123-45-6789"
@@ -58,7 +58,7 @@ def scrape_until(port: int, ready: Callable[[Samples], bool], timeout: float = 2
     deadline = time.monotonic() + timeout
     samples = scrape(port)
     while not ready(samples) and time.monotonic() < deadline:
-        time.sleep(0.2)
+        time.sleep(0.1)
         samples = scrape(port)
     return samples
 
@@ -80,7 +80,7 @@ def _wait_for(check: Callable[[], T], timeout: float = 20) -> T:
         result = check()
         if result:
             return result
-        time.sleep(0.2)
+        time.sleep(0.1)
     return check()
 
 
@@ -196,8 +196,7 @@ def test_readiness_follows_the_database(pg_db_url: str, tmp_path: Path, ticketd:
 
 def test_a_taken_http_port_stops_the_start(tmp_path: Path, ticketd: Ticketd) -> None:
     db_url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    init = ticketd_command("--config", str(write_config(tmp_path, db_url)), "init")
-    subprocess.run(init, check=True)
+    run_ticketd("--config", str(write_config(tmp_path, db_url)), "init", check=True)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
@@ -252,8 +251,7 @@ def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
 
 def test_sla_notices_are_counted_when_the_sweep_fires(tmp_path: Path, ticketd: Ticketd) -> None:
     db_url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    init = ticketd_command("--config", str(write_config(tmp_path, db_url)), "init")
-    subprocess.run(init, check=True)
+    run_ticketd("--config", str(write_config(tmp_path, db_url)), "init", check=True)
     (tmp_path / "roster.csv").write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
     http = free_port()
     (tmp_path / "var").mkdir(exist_ok=True)

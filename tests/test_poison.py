@@ -11,8 +11,6 @@ an over-long From address) must be fitted before they reach it.
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +26,7 @@ from mailer.smtp_server import InboundEnvelope
 from mailer.spool import Spool, SpooledEnvelope
 from tests.builders import LOCAL_CLIENT
 from tests.conftest import RunCli, write_config
-from tests.daemon import SECRET_ENV, Ticketd, ticketd_command, wait_until
+from tests.daemon import Ticketd, run_ticketd, wait_until
 from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session
 from tests.mail import make_mail
 from ticketing import metrics
@@ -269,15 +267,14 @@ def test_pipe_exits_65_for_a_defect_with_one_line_and_no_traceback(
     refusing: Engine, db_url: str, tmp_path: Path
 ) -> None:
     config = write_config(tmp_path, db_url)
-    poisoned = subprocess.run(
-        ticketd_command(
-            "--config", str(config), "ingest", "--mailbox", "escalations", *LOCAL_CLIENT
-        ),
-        input=_poison(),
-        capture_output=True,
-        env={**os.environ, **SECRET_ENV},
-        timeout=120,
-        check=False,
+    poisoned = run_ticketd(
+        "--config",
+        str(config),
+        "ingest",
+        "--mailbox",
+        "escalations",
+        *LOCAL_CLIENT,
+        stdin=_poison(),
     )
     assert poisoned.returncode == 65
     cause = "" if is_sqlite(refusing) else " (from CheckViolation)"

@@ -5,25 +5,24 @@ from __future__ import annotations
 import signal
 import smtplib
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from .conftest import write_config
-from .daemon import Ticketd, free_port, serve_refused, ticketd_command
+from .daemon import ForkedProcess, Ticketd, free_port, run_ticketd, serve_refused
 
 
 @pytest.fixture
-def served(db_url: str, ticketd: Ticketd) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def served(db_url: str, ticketd: Ticketd) -> Iterator[tuple[int, ForkedProcess]]:
     daemon = ticketd("[smtp]\nmax_message_size = 100000\n")
     with daemon.serve_process() as proc:
         yield daemon.port, proc
 
 
 def test_serve_answers_smtp_and_refuses_strangers(
-    served: tuple[int, subprocess.Popen[bytes]],
+    served: tuple[int, ForkedProcess],
 ) -> None:
     port, proc = served
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
@@ -39,7 +38,7 @@ def test_serve_answers_smtp_and_refuses_strangers(
     assert proc.wait(timeout=15) == 0
 
 
-def test_oversized_message_is_refused(served: tuple[int, subprocess.Popen[bytes]]) -> None:
+def test_oversized_message_is_refused(served: tuple[int, ForkedProcess]) -> None:
     port, _ = served
     with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
         client.ehlo("producer.example")
@@ -51,18 +50,11 @@ def test_serve_refuses_an_uninitialised_database(tmp_path: Path) -> None:
     config = write_config(
         tmp_path, f"sqlite:///{tmp_path / 'fresh.db'}", f"[smtp]\nport = {free_port()}\n"
     )
-    result = subprocess.run(
-        ticketd_command("--config", str(config), "serve"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_ticketd("--config", str(config), "serve", timeout=60)
+    stderr = result.stderr.decode()
     assert result.returncode == 1
-    assert (
-        result.stderr.strip().splitlines()[-1].startswith("ticketd: database schema is at nothing")
-    )
-    assert "Traceback" not in result.stderr
+    assert stderr.strip().splitlines()[-1].startswith("ticketd: database schema is at nothing")
+    assert "Traceback" not in stderr
 
 
 def test_an_empty_generated_secret_file_makes_the_secret_variable_mandatory(
@@ -83,9 +75,7 @@ def test_an_empty_generated_secret_file_makes_the_secret_variable_mandatory(
 
 def test_a_taken_smtp_port_stops_the_start(tmp_path: Path, ticketd: Ticketd) -> None:
     db_url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    subprocess.run(
-        ticketd_command("--config", str(write_config(tmp_path, db_url)), "init"), check=True
-    )
+    run_ticketd("--config", str(write_config(tmp_path, db_url)), "init", check=True)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)

@@ -9,7 +9,6 @@ import shutil
 import signal
 import smtplib
 import socket
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -24,7 +23,7 @@ from ticketing.config import DatabaseConfig
 from ticketing.store.db import create_db_engine
 
 from .conftest import REPO, write_config
-from .daemon import free_port, send, serve_refused, serving_process, ticketd_command
+from .daemon import free_port, run_ticketd, send, serve_refused, serving_process
 from .mail import make_mail
 
 SAM, PAT = "sam@brokers.example", "pat@brokers.example"
@@ -33,9 +32,7 @@ SAM, PAT = "sam@brokers.example", "pat@brokers.example"
 @pytest.fixture
 def db_file(tmp_path: Path) -> Iterator[str]:
     url = f"sqlite:///{tmp_path / 'ticketd.db'}"
-    subprocess.run(
-        ticketd_command("--config", str(write_config(tmp_path, url)), "init"), check=True
-    )
+    run_ticketd("--config", str(write_config(tmp_path, url)), "init", check=True)
     (tmp_path / "var").mkdir()
     yield url
 

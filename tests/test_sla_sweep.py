@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from ticketing.store.models import AuditEvent, Incident, Producer
 
 from .builders import LOCAL_MTA, TOKEN_SECRET, RecordedReplies
 from .conftest import CliResult, RunCli
+from .daemon import process_context
 from .mail import make_mail
 
 NY = "-05:00"
@@ -308,7 +308,7 @@ def test_two_daemons_on_postgres_send_each_escalation_once(pg_db_url: str) -> No
             )
             clocks.start(session, incident, OPENED)
     now = at("2026-11-25T10:30:00")  # every one breached, none at level 2
-    context = multiprocessing.get_context("spawn")
+    context = process_context()
     with context.Pool(2) as pool:
         fired = pool.starmap(_sweep_in_process, [(pg_db_url, now), (pg_db_url, now)])
     assert sum(fired) == 1000

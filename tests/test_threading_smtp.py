@@ -4,15 +4,13 @@ their incident (the token survives only inside the quoted HTML)."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from email.message import EmailMessage
 from pathlib import Path
 
 from ticketing.signing.tokens import RefTokens
 
 from .conftest import write_config
-from .daemon import SECRET_ENV, free_port, send, serving, ticketd_command
+from .daemon import SECRET_ENV, free_port, run_ticketd, send, serving
 from .mail import make_mail
 
 QUOTES = {
@@ -47,31 +45,15 @@ def test_client_replies_over_smtp_thread_onto_the_incident(db_url: str, tmp_path
     config = write_config(tmp_path, db_url, f"[smtp]\nport = {port}\n")
     roster = tmp_path / "roster.csv"
     roster.write_text("npn,name,email\n1234567,Sam Amsung,sam@brokers.example\n")
-    env = {**os.environ, **SECRET_ENV}
-    subprocess.run(
-        ticketd_command("--config", str(config), "producers", "import", str(roster)),
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    run_ticketd("--config", str(config), "producers", "import", str(roster), check=True)
     subject = "Escalated Case: Enrollment.PID #:174097"
     with serving(config, port, tmp_path / "serve.log"):
         assert send(port, make_mail(subject=subject))[0] == 250
-        listed = subprocess.run(
-            ticketd_command("--config", str(config), "incidents", "list", "--json"),
-            check=True,
-            env=env,
-            capture_output=True,
-        )
+        listed = run_ticketd("--config", str(config), "incidents", "list", "--json", check=True)
         (number,) = [i["number"] for i in json.loads(listed.stdout)]
         token = RefTokens(SECRET_ENV["TICKETD_TOKEN_SECRET"].encode(), "00Dtkd01").make(number)
         for client in QUOTES:
             code, text = send(port, html_reply(client, subject, number, token))
             assert (code, text) == (250, f"2.0.0 Ok: recorded on incident {number}"), client
-    shown = subprocess.run(
-        ticketd_command("--config", str(config), "incidents", "show", number, "--json"),
-        check=True,
-        env=env,
-        capture_output=True,
-    )
+    shown = run_ticketd("--config", str(config), "incidents", "show", number, "--json", check=True)
     assert len(json.loads(shown.stdout)["messages"]) == 4

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.conftest import migrated_database, write_config
-from tests.daemon import SECRET_ENV, free_port, serving_process, smtp_session
+from tests.daemon import SECRET_ENV, ForkedProcess, free_port, serving_process, smtp_session
 from tests.dns_server import AuthDns
 
 REPO = Path(__file__).resolve().parents[2]
@@ -339,7 +339,7 @@ class Desk:
     commands: CommandLine
     dns: AuthDns
     env: dict[str, str] = field(default_factory=dict)
-    process: subprocess.Popen[bytes] | None = None
+    process: ForkedProcess | None = None
     _parsed: dict[str, Mail] = field(default_factory=dict)
 
     # -- mail in
