@@ -1,6 +1,7 @@
 """Evaluate the PII guard on the shared development data.
 
     .venv/bin/python bench/pii_eval.py [--shared ../shared] [--spacy-model NAME] [--json]
+    .venv/bin/python bench/pii_eval.py --set bench/pii_sets/tune.jsonl [--set ...] [--misses]
 
 ``dev.jsonl``: a ``pii`` string counts as found when the redacted text no
 longer contains it; every ``keep`` string must survive.  presidio-research:
@@ -13,6 +14,13 @@ one postal address into several gold spans (number, street line, unit, ZIP),
 so a finding over the whole address fails IoU on each piece although it
 redacts all of them: for addresses the IoU figures say little.
 Output names case ids and entity types, never the values.
+
+``--set PATH`` (repeatable) evaluates blind realistic sets instead, each case
+scanned with the allow list the daemon builds for its sender
+(``bench/pii_set_eval.py`` defines the format and the metrics), beside issue
+23's targets.  ``--misses`` lists what each set missed: with the values for a
+set whose file name holds "tune", by case id and entity type only for any other
+(a holdout set is never studied case by case).
 """
 
 from __future__ import annotations
@@ -24,11 +32,25 @@ import json
 import os
 import sys
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from pii_set_eval import (
+    evaluate_set,
+    is_tuning_set,
+    miss_lines,
+    misses,
+    report_lines,
+    summarize,
+    targets,
+)
+
 from pii_guard import Finding, GuardSettings, PiiGuard
+from ticketing.config import load_config
+from ticketing.privacy.allow import desk_allow
+from ticketing.privacy.settings import guard_settings
 
 REPO = Path(__file__).resolve().parents[1]
 # presidio-research entity -> ours; entities not listed are not a target here
@@ -207,6 +229,35 @@ def _print(dev: dict[str, object], research: dict[str, object]) -> None:
         )
 
 
+def evaluate_sets(
+    paths: Sequence[Path], spacy_model: str | None, with_misses: bool
+) -> dict[str, Any]:
+    """Each set's figures and targets (and misses), with the daemon's guard and allow list:
+    the repository's ``config.toml`` loaded as ``ticketd`` loads it."""
+    config = load_config(REPO / "config.toml").config
+    settings = guard_settings(config.pii)
+    if spacy_model:
+        settings = replace(settings, spacy_model=spacy_model)
+    guard, desk = PiiGuard.build(settings), desk_allow(config)
+    report: dict[str, Any] = {}
+    for path in paths:
+        results = evaluate_set(guard, desk, path)
+        summary = summarize(results)
+        report[str(path)] = {"summary": summary, "targets": targets(summary)}
+        if with_misses:
+            report[str(path)]["misses"] = misses(results, values=is_tuning_set(path))
+    return report
+
+
+def _print_sets(report: dict[str, Any]) -> None:
+    for name, figures in report.items():
+        print("\n".join(report_lines(name, figures["summary"])))
+        if "misses" in figures:
+            print("  misses:")
+            print("\n".join(miss_lines(figures["misses"])))
+        print()
+
+
 def main(argv: Iterable[str] | None = None) -> int:
     default_shared = Path(os.environ.get("TICKETD_SHARED_DIR", REPO.parent / "shared"))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -216,7 +267,28 @@ def main(argv: Iterable[str] | None = None) -> int:
     parser.add_argument(
         "--corpus", action="store_true", help="also count findings in ../shared/corpus"
     )
+    parser.add_argument(
+        "--set",
+        dest="sets",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="evaluate this blind set (JSON Lines) instead; repeatable",
+    )
+    parser.add_argument(
+        "--misses",
+        action="store_true",
+        help="with --set: list misses (values only for a set whose file name holds 'tune')",
+    )
     args = parser.parse_args(list(argv) if argv is not None else None)
+    if args.sets:
+        report = evaluate_sets(args.sets, args.spacy_model, args.misses)
+        if args.json:
+            print(json.dumps({"sets": report}, indent=2, ensure_ascii=False))
+        else:
+            _print_sets(report)
+        return 0
     guard = PiiGuard.build(GuardSettings(spacy_model=args.spacy_model))
     pii = args.shared / "pii"
     dev = evaluate_dev(guard, pii / "dev.jsonl")
