@@ -18,11 +18,11 @@ from inscriptis import get_text
 from mailer.headers import clean_text, decode_bytes
 from mailer.reply_text import new_text
 
-__all__ = ["body_text", "html_source", "html_to_text", "new_text_of"]
+__all__ = ["MAX_TEXT", "body_text", "html_source", "html_to_text", "new_text_of"]
 
 log = logging.getLogger(__name__)
 
-_MAX_TEXT = 1_000_000  # characters kept of a body; the rest is not stored
+MAX_TEXT = 1_000_000  # characters kept of a body; the rest is not stored
 
 
 def _is_inline(part: Message) -> bool:
@@ -56,10 +56,10 @@ def body_text(leaves: Sequence[Message]) -> str:
     inline = [p for p in leaves if _is_inline(p)]
     plain = [_part_text(p) for p in inline if _content_type(p) == "text/plain"]
     if any(t.strip() for t in plain):
-        return "\n".join(t.strip("\n") for t in plain)[:_MAX_TEXT]
+        return "\n".join(t.strip("\n") for t in plain)[:MAX_TEXT]
     for part in inline:
         if _content_type(part) == "text/html":
-            return html_to_text(_part_text(part))[:_MAX_TEXT]
+            return html_to_text(_part_text(part))[:MAX_TEXT]
     return ""
 
 
@@ -67,7 +67,7 @@ def html_source(leaves: Sequence[Message]) -> str:
     """The inline HTML parts as they came (for finding tokens that only the HTML
     alternative kept); never stored."""
     parts = [_part_text(p) for p in leaves if _is_inline(p) and _content_type(p) == "text/html"]
-    return "\n".join(parts)[:_MAX_TEXT]
+    return "\n".join(parts)[:MAX_TEXT]
 
 
 def _content_type(part: Message) -> str:

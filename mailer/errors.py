@@ -7,8 +7,11 @@
     │   ├── TemporaryDeliveryError   try again later (4xx, timeout, no STARTTLS)
     │   │   └── RelayUnavailableError    the relay cannot be reached at all
     │   └── PermanentDeliveryError   never retry (5xx for the recipient or the message)
-    └── ImapError                    the IMAP server could not be reached or refused
-        └── ImapAuthError            login failed, or no credential could be obtained
+    ├── ImapError                    the IMAP server could not be reached or refused
+    │   └── ImapAuthError            login failed, or no credential could be obtained
+    └── DocumentError                an attached document cannot be read (encrypted, damaged,
+        │                            too large, a zip bomb): its reason, never its content
+        └── ReadingStopped           the caller's time ran out while reading it
 
 Messages carry SMTP codes, IMAP phrases and short reasons, never addresses or
 message content.  ``ticketing`` translates them at its own boundary (the CLI
@@ -20,11 +23,13 @@ from __future__ import annotations
 __all__ = [
     "AddressTagError",
     "DeliveryError",
+    "DocumentError",
     "ImapAuthError",
     "ImapError",
     "InvalidAddressError",
     "MailerError",
     "PermanentDeliveryError",
+    "ReadingStopped",
     "RelayUnavailableError",
     "TemporaryDeliveryError",
 ]
@@ -65,3 +70,12 @@ class ImapError(MailerError):
 
 class ImapAuthError(ImapError):
     """Login failed, or no credential could be obtained (the token command failed)."""
+
+
+class DocumentError(MailerError):
+    """An attached document cannot be read; the message is a short reason in words
+    ("encrypted", "damaged", "a zip bomb"), never a word of the document."""
+
+
+class ReadingStopped(DocumentError):
+    """The caller's time for the message ran out before the document was read."""

@@ -62,6 +62,7 @@ class Attachment:
     sha256: str
     payload: bytes = field(repr=False)
     is_tnef: bool = False
+    charset: str | None = None  # the part's declared charset parameter, if any
 
 
 @dataclass(frozen=True)
@@ -227,14 +228,19 @@ def _attachments(leaves: list[Message]) -> Iterator[Attachment]:
             continue
         payload = _payload_bytes(part)
         is_tnef = content_type in _TNEF_TYPES or filename.lower() == "winmail.dat"
-        yield _attachment(filename, content_type, payload, is_tnef=is_tnef)
+        yield _attachment(filename, content_type, payload, is_tnef=is_tnef, charset=_charset(part))
         if is_tnef:
             for name, inner_type, data in unpack_tnef(payload):
                 yield _attachment(name, inner_type, data)
 
 
 def _attachment(
-    filename: str, content_type: str, payload: bytes, *, is_tnef: bool = False
+    filename: str,
+    content_type: str,
+    payload: bytes,
+    *,
+    is_tnef: bool = False,
+    charset: str | None = None,
 ) -> Attachment:
     return Attachment(
         filename=filename,
@@ -243,7 +249,15 @@ def _attachment(
         sha256=hashlib.sha256(payload).hexdigest(),
         payload=payload,
         is_tnef=is_tnef,
+        charset=charset,
     )
+
+
+def _charset(part: Message) -> str | None:
+    try:
+        return part.get_content_charset()
+    except (ValueError, IndexError, AttributeError, LookupError):
+        return None
 
 
 def _filename(part: Message) -> str:

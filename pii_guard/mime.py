@@ -1,4 +1,4 @@
-"""Which attachments the guard can read: text it can scan, or nothing."""
+"""Which attachments are text the guard can scan as they are."""
 
 from __future__ import annotations
 
@@ -21,11 +21,13 @@ _TEXT_APPLICATIONS = frozenset(
 
 
 def is_scannable(mime_type: str) -> bool:
-    """True when content of this MIME type is text the guard can scan.
+    """True when content of this MIME type is text the guard can scan as it is.
 
-    Images, PDFs (text layer or not: we do not extract it), office documents
-    and archives are not: under a ``redact`` policy they are dropped with a
-    note, since what cannot be read cannot be vouched for.
+    Images, archives, PDFs and office documents are not text: the caller reads
+    what it can of them into text first (ticketd: forwarded mail, PDF text
+    layers, Word and Excel, ``ticketing/pipeline/attachments.py``) and drops
+    the rest with a note, since what cannot be read cannot be vouched for.
+    ``message/rfc822`` counts as text here; ticketd parses it as mail instead.
     """
     kind = mime_type.split(";", 1)[0].strip().lower()
     return kind.startswith("text/") or kind in _TEXT_APPLICATIONS or kind.endswith("+xml")

@@ -110,7 +110,10 @@ def test_a_producer_message_reaches_the_desk_redacted_with_its_head_and_clean_fi
     assert "Person IDs:" in text and "174097" in text
     assert "Removed by the PII guard: Social Security number (2)" in text  # body, ssn.txt
     assert "cannot enroll" in text
-    assert [p.get_filename() for p in copy.iter_attachments()] == ["notes.txt"]
+    files = list(copy.iter_attachments())
+    assert [p.get_filename() for p in files] == ["notes.txt", "ssn.txt"]  # ssn.txt: its text
+    redacted = files[1].get_content()
+    assert files[1].get_content_charset() == "utf-8" and "SSN [REDACTED:US_SSN]" in redacted
     (reply_to,) = copy["Reply-To"].addresses
     route = desk_route([reply_to.addr_spec], SECRET)
     assert route is not None and route.use == "reply"

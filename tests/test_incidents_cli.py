@@ -141,7 +141,8 @@ def test_show_prints_the_stored_text_and_attachments(
         for line in lines
     )
     assert any(
-        line.startswith("      attachment ssn.txt") and "dropped: it holds personal data" in line
+        line.startswith("      attachment ssn.txt")
+        and "kept as its text, with the personal data it held removed" in line
         for line in lines
     )
     assert any(
@@ -168,7 +169,7 @@ def test_show_json_has_text_attachments_and_replies(
     assert [(a["filename"], a["disposition"], a["kept"]) for a in first["attachments"]] == [
         ("notes.txt", "stored", True),
         ("scan.png", "dropped_unscannable", False),
-        ("ssn.txt", "dropped_pii", False),
+        ("ssn.txt", "stored_redacted", True),  # its text, redacted
     ]
     assert first["attachments"][0]["content_type"] == "text/plain"
     assert shown["messages"][2]["new_text"].startswith("Still waiting")

@@ -141,9 +141,12 @@ def test_attachments_that_cannot_be_vouched_for_are_dropped(
         stored = session.exec(select(Attachment).order_by(col(Attachment.id))).all()
     assert [(a.filename, a.disposition, a.content is None) for a in stored] == [
         ("card.png", "dropped_unscannable", True),
-        ("notes.txt", "dropped_pii", True),
+        ("notes.txt", "stored_redacted", False),  # its text, redacted ([pii] default)
         ("clean.txt", "stored", False),
     ]
+    assert stored[1].content is not None and SSN.encode() not in stored[1].content
+    assert stored[1].content.endswith(b"SSN [REDACTED:US_SSN]")
+    assert stored[2].content == b"Plan year 2026, form 1095-A requested."
 
 
 def test_outbound_mail_with_personal_data_is_withheld(

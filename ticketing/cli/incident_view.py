@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from ticketing.cli.desk_time import desk_iso, desk_text
 from ticketing.incidents.records import IncidentDetail
 from ticketing.store.models import (
+    KEPT_ATTACHMENTS,
     Attachment,
     AuditEvent,
     Incident,
@@ -52,7 +53,11 @@ _AUTHENTICATION = {
 # Attachment dispositions: whether a caseworker can get the file, and why not.
 ATTACHMENTS = {
     "stored": "kept",
-    "dropped_unscannable": "dropped: it cannot be scanned for personal data (image, PDF…)",
+    "stored_redacted": "kept as its text, with the personal data it held removed",
+    "dropped_unscannable": (
+        "dropped: it cannot be checked for personal data (image, encrypted or damaged"
+        " document, too large)"
+    ),
     "dropped_pii": "dropped: it holds personal data",
     "not_stored": "not kept: the message was refused, the file is only listed",
 }
@@ -164,7 +169,7 @@ def _attachment_dict(a: Attachment) -> dict[str, Any]:
         "content_type": a.content_type,
         "size": a.size,
         "disposition": a.disposition,
-        "kept": a.disposition == "stored",
+        "kept": a.disposition in KEPT_ATTACHMENTS,
     }
 
 

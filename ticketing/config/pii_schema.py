@@ -55,3 +55,9 @@ class PiiConfig(BaseModel):
     # Processor seconds one message may spend in the guard; what it does not reach is
     # not kept (dropped with a note under redact, the message refused under reject).
     scan_budget_seconds: Annotated[float, Field(gt=0.0, le=3600.0)] = 5.0
+    # Attachments: the largest file the guard reads (text, forwarded mail, PDF, Word,
+    # Excel); a larger one is dropped with a note, as an image is.
+    max_document_bytes: Annotated[int, Field(gt=0, le=1 << 30, strict=True)] = 10 * 1024 * 1024
+    # What is kept of a file whose text holds personal data under "redact": its text,
+    # redacted, as a .txt file ("redacted_text"), or nothing ("drop").
+    attachments_with_pii: Literal["redacted_text", "drop"] = "redacted_text"

@@ -31,3 +31,12 @@ class Identity:
     @property
     def is_producer(self) -> bool:
         return self.producer_id is not None
+
+    def own_names(self, display_name: str) -> tuple[str, ...]:
+        """The names this party writes under that are no consumer's: the roster name and
+        the ``From:`` display name, only for an authenticated producer or caseworker.
+        Anyone else may sign a message with whatever name they like, a consumer's too,
+        and then that name, in the body as well, must be redacted like any other."""
+        if self.authenticated and (self.is_producer or self.is_staff):
+            return tuple(n for n in (self.name, display_name) if n)
+        return ()

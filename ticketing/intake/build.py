@@ -19,6 +19,7 @@ from ticketing.config import Config
 from ticketing.outbound.compose import ReplyComposer
 from ticketing.outbound.sinks import Immediate, NoReplies, Replies, ReplySink
 from ticketing.outbound.templated import TemplatedReplies
+from ticketing.pipeline.attachments import attachment_rules
 from ticketing.pipeline.guard import NoGuard, PiiGuardStage, PiiStage
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.privacy.allow import desk_allow
@@ -80,7 +81,7 @@ def build_intake(config: Config, engine: Engine, *, audit_templates: bool = True
     pipeline = build_pipeline(
         config,
         engine,
-        guard=PiiGuardStage(guard, desk_allow(config)),
+        guard=PiiGuardStage(guard, desk_allow(config), attachment_rules(config.pii)),
         replies=TemplatedReplies(composer, engine, guard),
         secret=secret,
     )

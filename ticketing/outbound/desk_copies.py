@@ -50,6 +50,7 @@ from ticketing.signing.message_ids import make_message_id
 from ticketing.store.audit import audit
 from ticketing.store.db import insert_row, transaction
 from ticketing.store.models import (
+    KEPT_ATTACHMENTS,
     Attachment,
     Incident,
     IncidentConsumer,
@@ -304,7 +305,10 @@ def _stored_attachments(session: Session, message_ids: set[int]) -> dict[int, li
         return {}
     query = (
         select(Attachment)
-        .where(col(Attachment.message_row_id).in_(message_ids), Attachment.disposition == "stored")
+        .where(
+            col(Attachment.message_row_id).in_(message_ids),
+            col(Attachment.disposition).in_(KEPT_ATTACHMENTS),
+        )
         .order_by(col(Attachment.id))
     )
     files: dict[int, list[Attachment]] = {}
@@ -361,11 +365,15 @@ def _build(composer: ReplyComposer, source: _Source) -> bytes:
         date=source.message.received_at,
         auto_submitted="auto-generated",
         extra_headers=_outlook_headers(composer, source),
-        attachments=[
-            MailAttachment(a.filename, a.content_type, a.content or b"") for a in source.attachments
-        ],
+        attachments=[_mail_attachment(a) for a in source.attachments],
     )
     return build_mime(parts)
+
+
+def _mail_attachment(a: Attachment) -> MailAttachment:
+    """A file as it came, or the guard's redacted text of one (UTF-8, said so)."""
+    charset = "utf-8" if a.disposition == "stored_redacted" else None
+    return MailAttachment(a.filename, a.content_type, a.content or b"", charset)
 
 
 def _token(composer: ReplyComposer, source: _Source) -> str | None:

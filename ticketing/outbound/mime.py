@@ -93,6 +93,7 @@ class MailAttachment:
     filename: str
     content_type: str
     content: bytes = field(repr=False)
+    charset: str | None = None  # of a text file, when we know it (the guard's own text)
 
 
 def ensure_token(body: str, token: str | None, part: str) -> str:
@@ -197,6 +198,8 @@ def _file_part(attachment: MailAttachment) -> MIMEBase:
     if not (maintype and subtype) or not attachment.content_type.isascii():
         maintype, subtype = "application", "octet-stream"
     part = MIMEBase(maintype, subtype)
+    if attachment.charset:
+        part.set_param("charset", attachment.charset)
     part.set_payload(attachment.content)
     encode_base64(part)
     name = " ".join(attachment.filename.split()) or "attachment"

@@ -4,35 +4,68 @@ The pipeline depends on the small ``PiiStage`` protocol; the daemon passes
 ``PiiGuardStage``, backed by ``pii_guard`` (its own recognizers, fully
 offline, with Presidio only where a spaCy model is installed).
 
-Subject, text and every scannable attachment are scanned under the mailbox's
+Subject, text and the text read of every attachment are scanned under the mailbox's
 policy; the new text of a reply is redacted with the same findings rules.
 A huge body costs bounded memory: the guard scans long texts in overlapping
 pieces (``pii_guard.chunks``), and bounded time: one budget of processor time
 per message (``[pii] scan_budget_seconds``); what it does not reach is not kept
 (``pii_guard.budget``).
-Attachments that cannot be scanned (images, PDFs, office files) and scannable
-ones that hold personal data are not stored unless the policy is ``off``:
-what cannot be read cannot be vouched for.
+Attachments (``ticketing.pipeline.attachments``): text files, forwarded mail, PDF
+text layers, Word and Excel files are read and scanned like text, and every file name
+too.  A file whose text holds personal data is never stored with it: under ``redact``
+its redacted text is kept as a ``.txt`` file (``[pii] attachments_with_pii =
+"redacted_text"``) or nothing is (``"drop"``); a clean file is kept as it came, under
+its name redacted.  What cannot be read (images, encrypted or damaged documents, files
+over ``[pii] max_document_bytes``, what the budget did not reach) is dropped with a
+note unless the policy is ``off``: what cannot be read cannot be vouched for.
+Recipients (the envelope's, else To and Cc) are stored redacted too: an address that
+is neither the desk's nor the writer's as ``[REDACTED:EMAIL_ADDRESS]``, personal data in
+a ``+tag`` in place.  They route the mail, they are not what it says: they neither count
+as findings nor make a ``reject`` mailbox refuse it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from mailer.headers import decode_bytes
 from mailer.parsing import Attachment, ParsedMessage
-from pii_guard import NO_ALLOW, AllowList, GuardOutcome, PiiGuard, evaluate, is_scannable
+from pii_guard import (
+    NO_ALLOW,
+    UNLIMITED,
+    UNSCANNED,
+    AllowList,
+    Finding,
+    GuardOutcome,
+    PiiGuard,
+    ScanBudget,
+    evaluate,
+)
 from ticketing.incidents.parties import Identity
-from ticketing.pipeline.types import GuardResult
+from ticketing.pipeline.attachments import (
+    DEFAULT_RULES,
+    AttachmentRules,
+    Reading,
+    read_attachment,
+)
+from ticketing.pipeline.types import GuardResult, KeptAttachment
 from ticketing.privacy.allow import party_allow
 
 __all__ = ["NoGuard", "PiiGuardStage", "PiiStage", "Policy", "strictest"]
 
 Policy = Literal["reject", "redact", "off"]
 _STRICTNESS: dict[Policy, int] = {"off": 0, "redact": 1, "reject": 2}
-_MAX_ATTACHMENT_TEXT = 200_000
+_ACTIONS = ("pass", "redact", "reject")  # in rising order
+# The first line of a document kept as its redacted text: what it is and what it is not.
+_TEXT_TITLE = (
+    "Text of the attachment {name} ({type}) as the PII guard read it, with the personal"
+    " data it found replaced; the original file was not kept."
+)
+_MAX_EXTENSION = 5  # characters after a file name's last dot that make it an extension
+_LEFT_OUT = " Parts that could not be read were left out ({why})."
 
 
 def strictest(policies: Iterable[Policy]) -> Policy:
@@ -42,40 +75,54 @@ def strictest(policies: Iterable[Policy]) -> Policy:
 
 
 class PiiStage(Protocol):
-    def check(self, policy: Policy, message: ParsedMessage, identity: Identity) -> GuardResult:
-        """Decide pass, redact or reject for ``message`` under ``policy``."""
+    def check(
+        self,
+        policy: Policy,
+        message: ParsedMessage,
+        identity: Identity,
+        recipients: Sequence[str] = (),
+    ) -> GuardResult:
+        """Decide pass, redact or reject for ``message`` under ``policy``; ``recipients``
+        are the addresses that will be stored for it."""
         ...
 
 
 class NoGuard:
     """Stores everything as it came: the behaviour of ``pii_policy = "off"``."""
 
-    def check(self, policy: Policy, message: ParsedMessage, identity: Identity) -> GuardResult:
-        return GuardResult("pass", message.subject, message.text, message.new_text)
+    def check(
+        self,
+        policy: Policy,
+        message: ParsedMessage,
+        identity: Identity,
+        recipients: Sequence[str] = (),
+    ) -> GuardResult:
+        return _as_it_came(message)
 
 
 @dataclass(frozen=True)
 class PiiGuardStage:
     guard: PiiGuard
     desk: AllowList = NO_ALLOW  # the desk's own identity (``ticketing.privacy.allow``)
+    rules: AttachmentRules = DEFAULT_RULES  # [pii]: what is read of a file, and what kept
 
-    def check(self, policy: Policy, message: ParsedMessage, identity: Identity) -> GuardResult:
+    def check(
+        self,
+        policy: Policy,
+        message: ParsedMessage,
+        identity: Identity,
+        recipients: Sequence[str] = (),
+    ) -> GuardResult:
         if policy == "off":
-            stored = ("stored",) * len(message.attachments)
-            return GuardResult(
-                "pass", message.subject, message.text, message.new_text, attachments=stored
-            )
+            return _as_it_came(message)
         allow = party_allow(
             self.desk,
             producer=identity.producer,
             address=identity.address,
-            names=(identity.name, message.from_name),
+            names=identity.own_names(message.from_name),  # a stranger's are not vouched for
         )
-        texts = _attachment_texts(message.attachments)
-        fields = {"subject": message.subject, "text": message.text}
-        fields.update({f"attachment:{i}": text for i, text in texts.items()})
         budget = self.guard.budget()
-        outcome = evaluate(self.guard, policy, fields, allow, budget)
+        outcome, readings = self._scan(policy, message, allow, budget)
         text, new_text = outcome.fields["text"], message.new_text
         if outcome.action != "pass":
             scan = self.guard.scan_within(new_text, budget, allow)
@@ -87,20 +134,123 @@ class PiiGuardStage:
             text,
             new_text,
             outcome.counts,
-            tuple(_disposition(i, a, outcome, texts) for i, a in enumerate(message.attachments)),
+            self._kept(message.attachments, readings, outcome),
+            tuple(self._recipient(address, allow) for address in recipients),
         )
 
+    def _scan(
+        self, policy: Policy, message: ParsedMessage, allow: AllowList, budget: ScanBudget
+    ) -> tuple[GuardOutcome, list[Reading]]:
+        """Subject and text first, then the file names (short: never cut by the budget),
+        then what the budget leaves for reading and scanning the files."""
+        head = {"subject": message.subject, "text": message.text}
+        names = {f"name:{i}": _name_words(a) for i, a in enumerate(message.attachments)}
+        outcomes = [
+            evaluate(self.guard, policy, head, allow, budget),
+            evaluate(self.guard, policy, names, allow, UNLIMITED),
+        ]
+        readings = [read_attachment(part, self.rules, budget) for part in message.attachments]
+        files = {f"file:{i}": r.text for i, r in enumerate(readings) if r.text is not None}
+        outcomes.append(evaluate(self.guard, policy, files, allow, budget))
+        stopped = sum(r.stopped for r in readings)
+        return _merged(policy, outcomes, stopped), readings
 
-def _attachment_texts(attachments: tuple[Attachment, ...]) -> dict[int, str]:
-    return {
-        index: decode_bytes(part.payload[:_MAX_ATTACHMENT_TEXT])
-        for index, part in enumerate(attachments)
-        if is_scannable(part.content_type) and part.size <= _MAX_ATTACHMENT_TEXT
-    }
+    def _kept(
+        self, parts: tuple[Attachment, ...], readings: list[Reading], outcome: GuardOutcome
+    ) -> tuple[KeptAttachment, ...]:
+        return tuple(
+            self._kept_one(part, reading, self._name(i, part, outcome), outcome, f"file:{i}")
+            for i, (part, reading) in enumerate(zip(parts, readings, strict=True))
+        )
+
+    def _kept_one(
+        self, part: Attachment, reading: Reading, name: str, outcome: GuardOutcome, key: str
+    ) -> KeptAttachment:
+        """The file as it came when all of it was read and nothing found; else its
+        redacted text or nothing (``[pii] attachments_with_pii``); nothing when unread."""
+        if outcome.action == "reject":  # listed only: nothing of a refused message is kept
+            return _listed(part, name, "not_stored")
+        if reading.text is None or key in outcome.unscanned:
+            return _listed(part, name, "dropped_unscannable")
+        found = bool(outcome.findings.get(key))
+        if reading.whole and not found:
+            return _listed(part, name, "stored", part.payload)
+        if self.rules.with_pii == "drop":
+            return _listed(part, name, "dropped_pii" if found else "dropped_unscannable")
+        return _as_text(part, name, outcome.fields[key], reading)
+
+    def _name(self, index: int, part: Attachment, outcome: GuardOutcome) -> str:
+        """The file name redacted where its spaced-out copy had findings (same offsets)."""
+        found = outcome.findings.get(f"name:{index}")
+        return self.guard.redact(part.filename, found) if found else part.filename
+
+    def _recipient(self, address: str, allow: AllowList) -> str:
+        """An address as it may be stored: redacted whole when it is a stranger's (its
+        tag with it), else with personal data in its ``+tag`` redacted in place."""
+        local, at, domain = address.rpartition("@")
+        base, plus, tag = local.partition("+")
+        plain = f"{base}@{domain}" if at else address
+        found = self.guard.scan(plain, allow)
+        if found:
+            return self.guard.redact(plain, found)
+        tagged = self.guard.scan(_spaced(tag), allow) if plus else []
+        return f"{base}+{self.guard.redact(tag, tagged)}@{domain}" if tagged else address
 
 
-def _disposition(index: int, part: Attachment, outcome: GuardOutcome, texts: dict[int, str]) -> str:
-    name = f"attachment:{index}"
-    if index not in texts or name in outcome.unscanned:
-        return "dropped_unscannable"
-    return "dropped_pii" if outcome.findings.get(name) else "stored"
+def _as_it_came(message: ParsedMessage) -> GuardResult:
+    """Everything stored as it came (``off``; no guard)."""
+    files = tuple(_listed(a, a.filename, "stored", a.payload) for a in message.attachments)
+    return GuardResult("pass", message.subject, message.text, message.new_text, attachments=files)
+
+
+def _name_words(part: Attachment) -> str:
+    """What a file name says: its stem as words (an extension, ``eml``, ``xlsx``, reads as
+    a name to the tagger).  Outlook's ``winmail.dat`` is no one's."""
+    if part.is_tnef:
+        return ""
+    stem, dot, extension = part.filename.rpartition(".")
+    if not (dot and stem and extension.isalnum() and len(extension) <= _MAX_EXTENSION):
+        stem = part.filename
+    return _spaced(stem)
+
+
+def _spaced(name: str) -> str:
+    """``Maria_Gonzalez.SSN`` as words, for the recognizers; the same length, so a finding's
+    offsets hold in the name as written."""
+    return name.replace("_", " ").replace(".", " ").replace("+", " ")
+
+
+def _merged(policy: Policy, outcomes: list[GuardOutcome], stopped: int) -> GuardOutcome:
+    """One outcome of several scans of the message; ``stopped`` files whose reading the
+    budget cut are not read, as a field the budget did not reach."""
+    counts: Counter[str] = Counter()
+    fields: dict[str, str] = {}
+    findings: dict[str, list[Finding]] = {}
+    unscanned: dict[str, int] = {}
+    for outcome in outcomes:
+        counts.update(outcome.counts)
+        fields.update(outcome.fields)
+        findings.update(outcome.findings)
+        unscanned.update(outcome.unscanned)
+    action = max((o.action for o in outcomes), key=_ACTIONS.index)
+    if stopped:
+        counts[UNSCANNED] += stopped
+        action = "reject" if policy == "reject" else max(action, "redact", key=_ACTIONS.index)
+    return GuardOutcome(action, fields, dict(counts), findings, unscanned)
+
+
+def _listed(
+    part: Attachment, name: str, disposition: str, content: bytes | None = None
+) -> KeptAttachment:
+    return KeptAttachment(disposition, name, part.content_type, part.size, part.sha256, content)
+
+
+def _as_text(part: Attachment, name: str, text: str, reading: Reading) -> KeptAttachment:
+    """The redacted text as a UTF-8 text file, its first line saying what it is."""
+    title = _TEXT_TITLE.format(name=name or "(no name)", type=part.content_type)
+    if not reading.whole:
+        title += _LEFT_OUT.format(why=reading.why or "unreadable")
+    content = f"{title}\n\n{text}".encode()
+    filename = name if name.lower().endswith(".txt") else f"{name or 'attachment'}.txt"
+    digest = hashlib.sha256(content).hexdigest()
+    return KeptAttachment("stored_redacted", filename, "text/plain", len(content), digest, content)

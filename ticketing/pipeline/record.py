@@ -38,7 +38,7 @@ from ticketing.store.db import insert_row
 from ticketing.store.models import Attachment, Incident, Message, table_of
 from ticketing.store.storable import fit_row, fit_text
 
-__all__ = ["Prepared", "find_duplicate", "record"]
+__all__ = ["Prepared", "find_duplicate", "recipients_of", "record"]
 
 
 @dataclass(frozen=True)
@@ -502,7 +502,7 @@ def _store(
         "in_reply_to": " ".join(parsed.in_reply_to) or None,
         "references": " ".join(parsed.references) or None,
         "sender": parsed.from_address or prep.raw.envelope_from or "",
-        "recipients": list(prep.raw.recipients or (*parsed.to, *parsed.cc)),
+        "recipients": list(_stored_recipients(prep.raw, parsed, guard)),
         "subject": guard.subject if content else "",
         "text": guard.text if content else "",
         "new_text": guard.new_text if content else "",
@@ -520,6 +520,19 @@ def _store(
     return row_id
 
 
+def _stored_recipients(
+    raw: RawMessage, parsed: ParsedMessage, guard: GuardResult
+) -> tuple[str, ...]:
+    """The recipients kept with a message: the envelope's, else its To and Cc; as the
+    guard redacted them when it looked (``recipients_of`` is what it was given)."""
+    return guard.recipients if guard.recipients is not None else recipients_of(raw, parsed)
+
+
+def recipients_of(raw: RawMessage, parsed: ParsedMessage) -> tuple[str, ...]:
+    """The addresses a message's row lists: the envelope's, else its To and Cc."""
+    return tuple(raw.recipients or (*parsed.to, *parsed.cc))
+
+
 def _note_truncated(
     session: Session, row_id: int, incident: Incident | None, names: tuple[str, ...]
 ) -> None:
@@ -534,21 +547,21 @@ def _note_truncated(
 def _store_attachments(
     session: Session, row_id: int, prep: Prepared, *, keep_content: bool
 ) -> None:
-    dispositions = prep.guard.attachments
+    """What the guard keeps of each attachment (``GuardResult.attachments``: a name
+    redacted, the file, its redacted text or nothing); only the list of them when the
+    message's content is not kept."""
     columns = table_of(Attachment).c  # names and types as the columns hold them
-    for index, part in enumerate(prep.parsed.attachments):
-        disposition = dispositions[index] if index < len(dispositions) else "stored"
-        if not keep_content:
-            disposition = "not_stored"
+    for kept in prep.guard.attachments:
+        disposition = kept.disposition if keep_content else "not_stored"
         session.add(
             Attachment(
                 message_row_id=row_id,
-                filename=fit_text(part.filename, columns.filename.type.length),
-                content_type=fit_text(part.content_type, columns.content_type.type.length),
-                size=part.size,
-                sha256=part.sha256,
+                filename=fit_text(kept.filename, columns.filename.type.length),
+                content_type=fit_text(kept.content_type, columns.content_type.type.length),
+                size=kept.size,
+                sha256=kept.sha256,
                 disposition=disposition,
-                content=part.payload if disposition == "stored" else None,
+                content=kept.content if keep_content else None,
             )
         )
 

@@ -42,6 +42,7 @@ from ticketing.pipeline.record import (
     Prepared,
     find_duplicate,
     note_duplicate,
+    recipients_of,
     record,
 )
 from ticketing.pipeline.types import GuardResult, Outcome, RawMessage
@@ -225,6 +226,7 @@ class IntakePipeline:
         mail coming back; our Message-IDs and X-Loop still do.  It is redacted, never
         rejected: a reject would answer the caseworker and lose the reply.
         """
+        to = recipients_of(raw, parsed)  # stored with the message: the guard redacts them
         if raw.origin == "sent":
             identity = Identity(
                 parsed.from_address, name=parsed.from_name, is_staff=True, authenticated=True
@@ -232,25 +234,37 @@ class IntakePipeline:
             own = replace(self.own, addresses=frozenset())
             screening = screen(parsed, raw.envelope_from, own)
             redact = "redact" if policy == "reject" else policy
-            return identity, screening, self._guard_staff_mail(redact, parsed, identity, lookups)
+            guarded = self._guard_staff_mail(redact, parsed, identity, lookups, to)
+            return identity, screening, guarded
         identity = identify(lookups, parsed, self.config.staff, authenticated=auth.authenticated)
         screening = screen(parsed, raw.envelope_from, self.own)
         if desk is not None and identity.is_staff:
-            return identity, screening, self._guard_desk_mail(parsed, identity, desk, lookups)
+            return identity, screening, self._guard_desk_mail(parsed, identity, desk, lookups, to)
         if identity.is_staff:
-            return identity, screening, self._guard_staff_mail(policy, parsed, identity, lookups)
-        return identity, screening, self.guard.check(policy, parsed, identity)
+            guarded = self._guard_staff_mail(policy, parsed, identity, lookups, to)
+            return identity, screening, guarded
+        return identity, screening, self.guard.check(policy, parsed, identity, to)
 
     def _guard_staff_mail(
-        self, policy: Policy, parsed: ParsedMessage, identity: Identity, lookups: Session
+        self,
+        policy: Policy,
+        parsed: ParsedMessage,
+        identity: Identity,
+        lookups: Session,
+        to: tuple[str, ...],
     ) -> GuardResult:
         """A caseworker's mail to a producer: the producer it is addressed to is allowed
         (their name and address in the greeting and the quoted mail are no consumer's)."""
         producer = addressed_producer(lookups, parsed)
-        return self.guard.check(policy, parsed, replace(identity, producer=producer))
+        return self.guard.check(policy, parsed, replace(identity, producer=producer), to)
 
     def _guard_desk_mail(
-        self, parsed: ParsedMessage, identity: Identity, desk: DeskRoute, lookups: Session
+        self,
+        parsed: ParsedMessage,
+        identity: Identity,
+        desk: DeskRoute,
+        lookups: Session,
+        to: tuple[str, ...],
     ) -> GuardResult:
         """A caseworker's reply or note: only what they wrote is judged (the quoted desk
         copy holds nothing the guard did not pass, and names the producer), with the
@@ -263,7 +277,7 @@ class IntakePipeline:
             else None
         )
         own_words = replace(parsed, text=parsed.new_text)
-        return self.guard.check("redact", own_words, replace(identity, producer=producer))
+        return self.guard.check("redact", own_words, replace(identity, producer=producer), to)
 
     def _record(self, prep: Prepared) -> Outcome:
         replies = self.replies.batch()

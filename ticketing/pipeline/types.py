@@ -11,6 +11,7 @@ from ticketing.store.models import utcnow
 __all__ = [
     "Action",
     "GuardResult",
+    "KeptAttachment",
     "Origin",
     "Outcome",
     "RawMessage",
@@ -51,6 +52,25 @@ class RawMessage:
 
 
 @dataclass(frozen=True)
+class KeptAttachment:
+    """What may be stored of one attachment.
+
+    ``disposition``: ``stored`` (the file as it came), ``stored_redacted`` (its text,
+    redacted, as a text file: ``content`` holds it, ``filename`` ends in ``.txt``),
+    ``dropped_unscannable`` or ``dropped_pii`` (listed, no content).  ``filename`` is
+    redacted like text.  ``size`` and ``sha256`` are those of ``content`` when there is
+    one, else of the file as it came.
+    """
+
+    disposition: str
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    content: bytes | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
 class GuardResult:
     """The PII guard's verdict: what may be stored, and what kinds of data were found."""
 
@@ -59,8 +79,12 @@ class GuardResult:
     text: str
     new_text: str
     counts: dict[str, int] = field(default_factory=dict)
-    # per attachment, in order: "stored" or why it was not (e.g. "dropped_unscannable")
-    attachments: tuple[str, ...] = ()
+    # per attachment, in order: what may be stored of it (all of them, "stored", when
+    # the guard did not look)
+    attachments: tuple[KeptAttachment, ...] = ()
+    # the message's recipients as they may be stored (addresses and +tags redacted);
+    # None: the guard did not look, store them as they came
+    recipients: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

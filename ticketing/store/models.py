@@ -26,6 +26,7 @@ from sqlalchemy.engine import Dialect
 from sqlmodel import Field, SQLModel
 
 __all__ = [
+    "KEPT_ATTACHMENTS",
     "Attachment",
     "AuditEvent",
     "Incident",
@@ -201,6 +202,10 @@ class Message(SQLModel, table=True):
     authentication_results: str = Field(default="", sa_column=Column(Text, nullable=False))
 
 
+# Attachment dispositions whose content is kept (what a caseworker can open).
+KEPT_ATTACHMENTS = ("stored", "stored_redacted")
+
+
 class Attachment(SQLModel, table=True):
     __tablename__ = "attachments"
     id: int | None = Field(default=None, primary_key=True)
@@ -209,7 +214,9 @@ class Attachment(SQLModel, table=True):
     content_type: str = Field(max_length=255)
     size: int
     sha256: str = Field(max_length=64)
-    # stored | dropped_unscannable | dropped_pii | not_stored (content withheld by policy)
+    # stored (the file as it came) | stored_redacted (the PII guard's redacted text of it:
+    # content, filename, type, size and hash are those of that text file) |
+    # dropped_unscannable | dropped_pii | not_stored (content withheld by policy)
     disposition: str = Field(default="stored", max_length=32)
     content: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
 
