@@ -26,6 +26,8 @@ from pii_guard.recognizers.gazetteer import load_gazetteer
 from pii_guard.recognizers.names import NameRecognizer
 from pii_guard.recognizers.numbers import NUMBER_RULES
 from pii_guard.recognizers.postal import PostalRecognizer
+from pii_guard.recognizers.tables import TableRecognizer
+from pii_guard.recognizers.tables import settle as settle_tables
 from pii_guard.recognizers.tagged import TaggerRecognizer
 from pii_guard.redaction import redact_text
 from pii_guard.settings import GuardSettings
@@ -128,11 +130,13 @@ class PiiGuard:
         # Presidio's AnalyzerEngine would add lemma context, duplicate removal and
         # an allow-list pass (about 1 ms a message); ours judge context per rule and
         # the guard resolves overlaps and allowed identifiers itself.
-        return [
+        found = [
             finding
             for recognizer in self._recognizers
             for finding in recognizer.analyze(text, self._entities)
         ]
+        # a pasted table is read cell by cell: no finding may swallow a row's Person ID
+        return settle_tables(text, found)
 
 
 def _recognizers() -> list[Recognizer]:
@@ -143,6 +147,7 @@ def _recognizers() -> list[Recognizer]:
         RuleRecognizer("AddressRecognizer", ADDRESS_RULES),
         PostalRecognizer(gazetteer.never),
         DateOfBirthRecognizer(),
+        TableRecognizer(),
         NameRecognizer(gazetteer),
         TaggerRecognizer(TaggerModel.load(), Lexicon.of(gazetteer)),
     ]

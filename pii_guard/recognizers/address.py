@@ -51,14 +51,22 @@ _CITY_STATE_ZIP = (
     + _STATES
     + r"\.?(?:,?\s+\d{5}(?:-\d{4})?)?)"
 )
+# A street line's words stand one or two blanks apart, never across a line or a table's
+# column break (a tab, a wider gap): "01/01/2026\nEd Park" is a date and a name.
+_SP = "[ \u00a0]{1,2}"
 _STREET = (
-    r"\d{1,6}(?:-\d{1,4})?[A-Z]?\s+(?:"
+    r"\d{1,6}(?:-\d{1,4})?[A-Z]?"
+    + _SP
+    + "(?:"
     + _DIRECTION
-    + r"\s+)?(?:"
+    + _SP
+    + ")?(?:"
     + _WORD
-    + r"\s+){1,4}"
+    + _SP
+    + "){1,4}"
     + _SUFFIX
-    + r"\.?(?:\s+"
+    + r"\.?(?:"
+    + _SP
     + _DIRECTION
     + r"(?![\w]))?"
 )
@@ -87,7 +95,7 @@ ADDRESS_RULES: tuple[Rule, ...] = (
     Rule(
         ADDRESS,
         re.compile(
-            r"(?<![\w.-])(?P<v>(?:"
+            r"(?<![\w./:-])(?P<v>(?:"
             + _PREFIXED
             + "|"
             + _STREET

@@ -14,6 +14,7 @@ closely.  A rule whose bare score is 0 needs its context.
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -146,10 +147,7 @@ class Rule:
                 yield start, end, score
 
     def _any_context(self, lower: str) -> bool:
-        return any(
-            p is not None and _loose(p).search(lower) is not None and p.search(lower) is not None
-            for p in (self.context, self.after)
-        )
+        return any(p is not None and context_in(lower, p) for p in (self.context, self.after))
 
     def _score(self, lower: str, start: int, end: int) -> float:
         if self.context is not None and has_context(
@@ -159,6 +157,23 @@ class Rule:
         if self.after is not None and self.after.match(lower, end):
             return max(self.score, self.context_score)
         return self.score
+
+
+_SEEN = threading.local()  # this thread's last folded text, and which contexts it holds
+
+
+def context_in(lower: str, pattern: re.Pattern[str]) -> bool:
+    """Whether the folded text holds ``pattern`` anywhere, asked once per text: thirty rules
+    share a dozen context patterns, and each used to search the whole text again."""
+    memo: tuple[str, dict[re.Pattern[str], bool]] | None = getattr(_SEEN, "memo", None)
+    if memo is None or memo[0] is not lower:
+        memo = (lower, {})
+        _SEEN.memo = memo
+    found = memo[1].get(pattern)
+    if found is None:
+        found = _loose(pattern).search(lower) is not None and pattern.search(lower) is not None
+        memo[1][pattern] = found
+    return found
 
 
 class RuleRecognizer:

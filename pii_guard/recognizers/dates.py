@@ -4,7 +4,10 @@ A date is a birth date when a birth phrase ("DOB", "born", "fecha de
 nacimiento", ...) stands shortly before it with no business word
 ("effective", "paid", ...) in between, or when it continues a list of such
 dates.  A full date with an old year and no context at all is a weak hit:
-redacted, never enough to reject.
+redacted, never enough to reject; a dotted one (``17.11.2009``: a release, a
+build, a European log line) needs its context.  A birth is named in many ways:
+``F. nac.``, ``had a baby on``, ``newborn``, ``gave birth``, ``cumpleaños``,
+``dio a luz``.
 """
 
 from __future__ import annotations
@@ -38,7 +41,9 @@ _DATE = re.compile(
     r"|(?:19|20)\d{6}"
     r")(?![\w/-]|\.\d)",
 )  # run on the folded text: month names are lower case
-_NEEDS_CONTEXT = re.compile(rf"^(?:{_MONTH},?\s+(?:de\s+)?{_YEAR}|\d{{8}})$")
+_NEEDS_CONTEXT = re.compile(
+    rf"^(?:{_MONTH},?\s+(?:de\s+)?{_YEAR}|\d{{8}}|\d{{1,4}}\.\d{{1,2}}\.\d{{2,4}})$"
+)
 _FULL_YEAR = re.compile(r"(?:1[89]|20)\d{2}(?!\d)")
 
 BIRTH_CONTEXT = ctx(
@@ -54,10 +59,24 @@ BIRTH_CONTEXT = ctx(
     r"b\.",
     r"fecha\s+de\s+nacimiento",
     r"nacid[oa]s?",
-    r"nacimiento",
+    r"(?<!acta\sde\s)(?<!certificado\sde\s)(?<!partida\sde\s)nacimiento",
     r"f\.\s?de\s+nac\.?",
+    r"f\.?\s?nac\.?",
+    r"fec(?:ha)?\.?\s+(?:de\s+)?nac\.?",
+    r"nac\.?",
     r"fdn",
     r"age\s+and\s+dob",
+    r"birth(?!\s+certificate)",
+    r"new\s?born",
+    r"newborns",
+    r"had\s+(?:a|her|the|their|his)\s+(?:baby|child|son|daughter)",
+    r"baby\s+(?:was\s+)?born",
+    r"gave\s+birth",
+    r"cumplea[nñ]os",
+    r"naci[oó]",
+    r"dio\s+a\s+luz",
+    r"tuvo\s+(?:a\s+)?(?:un|una|el|la|su)\s+(?:beb[eé]|hij[oa]|niñ[oa])",
+    r"reci[eé]n\s+nacid[oa]s?",
 )
 BUSINESS_CONTEXT = ctx(
     r"effective",
@@ -95,14 +114,26 @@ BUSINESS_CONTEXT = ctx(
     r"closed",
     r"opened",
     r"scheduled",
+    r"report\w*",
+    r"updated",
+    r"uploaded",
+    r"requested",
     r"vigencia",
+    r"report[óo]",
+    r"reportamos",
+    r"subi\w*",
+    r"envi\w*",
+    r"solicit\w*",
     r"efectiv\w*",
     r"pag\w*",
     r"venc\w*",
 )
 _WEEKDAY = re.compile(r"\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s*$")
 _TIME = re.compile(r",?\s*(?:at\s+)?\d{1,2}:\d{2}")
-_LIST_GAP = re.compile(r"^[\s,;]*(?:and|y|&|or)?[\s,;]*$")
+# (a correction lists too: "her dob is 7/4/59 not 7/4/95")
+_LIST_GAP = re.compile(
+    r"^[\s,;(]*(?:and|y|&|or|o|not|no|ni|nor|instead\s+of|rather\s+than|vs\.?)?[\s,;)]*$"
+)
 _WINDOW = 60
 _STRONG, _WEAK = 0.9, 0.45
 

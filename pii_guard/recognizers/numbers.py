@@ -2,16 +2,24 @@
 
 Distinctive shapes (a dashed SSN, an MBI, a Maryland licence, a Luhn-valid
 card) score high on their own; bare digit runs that many identifiers share
-score low (redacted, not rejected) unless a context phrase names them.
+score low (redacted, not rejected) unless a context phrase names them.  A
+business label right before a number (``order``, ``case #``, ``confirmation``)
+or a machine's punctuation around it (``SFS:(…)(…)``) says it is no one's.
+The last digits of an SSN, a card or an account are a finding of that type
+when the words before them say so: ``SSN ending 4321``, ``xxx-xx-4321``,
+``last 4 of her social 4321``, ``tarjeta con terminación 4321``.
 """
 
 from __future__ import annotations
 
 import re
+import threading
+from dataclasses import dataclass
 
 from pii_guard import entities as E
 from pii_guard.recognizers.base import Rule, ctx
 from pii_guard.recognizers.checksums import aba_ok, digits, luhn_ok, ssn_structure_ok
+from pii_guard.recognizers.nonpersonal import IdRule, labelled, machine_token
 
 __all__ = ["NUMBER_RULES"]
 
@@ -133,9 +141,187 @@ def _dl_like(value: str) -> bool:
     return sum(c.isdigit() for c in value) >= 5
 
 
+def _eleven_digits(value: str) -> bool:
+    return len(digits(value)) == 11
+
+
 def _bank_digits(value: str) -> bool:
     return 6 <= len(digits(value)) <= 17
 
+
+# --- The last digits of an identifier ---------------------------------------------------
+# What announces them ("ending in", "last 4 of", "terminación", "últimos cuatro") ...
+_LAST_PHRASE = ctx(
+    r"ending(?:\s+(?:in|with))?",
+    r"end(?:s|ed)?\s+(?:in|with)",
+    r"last\s+(?:4|four)(?:\s+digits)?",
+    r"terminaci[oó]n",
+    r"terminad[oa]\s+en",
+    r"termina\s+en",
+    r"[uú]ltimos\s+(?:4|cuatro)(?:\s+d[ií]gitos)?",
+)
+# ... and the kind word that names what they end: the nearest one before them wins.
+_KIND = re.compile(
+    r"(?<![\w])(?:"
+    r"(?P<MEDICAID_ID>medicaid(?:\s+(?:id|card|number))?|ma\s+(?:id|number)|mchp)"
+    r"|(?P<MEMBER_ID>member\s+(?:id|card|number)|subscriber(?:\s+id)?|(?:id|insurance)\s+card"
+    r"|miembro)"
+    r"|(?P<US_ITIN>itin)"
+    r"|(?P<US_SSN>ssn|ss\s?#|ss|s\.s\.(?:n\.)?|social(?:\s+security)?(?:\s+number)?"
+    r"|seguro\s+social|soc\.?\s*sec\.?)"
+    r"|(?P<CREDIT_CARD>(?:credit|debit)(?:\s+card)?|cards?|visa|master\s?card|amex"
+    r"|american\s+express|discover|tarjeta|cc)"
+    r"|(?P<US_BANK_NUMBER>(?:bank\s+)?account|acct\.?|a/c|checking|savings|bank|cuenta)"
+    r")(?![\w])"
+)
+_LAST_GAP = 45  # characters between the phrase and the digits ("of her social security number")
+_KIND_BEFORE = 30  # characters before the phrase where its kind word may stand
+_NO_GAP = re.compile(r"[\d\n]")
+LAST_FOUR = re.compile(_opening(r"\d") + r"\d{3})(?![\w/-]|[.,]\d)")
+# A masked identifier: "xxx-xx-4321", "***-**-4321", "**** **** **** 4321", "XXXXX4321".
+_MASK = "[xX*\u2022#]"
+MASKED = re.compile(
+    rf"(?P<v>{_MASK}(?<![\w*\u2022#]{_MASK}){_MASK}++(?:[ -]{_MASK}{{2,}}+){{0,3}}[ -]?\d{{4}})"
+    r"(?![\w-]|[.,]\d)"
+)
+_MASK_GROUPS = re.compile(_MASK + "+")
+_LAST_SURE, _LAST_GUESS = 0.85, 0.45
+
+
+def _kind_before(lower: str, start: int, end: int) -> str | None:
+    """The entity named by the last kind word in ``lower[start:end]``."""
+    kind = None
+    for match in _KIND.finditer(lower, max(0, start), end):
+        kind = match.lastgroup
+    return kind
+
+
+def last_four(lower: str, start: int) -> tuple[str, float] | None:
+    """What four digits at ``start`` are the end of, and how sure: a phrase ("ending in",
+    "last 4 of") right before them and the nearest kind word before or inside it."""
+    phrase = None
+    for match in _LAST_PHRASE.finditer(lower, max(0, start - _LAST_GAP - 25), start):
+        if start - match.end() <= _LAST_GAP and not _NO_GAP.search(lower, match.end(), start):
+            phrase = match
+    if phrase is None:
+        return None
+    kind = _kind_before(lower, phrase.start() - _KIND_BEFORE, start)
+    if kind is not None:
+        return kind, _LAST_SURE
+    if phrase.group().startswith(("last", "últimos", "ultimos")):
+        return E.US_SSN, _LAST_GUESS  # "last 4: 4321" on this desk is an SSN's
+    return None
+
+
+def masked(lower: str, start: int, end: int) -> tuple[str, float] | None:
+    """What a masked identifier is: named by a kind word shortly before, else by its
+    layout (3-2-4 is an SSN's, 4-4-4-4 a card's)."""
+    kind = _kind_before(lower, start - _KIND_BEFORE - 15, start)
+    if kind is not None:
+        return kind, _LAST_SURE
+    groups = tuple(len(g) for g in _MASK_GROUPS.findall(lower, start, end))
+    if groups in ((3, 2), (5,)):
+        return E.US_SSN, _LAST_SURE
+    if groups in ((4, 4, 4), (12,), (4, 6)):
+        return E.CREDIT_CARD, _LAST_SURE
+    return None
+
+
+_MEMO = threading.local()  # this thread's last text and what its last digits are
+
+
+def _typed(lower: str, start: int, end: int, is_masked: bool) -> tuple[str, float] | None:
+    """``masked`` or ``last_four``, read once per value for the rules of every entity: the
+    rules of one text run one after the other on the same folded text."""
+    memo: tuple[str, dict[tuple[int, bool], tuple[str, float] | None]] | None
+    memo = getattr(_MEMO, "memo", None)
+    if memo is None or memo[0] is not lower:
+        memo = (lower, {})
+        _MEMO.memo = memo
+    key = (start, is_masked)
+    if key not in memo[1]:
+        memo[1][key] = masked(lower, start, end) if is_masked else last_four(lower, start)
+    return memo[1][key]
+
+
+@dataclass(frozen=True)
+class LastDigits(Rule):
+    """Four digits (or a masked number) that end an identifier of this rule's entity."""
+
+    def applies(self, lower: str) -> bool:
+        if self.pattern is MASKED:
+            return any(c in lower for c in "x*#\u2022")
+        return self._any_context(lower)
+
+    def _score(self, lower: str, start: int, end: int) -> float:
+        typed = _typed(lower, start, end, self.pattern is MASKED)
+        if typed is None or typed[0] != self.entity or machine_token(lower, start, end):
+            return 0.0
+        return typed[1]
+
+
+_LAST_DIGIT_RULES = tuple(
+    LastDigits(entity, pattern, 0.0, _LAST_PHRASE)
+    for pattern in (LAST_FOUR, MASKED)
+    for entity in (
+        E.US_SSN,
+        E.US_ITIN,
+        E.CREDIT_CARD,
+        E.US_BANK_NUMBER,
+        E.MEDICAID_ID,
+        E.MEMBER_ID,
+    )
+)
+
+# Digits alone after a carrier's label: "Member ID 123456789", "MRN 4455667", "subscriber #".
+_MEMBER_LABELS = (
+    r"member\s*(?:id|#|no\.?|number|num)",
+    r"members?",
+    r"mrn",
+    r"medical\s+record(?:\s+(?:number|no\.?|#))?",
+    r"subscriber(?:\s*(?:id|#|no\.?|number))?",
+    r"n[uú]mero\s+de\s+(?:miembro|afiliado|socio|suscriptor)",
+    r"(?:id|identificaci[oó]n)\s+de\s+(?:miembro|afiliado|suscriptor)",
+    r"miembro",
+    r"policy\s*(?:id|#|no\.?|number)",
+    r"insurance\s+id",
+    r"carrier\s+id",
+    # a carrier's own name for it: "Kaiser number 31055829", "UHC ID: 918442073"
+    r"(?:kaiser|carefirst|aetna|uhc|unitedhealthcare|united|cigna|wellpoint|amerigroup"
+    r"|delta(?:\s+dental)?|bluechoice|humana|molina)\s*(?:member\s*)?(?:id|#|no\.?|number)",
+    # a few words between label and value: "member ID with Delta was", "número de miembro
+    # temporal de UHC:"
+    r"(?:member\s*(?:id|#|number)|n[uú]mero\s+de\s+miembro|id\s+de\s+miembro)"
+    r"(?:\s+(?:with|at|from|for|of|de|del|en|con|para|temporal|temporary|new|nuevo|old|viejo)"
+    r"(?:\s+[a-z&.\-]+){0,2}?)",
+)
+MEMBER_LABEL = labelled(*_MEMBER_LABELS)
+_MEMBER_GATE = re.compile(
+    "|".join(
+        (
+            "member",
+            "mrn",
+            "medical",
+            "subscriber",
+            "miembro",
+            "policy",
+            "insurance",
+            "carrier",
+            "kaiser",
+            "carefirst",
+            "aetna",
+            "uhc",
+            "united",
+            "cigna",
+            "wellpoint",
+            "amerigroup",
+            "delta",
+            "bluechoice",
+            "humana",
+            "molina",
+        )
+    )
+)
 
 _D3_2_4 = _DIGIT + r"\d{2}([- .])\d{2}\2\d{4})" + _R
 _D9 = _DIGIT + r"\d{8})" + _R
@@ -151,16 +337,17 @@ _MBI = (
 )
 
 NUMBER_RULES: tuple[Rule, ...] = (
+    *_LAST_DIGIT_RULES,
     # SSN: dashed or spaced is distinctive; nine bare digits need "ss#" or similar.
-    Rule(E.US_SSN, D3_2_4, 0.85, SSN_CONTEXT, 0.95, _not_itin),
-    Rule(E.US_SSN, D9, 0.4, SSN_CONTEXT, 0.9, _weak_ssn),
-    Rule(E.US_SSN, D9, 0.0, SSN_CONTEXT, 0.9),
+    IdRule(E.US_SSN, D3_2_4, 0.85, SSN_CONTEXT, 0.95, _not_itin, shape=True),
+    IdRule(E.US_SSN, D9, 0.4, SSN_CONTEXT, 0.9, _weak_ssn),
+    IdRule(E.US_SSN, D9, 0.0, SSN_CONTEXT, 0.9),
     # ITIN: 9xx with a middle group the IRS assigns.
-    Rule(E.US_ITIN, D3_2_4, 0.85, ITIN_CONTEXT, 0.95, _itin),
-    Rule(E.US_ITIN, D9, 0.5, ITIN_CONTEXT, 0.95, _itin),
+    IdRule(E.US_ITIN, D3_2_4, 0.85, ITIN_CONTEXT, 0.95, _itin, shape=True),
+    IdRule(E.US_ITIN, D9, 0.5, ITIN_CONTEXT, 0.95, _itin),
     # Maryland Medicaid (Medical Assistance) numbers are 11 digits.
-    Rule(E.MEDICAID_ID, re.compile(_DIGIT + r"\d{10})" + _R), 0.45, MEDICAID_CONTEXT, 0.9),
-    Rule(
+    IdRule(E.MEDICAID_ID, re.compile(_DIGIT + r"\d{10})" + _R), 0.45, MEDICAID_CONTEXT, 0.9),
+    IdRule(
         E.MEDICAID_ID,
         re.compile(_L + r"(?P<v>(?=[A-Za-z]{0,13}\d)[A-Za-z0-9]{8,14})" + _R),
         0.0,
@@ -168,15 +355,48 @@ NUMBER_RULES: tuple[Rule, ...] = (
         0.8,
         _dl_like,
     ),
+    # Written in groups after its label: "Medicaid 1234 5678 901", "MA# 12345 678901".
+    IdRule(
+        E.MEDICAID_ID,
+        re.compile(_DIGIT + r"\d{2,5}(?:[ -]\d{2,7}){1,3})" + _R),
+        0.0,
+        MEDICAID_CONTEXT,
+        0.9,
+        _eleven_digits,
+        window=30,
+    ),
+    # Digits alone right after a carrier's label.
+    IdRule(
+        E.MEMBER_ID,
+        re.compile(_DIGIT + r"\d{4,14}(?:-\d{1,3})?)" + _R),  # "102948377-01"
+        0.0,
+        MEMBER_LABEL,
+        0.85,
+        gate=_MEMBER_GATE,
+    ),
+    # A letter prefix set apart from the digits after a label: "Member ID: XEH 884207913".
+    IdRule(
+        E.MEMBER_ID,
+        # (not a label's own letters: "member ID 123456789"; gated: rare enough to run
+        # a pattern that opens with look-arounds)
+        re.compile(
+            r"(?P<v>(?<![\w-])(?!(?:ID|Id|NO|No|NR|NUM|NBR|MRN|MA|DL)[ -])[A-Z]{1,4}[ -]\d{6,12})"
+            + _R
+        ),
+        0.0,
+        MEMBER_LABEL,
+        0.85,
+        gate=_MEMBER_GATE,
+    ),
     # Carrier member IDs: a short letter prefix and digits; any alphanumeric after "member ID".
-    Rule(
+    IdRule(
         E.MEMBER_ID,
         re.compile(_opening("[A-Z]") + r"[A-Z]{0,3}\d{6,12})" + _R),
         0.5,
         MEMBER_CONTEXT,
         0.85,
     ),
-    Rule(
+    IdRule(
         E.MEMBER_ID,
         re.compile(_L + r"(?P<v>(?=[A-Za-z]{0,15}\d)[A-Za-z0-9]{6,16})" + _R),
         0.0,
@@ -186,9 +406,9 @@ NUMBER_RULES: tuple[Rule, ...] = (
         window=25,
     ),
     # Medicare Beneficiary Identifier: 11 characters in a fixed letter/digit layout.
-    Rule(E.MEDICARE_MBI, re.compile(_MBI), 0.85, MBI_CONTEXT, 0.95),
+    IdRule(E.MEDICARE_MBI, re.compile(_MBI), 0.85, MBI_CONTEXT, 0.95),
     # After "Medicare" or "MBI", the 4-3-4 layout is enough, whatever the letters.
-    Rule(
+    IdRule(
         E.MEDICARE_MBI,
         re.compile(
             _opening("[1-9]") + r"[A-Za-z0-9]{3}([- ]?)[A-Za-z0-9]{3}\2[A-Za-z0-9]{4})" + _R
@@ -200,14 +420,14 @@ NUMBER_RULES: tuple[Rule, ...] = (
         window=30,
     ),
     # Maryland licence: a letter and 12 digits, often dashed in groups of three.
-    Rule(
+    IdRule(
         E.US_DRIVER_LICENSE,
         re.compile(_L + r"(?P<v>[A-Za-z]([- ]?)\d{3}\2\d{3}\2\d{3}\2\d{3})" + _R),
         0.75,
         DL_CONTEXT,
         0.95,
     ),
-    Rule(
+    IdRule(
         E.US_DRIVER_LICENSE,
         re.compile(
             _L + r"(?P<v>(?=[A-Za-z-]{0,18}\d)[A-Za-z0-9][A-Za-z0-9-]{3,17}[A-Za-z0-9])" + _R
@@ -219,7 +439,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
         window=30,
     ),
     # Bank accounts only with context; routing numbers carry a checksum.
-    Rule(
+    IdRule(
         E.US_BANK_NUMBER,
         re.compile(_DIGIT + r"[\d -]{4,20}\d)" + _R),
         0.0,
@@ -228,10 +448,10 @@ NUMBER_RULES: tuple[Rule, ...] = (
         _bank_digits,
         window=40,
     ),
-    Rule(E.ABA_ROUTING_NUMBER, D9, 0.3, ABA_CONTEXT, 0.9, aba_ok),
-    Rule(E.ABA_ROUTING_NUMBER, D9, 0.0, ABA_CONTEXT, 0.7),
+    IdRule(E.ABA_ROUTING_NUMBER, D9, 0.3, ABA_CONTEXT, 0.9, aba_ok),
+    IdRule(E.ABA_ROUTING_NUMBER, D9, 0.0, ABA_CONTEXT, 0.7),
     # Payment cards: 13-19 digits, grouped or not, Luhn-valid.
-    Rule(
+    IdRule(
         E.CREDIT_CARD,
         re.compile(_DIGIT + r"(?:[ -]?\d){12,18})" + _R),
         0.85,
@@ -240,7 +460,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
         _card_like,
     ),
     # After "card", any long digit run is taken for a card number, Luhn or not.
-    Rule(
+    IdRule(
         E.CREDIT_CARD,
         re.compile(_DIGIT + r"(?:[ -]?\d){11,18})" + _R),
         0.0,

@@ -52,12 +52,13 @@ _PARTICLE = (
     r"(?:de|la|le|les|del|della|delle|dei|di|da|do|dos|das|du|des|van|von|der|den|het"
     r"|al|el|y|i|e|of|the|au|aux|sur|am|an|im|zum|zur)"
 )
-_NAME = rf"{_CAP}(?:[ \t]+(?:{_PARTICLE}[ \t]+)*{_CAP}){{0,3}}"
+# Words of a line stand one or two blanks apart: a tab, a bar or a wider gap is a table's
+# column break, and a line never runs across one ("4410 Harford Rd\t552031").
+_BLANK = "[ \u00a0]{1,2}"
+_NAME = rf"{_CAP}(?:{_BLANK}(?:{_PARTICLE}{_BLANK})*{_CAP}){{0,3}}"
 _NUMBER = r"\d{1,5}[A-Za-z]?(?:[-/]\d{1,4}[A-Za-z]?)?(?![\w-])\.?"
 # A flat or a building number before the line ("Apt. 117 5720 Skoanveien 226").
-_LEAD = (
-    rf"(?:(?=[A-Za-z]){_UNIT_WORD}[ \t]*#?[ \t]*\d{{1,5}}[A-Za-z]?,?[ \t]+)?(?:\d{{1,6}}[ \t]+)?"
-)
+_LEAD = rf"(?:(?=[A-Za-z]){_UNIT_WORD} ?#? ?\d{{1,5}}[A-Za-z]?,?{_BLANK})?(?:\d{{1,6}}{_BLANK})?"
 
 
 def _alternation(items: list[str], *, capitalised_only: frozenset[str] = frozenset()) -> str:
@@ -81,7 +82,6 @@ _ENGLISH_PREFIXES = words("via place route plaza avenue boulevard cours ronda la
 _PREFIX = _alternation(PREFIX_WORDS, capitalised_only=_ENGLISH_PREFIXES)
 _SUFFIX = _alternation(SUFFIX_WORDS)
 _COMPOUND = "(?:" + "|".join(COMPOUND_ENDINGS) + ")"
-_BLANK = r"[ \t]+"
 
 # Street lines that end with their house number, and those that start with it (or
 # with a military box): the first are searched back from a number, the second tried
@@ -138,7 +138,7 @@ _PHRASE = (
 _ADDRESS_PHRASE = re.compile(_PHRASE)
 _ADDRESS_PHRASE_BEFORE = re.compile(_PHRASE + r"[\s:,]*\Z")
 _BARE_US = re.compile(
-    rf"(?<![\w.-])(?:\d{{1,6}}[ \t]+)?{_NUMBER}{_BLANK}(?:{_CAP}{_BLANK}){{1,3}}{_USPS}(?![\w])"
+    rf"(?<![\w.-])(?:\d{{1,6}}{_BLANK})?{_NUMBER}{_BLANK}(?:{_CAP}{_BLANK}){{1,3}}{_USPS}(?![\w])"
 )
 
 # Every street line holds a house number: the full patterns run only around numbers
@@ -181,15 +181,15 @@ _POSTCODE = (
     r"(?:(?:[A-Z]{1,2}-)?\d{4,6}(?:-\d{3,4})?|\d{2}-\d{3}|[A-Z]{1,2}\d[A-Z\d]?[ \t]\d[A-Z]{2}"
     r"|[A-Z]\d[A-Z][ \t]\d[A-Z]\d|\d{3}[ \t]\d{2})(?![\w-])"
 )
-_UNIT = rf"{_UNIT_WORD}[ \t]*#?[ \t]*[A-Za-z0-9][\w-]{{0,7}}(?![\w])"
+_UNIT = rf"{_UNIT_WORD} {{0,2}}#? {{0,2}}[A-Za-z0-9][\w-]{{0,7}}(?![\w])"
 _PLACE = (
-    rf"(?:(?P<code1>{_POSTCODE})[ \t]+)?(?P<place>{_NAME})(?:,?[ \t]+[A-Z]{{2,3}}\.?(?![\w]))?"
-    rf"(?:,?[ \t]+(?P<code2>{_POSTCODE}))?"
+    rf"(?:(?P<code1>{_POSTCODE}){_BLANK})?(?P<place>{_NAME})(?:,?{_BLANK}[A-Z]{{2,3}}\.?(?![\w]))?"
+    rf"(?:,?{_BLANK}(?P<code2>{_POSTCODE}))?"
 )
 _SEGMENT = re.compile(rf"(?P<unit>{_UNIT})|{_PLACE}|(?P<code>{_POSTCODE})")
 # The parts other than a place: where no place may go on, the block goes on with one of these.
 _UNIT_OR_CODE = re.compile(rf"{_UNIT}|{_POSTCODE}")
-_SAME_LINE = r"\.?,?[ \t]*"
+_SAME_LINE = r"\.?,?(?: {1,2}(?![ \t|])|(?![ \t|]))"  # never across a column break
 _NEXT_LINE = r"\.?[ \t]*,?[ \t]*\r?\n(?:[ \t>]*\r?\n)?(?:[ \t]*>)*[ \t]*(?:,[ \t]*)?"
 # Between two parts of a block: the next line when there is one, else the same line on.
 _GAP = re.compile(f"{_NEXT_LINE}|{_SAME_LINE}")

@@ -1,0 +1,263 @@
+"""Issue 23: last digits, carrier IDs by label, birth phrases, pasted tables, and numbers
+that are no one's (business labels, machine headers), in English and Spanish."""
+
+from __future__ import annotations
+
+import pytest
+
+from pii_guard import Finding, PiiGuard
+from pii_guard.recognizers.tables import KEEP, TableRecognizer, column_kind, settle, tables
+
+
+@pytest.fixture(scope="module")
+def guard() -> PiiGuard:
+    return PiiGuard.build()
+
+
+def found(guard: PiiGuard, text: str) -> dict[str, tuple[str, float]]:
+    """``{value: (entity type, score)}`` of the findings in ``text``."""
+    return {text[f.start : f.end]: (f.entity_type, f.score) for f in guard.scan(text)}
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity"),
+    [
+        ("Her SSN ending 4321 is on file.", "4321", "US_SSN"),
+        ("the last 4 of her social 4321 match", "4321", "US_SSN"),
+        ("SSN on the app should end in 3390.", "3390", "US_SSN"),
+        ("SSN xxx-xx-4321 on the application", "xxx-xx-4321", "US_SSN"),
+        ("it shows ***-**-4321 in the portal", "***-**-4321", "US_SSN"),
+        ("su seguro social con terminación 4321", "4321", "US_SSN"),
+        ("los últimos cuatro de su seguro social son 4321", "4321", "US_SSN"),
+        ("Paid with the card ending in 7731.", "7731", "CREDIT_CARD"),
+        ("la tarjeta terminada en 7731 fue rechazada", "7731", "CREDIT_CARD"),
+        ("card **** **** **** 7731 was charged", "**** **** **** 7731", "CREDIT_CARD"),
+        ("drafted from the acct ending 0912 twice", "0912", "US_BANK_NUMBER"),
+        ("de la cuenta con terminación 0912", "0912", "US_BANK_NUMBER"),
+    ],
+)
+def test_last_digits_are_found_as_their_type(
+    guard: PiiGuard, text: str, value: str, entity: str
+) -> None:
+    kind, score = found(guard, text)[value]
+    assert kind == entity and score >= 0.6  # redacted, and enough to reject
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Coverage ending 2025 for the household.",  # an "ending" with no kind word
+        "The plan year ending in 2026 starts over.",
+        "Her SSN is on file; we spoke in 2025.",  # a kind word, no phrase
+        "Call xxx-xxx-4321 for the carrier.",  # a masked phone is no SSN
+        "Revenue for Q3 2025 is flat.",
+    ],
+)
+def test_four_digits_without_their_phrase_and_kind_stay(guard: PiiGuard, text: str) -> None:
+    kinds = {kind for kind, _ in found(guard, text).values()}
+    assert not kinds & {"US_SSN", "CREDIT_CARD", "US_BANK_NUMBER"}
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity"),
+    [
+        ("The member ID 123456789 is wrong.", "123456789", "MEMBER_ID"),
+        ("Her UHC member ID is 102948377-01.", "102948377-01", "MEMBER_ID"),
+        ("MRN 4455667 at Holy Cross", "4455667", "MEMBER_ID"),
+        ("subscriber # 998877665 on the card", "998877665", "MEMBER_ID"),
+        ("Número de miembro 12345678 en la tarjeta", "12345678", "MEMBER_ID"),
+        ("ID de miembro: 87654321", "87654321", "MEMBER_ID"),
+        ("Medicaid 7104 2286 593 was approved", "7104 2286 593", "MEDICAID_ID"),
+        ("MA# 12345 678901 since March", "12345 678901", "MEDICAID_ID"),
+    ],
+)
+def test_carrier_and_medicaid_ids_by_their_label(
+    guard: PiiGuard, text: str, value: str, entity: str
+) -> None:
+    kind, score = found(guard, text)[value]
+    assert kind == entity and score >= 0.85
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The member portal had 1234 5678 901 visits.",  # grouped digits with no Medicaid word
+        "Group of 12345678 people in the report",
+    ],
+)
+def test_digits_without_a_carrier_label_are_no_member_id(guard: PiiGuard, text: str) -> None:
+    assert not any(kind in {"MEMBER_ID", "MEDICAID_ID"} for kind, _ in found(guard, text).values())
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Newborn: she had a baby on 3/14/2025.", "3/14/2025"),
+        ("F. nac. 12/05/1980", "12/05/1980"),
+        ("nac. 1/2/1979 en Lima", "1/2/1979"),
+        ("su cumpleaños es 4/5/1990", "4/5/1990"),
+        ("tuvo a su bebé el 2 de enero de 2026 en el hospital", "2 de enero de 2026"),
+        ("her dob is 7/4/59 not 7/4/95", "7/4/95"),
+    ],
+)
+def test_birth_phrases_make_a_date_a_birth_date(guard: PiiGuard, text: str, value: str) -> None:
+    assert found(guard, text)[value] == ("DATE_OF_BIRTH", 0.9)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Release 17.11.2009 shipped with the fix.", "17.11.2009"),  # dotted, no context
+        ("Subimos su acta de nacimiento por el portal el 10/20/2025.", "10/20/2025"),
+        ("The birth certificate was uploaded 10/20/2025.", "10/20/2025"),
+    ],
+)
+def test_dates_that_are_not_births_stay(guard: PiiGuard, text: str, value: str) -> None:
+    assert value not in found(guard, text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Order number 5551234567 was shipped.",
+        "confirmation 987654321 for the payment",
+        "case #4455667788 is still open",
+        "Error code 2147942402 when uploading.",
+        "número de confirmación 987654321",
+        "transaction ID 4111111111111111 went through",
+        "SFS:(13230040)(4022899009)(376014)(38070700018);DIR:OUT;",
+        "X-Microsoft-Antispam: BCL:0;ARA:13230040|4022899009|38070700018;",
+        "Message-ID: <CH0PR12MB53721234567890123456@CH0PR12MB5372.namprd12.prod.outlook.com>",
+        "References: <abc@mail.gmail.com> <CAHk=xyz@mail.gmail.com>",
+        "<1234567890123456.JavaMail.root@mx.example.com>",
+    ],
+)
+def test_business_and_machine_numbers_are_no_ones(guard: PiiGuard, text: str) -> None:
+    assert [value for value in found(guard, text) if any(c.isdigit() for c in value)] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity"),
+    [
+        ("call her at 4105550199 tonight", "4105550199", "PHONE_NUMBER"),
+        ("SSN:123456789; DOB on file", "123456789", "US_SSN"),
+        ("To: Maria <maria.lopez@gmail.com>", "maria.lopez@gmail.com", "EMAIL_ADDRESS"),
+        ("<maria.lopez@gmail.com>", "maria.lopez@gmail.com", "EMAIL_ADDRESS"),
+    ],
+)
+def test_the_same_shapes_without_label_or_header_are_found(
+    guard: PiiGuard, text: str, value: str, entity: str
+) -> None:
+    assert found(guard, text)[value][0] == entity
+
+
+TAB_TABLE = (
+    "Name\tDOB\tSSN\tPerson ID\tEffective date\tPlan\tStatus\n"
+    "Maria Lopez\t04/12/1986\t219-09-9999\t552031\t01/01/2026\tCareFirst Gold 1000\tActive\n"
+    "John Smith\t3/4/1979\t123456789\t552032\t02/01/2026\tKaiser Silver 2500\tPending\n"
+)
+PIPE_TABLE = (
+    "| Nombre | Fecha de nacimiento | ID de miembro | PID | Prima |\n"
+    "|---|---|---|---|---|\n"
+    "| Ana Ruiz | 05/06/1990 | 900123456 | 771203 | $412.55 |\n"
+)
+CSV_TABLE = (
+    "Name,Address,Medicaid ID,Person ID,Effective Date\n"
+    'Kim Tran,"4410 Harford Rd, Baltimore, MD 21214",41234567890,552031,01/01/2026\n'
+    "Ed Park,12 Main St, Towson, MD 21204,41234567891,552032,02/01/2026\n"
+)
+SPACED_TABLE = (
+    "PID    Name             Effective    Phone\n"
+    "883120 Robert Chen      01/01/2026   (443) 555-0187\n"
+    "883121 Aisha Patel      02/01/2026   410-555-0199\n"
+)
+
+
+def cells(text: str) -> dict[str, str]:
+    return {
+        text[f.start : f.end]: f.entity_type
+        for f in TableRecognizer().analyze(text, ["PERSON", *ENTITIES])
+    }
+
+
+ENTITIES = ("DATE_OF_BIRTH", "US_SSN", "MEMBER_ID", "MEDICAID_ID", "PHONE_NUMBER", "ADDRESS")
+
+
+def test_a_tab_table_is_read_by_its_columns() -> None:
+    assert cells(TAB_TABLE) == {
+        "Maria Lopez": "PERSON",
+        "04/12/1986": "DATE_OF_BIRTH",
+        "219-09-9999": "US_SSN",
+        "John Smith": "PERSON",
+        "3/4/1979": "DATE_OF_BIRTH",
+        "123456789": "US_SSN",
+    }
+
+
+def test_a_spanish_pipe_table_is_read_by_its_columns() -> None:
+    assert cells(PIPE_TABLE) == {
+        "Ana Ruiz": "PERSON",
+        "05/06/1990": "DATE_OF_BIRTH",
+        "900123456": "MEMBER_ID",
+    }
+
+
+def test_a_csv_address_written_with_commas_stays_in_its_column() -> None:
+    assert cells(CSV_TABLE) == {
+        "Kim Tran": "PERSON",
+        "4410 Harford Rd, Baltimore, MD 21214": "ADDRESS",
+        "41234567890": "MEDICAID_ID",
+        "Ed Park": "PERSON",
+        "12 Main St, Towson, MD 21204": "ADDRESS",
+        "41234567891": "MEDICAID_ID",
+    }
+
+
+def test_a_space_aligned_table_splits_cells_at_its_columns() -> None:
+    assert cells(SPACED_TABLE) == {
+        "Robert Chen": "PERSON",
+        "(443) 555-0187": "PHONE_NUMBER",
+        "Aisha Patel": "PERSON",
+        "410-555-0199": "PHONE_NUMBER",
+    }
+
+
+@pytest.mark.parametrize("table", [TAB_TABLE, PIPE_TABLE, CSV_TABLE, SPACED_TABLE])
+def test_person_ids_effective_dates_and_plans_survive_the_guard(
+    guard: PiiGuard, table: str
+) -> None:
+    redacted = guard.redact(table, guard.scan(table))
+    for kept in ("552031", "552032", "771203", "883120", "01/01/2026", "CareFirst Gold 1000"):
+        assert kept in redacted or kept not in table
+
+
+def test_settle_keeps_a_finding_off_kept_cells_and_rows() -> None:
+    # what a recognizer reading prose might find: one "address" over a whole row
+    start = SPACED_TABLE.index("883121")
+    end = SPACED_TABLE.index("02/01/2026") + len("02/01/2026")
+    settled = settle(SPACED_TABLE, [Finding("ADDRESS", start, end, 0.5)])
+    assert [SPACED_TABLE[f.start : f.end] for f in settled] == ["Aisha Patel"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a sentence split at its commas is no header
+        "Name, DOB, SSN and address are required, thanks\nPlease send them, today, Bob\n",
+        "Hi, thanks, regards\nMaria, Lopez, here\n",
+        "Plan | Carrier | Premium\nGold 1000 | Kaiser | $300.00\n",  # only kept columns
+    ],
+)
+def test_prose_and_tables_without_personal_columns_give_no_cells(text: str) -> None:
+    assert cells(text) == {}
+
+
+def test_column_names_in_both_languages() -> None:
+    assert column_kind("D.O.B.") == "DATE_OF_BIRTH"
+    assert column_kind("SS#") == "US_SSN"
+    assert column_kind("Fecha de nacimiento") == "DATE_OF_BIRTH"
+    assert column_kind("MA ID") == "MEDICAID_ID"
+    assert column_kind("Person ID") == KEEP
+    assert column_kind("Effective Date") == KEEP
+    assert column_kind("Notes") is None
+    assert [len(t.rows) for t in tables(TAB_TABLE + "\nThanks,\nKevin\n")] == [2]
