@@ -16,14 +16,20 @@ from pii_guard import entities as E
 from pii_guard.findings import AllowList, Finding
 from pii_guard.recognizers.base import fold
 from pii_guard.recognizers.checksums import digits
-from pii_guard.recognizers.gazetteer import load_gazetteer, word_before
+from pii_guard.recognizers.gazetteer import Gazetteer, load_gazetteer, word_before
+from pii_guard.signature import SignatureAnchors, names_the_writer, signature_blocks
+from pii_guard.world import load_world
 
 __all__ = ["PUBLIC_EMAILS", "PUBLIC_PHONES", "Allowance"]
 
 PUBLIC_PHONES = frozenset({"8442246761"})
 PUBLIC_EMAILS = frozenset({"mhbe.producers@maryland.gov", "mhc.trainingsupport@maryland.gov"})
 
-_ID_GAP = r"[\s:#.,]*(?:(?:is|was|number|no|num|nbr|es|of)\b[\s:#.,]*){0,2}"
+# what may stand between "Person ID" and its value: "is", "#:", "for the new account is"
+_ID_GAP = (
+    r"[\s:#.,]*(?:(?:is|was|number|no|num|nbr|es|of)\b[\s:#.,]*){0,2}"
+    r"(?:(?:for|on|in|of|under|del?|en|para)\s+(?:[a-z]+\s+){0,3}?(?:is|es|was)\b[\s:#.,]*)?"
+)
 _PID_NPN = re.compile(
     r"(?:\bpids?|\bperson\s+ids?|\bnpns?|\bnational\s+producer\s+numbers?)"
     + _ID_GAP
@@ -61,9 +67,49 @@ _SYSTEM_SPANS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
         ),
     ),
 )
+# What a signature block holds that looks like a consumer's: never identifiers or dates.
+_SIGNATURE_KINDS = frozenset({E.PERSON, E.PHONE_NUMBER, E.EMAIL_ADDRESS, E.ADDRESS})
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 # Starting only where a run of address characters starts: from inside one, a failed
 # match would re-read the rest of the run from each character (quadratic on a long word).
+_COLLEAGUE_BEFORE = re.compile(
+    r"(?:\b(?:my|our|mi|mis|nuestr[oa]|nuestr[oa]s)[ \t]+(?:assistant|colleague|co-?worker"
+    r"|office[ \t]+manager|manager|supervisor|(?:fellow[ \t]+)?agent|rep|representative"
+    r"|case[ \t]?worker|navigator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?)"
+    r"|\b(?:hotline|carrier|call[ \t]+cent(?:er|re)|customer[ \t]+service|phone|help[ \t]+desk)"
+    r"[ \t]+(?:rep|representative|agent|supervisor))"
+    r"[ \t]*[,(]?[ \t]*(?:is[ \t]+|es[ \t]+|named[ \t]+)?\Z"
+    r"|\b(?:rep|representative)[ \t]*\([ \t]*\Z",
+    re.IGNORECASE,
+)
+# "at" only: "remove Mr. Choi from the Kaiser plan" is a consumer leaving a carrier
+_AT_AN_OFFICE = re.compile(r"[ \t]+at[ \t]+(?:the[ \t]+)?")
+_TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
+_PUBLIC_DOMAIN = re.compile(r"(?:^|\.)(?:gov|mil)$|\.state\.[a-z]{2}\.us$|(?:^|\.)[a-z]{2}\.us$")
+# Local parts that name a function: a shared mailbox, not a person.
+_ROLE_MAILBOX = re.compile(
+    r"^(?:no-?reply|do-?not-?reply|info|support|help|helpdesk|service|services|admin|office"
+    r"|contact|enroll|enrollment|billing|claims|appeals|escalations?|cases|team|desk"
+    r"|notifications?|alerts?|postmaster|mailer-daemon|webmaster|hr|payroll|benefits|sales"
+    r"|customerservice|customer\.?service|brokerservices?|broker\.?services?|producers?"
+    r"|memberservices?|member\.?services?|agentsupport|agent\.?support|eligibility)\b"
+    r"|(?:services?|support|team|desk|help|enrollment|escalations?|cases)$"
+)
+# The first line of a mail: a greeting, a name, and nothing after it but punctuation.
+_OPENING_GREETING = re.compile(
+    r"\s*(?i:hi|hello|hey|dear|good\s+(?:morning|afternoon)|hola|buen[oa]s\s+(?:d[ií]as|tardes)"
+    r"|estimad[oa]|querid[oa])[ \t]+"
+    # a name: one to three capitalised words, or one lower-case word ("hi dana,")
+    r"(?P<name>[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[ \t]+[A-ZÀ-ÖØ-Þ][^\W\d_]*){0,2}|[^\W\d_]+)"
+    r"[ \t]*(?:[,:;!.][^\n]*)?(?:\n|\Z)"
+)
+_WEB_REACH = 200  # characters around a finding that a web address around it may span
+# A host name with a top-level domain, a URL's scheme or "www.", or an address's "@".
+_WEB_NAME = re.compile(
+    r"://|\bwww\.|@[\w-]+\.|[\w-]\.(?:com|org|net|edu|gov|us|io|info|biz|co|mil|app|health"
+    r"|insure|insurance|agency)\b",
+    re.IGNORECASE,
+)
 _EMAIL = re.compile(r"(?<![\w.+'-])[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
@@ -82,13 +128,75 @@ class Allowance:
         self.name_words = frozenset(
             w.lower() for name in names if name for w in _NAME_WORD.findall(name)
         )
+        self.greeting_names_the_desk = allow.greeting_names_the_desk
+        self._last: tuple[str, _SpanIndex, tuple[int, int] | None] | None = None
+        self.anchors = SignatureAnchors(
+            self.name_words,
+            frozenset(e.strip().lower() for e in (allow.sender_email,) if e),
+            frozenset(_phone_key(p) for p in phones if p),
+            tuple(o.lower() for o in allow.organisations if o.strip()),
+        )
 
     def filter(self, text: str, findings: Iterable[Finding]) -> list[Finding]:
         findings = list(findings)
         if not findings:
             return []
-        spans = _SpanIndex(system_spans(text) + self._term_spans(text) + self._email_spans(text))
-        return [f for f in findings if not spans.overlaps(f) and not self._is_sender(text, f)]
+        spans, reader = self._read(text)
+        kept = [
+            f
+            for f in findings
+            if not spans.overlaps(f)
+            and not self._is_sender(text, f)
+            and not _of_world(text, f)
+            and not _in_a_web_name(text, f)
+            and not (f.entity_type == E.PERSON and self._names_the_reader(text, f, reader))
+            and not _public_contact(text, f)
+            and not _works_with_the_writer(text, f)
+        ]
+        return self._outside_signature(text, kept)
+
+    def _read(self, text: str) -> tuple[_SpanIndex, tuple[int, int] | None]:
+        """The allowed spans of ``text`` and where its reader is named, worked out once for
+        the findings of a text and again for the names carried over in it (the engine
+        filters both)."""
+        if self._last is None or self._last[0] is not text:
+            spans = system_spans(text) + self._term_spans(text) + self._email_spans(text)
+            self._last = (text, _SpanIndex(spans), self._reader(text))
+        return self._last[1], self._last[2]
+
+    @staticmethod
+    def _names_the_reader(text: str, finding: Finding, reader: tuple[int, int] | None) -> bool:
+        """The reader's name where the greeting has it, or again elsewhere, alone or in part
+        ("Hola Luz Marina," then "Marina"): the caseworker's, not a consumer's."""
+        if reader is None:
+            return False
+        if reader[0] <= finding.start and finding.end <= reader[1]:
+            return True
+        words = {w.lower() for w in _NAME_WORD.findall(text, *reader)}
+        mine = [w.lower() for w in _NAME_WORD.findall(text, finding.start, finding.end)]
+        return bool(mine) and set(mine) <= words
+
+    def _reader(self, text: str) -> tuple[int, int] | None:
+        """Where the name a mail to the desk opens with stands, after a greeting and alone
+        on its line: "Hi Dana,", "Hola Marisol:".  That is the reader, the caseworker the
+        mail is written to, not a consumer.  Only the first line counts: a greeting
+        further down opens quoted or forwarded mail, which may be written to a consumer."""
+        if not self.greeting_names_the_desk:
+            return None
+        opening = _OPENING_GREETING.match(text)
+        return opening.span("name") if opening else None
+
+    def _outside_signature(self, text: str, findings: list[Finding]) -> list[Finding]:
+        """Drop the contact findings in the writer's own signature blocks."""
+        if not self.anchors or not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
+            return findings
+        blocks = list(signature_blocks(text, self.anchors))
+        return [
+            f
+            for f in findings
+            if f.entity_type not in _SIGNATURE_KINDS
+            or not any(start <= f.start and f.end <= end for start, end in blocks)
+        ]
 
     def _email_spans(self, text: str) -> list[tuple[int, int]]:
         """Allowed addresses shelter what lies inside them ("casey" in casey@desk)."""
@@ -136,7 +244,9 @@ class Allowance:
         words = [w.lower() for w in _NAME_WORD.findall(value)]
         fillers = load_gazetteer().fillers(words, before)
         core = {w for w, filler in zip(words, fillers, strict=True) if not filler}
-        return bool(words) and (core or set(words)) <= self.name_words
+        return bool(words) and all(
+            names_the_writer(w, self.name_words) for w in (core or set(words))
+        )
 
 
 class _SpanIndex:
@@ -155,6 +265,71 @@ class _SpanIndex:
     def overlaps(self, finding: Finding) -> bool:
         before = bisect.bisect_left(self.starts, finding.end)  # spans starting before its end
         return before > 0 and self.reach[before - 1] > finding.start
+
+
+def _of_world(text: str, finding: Finding) -> bool:
+    """A name or an address that is one of the desk's places, carriers, agencies, hospitals
+    or employers (``pii_guard.world``): "Havre de Grace", "Kaiser", "Johns Hopkins"."""
+    if finding.entity_type not in (E.PERSON, E.ADDRESS):
+        return False
+    gazetteer = load_gazetteer()
+    words = list(_NAME_WORD.finditer(text, finding.start, finding.end))
+    # the function words a span took with it ("Pero Jai Medical Systems") are no part of it
+    while words and _filler(gazetteer, words[0].group()):
+        words.pop(0)
+    while words and _filler(gazetteer, words[-1].group()):
+        words.pop()
+    if not words:
+        return False
+    return load_world().covers(text, words[0].start(), words[-1].end(), gazetteer.knows)
+
+
+def _filler(gazetteer: Gazetteer, word: str) -> bool:
+    lowered = word.lower()
+    return gazetteer.is_filler(lowered) or lowered in gazetteer.spanish_stop_words
+
+
+def _works_with_the_writer(text: str, finding: Finding) -> bool:
+    """A name introduced as someone who works with the writer or at a carrier or an agency:
+    "my assistant Jenny", "our office manager, Dawn", "Karen at CareFirst", "Ms. Diaz at
+    the LDSS".  The desk's mail names them to say who said what; none is a consumer."""
+    if finding.entity_type != E.PERSON:
+        return False
+    if _COLLEAGUE_BEFORE.search(text, max(0, finding.start - 40), finding.start):
+        return True
+    at = _AT_AN_OFFICE.match(text, finding.end)
+    return at is not None and load_world().names_an_office(text, at.end())
+
+
+def _public_contact(text: str, finding: Finding) -> bool:
+    """A business's or an office's contact point, never a consumer's own: a toll-free
+    number (a call centre: "1-855-642-8572"), a government address (".gov", ".md.us") or
+    an address named after a role, not a person ("brokerservices@", "enrollment@")."""
+    value = text[finding.start : finding.end]
+    if finding.entity_type == E.PHONE_NUMBER:
+        return _phone_key(value)[:3] in _TOLL_FREE
+    if finding.entity_type == E.EMAIL_ADDRESS:
+        local, _, domain = value.lower().rpartition("@")
+        return _PUBLIC_DOMAIN.search(domain) is not None or _ROLE_MAILBOX.search(local) is not None
+    return False
+
+
+def _in_a_web_name(text: str, finding: Finding) -> bool:
+    """A name or an address inside a host name, a URL or an email address: "harvard.edu",
+    "www.brooksins.com/team".  An email address is its own finding; a person's name in a
+    web address is the firm's or the page's, and redacting it leaves a broken link."""
+    if finding.entity_type not in (E.PERSON, E.ADDRESS):
+        return False
+    # a web address is one run without blanks, and a finding inside one lies within reach
+    # of its ends: the searches stay in a window, so thousands of findings stay linear
+    low, high = max(0, finding.start - _WEB_REACH), finding.end + _WEB_REACH
+    start = max(text.rfind(c, low, finding.start) for c in " \t\n<(\"'") + 1
+    start = max(start, low)
+    ends = [at for c in " \t\n>)\"'" if (at := text.find(c, finding.end, high)) >= 0]
+    token = text[start : min(ends, default=min(len(text), high))]
+    if not token or any(c.isspace() for c in text[finding.start : finding.end]):
+        return False
+    return _WEB_NAME.search(token) is not None
 
 
 def system_spans(text: str) -> list[tuple[int, int]]:

@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import logging
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pii_guard.allow import Allowance
 from pii_guard.budget import UNLIMITED, ScanBudget, Scanned
 from pii_guard.chunks import CHUNK_OVERLAP, CHUNK_SIZE, chunks
+from pii_guard.entities import PERSON
 from pii_guard.findings import NO_ALLOW, AllowList, Finding
+from pii_guard.propagate import same_names
 from pii_guard.recognizers.address import ADDRESS_RULES
 from pii_guard.recognizers.base import Recognizer, RuleRecognizer
 from pii_guard.recognizers.contact import CONTACT_RULES
 from pii_guard.recognizers.dates import DateOfBirthRecognizer
-from pii_guard.recognizers.gazetteer import load_gazetteer
+from pii_guard.recognizers.gazetteer import Gazetteer, load_gazetteer
 from pii_guard.recognizers.names import NameRecognizer
 from pii_guard.recognizers.numbers import NUMBER_RULES
 from pii_guard.recognizers.postal import PostalRecognizer
@@ -39,6 +41,35 @@ __all__ = ["PiiGuard"]
 log = logging.getLogger(__name__)
 
 OFFLINE_MODEL = "offline (patterns and name lists, no spaCy model)"
+
+_MONTHS = frozenset(
+    [
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "may",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "january",
+        "february",
+        "march",
+        "april",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ]
+)
 
 # A finding this sure covers what lies inside it, whatever those inner scores.
 _SURE = 0.7
@@ -114,13 +145,25 @@ class PiiGuard:
             if budget.spent():
                 return Scanned(_in_order(findings), chunk.own_start, len(text))
             piece = text[chunk.start : chunk.end]
-            found = _drop_contained(allowance.filter(piece, self._over_threshold(piece)))
+            found = allowance.filter(piece, self._over_threshold(piece))
+            found = _drop_contained(found + allowance.filter(piece, self._carried(piece, found)))
             findings += [_moved(f, chunk.start) for f in found if chunk.owns(f.start + chunk.start)]
         return Scanned(_in_order(findings), len(text), len(text))
 
     def _over_threshold(self, text: str) -> list[Finding]:
         redact_at = self.settings.redact_at
         return [f for f in self._analyze(text) if f.score >= redact_at(f.entity_type)]
+
+    def _carried(self, text: str, found: list[Finding]) -> list[Finding]:
+        """The other occurrences of the names found (``pii_guard.propagate``)."""
+        if PERSON not in self._entities:
+            return []
+        gazetteer = load_gazetteer()
+        return [
+            f
+            for f in same_names(text, found, _carried_word(gazetteer), _everyday(gazetteer))
+            if f.score >= self.settings.redact_at(f.entity_type)
+        ]
 
     def redact(self, text: str, findings: Sequence[Finding]) -> str:
         """``text`` with each finding replaced by ``[REDACTED:TYPE]``."""
@@ -141,6 +184,7 @@ class PiiGuard:
 
 def _recognizers() -> list[Recognizer]:
     gazetteer = load_gazetteer()
+    lexicon = Lexicon.of(gazetteer)
     return [
         RuleRecognizer("IdentifierRecognizer", NUMBER_RULES),
         RuleRecognizer("ContactRecognizer", CONTACT_RULES),
@@ -148,9 +192,23 @@ def _recognizers() -> list[Recognizer]:
         PostalRecognizer(gazetteer.never),
         DateOfBirthRecognizer(),
         TableRecognizer(),
-        NameRecognizer(gazetteer),
-        TaggerRecognizer(TaggerModel.load(), Lexicon.of(gazetteer)),
+        NameRecognizer(gazetteer, _english(lexicon)),
+        TaggerRecognizer(TaggerModel.load(), lexicon),
     ]
+
+
+def _english(lexicon: Lexicon) -> Callable[[str], bool]:
+    """Whether a lower-cased word is in the tagger's English word list (wordfreq's)."""
+    return lambda word: bool(lexicon.vocabulary.get(word))
+
+
+def _carried_word(gazetteer: Gazetteer) -> Callable[[str], bool]:
+    spanish = gazetteer.spanish_stop_words
+    return lambda word: not gazetteer.is_never(word) and word not in spanish
+
+
+def _everyday(gazetteer: Gazetteer) -> Callable[[str], bool]:
+    return lambda word: word in gazetteer.common or word in _MONTHS
 
 
 def _statistical(model: str) -> list[Recognizer]:

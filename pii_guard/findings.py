@@ -31,8 +31,9 @@ class AllowList:
     ``sender_*`` are the writer's roster identity.  The plural fields hold more
     of the same kind that are never a consumer's data in this conversation: the
     names the writer signs with, the recipient's and the desk's own addresses
-    and phones, whole email domains (the desk's), and ``terms`` matched as
-    written anywhere in the text (the writer's agency, the desk's team names).
+    and phones, whole email domains (the desk's), ``terms`` matched as written
+    anywhere in the text (the writer's agency, the desk's team names), and the
+    writer's ``organisations``.
 
     ``repr`` hides the values so an ``AllowList`` can travel through logs and
     tracebacks without carrying a name or a phone number.
@@ -47,6 +48,12 @@ class AllowList:
     email_domains: tuple[str, ...] = ()
     phones: tuple[str, ...] = ()
     terms: tuple[str, ...] = ()
+    # the writer's firm (a producer's agency): with their name, address and phones it
+    # marks their signature block (``pii_guard.signature``)
+    organisations: tuple[str, ...] = ()
+    # the mail is written to the desk: the name its opening greeting holds ("Hi Dana,")
+    # is a caseworker's; not so in the desk's own mail, written to a producer
+    greeting_names_the_desk: bool = False
 
     def __repr__(self) -> str:
         present = [name for name in self.__slots__ if getattr(self, name)]

@@ -121,10 +121,12 @@ def test_spanish_function_words_that_are_names_stay_possible_names() -> None:
     assert gazetteer.is_last("su") and gazetteer.is_last("dias")
 
 
-def test_the_mail_words_are_no_names_but_the_article() -> None:
+def test_the_mail_words_are_no_names_but_the_article_and_two_desk_words() -> None:
+    """Faker lists "Baby" and "Binder" too; in producer mail they are the newborn and the
+    first premium payment ("Baby's SSN", "Binder amount"), never a consumer's name."""
     gazetteer = load_gazetteer()
     names = {w for w in MAIL_WORDS if w in gazetteer.first or w in gazetteer.last}
-    assert names == {"el"}
+    assert names == {"el", "baby", "binder"}
 
 
 def test_particles_inside_a_lower_case_name_still_belong_to_it(guard: PiiGuard) -> None:
@@ -144,7 +146,7 @@ def test_a_spanish_quote_attribution_is_no_address(guard: PiiGuard, month: str) 
     for day, weekday in enumerate(_DAYS, start=5):
         line = (
             f"El {weekday}, {day} {month} 2026 a las 0:29, MHBE Escalated caseworkers Team "
-            "<escalations@exchange.example> escribió:"
+            "<maria.lopez@exchange.example> escribió:"
         )
         found = [f.entity_type for f in guard.scan(line, AllowList())]
-        assert found == ["EMAIL_ADDRESS"], line  # the desk's own address, nothing else
+        assert found == ["EMAIL_ADDRESS"], line  # a person's address, nothing else

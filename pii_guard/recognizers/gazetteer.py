@@ -118,6 +118,11 @@ MAIL_WORDS = words(
     consumidor consumidores dirección direccion teléfono telefono electrónico electronico
     comisión comision determinación determinacion terminación terminacion sistema
     lunes martes miércoles jueves viernes sábado
+    binder autopay copay copays coinsurance deductible deductibles subsidy subsidies
+    newborn baby babies mom mommy dad daddy grandma grandpa abuela abuelo abuelita abuelito
+    mamá papá bebé
+    bonjour bonsoir merci madame monsieur mademoiselle obrigado obrigada danke grazie
+    medaase ameseginalehu shukran dhanyavaad
     """
 )
 
@@ -181,6 +186,11 @@ ORG_WORDS = words(
     associates services solutions financial benefits partners consulting foundation hospital
     clinic university college school church county department dept health exchange
     connection plan plans gold silver bronze platinum catastrophic medicaid medicare team
+    healthcare medical systems construction contractors contracting cleaning janitorial
+    staffing logistics trucking transport transportation landscaping plumbing roofing
+    electric electrical realty properties enterprises holdings industries international
+    technologies pharmacy dental ministries academy daycare salon restaurant grill deli
+    cafe kitchen motors mall outlets airport
     """
 )
 
@@ -213,6 +223,10 @@ class Gazetteer:
     def is_surname(self, word: str) -> bool:
         """A surname that is not also an everyday word ("Turgeon", not "Young")."""
         return word in self.last and word not in self.common and not self.is_never(word)
+
+    def knows(self, word: str) -> bool:
+        """Listed as a given name or a surname, everyday word or not."""
+        return word in self.first or word in self.last
 
     def is_never(self, word: str) -> bool:
         return word in self.never or word in self.mail_words

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -44,6 +44,7 @@ _ROLE = (
     r"|guardian|grandmother|grandfather|sister|brother|insured|policyholder|tax\s+filer"
     r"|names?|named|called|cliente|clienta|clientes|esposo|esposa|hijo|hija|madre|padre"
     r"|nombre|llamad[oa]|se\s+llama|miembro|solicitante|contact\s+person|emergency\s+contact"
+    r"|contact(?=\s*:)|contacto(?=\s*:)"
 )
 # Role words, honorifics and what may follow a name are matched on the folded text.
 _ROLE_WORD = re.compile(r"\b(?:" + _ROLE + r")\b")
@@ -52,6 +53,10 @@ _HONORIFIC = re.compile(
     r"\b(?:mr|mrs|ms|miss|mx|dr|sr|sra|srta|señor|señora|señorita|don|doña)\.?[ \t]+"
 )
 _AFTER = re.compile(r"\s*[(,-]\s*(?:" + _ROLE + r"|age|aged|dob|\d{1,3}\s*(?:yo|y/o|years))\b")
+# A consumer's identifiers right after a name: "4. Grace Oyelaran - PID 302006".
+_IDS_AFTER = re.compile(
+    r"[ \t]*[(,:-][ \t]*(?:dob|d\.o\.b|ssn|pid|person[ \t]+id|member[ \t]+id|medicaid)\b"
+)
 # What a person does right after their name, and what is said to or of them right
 # before it: a lone known name there is a person ("Catherine is", "said Maslin").
 _PREDICATE = re.compile(
@@ -87,6 +92,22 @@ PLACE_WORDS = words(
     bridge bypass loop square sq terrace circle parkway pkwy highway hwy pike trail row
     crescent close gardens park hill hills heights village station center centre plaza"""
 )
+# What follows a name with a possessive, and what only a person has.
+_POSSESSED = re.compile(r"['\u2019]s[ \t]+([^\W\d_]+)")
+_PERSONAL_NOUNS = words(
+    """ssn social dob birthday application app plan coverage card policy enrollment account
+    income premium daughter son wife husband spouse kids children child baby mother father
+    mom dad brother sister address phone email number id medicaid renewal case claim
+    household dependents tax taxes doctor"""
+)
+_HONORIFICS = words("don doña dona sr sra srta mr mrs ms dr")
+_NICK_WORD = rf"[{_UPPER}][^\W\d_]+"
+_NICKNAMED = re.compile(
+    rf"(?<![^\W\d_]){_NICK_WORD}[ \t]+(?:\"{_NICK_WORD}\"|\u201c{_NICK_WORD}\u201d"
+    rf"|\({_NICK_WORD}\)|'{_NICK_WORD}')[ \t]+{_NICK_WORD}"
+)
+# a month: "Jan 2026", "May 5", "Jan-Oct 2025" (any dash)
+_DATE_AFTER = re.compile(r"[ \t]*,?[ \t]*\d|[ \t]*[\u2013\u2014/-][ \t]*(?:\d|[a-z]{3})")
 _NEXT_WORD = re.compile(r"(['\u2019]s)?[ \t]+([^\W\d_]+)")
 _NAMED_PLACES = words("county hospital clinic university college school church park bridge")
 _OPENERS = " \t\r\n\"'(*>-"
@@ -161,14 +182,16 @@ class NameRecognizer:
 
     name = "NameRecognizer"
 
-    def __init__(self, gazetteer: Gazetteer) -> None:
+    def __init__(self, gazetteer: Gazetteer, english: Callable[[str], bool] | None = None) -> None:
         self.gazetteer = gazetteer
+        # whether a (lower-cased) word is an English word ("results", "eligibility")
+        self.english = english or (lambda word: False)
 
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if PERSON not in entities:
             return []
         context = _Context.of(text)
-        found = [*self._capitalised(context), *self._lower_case(context)]
+        found = [*self._capitalised(context), *self._lower_case(context), *_nicknamed(text)]
         found += self._listed_with(text, found)
         return [Finding(PERSON, start, end, score) for start, end, score in found]
 
@@ -194,6 +217,8 @@ class NameRecognizer:
         for run in _runs(context.text, self._name_shaped):
             if any(t.lower in ORG_WORDS for t in run) or names_a_firm(context.text, run[-1].end):
                 continue
+            if all(t.text.isupper() for t in run) and any(self._plain_word(t.lower) for t in run):
+                continue  # a line in capitals: "IDENTITY PROOFING (EXPERIAN) AND"
             tokens = self._trim(run)
             if not tokens:
                 continue
@@ -209,6 +234,8 @@ class NameRecognizer:
         if not word[0].isupper():
             return word in _PARTICLES
         if len(word) > 1 and word.isupper():
+            if len(word) <= 4:
+                return False  # "SEP", "HMO", "APTC": an acronym, even where a list has it
             return self.gazetteer.is_first(token.lower) or self.gazetteer.is_last(token.lower)
         return True
 
@@ -235,6 +262,9 @@ class NameRecognizer:
         start = given[0].start
         if start in context.honorific_ends or _led_by_a_word(context.lower, start, 24):
             return given
+        # "Will Johnson lost coverage": before a surname the word is the given name
+        if all(not t.is_initial and self.gazetteer.is_surname(t.lower) for t in tokens):
+            return given
         return []
 
     def _score(self, context: _Context, tokens: list[_Token]) -> float:
@@ -248,19 +278,51 @@ class NameRecognizer:
             return _CONTEXT
         if context.role_before(start) or _AFTER.match(context.lower, end):
             return _CONTEXT if first or last or len(words) > 1 else _ONE_KNOWN
+        if _IDS_AFTER.match(context.lower, end) and not all(map(self._plain_word, words)):
+            return _CONTEXT  # not "Eligibility Results - PID 503388": a heading
         if len(words) > 1:
             if first and last:
                 return _BOTH_KNOWN
             if first or last:
                 return _ONE_KNOWN
             return _UNKNOWN_PAIR if _PERSON_VERB.match(context.lower, end) else 0.0
+        return self._lone_word_score(context, tokens, words[0], first)
+
+    def _lone_word_score(
+        self, context: _Context, tokens: list[_Token], word: str, first: bool
+    ) -> float:
+        """One word (and initials) with no honorific or role beside it: a name only where
+        people are."""
+        gaz, start, end = self.gazetteer, tokens[0].start, tokens[-1].end
         if tokens[0].text.isupper():
             return 0.0  # "ABA" is an acronym
-        if (first or gaz.is_surname(words[0])) and context.about_a_person(start, end):
+        if word in gaz.spanish_stop_words:
+            return 0.0  # "¿Lo subimos?", "De: MHBE": a name only with context, above
+        if _DATE_AFTER.match(context.text, end):
+            return 0.0  # "Jan 2026", "May 5": a month
+        if (first or gaz.is_surname(word)) and context.about_a_person(start, end):
+            return _ONE_KNOWN
+        if self._owns_something(context, word, end):
             return _ONE_KNOWN
         if first and not context.sentence_start(start):
             return _SINGLE  # a lone known given name mid-sentence
         return 0.0
+
+    def _plain_word(self, word: str) -> bool:
+        """An English word no name list knows as a name ("Eligibility", "Results")."""
+        gaz = self.gazetteer
+        return self.english(word) and not gaz.is_first(word) and not gaz.is_surname(word)
+
+    def _owns_something(self, context: _Context, word: str, end: int) -> bool:
+        """A known name with a possessive: "Nguyen's application", "Priya's daughter".  A
+        given name that is also a word counts only before what people have ("Summer's SSN",
+        not "Summer's end")."""
+        owned = _POSSESSED.match(context.lower, end)
+        if owned is None:
+            return False
+        if self.gazetteer.is_first(word) or self.gazetteer.is_surname(word):
+            return True
+        return word in self.gazetteer.first and owned.group(1) in _PERSONAL_NOUNS
 
     def _lower_case(self, context: _Context) -> Iterator[tuple[int, int, float]]:
         gaz = self.gazetteer
@@ -269,14 +331,24 @@ class NameRecognizer:
             if match is None:
                 continue
             words = match.group("v").split()
-            if not gaz.is_first(words[0]):
-                continue
+            first = words[0]
+            if not gaz.is_first(first) or first in gaz.spanish_stop_words or first in _HONORIFICS:
+                continue  # "esposa del cliente", "clientes con la renovación", "cliente don"
             count = 1
             while count < len(words) and gaz.is_last(words[count]):
                 count += 1
             start = match.start("v")
             score = _BOTH_KNOWN if count > 1 else _ONE_KNOWN_LOWER
             yield start, _real_end(context.text, start, words[:count]), score
+
+
+def _nicknamed(text: str) -> Iterator[tuple[int, int, float]]:
+    """A name with its nickname in quotes or brackets between given name and surname
+    ("Oluwaseun \"Seun\" Bakare", "Gerald (Gerry) Hutchins"): only people are written so."""
+    if '"' not in text and "(" not in text and "\u201c" not in text:
+        return
+    for match in _NICKNAMED.finditer(text):
+        yield match.start(), match.end(), _CONTEXT
 
 
 def _led_by_a_word(lower: str, start: int, reach: int) -> bool:

@@ -18,6 +18,7 @@ from pii_guard.entities import ADDRESS, PERSON
 from pii_guard.findings import Finding
 from pii_guard.recognizers.gazetteer import (
     GREETING_PAIRS,
+    ORG_WORDS,
     PARTICLES,
     WORD_BEFORE_READ,
     Gazetteer,
@@ -36,12 +37,46 @@ _ENTITY = {"PER": PERSON, "ADDR": ADDRESS}
 _CALENDAR = frozenset(CALENDAR_WORDS)
 _NAME_WORD = re.compile(r"[^\W\d_]\.?|[^\W\d_](?:[^\W\d_]|['\u2019-](?=[^\W\d_]))*\.?")
 _NOT_ADDRESS = re.compile(r"[`;<=*{}\\^~$%@!_\[\]\ufffd]")  # code, base64, binary
+# a postal code, not opening the span: "11526 Αθήνα", "111 51", "SW1A 1AA" (not a year)
+_POSTAL_CODE = re.compile(
+    r"\S\s*\b(?:(?!(?:19|20)\d\d\b)\d{4,6}|\d{3}[ -]\d{2}|\d{2}-\d{3}"
+    r"|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}|[A-Z]\d[A-Z] \d[A-Z]\d)\b"
+)
 _DECIMAL = re.compile(r"\d\.\d")
 _LINE_WORDS = 8  # an address line is short; a longer one is prose
 _NUMBERS = re.compile(r"\d+")
 _PHONE = re.compile(r"(?:\b1[-. ])?\(?\b\d{3}\)?[-. ]\d{3}[-. ]\d{4}\b")
 _WORDS = re.compile(r"[^\W\d_]+")
 _NEXT_LOWER_WORD = re.compile(r"[ \t]+([a-zà-ÿñ]+)\b")
+# Spanish words the street lists also hold ("al": Arabic streets): never a street in Spanish
+_SPANISH_FUNCTION = frozenset(["al", "del", "de", "la", "el", "en"])
+_SPANISH_MARKERS = frozenset(
+    [
+        "que",
+        "los",
+        "las",
+        "del",
+        "por",
+        "para",
+        "con",
+        "una",
+        "pero",
+        "está",
+        "esta",
+        "tiene",
+        "su",
+        "sus",
+        "el",
+        "la",
+        "de",
+        "en",
+        "no",
+        "se",
+    ]
+)
+_ENGLISH_MARKERS = frozenset(
+    ["the", "and", "you", "that", "with", "for", "this", "have", "is", "was", "are", "her", "his"]
+)
 _SPAN_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 # the second words of two-word greetings: only before one does the word before a span matter
 _GREETING_ENDS = frozenset(second for _, second in GREETING_PAIRS)
@@ -68,7 +103,10 @@ class TaggerRecognizer:
         texts, offsets = token_texts(text)
         labels = self.model.tag(texts, self.lexicon)
         judged: dict[_Seen, tuple[int, int] | None] = {}
-        found = (self._judged(text, *span, judged) for span in spans(texts, offsets, labels))
+        spanish = _mostly_spanish(texts)
+        found = (
+            self._judged(text, *span, judged, spanish) for span in spans(texts, offsets, labels)
+        )
         return [f for f in found if f is not None and f.entity_type in entities]
 
     def _judged(
@@ -78,6 +116,7 @@ class TaggerRecognizer:
         start: int,
         end: int,
         judged: dict[_Seen, tuple[int, int] | None],
+        spanish: bool = False,
     ) -> Finding | None:
         """``_finding``, worked out once for spans that read the same in the same
         surroundings (a name on every line): the key holds all that it reads."""
@@ -85,14 +124,16 @@ class TaggerRecognizer:
         after = _AFTER_READ.match(text, end)  # (it always matches: every part may be empty)
         seen = (label, text[start:end], before, after.group() if after else "")
         if seen not in judged:
-            finding = self._finding(text, label, start, end)
+            finding = self._finding(text, label, start, end, spanish)
             judged[seen] = None if finding is None else (finding.start - start, finding.end - start)
         kept = judged[seen]
         if kept is None:
             return None
         return Finding(_ENTITY[label], start + kept[0], start + kept[1], TAGGED_SCORE)
 
-    def _finding(self, text: str, label: str, start: int, end: int) -> Finding | None:
+    def _finding(
+        self, text: str, label: str, start: int, end: int, spanish: bool = False
+    ) -> Finding | None:
         """The span as a finding, trimmed, or ``None``.  It reads the span, the
         ``WORD_BEFORE_READ`` characters before it (the word a greeting opens with) and
         the word after it (a firm's, a Spanish one): ``_judged`` relies on that."""
@@ -100,12 +141,18 @@ class TaggerRecognizer:
             trimmed = self._without_greetings(text, start, end)
             if trimmed is None or names_a_firm(text, trimmed[1]):
                 return None
-            if self._spanish_pronoun(text, *trimmed) or self._spanish_phrase(text, *trimmed):
+            if any(w.lower() in ORG_WORDS for w in _WORDS.findall(text, *trimmed)):
+                return None  # "Arundel Mills Mall", "Clark Construction": a place or a firm
+            if self._spanish_pronoun(text, *trimmed, spanish) or self._spanish_phrase(
+                text, *trimmed
+            ):
                 return None
             start, end = trimmed
             if self._ends_in_a_word(text[start:end]):
                 return None
-        if not _plausible(label, text[start:end], self.lexicon):
+            if not self._name_for_its_text(text, start, end, spanish):
+                return None
+        if not _plausible(label, text[start:end], self.lexicon, spanish):
             return None
         return Finding(_ENTITY[label], start, end, TAGGED_SCORE)
 
@@ -125,14 +172,17 @@ class TaggerRecognizer:
         first, last = edge.index(False), len(edge) - 1 - edge[::-1].index(False)
         return words[first].start(), words[last].end()
 
-    def _spanish_pronoun(self, text: str, start: int, end: int) -> bool:
+    def _spanish_pronoun(self, text: str, start: int, end: int, spanish: bool) -> bool:
         """A lone Spanish function word that is also a name ("Le", "Su", "Ella") opening a
-        Spanish clause: the next word is lower case and no English word ("Le escribimos"),
-        unlike "Ella is" or "Ella:"."""
+        Spanish clause: the next word is lower case and, unless the mail is in Spanish,
+        no English word ("Le escribimos"; in Spanish mail "Ella dice" too), unlike "Ella
+        is" or "Ella:"."""
         if text[start:end].lower() not in self.gazetteer.spanish_stop_words:
             return False
         following = _NEXT_LOWER_WORD.match(text, end)
-        return following is not None and not self.lexicon.vocabulary.get(following.group(1))
+        if following is None:
+            return False
+        return spanish or not self.lexicon.vocabulary.get(following.group(1))
 
     def _spanish_phrase(self, text: str, start: int, end: int) -> bool:
         """Lower-case words with a Spanish function word ("esperar una", "pero contenía"),
@@ -146,6 +196,53 @@ class TaggerRecognizer:
             w in self.gazetteer.spanish_stop_words and w not in PARTICLES for w in words
         )
 
+    def _name_for_its_text(self, text: str, start: int, end: int, spanish: bool) -> bool:
+        """What the model's name needs where it is weakest.
+
+        - In Spanish mail, a list must know one of its words as a name.
+        - In Spanish mail a lower-case name is two known names ("maria lopez"), never a
+          phrase like "deja seleccionar" or "con".
+        - One lower-case word is a name only when a list knows it and English does not
+          use it every day: "his wife nadia", not "the payment link".
+        """
+        value = text[start:end]
+        words = _WORDS.findall(value)
+        if len(words) == 1 and words[0].lower() in self.gazetteer.spanish_stop_words:
+            return False  # "De: MHBE…", "Su", "Lo": the word, not a name
+        if all(w.lower() in _CALENDAR for w in words):
+            return False  # "Mon, Jan", "June 5"
+        if len(words) == 1 and _gerund(words[0]) and not self._holds_a_known_name(value):
+            return False  # "Pasting from my export"
+        acronyms = any(_acronym(w) and not self.gazetteer.knows(w.lower()) for w in words)
+        if acronyms and not self._holds_a_known_name(value):
+            return False  # "SEP Verified", "HMO Silver"
+        if spanish and not self._holds_a_known_name(value):
+            return False
+        if not value.islower():
+            return True
+        if spanish:
+            known = [w for w in words if w not in self.gazetteer.spanish_stop_words]
+            return len(known) >= 2 and all(self.gazetteer.knows(w) for w in known)
+        # "payment link", "reset link", "line cook": everyday words, whatever the lists say;
+        # a lower-case name opens with a given name, or a word English does not know
+        classes = [self._classes(w) for w in words if len(w) > 1]  # not the initials
+        if not classes or any(everyday(c) for c in classes):
+            return False
+        opening = classes[0]
+        if len(classes) == 1:
+            return ("f" in opening or "l" in opening) and "V" not in opening
+        english = opening != "-" and any(band in opening for band in "Vvw")
+        return not english or ("f" in opening and "V" not in opening)
+
+    def _holds_a_known_name(self, value: str) -> bool:
+        """Some word of it is a given name or a surname the lists know.  Required in Spanish
+        mail: the model learnt English, where a capitalised word no list knows is often a
+        name, and in Spanish every clause opens with one ("Perdió", "Necesita", "Usó")."""
+        return any("f" in c or "l" in c for c in map(self._classes, _WORDS.findall(value)))
+
+    def _classes(self, word: str) -> str:
+        return self.lexicon.view(word).classes
+
     def _ends_in_a_word(self, value: str) -> bool:
         """An everyday word that is no name closes it: "Grace Period", "Zoom", "Token"."""
         words = _WORDS.findall(value)
@@ -155,7 +252,27 @@ class TaggerRecognizer:
         return len(words) == 1 and "w" in classes and "f" not in classes and "l" not in classes
 
 
-def _plausible(label: str, value: str, lexicon: Lexicon) -> bool:
+def _gerund(word: str) -> bool:
+    return len(word) > 5 and word.lower().endswith("ing")
+
+
+def _acronym(word: str) -> bool:
+    return 1 < len(word) <= 4 and word.isupper()
+
+
+def _mostly_spanish(tokens: list[str]) -> bool:
+    """More of Spanish's commonest function words than of English's: cheap (the tokens are
+    the model's), and enough to read a capitalised "Ella" or "Su" opening a clause as the
+    pronoun it is."""
+    spanish = english = 0
+    for token in tokens:
+        lowered = token.lower()
+        spanish += lowered in _SPANISH_MARKERS
+        english += lowered in _ENGLISH_MARKERS
+    return spanish > english
+
+
+def _plausible(label: str, value: str, lexicon: Lexicon, spanish: bool = False) -> bool:
     """What a name or an address looks like, whatever the model thought.
 
     A name is words of letters (an initial with its dot, ``O'Brien``,
@@ -164,10 +281,10 @@ def _plausible(label: str, value: str, lexicon: Lexicon) -> bool:
     """
     if label == "PER":
         return _name_like(value.replace(",", " ").split(" "))
-    return _address_like(value, lexicon)
+    return _address_like(value, lexicon, spanish)
 
 
-def _address_like(value: str, lexicon: Lexicon) -> bool:
+def _address_like(value: str, lexicon: Lexicon, spanish: bool = False) -> bool:
     """A number and a place word, short lines, no code, version or sentence.
 
     Not "8", "65-year-old", "ABA 021000021", "0490 39 07 81-Office" (more
@@ -190,7 +307,15 @@ def _address_like(value: str, lexicon: Lexicon) -> bool:
         not everyday(c) or "s" in c or "e" in c or "c" in c or w.lower() in PLACE_WORDS
         for w, c in zip(words, classes, strict=True)
     )
-    return 0 < numbers <= len(words) + 1 and named and any(_street_word(w) for w in places)
+    if not (0 < numbers <= len(words) + 1 and named and any(_street_word(w) for w in places)):
+        return False
+    streets = [c for w, c in zip(words, classes, strict=True) if w.lower() not in _SPANISH_FUNCTION]
+    if any(c in cls for cls in streets for c in "seu") or _POSTAL_CODE.search(value):
+        return True
+    # Without a street, a unit or a postal code, only words English does not know make a
+    # street name ("Nieuwe Baan 473", "Μεγάλη Άμμος 184"): "502 Bad Gateway" and "Firefox
+    # 132, Windows 11" are English, and in Spanish mail "40 citas programadas" is Spanish.
+    return not spanish and not all(lexicon.vocabulary.get(w.lower()) for w in words)
 
 
 def _name_like(words: list[str]) -> bool:

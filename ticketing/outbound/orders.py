@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -172,7 +172,8 @@ def compose_orders(
     with transaction(engine, readonly=True) as session:
         people = _person_ids(session, incident_ids)
         copies = build_desk_copies(session, composer, desk_copies)
-    desk = desk_allow(composer.config)
+    # our mail greets its recipient: a consumer's name there must be found
+    desk = replace(desk_allow(composer.config), greeting_names_the_desk=False)
     results = [_compose(composer, guard, desk, order, people) for order in orders]
     with transaction(engine) as session:
         for order, result in zip(orders, results, strict=True):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from dataclasses import replace
 
 from sqlmodel import Session
 
@@ -56,7 +57,9 @@ def withheld_values(counts: dict[str, int]) -> dict[str, object]:
 def recipient_allow(config: Config, producer: Producer | None, to: str) -> AllowList:
     """What the outbound scan of a mail to ``producer`` at ``to`` allows: the desk's own
     identity and the producer's (the daemon's replies use the same rule)."""
-    return party_allow(desk_allow(config), producer=producer, address=to)
+    allow = party_allow(desk_allow(config), producer=producer, address=to)
+    # our mail greets its recipient: a consumer's name there must be found
+    return replace(allow, greeting_names_the_desk=False)
 
 
 def personal_data_in(guard: PiiGuard, allow: AllowList, visible_text: str) -> dict[str, int]:

@@ -22,7 +22,10 @@ from pii_guard.labels import all_labels
 from ticketing.config import Config
 from ticketing.store.models import Producer
 
-__all__ = ["desk_allow", "party_allow"]
+__all__ = ["EXCHANGE_NAMES", "desk_allow", "party_allow"]
+
+# How the exchange signs its mail, whatever the teams are called in the configuration.
+EXCHANGE_NAMES = ("MHBE", "Maryland Health Benefit Exchange", "Maryland Health Connection")
 
 
 def desk_allow(config: Config) -> AllowList:
@@ -42,6 +45,9 @@ def desk_allow(config: Config) -> AllowList:
     )
     domains = (*(address.rpartition("@")[2] for address in own), *config.staff.domains)
     return AllowList(
+        # the desk's own signature blocks (quoted in replies) are marked by these
+        organisations=_unique((*(team.name for team in teams), *EXCHANGE_NAMES)),
+        greeting_names_the_desk=True,  # mail to the desk; outbound.scan turns it off
         emails=_unique(e.lower() for e in emails),
         email_domains=_unique(d.lower().lstrip("@") for d in domains),
         # the staff directory's names sign the desk's mail and its caseworkers' replies
@@ -67,6 +73,10 @@ def party_allow(
         emails=_unique((*desk.emails, *(a.lower() for a in (roster[1], address) if a))),
         phones=tuple(producer.phones) if producer else (),
         terms=_unique((*desk.terms, *([producer.agency] if producer and producer.agency else []))),
+        # the agency marks the producer's signature block (pii_guard.signature)
+        organisations=_unique(
+            (*desk.organisations, *([producer.agency] if producer and producer.agency else []))
+        ),
     )
 
 

@@ -1,0 +1,209 @@
+"""The guard's knowledge of the desk's world and of the writer: places, carriers,
+hospitals and employers are no people; the producer's own signature block is theirs;
+names inside web addresses belong to the address."""
+
+from __future__ import annotations
+
+import pytest
+
+from pii_guard import NO_ALLOW, AllowList, PiiGuard
+from pii_guard.signature import SignatureAnchors, signature_blocks
+from pii_guard.world import load_world
+
+
+@pytest.fixture(scope="module")
+def guard() -> PiiGuard:
+    return PiiGuard.build()
+
+
+KEVIN = AllowList(
+    sender_name="Kevin Brooks",
+    sender_email="kevin@brooksins.example",
+    phones=("410-555-0142",),
+    organisations=("Brooks Insurance Group",),
+    terms=("Brooks Insurance Group",),
+)
+
+
+def _redacted(guard: PiiGuard, text: str, allow: AllowList = NO_ALLOW) -> str:
+    return guard.redact(text, guard.scan(text, allow))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My client lives in Havre de Grace and was seen at Johns Hopkins.",
+        "Her husband drives to Prince Frederick every day.",
+        "The member in Glen Burnie was termed by Kaiser last week.",
+        "Princess Anne office called; Kent Island too.",
+        "She moved to Frederick, MD in March.",
+        "He works at Hopkins now and has a Giant Food plan.",
+        "Kaiser said the enrollment never arrived.",
+        "Consumer is in Prince George's County, see the county office.",
+        "Jai Medical Systems denied the claim.",
+    ],
+)
+def test_places_carriers_and_employers_are_no_people(guard: PiiGuard, text: str) -> None:
+    assert guard.scan(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Mrs. Hopkins was admitted on Monday.", "Hopkins"),  # an honorific makes a person
+        ("Frederick called me about his renewal.", "Frederick"),  # no preposition: a person
+        ("My client Laurel Howard lost coverage.", "Laurel Howard"),
+        ("Maria Gonzalez of Glen Burnie needs help.", "Maria Gonzalez"),
+    ],
+)
+def test_people_named_like_places_are_still_people(guard: PiiGuard, text: str, name: str) -> None:
+    assert name not in _redacted(guard, text)
+
+
+def test_the_world_reads_saint_and_possessive_spellings() -> None:
+    world = load_world()
+    never_a_name = lambda word: False  # noqa: E731
+    for text in ("Saint Marys County", "St. Mary's County", "Mount Airy", "Mt. Airy"):
+        assert world.covers(text, 0, len(text), never_a_name), text
+
+
+SIGNED = """Hi team,
+My client Maria Gonzalez (cell 443-555-0100) lost her APTC.
+
+Thanks,
+Kevin Brooks, Senior Agent
+Brooks Insurance Group | 12 Main St, Suite 200, Towson, MD 21204
+Cell 410-555-0142 | Fax 410-555-0143 | kbrooks@brooksins.example
+"""
+
+
+def test_the_producers_signature_block_is_kept(guard: PiiGuard) -> None:
+    redacted = _redacted(guard, SIGNED, KEVIN)
+    for own in ("Kevin Brooks", "12 Main St, Suite 200, Towson, MD 21204", "410-555-0143"):
+        assert own in redacted
+    assert "kbrooks@brooksins.example" in redacted
+    for consumer in ("Maria Gonzalez", "443-555-0100"):
+        assert consumer not in redacted
+
+
+def test_an_unknown_writer_has_no_signature_block(guard: PiiGuard) -> None:
+    """A consumer writing about themselves signs with their own data."""
+    redacted = _redacted(guard, SIGNED)
+    assert "410-555-0143" not in redacted and "Kevin Brooks" not in redacted
+
+
+def test_consumer_data_after_the_writers_name_mid_mail_is_redacted(guard: PiiGuard) -> None:
+    text = "Hi,\nKevin Brooks here.\nClient Maria Gonzalez\nPhone 410-555-9999\n\nMore to say.\n"
+    redacted = _redacted(guard, text, KEVIN)
+    assert "Maria Gonzalez" not in redacted and "410-555-9999" not in redacted
+
+
+def test_identifiers_in_a_signature_block_are_still_redacted(guard: PiiGuard) -> None:
+    text = "Thanks,\nKevin Brooks\nSSN 219-09-9999\n410-555-0142\n"
+    assert "219-09-9999" not in _redacted(guard, text, KEVIN)
+
+
+def test_a_block_ends_at_quoted_mail() -> None:
+    anchors = SignatureAnchors(frozenset({"kevin", "brooks"}), frozenset(), frozenset(), ())
+    text = "Thanks,\nKevin\nOn Mon, Desk wrote:\n> Client Ana Ruiz 410-555-0199\n"
+    [(start, end)] = signature_blocks(text, anchors)
+    assert text[start:end] == "Thanks,\nKevin\n"
+
+
+def test_a_greeting_to_the_reader_is_no_signature() -> None:
+    anchors = SignatureAnchors(frozenset({"sam"}), frozenset(), frozenset(), ())
+    assert list(signature_blocks("Hi Sam,\nYour client's cell 410-555-0199\n", anchors)) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See https://www.harvard.edu/people for the list.",
+        "Our site brooksins.com/Kevin has the forms.",
+        "Forms at www.marylandhealthconnection.gov/Grace today.",
+    ],
+)
+def test_names_inside_web_addresses_are_not_people(guard: PiiGuard, text: str) -> None:
+    assert [f.entity_type for f in guard.scan(text)] == []
+
+
+def test_a_consumer_email_address_is_still_redacted(guard: PiiGuard) -> None:
+    assert "maria.gonzalez@gmail.example" not in _redacted(
+        guard, "Her email is maria.gonzalez@gmail.example, please update it."
+    )
+
+
+def test_a_name_found_once_is_redacted_everywhere(guard: PiiGuard) -> None:
+    text = (
+        "My client Selamawit Tesfaye keeps getting a data match.\n"
+        "Selamawit DOB: 03/09/1990\n"
+        "Mark Ellison is the primary. Mark's member ID is on file. Only Mark shows.\n"
+    )
+    redacted = _redacted(guard, text)
+    assert "Selamawit" not in redacted and "Mark" not in redacted
+
+
+def test_an_everyday_word_is_carried_only_where_it_reads_as_a_name(guard: PiiGuard) -> None:
+    text = "His wife June Ellison is the dependent. June 5 is the deadline. Will you check?"
+    redacted = _redacted(guard, text)
+    assert "June Ellison" not in redacted
+    assert "June 5 is the deadline" in redacted and "Will you check?" in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hola, mi cliente no recibió su tarjeta. Ella dice que pagó. Perdió la cobertura.",
+        "Necesita ayuda con el crédito fiscal. Usó el portal pero no funcionó.",
+        "¿Lo subimos por el portal de productores? Completé la renovación con la clienta.",
+    ],
+)
+def test_spanish_clauses_are_no_names(guard: PiiGuard, text: str) -> None:
+    assert guard.scan(text) == []
+
+
+def test_a_consumer_in_spanish_mail_is_still_found(guard: PiiGuard) -> None:
+    text = "Hola, mi clienta María Guadalupe Sánchez se casó y quiere agregar a su esposo."
+    assert "María Guadalupe Sánchez" not in _redacted(guard, text)
+
+
+def test_call_centres_and_role_mailboxes_are_public(guard: PiiGuard) -> None:
+    text = (
+        "Call 1-855-642-8572 or write brokerservices@uhc.example and escalatedcases@"
+        "mhbe.state.md.us. Her cell is 410-555-8811 and her email maria.g@gmail.example."
+    )
+    redacted = _redacted(guard, text)
+    for public in ("1-855-642-8572", "brokerservices@uhc.example", "mhbe.state.md.us"):
+        assert public in redacted
+    assert "410-555-8811" not in redacted and "maria.g@gmail.example" not in redacted
+
+
+def test_people_who_work_with_the_writer_are_no_consumers(guard: PiiGuard) -> None:
+    text = (
+        "I spoke with Karen at CareFirst. My assistant Jenny will call. My client Maria Ruiz paid."
+    )
+    redacted = _redacted(guard, text)
+    assert "Karen" in redacted and "Jenny" in redacted and "Maria Ruiz" not in redacted
+
+
+def test_a_consumer_moved_from_a_carrier_is_still_a_consumer(guard: PiiGuard) -> None:
+    assert "Choi" not in _redacted(guard, "Please remove Mr. Choi from the Kaiser plan.")
+
+
+def test_the_caseworker_greeted_is_no_consumer_in_mail_to_the_desk(guard: PiiGuard) -> None:
+    text = "Hi Dana, quick one\nMy client Maria Ruiz lost coverage."
+    to_the_desk = AllowList(greeting_names_the_desk=True)
+    assert _redacted(guard, text, to_the_desk).startswith("Hi Dana,")
+    assert "Dana" not in _redacted(guard, text)  # our own mail greets its reader: found
+
+
+def test_the_writer_signs_with_a_short_form_of_their_name(guard: PiiGuard) -> None:
+    robert = AllowList(sender_name="Robert Hale", sender_email="rhale@agency.example")
+    text = "Client Maria Ruiz needs help.\n\nThanks,\nBob\nHale Agency | 410-555-0199 fax\n"
+    redacted = _redacted(guard, text, robert)
+    assert "Bob" in redacted and "410-555-0199" in redacted and "Maria Ruiz" not in redacted
+
+
+def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
+    redacted = _redacted(guard, 'Client is Oluwaseun "Seun" Bakare. Gerald (Gerry) Hutchins too.')
+    assert "Seun" not in redacted and "Gerry" not in redacted
