@@ -103,6 +103,7 @@ _OPENING_GREETING = re.compile(
     r"(?P<name>[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[ \t]+[A-ZÀ-ÖØ-Þ][^\W\d_]*){0,2}|[^\W\d_]+)"
     r"[ \t]*(?:[,:;!.][^\n]*)?(?:\n|\Z)"
 )
+_WEB_GLUE = frozenset("./@:_-=?&#%~+")  # what joins a word into a host name or a path
 _WEB_REACH = 200  # characters around a finding that a web address around it may span
 # A host name with a top-level domain, a URL's scheme or "www.", or an address's "@".
 _WEB_NAME = re.compile(
@@ -320,6 +321,10 @@ def _in_a_web_name(text: str, finding: Finding) -> bool:
     web address is the firm's or the page's, and redacting it leaves a broken link."""
     if finding.entity_type not in (E.PERSON, E.ADDRESS):
         return False
+    before = text[finding.start - 1 : finding.start]
+    after = text[finding.end : finding.end + 1]
+    if before not in _WEB_GLUE and after not in _WEB_GLUE:
+        return False  # the usual case: nothing joins the finding to a host name or a path
     # a web address is one run without blanks, and a finding inside one lies within reach
     # of its ends: the searches stay in a window, so thousands of findings stay linear
     low, high = max(0, finding.start - _WEB_REACH), finding.end + _WEB_REACH

@@ -11,6 +11,7 @@ model is configured (``pii_guard.nlp``).
 from __future__ import annotations
 
 import logging
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 
@@ -25,7 +26,7 @@ from pii_guard.recognizers.base import Recognizer, RuleRecognizer
 from pii_guard.recognizers.contact import CONTACT_RULES
 from pii_guard.recognizers.dates import DateOfBirthRecognizer
 from pii_guard.recognizers.gazetteer import Gazetteer, load_gazetteer
-from pii_guard.recognizers.names import NameRecognizer
+from pii_guard.recognizers.names import NameRecognizer, past_initial
 from pii_guard.recognizers.numbers import NUMBER_RULES
 from pii_guard.recognizers.postal import PostalRecognizer
 from pii_guard.recognizers.tables import TableRecognizer
@@ -69,6 +70,12 @@ _MONTHS = frozenset(
         "november",
         "december",
     ]
+)
+
+# What may stand between two parts of one name (on one line).
+_NAME_GAP = re.compile(
+    r"[ \t]*(?:(?:[A-Z]\.?|de|del|la|las|los|van|von|der|da|di|du|le|el|y|bin|bint|al|dos|das"
+    r"|\"[^\"\n]{1,24}\"|\u201c[^\u201d\n]{1,24}\u201d|\([^)\n]{1,24}\))[ \t]+)*"
 )
 
 # A finding this sure covers what lies inside it, whatever those inner scores.
@@ -147,6 +154,7 @@ class PiiGuard:
             piece = text[chunk.start : chunk.end]
             found = allowance.filter(piece, self._over_threshold(piece))
             found = _drop_contained(found + allowance.filter(piece, self._carried(piece, found)))
+            found = _joined_names(piece, found)
             findings += [_moved(f, chunk.start) for f in found if chunk.owns(f.start + chunk.start)]
         return Scanned(_in_order(findings), len(text), len(text))
 
@@ -227,6 +235,29 @@ def _moved(finding: Finding, offset: int) -> Finding:
     if not offset:
         return finding
     return Finding(finding.entity_type, finding.start + offset, finding.end + offset, finding.score)
+
+
+def _joined_names(text: str, findings: list[Finding]) -> list[Finding]:
+    """Parts of one name found apart become one finding with what stands between them
+    (blanks, an initial, a particle, a nickname in quotes): "Cheikh Ndiaye", "Yokasta M.
+    Pimentel", "Maria de la Luz".  Redacted apart, the pieces between would be left."""
+    ordered = sorted(findings, key=lambda f: (f.start, f.end))
+    joined: list[Finding] = []
+    for finding in ordered:
+        if finding.entity_type == PERSON:  # with the initial or "Jr." that closes it
+            end = past_initial(text, finding.end)
+            finding = Finding(PERSON, finding.start, end, finding.score)
+        last = joined[-1] if joined else None
+        if (
+            last is not None
+            and last.entity_type == finding.entity_type == PERSON
+            and last.end <= finding.start
+            and _NAME_GAP.fullmatch(text, last.end, finding.start)
+        ):
+            joined[-1] = Finding(PERSON, last.start, finding.end, max(last.score, finding.score))
+        else:
+            joined.append(finding)
+    return joined
 
 
 def _drop_contained(findings: Iterable[Finding]) -> list[Finding]:

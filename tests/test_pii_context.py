@@ -207,3 +207,33 @@ def test_the_writer_signs_with_a_short_form_of_their_name(guard: PiiGuard) -> No
 def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
     redacted = _redacted(guard, 'Client is Oluwaseun "Seun" Bakare. Gerald (Gerry) Hutchins too.')
     assert "Seun" not in redacted and "Gerry" not in redacted
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Primary: Coleman, Tariq J.\n", "Coleman, Tariq J."),
+        ("Client Cheikh Ndiaye called.", "Cheikh Ndiaye"),
+        ("La Sra. Ana Karina de la Fuente Urdaneta llamó.", "Ana Karina de la Fuente Urdaneta"),
+        ('Client is Chidinma "Chi-Chi" Okeke.', 'Chidinma "Chi-Chi" Okeke'),
+        ("Hope Adeyemi (PID 223344) and her son Will were dropped.", "Will"),
+        ("The Johnsons moved to Towson last spring.", "Johnsons"),
+    ],
+)
+def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None:
+    """Nothing of the name is left: not its initial, particles, nickname or the blanks."""
+    findings = guard.scan(text)
+    start = text.index(name)
+    assert any(f.start <= start and start + len(name) <= f.end for f in findings), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Browns played on Sunday and the Sales team met.",
+        "The invoice for Jan 2026 and the ledger for Jan\u2013Oct 2025 are attached.",
+        "Please send a new reset link; the payment link failed too.",
+    ],
+)
+def test_months_teams_and_links_are_no_names(guard: PiiGuard, text: str) -> None:
+    assert [f for f in guard.scan(text) if f.entity_type == "PERSON"] == []

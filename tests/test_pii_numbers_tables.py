@@ -261,3 +261,23 @@ def test_column_names_in_both_languages() -> None:
     assert column_kind("Effective Date") == KEEP
     assert column_kind("Notes") is None
     assert [len(t.rows) for t in tables(TAB_TABLE + "\nThanks,\nKevin\n")] == [2]
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Member ID: XEH 884207913", "XEH 884207913"),
+        ("My member ID with Delta was 1438866201.", "1438866201"),
+        ("Número de miembro temporal de UHC: 918442073-00", "918442073-00"),
+        ("His Person ID is 581447. Kaiser number 31055829.", "31055829"),
+    ],
+)
+def test_member_ids_a_few_words_after_their_label(guard: PiiGuard, text: str, value: str) -> None:
+    kind, _ = found(guard, text)[value]
+    assert kind == "MEMBER_ID"
+
+
+def test_the_report_of_a_birth_is_a_business_date(guard: PiiGuard) -> None:
+    text = "The baby was born 10/19/2025. Mom reported the birth in the portal on 10/24/2025."
+    values = found(guard, text)
+    assert values["10/19/2025"][0] == "DATE_OF_BIRTH" and "10/24/2025" not in values

@@ -164,7 +164,11 @@ class DateOfBirthRecognizer:
         window_start = max(prev_end, start - _WINDOW)
         birth = _last(BIRTH_CONTEXT, text, window_start, start)
         business = _last(BUSINESS_CONTEXT, text, window_start, start)
-        if birth >= 0 and business < birth:
+        if (
+            birth >= 0
+            and business < birth
+            and not _REPORTED.search(text, max(0, birth - 24), birth)
+        ):
             return _STRONG
         if prev_birth and _LIST_GAP.match(text[prev_end:start]):
             return _STRONG
@@ -178,6 +182,13 @@ def _timestamp(lower: str, start: int, value: str) -> bool:
     """A mail header's date ("Mon, 25 Jul 2006 10:22"): a weekday before or a time after."""
     end = start + len(value)
     return bool(_WEEKDAY.search(lower, max(0, start - 12), start) or _TIME.match(lower, end))
+
+
+# "reported the birth in the portal on 10/24/2025": the date of the report, not the birth
+_REPORTED = re.compile(
+    r"\b(?:report\w*|notif\w*|register\w*|record\w*|submit\w*|upload\w*|added|add"
+    r"|report[óo]|reportamos|reportaron|registr\w*|agreg\w*|subi\w*)\b[\w\s']{0,14}\Z"
+)
 
 
 def _last(pattern: re.Pattern[str], text: str, start: int, end: int) -> int:

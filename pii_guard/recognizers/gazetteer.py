@@ -122,7 +122,7 @@ MAIL_WORDS = words(
     newborn baby babies mom mommy dad daddy grandma grandpa abuela abuelo abuelita abuelito
     mamá papá bebé
     bonjour bonsoir merci madame monsieur mademoiselle obrigado obrigada danke grazie
-    medaase ameseginalehu shukran dhanyavaad
+    medaase ameseginalehu shukran dhanyavaad namaste
     """
 )
 

@@ -25,14 +25,17 @@ from pii_guard.recognizers.base import fold
 from pii_guard.recognizers.gazetteer import ORG_WORDS, Gazetteer, greeting_pairs, words
 from pii_guard.recognizers.gazetteer import PARTICLES as _PARTICLES
 
-__all__ = ["PLACE_WORDS", "NameRecognizer", "names_a_firm"]
+__all__ = ["PLACE_WORDS", "NameRecognizer", "names_a_firm", "past_initial"]
 
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"  # Latin capitals (Extended-A/B mix cases: checked later)
 _WORD_REST = r"(?:[^\W\d_]|['\u2019.-])*"
+_FAMILY = re.compile(rf"\b[Tt]he[ \t]+(?P<v>[{_UPPER}][a-zà-ÿ]+?)(?:es|s)\b")
+_MONTHS = words("jan feb mar apr jun jul aug sep sept oct nov dec")
+_PARTICLE = r"(?:van|von|de|del|della|da|di|du|la|le|bin|al)[ \t]+"
 _REGION = re.compile(
     rf"[{_UPPER}](?<![^\W\d_][{_UPPER}]){_WORD_REST}"
-    rf"(?:[ \t]+(?:(?:van|von|de|del|della|da|di|du|la|le|bin|al)[ \t]+)?[{_UPPER}]{_WORD_REST})*"
+    rf"(?:[ \t]+(?:{_PARTICLE}){{0,2}}[{_UPPER}]{_WORD_REST})*"  # "Ana de la Fuente"
 )
 _POSSESSIVE = ("'s", "\u2019s")
 _SPACE = re.compile(r"[ \t]+")
@@ -101,7 +104,14 @@ _PERSONAL_NOUNS = words(
     household dependents tax taxes doctor"""
 )
 _HONORIFICS = words("don doña dona sr sra srta mr mrs ms dr")
-_NICK_WORD = rf"[{_UPPER}][^\W\d_]+"
+# what closes a name: a middle initial ("Tariq J."), a generation ("Sow Jr.", "King III")
+_CLOSING_INITIAL = re.compile(
+    rf"(?:[ \t]+[{_UPPER}]\.|,?[ \t]+(?:Jr|Sr)\.?|[ \t]+(?:II|III|IV))(?=[ \t]*(?:$|[\r\n,;)]))",
+    re.MULTILINE,
+)
+_SURNAME_COMMA = re.compile(r",[ \t]*")
+_LINE_LABEL = re.compile(r"[ \t>*\u2022-]*(?:[^\W\d_][\w ()./-]{0,30}:)?[ \t]*")
+_NICK_WORD = rf"[{_UPPER}][^\W\d_]+(?:[-'][^\W\d_]+)*"
 _NICKNAMED = re.compile(
     rf"(?<![^\W\d_]){_NICK_WORD}[ \t]+(?:\"{_NICK_WORD}\"|\u201c{_NICK_WORD}\u201d"
     rf"|\({_NICK_WORD}\)|'{_NICK_WORD}')[ \t]+{_NICK_WORD}"
@@ -191,9 +201,17 @@ class NameRecognizer:
         if PERSON not in entities:
             return []
         context = _Context.of(text)
-        found = [*self._capitalised(context), *self._lower_case(context), *_nicknamed(text)]
+        found = [
+            *self._capitalised(context),
+            *self._lower_case(context),
+            *_nicknamed(text),
+            *self._families(text),
+        ]
         found += self._listed_with(text, found)
-        return [Finding(PERSON, start, end, score) for start, end, score in found]
+        return [
+            Finding(PERSON, start, past_initial(text, end), score)
+            for start, end, score in _surname_first(text, found)
+        ]
 
     def _listed_with(
         self, text: str, found: list[tuple[int, int, float]]
@@ -208,7 +226,8 @@ class NameRecognizer:
                 if match is None or (match.start("v"), match.end("v")) in spans:
                     continue
                 word = match.group("v").lower()
-                if self.gazetteer.is_first(word) or self.gazetteer.is_surname(word):
+                # given names that are words count here too: "Faith and Joy are twins"
+                if word in self.gazetteer.first or self.gazetteer.is_surname(word):
                     spans.add((match.start("v"), match.end("v")))
                     more.append((match.start("v"), match.end("v"), _ONE_KNOWN))
         return more
@@ -221,13 +240,15 @@ class NameRecognizer:
                 continue  # a line in capitals: "IDENTITY PROOFING (EXPERIAN) AND"
             tokens = self._trim(run)
             if not tokens:
+                if self._word_named_by_role(context, run):
+                    yield run[0].start, run[0].end, _ONE_KNOWN  # "her son Will"
                 continue
             tokens = self._greeted_given_names(context, run, tokens) + tokens
             score = self._score(context, tokens)
             if len(tokens) == 1 and len(run) > 1 and score <= _SINGLE:
                 continue  # the rest of "Kaiser Permanente": part of a name of a firm
             if score:
-                yield tokens[0].start, tokens[-1].end, score
+                yield tokens[0].start, _with_middle_initial(context.text, run, tokens), score
 
     def _name_shaped(self, token: _Token) -> bool:
         word = token.text
@@ -247,6 +268,13 @@ class NameRecognizer:
         while run and (never(run[-1].lower) or run[-1].is_initial or run[-1].text in _PARTICLES):
             run = run[:-1]
         return run
+
+    def _word_named_by_role(self, context: _Context, run: list[_Token]) -> bool:
+        """A given name that is also a word ("Will", "May"), alone right after a role word."""
+        word = run[0]
+        return (
+            len(run) == 1 and word.lower in self.gazetteer.first and context.role_before(word.start)
+        )
 
     def _greeted_given_names(
         self, context: _Context, run: list[_Token], tokens: list[_Token]
@@ -298,20 +326,32 @@ class NameRecognizer:
             return 0.0  # "ABA" is an acronym
         if word in gaz.spanish_stop_words:
             return 0.0  # "¿Lo subimos?", "De: MHBE": a name only with context, above
-        if _DATE_AFTER.match(context.text, end):
+        if _DATE_AFTER.match(context.lower, end):
             return 0.0  # "Jan 2026", "May 5": a month
         if (first or gaz.is_surname(word)) and context.about_a_person(start, end):
             return _ONE_KNOWN
         if self._owns_something(context, word, end):
             return _ONE_KNOWN
-        if first and not context.sentence_start(start):
-            return _SINGLE  # a lone known given name mid-sentence
+        if first and not context.sentence_start(start) and word not in _MONTHS:
+            return _SINGLE  # a lone known given name mid-sentence (not "on Jan invoice")
         return 0.0
 
     def _plain_word(self, word: str) -> bool:
         """An English word no name list knows as a name ("Eligibility", "Results")."""
         gaz = self.gazetteer
         return self.english(word) and not gaz.is_first(word) and not gaz.is_surname(word)
+
+    def _families(self, text: str) -> Iterator[tuple[int, int, float]]:
+        """A family by its name: "the Johnsons", "the Nguyens" (a known surname)."""
+        if "he " not in text:
+            return
+        for match in _FAMILY.finditer(text):
+            stem = match.group("v").lower()
+            surname = (
+                stem[:-1] if stem.endswith("e") and not self.gazetteer.is_surname(stem) else stem
+            )
+            if self.gazetteer.is_surname(surname) or self.gazetteer.is_surname(stem):
+                yield match.start("v"), match.end(), _ONE_KNOWN
 
     def _owns_something(self, context: _Context, word: str, end: int) -> bool:
         """A known name with a possessive: "Nguyen's application", "Priya's daughter".  A
@@ -340,6 +380,52 @@ class NameRecognizer:
             start = match.start("v")
             score = _BOTH_KNOWN if count > 1 else _ONE_KNOWN_LOWER
             yield start, _real_end(context.text, start, words[:count]), score
+
+
+def _with_middle_initial(text: str, run: list[_Token], tokens: list[_Token]) -> int:
+    """Where the name ends: after the initial and its full stop that close it ("Tariq J.",
+    "Yokasta M."), which trimming left out; else after its last word."""
+    end = tokens[-1].end
+    following = run[run.index(tokens[-1]) + 1 :]
+    if (
+        following
+        and following[0].is_initial
+        and text[following[0].end : following[0].end + 1] == "."
+    ):
+        after = text[following[0].end + 1 : following[0].end + 2]
+        if not after or after in " \t\r\n,;)":
+            return following[0].end + 1
+    return end
+
+
+def past_initial(text: str, end: int) -> int:
+    """Past the middle initial that closes a name ("Tariq J.", "Nakia R."), if one does."""
+    initial = _CLOSING_INITIAL.match(text, end)
+    return initial.end() if initial else end
+
+
+def _surname_first(text: str, found: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
+    """ "Coleman, Tariq J." on a labelled line ("Primary: Coleman, Tariq J."): the surname and
+    the given name found apart are one name, the comma between them too."""
+    ordered = sorted(found)
+    merged: list[tuple[int, int, float]] = []
+    for start, end, score in ordered:
+        if (
+            merged
+            and _SURNAME_COMMA.fullmatch(text, merged[-1][1], start)
+            and _labelled_line(text, merged[-1][0])
+        ):
+            first = merged.pop()
+            merged.append((first[0], max(end, first[1]), max(score, first[2])))
+        else:
+            merged.append((start, end, score))
+    return merged
+
+
+def _labelled_line(text: str, start: int) -> bool:
+    """Only a label ("Primary:", "Spouse:", "- ") or nothing before ``start`` on its line."""
+    line = text[text.rfind("\n", 0, start) + 1 : start]
+    return _LINE_LABEL.fullmatch(line) is not None
 
 
 def _nicknamed(text: str) -> Iterator[tuple[int, int, float]]:

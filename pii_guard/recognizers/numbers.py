@@ -174,6 +174,7 @@ _KIND = re.compile(
     r"|(?P<US_BANK_NUMBER>(?:bank\s+)?account|acct\.?|a/c|checking|savings|bank|cuenta)"
     r")(?![\w])"
 )
+_LAST_LITERALS = ("end", "last", "termin", "últim", "ultim")  # every _LAST_PHRASE has one
 _LAST_GAP = 45  # characters between the phrase and the digits ("of her social security number")
 _KIND_BEFORE = 30  # characters before the phrase where its kind word may stand
 _NO_GAP = re.compile(r"[\d\n]")
@@ -251,7 +252,8 @@ class LastDigits(Rule):
     def applies(self, lower: str) -> bool:
         if self.pattern is MASKED:
             return any(c in lower for c in "x*#\u2022")
-        return self._any_context(lower)
+        # the phrases' literals first: a search of the text for them costs more
+        return any(w in lower for w in _LAST_LITERALS) and self._any_context(lower)
 
     def _score(self, lower: str, start: int, end: int) -> float:
         typed = _typed(lower, start, end, self.pattern is MASKED)
@@ -323,6 +325,14 @@ _MEMBER_GATE = re.compile(
     )
 )
 
+_LABEL_LETTERS = frozenset({"id", "no", "nr", "num", "nbr", "mrn", "ma", "dl"})
+
+
+def _not_a_label(value: str) -> bool:
+    """The letters are the ID's, not its label's own ("member ID 123456789")."""
+    return value[:-1].split(None, 1)[0].split("-", 1)[0].lower() not in _LABEL_LETTERS
+
+
 _D3_2_4 = _DIGIT + r"\d{2}([- .])\d{2}\2\d{4})" + _R
 _D9 = _DIGIT + r"\d{8})" + _R
 # One compiled object per shape: the recognizer scans each shape once for all its rules.
@@ -377,15 +387,11 @@ NUMBER_RULES: tuple[Rule, ...] = (
     # A letter prefix set apart from the digits after a label: "Member ID: XEH 884207913".
     IdRule(
         E.MEMBER_ID,
-        # (not a label's own letters: "member ID 123456789"; gated: rare enough to run
-        # a pattern that opens with look-arounds)
-        re.compile(
-            r"(?P<v>(?<![\w-])(?!(?:ID|Id|NO|No|NR|NUM|NBR|MRN|MA|DL)[ -])[A-Z]{1,4}[ -]\d{6,12})"
-            + _R
-        ),
+        re.compile(_opening("[A-Z]") + r"[A-Z]{0,3}[ -]\d{6,12})" + _R),
         0.0,
         MEMBER_LABEL,
         0.85,
+        _not_a_label,
         gate=_MEMBER_GATE,
     ),
     # Carrier member IDs: a short letter prefix and digits; any alphanumeric after "member ID".

@@ -229,8 +229,8 @@ class TaggerRecognizer:
         if not classes or any(everyday(c) for c in classes):
             return False
         opening = classes[0]
-        if len(classes) == 1:
-            return ("f" in opening or "l" in opening) and "V" not in opening
+        if len(classes) == 1:  # "jail", "link": an English word first, a name second
+            return ("f" in opening or "l" in opening) and "V" not in opening and "v" not in opening
         english = opening != "-" and any(band in opening for band in "Vvw")
         return not english or ("f" in opening and "V" not in opening)
 
