@@ -237,3 +237,9 @@ def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None
 )
 def test_months_teams_and_links_are_no_names(guard: PiiGuard, text: str) -> None:
     assert [f for f in guard.scan(text) if f.entity_type == "PERSON"] == []
+
+
+def test_function_words_of_other_languages_are_no_names(guard: PiiGuard) -> None:
+    text = "Hallo Fritz,\nwenn Sie am Freitag Zeit haben, das Server-Update ist fertig.\n"
+    values = {text[f.start : f.end] for f in guard.scan(text) if f.entity_type == "PERSON"}
+    assert not values & {"Sie", "Wenn", "Freitag", "Das", "Server"}

@@ -211,6 +211,9 @@ class Gazetteer:
     common: frozenset[str] = COMMON_WORDS
     mail_words: frozenset[str] = MAIL_WORDS
     spanish_stop_words: frozenset[str] = frozenset()
+    # the function words of Spanish and of the other languages real mail comes in
+    # (German, French, Portuguese, Italian) that English does not share: "Sie", "Wenn"
+    function_words: frozenset[str] = frozenset()
 
     def is_first(self, word: str) -> bool:
         """A given name that is not also an everyday word."""
@@ -249,6 +252,10 @@ class Gazetteer:
         return [pair or w in self.mail_words for w, pair in zip(lowered, pairs, strict=True)]
 
 
+# Languages besides English and Spanish that mail to the desk arrives in (forwards,
+# developers' mail): their function words are no names either.
+_OTHER_LANGUAGES = ("de", "fr", "pt", "it")
+
 # Locales whose person providers list no Latin-script (or romanised) names.
 _NON_LATIN = words("ar bg bn el fa gu he hi hy ka ko mk mr ne or ru si ta th uk")
 
@@ -275,7 +282,11 @@ def load_gazetteer() -> Gazetteer:
     spanish = _stop_words("es")
     mail = MAIL_WORDS | {w for w in spanish if w not in first and w not in last}
     common = COMMON_WORDS | _countries()
-    return Gazetteer(frozenset(first), frozenset(last), never, common, mail, spanish)
+    english = _stop_words("en")
+    others = frozenset().union(*(_stop_words(lang) for lang in _OTHER_LANGUAGES))
+    # (the other languages' words that are also names stay possible names: "Sara", "Ali")
+    function = spanish | (others - english - first - last)
+    return Gazetteer(frozenset(first), frozenset(last), never, common, mail, spanish, function)
 
 
 def _countries() -> frozenset[str]:

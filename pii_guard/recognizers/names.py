@@ -324,8 +324,8 @@ class NameRecognizer:
         gaz, start, end = self.gazetteer, tokens[0].start, tokens[-1].end
         if tokens[0].text.isupper():
             return 0.0  # "ABA" is an acronym
-        if word in gaz.spanish_stop_words:
-            return 0.0  # "¿Lo subimos?", "De: MHBE": a name only with context, above
+        if word in gaz.function_words:
+            return 0.0  # "¿Lo subimos?", "De: MHBE", "Wenn": a name only with context, above
         if _DATE_AFTER.match(context.lower, end):
             return 0.0  # "Jan 2026", "May 5": a month
         if (first or gaz.is_surname(word)) and context.about_a_person(start, end):

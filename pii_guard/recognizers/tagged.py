@@ -96,6 +96,8 @@ class TaggerRecognizer:
         self.model = model
         self.lexicon = lexicon
         self.gazetteer = gazetteer or load_gazetteer()
+        # the function words of other languages that English does not also use ("a", "no")
+        self._foreign_markers = self.gazetteer.function_words - self.gazetteer.never
 
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if PERSON not in entities and ADDRESS not in entities:
@@ -103,7 +105,7 @@ class TaggerRecognizer:
         texts, offsets = token_texts(text)
         labels = self.model.tag(texts, self.lexicon)
         judged: dict[_Seen, tuple[int, int] | None] = {}
-        spanish = _mostly_spanish(texts)
+        spanish = _not_english(texts, self._foreign_markers)
         found = (
             self._judged(text, *span, judged, spanish) for span in spans(texts, offsets, labels)
         )
@@ -207,8 +209,8 @@ class TaggerRecognizer:
         """
         value = text[start:end]
         words = _WORDS.findall(value)
-        if len(words) == 1 and words[0].lower() in self.gazetteer.spanish_stop_words:
-            return False  # "De: MHBE…", "Su", "Lo": the word, not a name
+        if all(w.lower() in self.gazetteer.function_words for w in words):
+            return False  # "De: MHBE…", "Su", "Lo", "Wenn Sie": the words, not a name
         if all(w.lower() in _CALENDAR for w in words):
             return False  # "Mon, Jan", "June 5"
         if len(words) == 1 and _gerund(words[0]) and not self._holds_a_known_name(value):
@@ -260,16 +262,17 @@ def _acronym(word: str) -> bool:
     return 1 < len(word) <= 4 and word.isupper()
 
 
-def _mostly_spanish(tokens: list[str]) -> bool:
-    """More of Spanish's commonest function words than of English's: cheap (the tokens are
-    the model's), and enough to read a capitalised "Ella" or "Su" opening a clause as the
-    pronoun it is."""
-    spanish = english = 0
+def _not_english(tokens: list[str], function_words: frozenset[str]) -> bool:
+    """More function words of Spanish (or German, French…) than of English's commonest:
+    cheap (the tokens are the model's), and enough to know the mail is not in the
+    language the model learnt, where a capitalised word opening a clause ("Perdió",
+    "Freitag") is no name."""
+    foreign = english = 0
     for token in tokens:
         lowered = token.lower()
-        spanish += lowered in _SPANISH_MARKERS
+        foreign += lowered in _SPANISH_MARKERS or lowered in function_words
         english += lowered in _ENGLISH_MARKERS
-    return spanish > english
+    return foreign > english
 
 
 def _plausible(label: str, value: str, lexicon: Lexicon, spanish: bool = False) -> bool:

@@ -33,6 +33,7 @@ __all__ = ["DeskWorld", "load_world"]
 _WORD = re.compile(r"[^\W_]+(?:['\u2019][^\W_]+)?")
 _SAME = {"saint": "st", "mount": "mt", "fort": "ft"}
 _GAP = re.compile(r"[ \t.,'\u2019&-]{0,4}")
+_REACH = 60  # characters around a finding where a phrase holding it may start or end
 _GLUE = re.compile(r"(?:[ \t,/&-]|\band\b|\bor\b|\by\b|\bo\b)*")
 _AUTHORITATIVE = frozenset({"carriers", "agencies"})
 # What puts a one-word place or firm in its role: a preposition before, a state after.
@@ -73,6 +74,7 @@ _PERSON_BEFORE = re.compile(
 )
 
 
+@functools.lru_cache(maxsize=8192)  # the same few hundred words come back in every text
 def _key(word: str) -> str:
     word = word.lower().replace("\u2019", "'")
     # a possessive is the name itself: "Prince George's" and a finding "Prince George"
@@ -106,7 +108,7 @@ class DeskWorld:
         """
         if not all(_key(m.group()) in self.words for m in _words(text, start, end)):
             return False  # the usual case, and a cheap one: "Maria Gonzalez", "12 Main St"
-        low, high = max(0, start - 80), min(len(text), end + 80)
+        low, high = max(0, start - _REACH), min(len(text), end + _REACH)
         line_start = text.rfind("\n", low, start) + 1  # (searched only within reach)
         line_end = text.find("\n", end, high)
         line_end = high if line_end < 0 else line_end
@@ -120,11 +122,10 @@ class DeskWorld:
                 if reach > covered_to and self._in_role(
                     text, token.start(), reach, phrase, is_name
                 ):
-                    covered_to = reach
-                    if covered_to >= end:
+                    if reach >= end:
                         return True
+                    covered_to = _past_glue(text, reach)
                     break
-            covered_to = _past_glue(text, covered_to)
         return False
 
     def names_an_office(self, text: str, at: int) -> bool:
@@ -159,14 +160,13 @@ def _match_end(text: str, tokens: list[re.Match[str]], index: int, words: tuple[
     blanks and light punctuation may stand between them ("St. Mary's", "Lutherville-Timonium")."""
     if index + len(words) > len(tokens):
         return -1
-    previous = None
-    for token, word in zip(tokens[index:], words, strict=False):
+    for offset, word in enumerate(words):
+        token = tokens[index + offset]
         if _key(token.group()) != word:
             return -1
-        if previous is not None and _GAP.fullmatch(text, previous.end(), token.start()) is None:
+        if offset and _GAP.fullmatch(text, tokens[index + offset - 1].end(), token.start()) is None:
             return -1
-        previous = token
-    return previous.end() if previous is not None else -1
+    return tokens[index + len(words) - 1].end()
 
 
 @functools.cache
