@@ -256,6 +256,12 @@ class Gazetteer:
 # developers' mail): their function words are no names either.
 _OTHER_LANGUAGES = ("de", "fr", "pt", "it")
 
+# Function words of those languages that are more often a name in mail to the desk.
+_NAMES_NOT_WORDS = words(
+    """ali allen anders anni aura mila nova otto sara sue tali vita máximo dessa alla chi lei
+    ela bas dai mie"""
+)
+
 # Locales whose person providers list no Latin-script (or romanised) names.
 _NON_LATIN = words("ar bg bn el fa gu he hi hy ka ko mk mr ne or ru si ta th uk")
 
@@ -284,8 +290,8 @@ def load_gazetteer() -> Gazetteer:
     common = COMMON_WORDS | _countries()
     english = _stop_words("en")
     others = frozenset().union(*(_stop_words(lang) for lang in _OTHER_LANGUAGES))
-    # (the other languages' words that are also names stay possible names: "Sara", "Ali")
-    function = spanish | (others - english - first - last)
+    # (the other languages' words that are also common names stay possible names)
+    function = spanish | (others - english - _NAMES_NOT_WORDS)
     return Gazetteer(frozenset(first), frozenset(last), never, common, mail, spanish, function)
 
 
