@@ -16,8 +16,19 @@ from pii_guard import entities as E
 from pii_guard.findings import AllowList, Finding
 from pii_guard.recognizers.base import fold
 from pii_guard.recognizers.checksums import digits
-from pii_guard.recognizers.gazetteer import Gazetteer, load_gazetteer, word_before
-from pii_guard.signature import SignatureAnchors, names_the_writer, signature_blocks
+from pii_guard.recognizers.gazetteer import (
+    ORG_WORDS,
+    Gazetteer,
+    load_gazetteer,
+    word_before,
+    words,
+)
+from pii_guard.signature import (
+    SignatureAnchors,
+    names_the_writer,
+    office_blocks,
+    signature_blocks,
+)
 from pii_guard.world import load_world
 
 __all__ = ["PUBLIC_EMAILS", "PUBLIC_PHONES", "Allowance"]
@@ -68,14 +79,29 @@ _SYSTEM_SPANS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     ),
 )
 # What a signature block holds that looks like a consumer's: never identifiers or dates.
-_SIGNATURE_KINDS = frozenset({E.PERSON, E.PHONE_NUMBER, E.EMAIL_ADDRESS, E.ADDRESS})
+# (and a producer's licence number: "MD Producer License 2099155")
+_SIGNATURE_KINDS = frozenset(
+    {E.PERSON, E.PHONE_NUMBER, E.EMAIL_ADDRESS, E.ADDRESS, E.US_DRIVER_LICENSE}
+)
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 # Starting only where a run of address characters starts: from inside one, a failed
 # match would re-read the rest of the run from each character (quadratic on a long word).
+_DIGIT = re.compile(r"\d")
+_PLAN = re.compile(r"\b(?:gold|silver|bronze|platinum|hmo|ppo|epo|plan|member)\b", re.IGNORECASE)
+# The words of an office's or a firm's name ("Escalated Cases Team", "Fitzgerald Benefits")
+_OFFICE_WORDS = ORG_WORDS | words(
+    """team cases department dept office services service county dss ldss dhhs dhs mdh
+    administration division bureau unit program commission authority council center
+    centre cpas cpa seguros benefits advisors advisers brokerage associates solutions
+    partners firm law attorneys llp pc pa"""
+)
 _COLLEAGUE_BEFORE = re.compile(
-    r"(?:\b(?:my|our|mi|mis|nuestr[oa]|nuestr[oa]s)[ \t]+(?:assistant|colleague|co-?worker"
-    r"|office[ \t]+manager|manager|supervisor|(?:fellow[ \t]+)?agent|rep|representative"
-    r"|case[ \t]?worker|navigator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?)"
+    r"(?:\b(?:my|our|mi|mis|nuestr[oa]|nuestr[oa]s|their|his|her|your|su|sus|the)[ \t]+"
+    r"(?:assistant|colleague|co-?worker|office[ \t]+manager|manager|supervisor"
+    r"|(?:fellow[ \t]+)?agent|rep|representative|case[ \t]?worker|case[ \t]+manager"
+    r"|social[ \t]+worker|navigator|cpa|accountant|tax[ \t]+preparer|attorney|lawyer"
+    r"|interpreter|translator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?|contador(?:a)?"
+    r"|abogad[oa]|trabajador(?:a)?[ \t]+social|int[ée]rprete)"
     r"|\b(?:hotline|carrier|call[ \t]+cent(?:er|re)|customer[ \t]+service|phone|help[ \t]+desk)"
     r"[ \t]+(?:rep|representative|agent|supervisor))"
     r"[ \t]*[,(]?[ \t]*(?:is[ \t]+|es[ \t]+|named[ \t]+)?\Z"
@@ -83,7 +109,22 @@ _COLLEAGUE_BEFORE = re.compile(
     re.IGNORECASE,
 )
 # "at" only: "remove Mr. Choi from the Kaiser plan" is a consumer leaving a carrier
+_NEAR = 60  # characters between a name and the email address it answers
+_TITLE_AFTER = re.compile(
+    r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|attorney|agent|broker|rep"
+    r"|caseworker|navigator|supervisor|Caseworker|Supervisor|Navigator|Agent|Broker)\b"
+)
 _AT_AN_OFFICE = re.compile(r"[ \t]+at[ \t]+(?:the[ \t]+)?")
+# Words of firms in a mail domain or a mailbox: insurance agencies, carriers, practices.
+_FIRM_WORD = re.compile(
+    r"insurance|insure|seguros|benefits|brokerage|broker|agency|advisors|financial"
+    r"|^(?:carefirst|kaiser|kp|uhc|unitedhealthcare|aetna|cigna|wellpoint|amerigroup|elevance"
+    r"|anthem|humana|molina|jaimedical|ppmco|mpc|medstar|jhhc|hopkins|umms|lifebridge"
+    r"|marylandhealthconnection|mhbe|deltadental|guardian|metlife)"
+    r"|cpas?$|law$|legal"
+)
+# a mailbox a firm runs at a mail provider: "tgranger.insurance@gmail.com"
+_FIRM_MAILBOX = re.compile(r"insurance|seguros|brokerage|agency|benefits")
 _TOLL_FREE = frozenset({"800", "833", "844", "855", "866", "877", "888"})
 _PUBLIC_DOMAIN = re.compile(r"(?:^|\.)(?:gov|mil)$|\.state\.[a-z]{2}\.us$|(?:^|\.)[a-z]{2}\.us$")
 # Local parts that name a function: a shared mailbox, not a person.
@@ -130,6 +171,8 @@ class Allowance:
             w.lower() for name in names if name for w in _NAME_WORD.findall(name)
         )
         self.greeting_names_the_desk = allow.greeting_names_the_desk
+        # a roster producer or a caseworker: their name, not only the address they wrote from
+        self.writer_known = bool(allow.sender_name or allow.names or allow.phones)
         self._last: tuple[str, _SpanIndex, tuple[int, int] | None] | None = None
         self.anchors = SignatureAnchors(
             self.name_words,
@@ -153,6 +196,7 @@ class Allowance:
             and not (f.entity_type == E.PERSON and self._names_the_reader(text, f, reader))
             and not _public_contact(text, f)
             and not _works_with_the_writer(text, f)
+            and not (f.entity_type == E.PERSON and self._beside_an_office_address(text, f))
         ]
         return self._outside_signature(text, kept)
 
@@ -187,16 +231,44 @@ class Allowance:
         opening = _OPENING_GREETING.match(text)
         return opening.span("name") if opening else None
 
+    def _beside_an_office_address(self, text: str, finding: Finding) -> bool:
+        """A name on the line of a firm's or the desk's email address ("Colleen Marsh
+        <cmarsh@fitzgeraldbenefits.com>", "cc: Trevor Ashby, tashby.broker@carefirst.com"):
+        the person who answers that address, not a consumer."""
+        # the address stands close by on the same line: a paragraph may name anyone
+        low = max(0, finding.start - _NEAR)
+        line_start = max(low, text.rfind("\n", low, finding.start) + 1)
+        high = min(len(text), finding.end + _NEAR)
+        line_end = text.find("\n", finding.end, high)
+        line = text[line_start : high if line_end < 0 else line_end]
+        if "@" not in line:
+            return False
+        return any(
+            _business_address(m.group()) or self._allowed_email(m.group())
+            for m in _EMAIL.finditer(line)
+        )
+
     def _outside_signature(self, text: str, findings: list[Finding]) -> list[Finding]:
-        """Drop the contact findings in the writer's own signature blocks."""
-        if not self.anchors or not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
+        """Drop the contact findings in the writer's own signature blocks and in the blocks
+        that sign for an office; then the other mentions of the people signing there."""
+        if not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
             return findings
-        blocks = list(signature_blocks(text, self.anchors))
+        blocks = list(office_blocks(text, _organisation_line, self.writer_known))
+        if self.anchors:
+            blocks += signature_blocks(text, self.anchors)
+        if not blocks:
+            return findings
+        inside = [
+            f
+            for f in findings
+            if f.entity_type in _SIGNATURE_KINDS
+            and any(start <= f.start and f.end <= end for start, end in blocks)
+        ]
+        signers = _name_words(text, (f for f in inside if f.entity_type == E.PERSON))
         return [
             f
             for f in findings
-            if f.entity_type not in _SIGNATURE_KINDS
-            or not any(start <= f.start and f.end <= end for start, end in blocks)
+            if f not in inside and not _only_words_of(text, f, signers)
         ]
 
     def _email_spans(self, text: str) -> list[tuple[int, int]]:
@@ -290,6 +362,39 @@ def _filler(gazetteer: Gazetteer, word: str) -> bool:
     return gazetteer.is_filler(lowered) or lowered in gazetteer.spanish_stop_words
 
 
+def _organisation_line(line: str) -> bool:
+    """A line that names an office or a firm: no digits, no plan, and a word of a firm or an
+    office ("Team", "Department", "CPAs", "Seguros") or one of the desk's world's
+    organisations ("Maryland Health Connection", "CareFirst")."""
+    if _DIGIT.search(line) or _PLAN.search(line):
+        return False
+    words = _NAME_WORD.findall(line)
+    if not 0 < len(words) <= 8 or not words[0][0].isupper():
+        return False
+    if any(w.lower() in _OFFICE_WORDS and w[0].isupper() for w in words):
+        return True
+    start = line.index(words[0])
+    return load_world().names_an_office(line, start)
+
+
+def _name_words(text: str, findings: Iterable[Finding]) -> frozenset[str]:
+    return frozenset(
+        w.lower()
+        for f in findings
+        for w in _NAME_WORD.findall(text, f.start, f.end)
+        if len(w) > 2 and w[0].isupper()
+    )
+
+
+def _only_words_of(text: str, finding: Finding, words: frozenset[str]) -> bool:
+    """A name made only of the words of the people signing for the writer or an office
+    ("Tamika" in "Thanks Tamika" when "Tamika R." signs a quoted reply)."""
+    if finding.entity_type != E.PERSON or not words:
+        return False
+    mine = [w.lower() for w in _NAME_WORD.findall(text, finding.start, finding.end)]
+    return bool(mine) and all(w in words for w in mine if len(w) > 1)
+
+
 def _works_with_the_writer(text: str, finding: Finding) -> bool:
     """A name introduced as someone who works with the writer or at a carrier or an agency:
     "my assistant Jenny", "our office manager, Dawn", "Karen at CareFirst", "Ms. Diaz at
@@ -298,6 +403,8 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
         return False
     if _COLLEAGUE_BEFORE.search(text, max(0, finding.start - 40), finding.start):
         return True
+    if _TITLE_AFTER.match(text, finding.end):
+        return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)"
     at = _AT_AN_OFFICE.match(text, finding.end)
     return at is not None and load_world().names_an_office(text, at.end())
 
@@ -310,9 +417,19 @@ def _public_contact(text: str, finding: Finding) -> bool:
     if finding.entity_type == E.PHONE_NUMBER:
         return _phone_key(value)[:3] in _TOLL_FREE
     if finding.entity_type == E.EMAIL_ADDRESS:
-        local, _, domain = value.lower().rpartition("@")
-        return _PUBLIC_DOMAIN.search(domain) is not None or _ROLE_MAILBOX.search(local) is not None
+        return _business_address(value)
     return False
+
+
+def _business_address(value: str) -> bool:
+    """An office's or a firm's address: a government domain, a mailbox named after a
+    function, a firm's domain or a mailbox named after one ("…@villalobosinsurance.com",
+    "tgranger.insurance@gmail.com", "tashby.broker@carefirst.com")."""
+    local, _, domain = value.lower().rpartition("@")
+    if _PUBLIC_DOMAIN.search(domain) or _ROLE_MAILBOX.search(local):
+        return True
+    label = domain.split(".", 1)[0]
+    return _FIRM_WORD.search(label) is not None or _FIRM_MAILBOX.search(local) is not None
 
 
 def _in_a_web_name(text: str, finding: Finding) -> bool:

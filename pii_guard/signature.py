@@ -26,11 +26,11 @@ own data.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["SignatureAnchors", "names_the_writer", "signature_blocks"]
+__all__ = ["SignatureAnchors", "names_the_writer", "office_blocks", "signature_blocks"]
 
 _LINE = re.compile(r"[^\n]*\n?")
 _LONGEST_LINE = 90  # characters: a signature line is short; a sentence of mail is not
@@ -56,6 +56,19 @@ _GREETING = re.compile(
 _NEW_PART = re.compile(
     r"^\s*(?:on\s.{4,200}\swrote:?|el\s.{4,200}\sescribi[óo]:?|-{2,}\s*original message"
     r"|-{2,}\s*forwarded message|from:\s|de:\s|sent:\s|enviado:\s)",
+    re.IGNORECASE,
+)
+_LABEL = re.compile(r"^[\s*\u2022-]*([^\W\d_][\w .'/()-]{0,30}?)[ \t]*:(?!//)")
+_CONTACT_LABELS = frozenset(
+    re.split(
+        r"\s+",
+        """phone tel tel. telephone cell mobile fax office direct main email e-mail web website
+        teléfono telefono celular correo oficina p m o f t c e w""",
+    )
+)
+_ROLE_WORDS = re.compile(
+    r"\b(?:client|clients|consumer|member|patient|applicant|enrollee|subscriber|dependent"
+    r"|spouse|cliente|clienta|miembro|paciente|solicitante|dob|ssn|birth)\b",
     re.IGNORECASE,
 )
 _QUOTE_MARKS = re.compile(r"[ \t]*(?:>[ \t]?)*")
@@ -202,6 +215,91 @@ def signature_blocks(text: str, anchors: SignatureAnchors) -> Iterator[tuple[int
             start = index if first is None else first
             yield lines[start].start, lines[last].start + len(lines[last].raw)
         index = last + 1
+
+
+def office_blocks(
+    text: str, is_organisation: Callable[[str], bool], writer_known: bool = True
+) -> Iterator[tuple[int, int]]:
+    """The spans of ``text`` that sign for an office or a firm, or head its letter: an
+    organisation's line ("Escalated Cases Team", "Anne Arundel County DSS", "Whitcomb &
+    Daley CPAs") with the name and title lines right above it and the address, phone
+    and email lines right below it:
+
+        Tamika R.                             Anne Arundel County Department of Social Services
+        Escalated Cases Team                  80 West Street, Annapolis, MD 21401
+        Maryland Health Connection            410-269-4500
+
+    Whoever signs so writes for an office (a caseworker, a carrier's representative, a
+    colleague, a CPA), and the contact data there is the office's.  A line of data
+    ("Member: …", "Client …") ends a block: a consumer is never part of one.
+
+    Unless ``writer_known``, the block that closes the writer's own part is not one: an
+    unknown writer may be a consumer signing with their employer's name."""
+    lines = [_Line.of(m.start(), m.group()) for m in _LINE.finditer(text) if m.group()]
+    own_part_end = _own_part_end(lines)
+    index = 0
+    while index < len(lines):
+        line = lines[index]
+        if not (line.short and not _data_line(line.content) and is_organisation(line.content)):
+            index += 1
+            continue
+        first, last = _office_upwards(lines, index), _office_downwards(lines, index)
+        writers = last < own_part_end and _ends_the_part(lines, last)
+        if (first < index or last > index) and (writer_known or not writers):
+            yield lines[first].start, lines[last].start + len(lines[last].raw)
+        index = last + 1
+
+
+def _own_part_end(lines: list[_Line]) -> int:
+    """The index of the first line of quoted or forwarded mail (or the end)."""
+    for index, line in enumerate(lines):
+        if line.depth or _NEW_PART.match(line.content):
+            return index
+    return len(lines)
+
+
+def _office_upwards(lines: list[_Line], anchor: int) -> int:
+    """Up to three name or title lines right above an office's line (no blank between),
+    and the sign-off above them."""
+    first = anchor
+    for above in range(anchor - 1, max(-1, anchor - 4), -1):
+        line = lines[above]
+        if line.depth != lines[anchor].depth or line.blank or not line.short:
+            break
+        if _SIGN_OFF.match(line.content):
+            return above
+        if _data_line(line.content) or _prose(line.content) or not _title_like(line.content):
+            break
+        first = above
+    return first
+
+
+def _office_downwards(lines: list[_Line], anchor: int) -> int:
+    last = anchor
+    for below in range(anchor + 1, min(len(lines), anchor + 7)):
+        line = lines[below]
+        if line.depth != lines[anchor].depth or line.blank or not line.short:
+            break
+        if _data_line(line.content) or _prose(line.content):
+            break
+        last = below
+    return last
+
+
+def _title_like(line: str) -> bool:
+    """A name or a title on a line of its own: a few capitalised words, initials allowed
+    ("Tamika R.", "Jerome W., Caseworker II", "Senior Agent")."""
+    words = _WORD.findall(line)
+    return 0 < len(words) <= 6 and not _DIGITS.search(line) and words[0][0].isupper()
+
+
+def _data_line(line: str) -> bool:
+    """A line that gives a consumer's data, not an office's: a label other than a contact
+    point's ("Member: …", "DOB: …") or a role word ("Client Maria Lopez")."""
+    label = _LABEL.match(line)
+    if label and label.group(1).lower() not in _CONTACT_LABELS:
+        return True
+    return _ROLE_WORDS.search(line) is not None
 
 
 class _Line(NamedTuple):

@@ -243,3 +243,52 @@ def test_function_words_of_other_languages_are_no_names(guard: PiiGuard) -> None
     text = "Hallo Fritz,\nwenn Sie am Freitag Zeit haben, das Server-Update ist fertig.\n"
     values = {text[f.start : f.end] for f in guard.scan(text) if f.entity_type == "PERSON"}
     assert not values & {"Sie", "Wenn", "Freitag", "Das", "Server"}
+
+
+QUOTED_DESK_REPLY = """Thanks, see below.
+
+> Hi Kevin,
+> The consumer's income verification is pending.
+>
+> Tamika R.
+> Escalated Cases Team
+> Maryland Health Connection
+"""
+
+
+def test_an_office_signature_in_quoted_mail_is_the_office(guard: PiiGuard) -> None:
+    assert "Tamika R." in _redacted(guard, QUOTED_DESK_REPLY, KEVIN)
+
+
+LETTER = """Forwarding the notice she got:
+
+Anne Arundel County Department of Social Services
+80 West Street, Annapolis, MD 21401
+410-269-4500
+
+Dear Maria Gonzalez,
+Your Medical Assistance ends on 12/31/2025.
+"""
+
+
+def test_a_letterhead_is_the_office_and_the_addressee_still_a_consumer(guard: PiiGuard) -> None:
+    redacted = _redacted(guard, LETTER, KEVIN)
+    assert "80 West Street, Annapolis, MD 21401" in redacted and "410-269-4500" in redacted
+    assert "Maria Gonzalez" not in redacted
+
+
+def test_firm_addresses_and_the_people_beside_them_are_kept(guard: PiiGuard) -> None:
+    text = (
+        "cc: Colleen Marsh <cmarsh@fitzgeraldbenefits.example>\n"
+        "Client email: maria.lopez@gmail.example, phone 410-555-0111\n"
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    assert "Colleen Marsh" in redacted and "cmarsh@fitzgeraldbenefits.example" in redacted
+    assert "maria.lopez@gmail.example" not in redacted
+
+
+def test_an_unknown_writer_signing_for_a_firm_is_still_redacted(guard: PiiGuard) -> None:
+    """A consumer may write from work: their own block is not trusted as an office's."""
+    text = "Please fix my coverage.\n\nThanks,\nMaria Gonzalez\nGiant Food Services\n410-555-0111\n"
+    redacted = _redacted(guard, text)
+    assert "Maria Gonzalez" not in redacted and "410-555-0111" not in redacted
