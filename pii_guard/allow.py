@@ -265,11 +265,7 @@ class Allowance:
             and any(start <= f.start and f.end <= end for start, end in blocks)
         ]
         signers = _name_words(text, (f for f in inside if f.entity_type == E.PERSON))
-        return [
-            f
-            for f in findings
-            if f not in inside and not _only_words_of(text, f, signers)
-        ]
+        return [f for f in findings if f not in inside and not _only_words_of(text, f, signers)]
 
     def _email_spans(self, text: str) -> list[tuple[int, int]]:
         """Allowed addresses shelter what lies inside them ("casey" in casey@desk)."""
