@@ -103,15 +103,23 @@ _COLLEAGUE_BEFORE = re.compile(
     r"|interpreter|translator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?|contador(?:a)?"
     r"|abogad[oa]|trabajador(?:a)?[ \t]+social|int[ée]rprete)"
     r"|\b(?:hotline|carrier|call[ \t]+cent(?:er|re)|customer[ \t]+service|phone|help[ \t]+desk)"
-    r"[ \t]+(?:rep|representative|agent|supervisor))"
-    r"[ \t]*[,(]?[ \t]*(?:is[ \t]+|es[ \t]+|named[ \t]+)?\Z"
+    r"[ \t]+(?:rep|representative|agent|supervisor)"
+    r"|\b(?:case|care|social|foster[ \t]+care)[ \t]+(?:worker|manager)|\bfinancial[ \t]+counselor"
+    r"|\bcaseworker|\bnavigator|\bcounselor|\bnotary)"
+    r"[ \t]*[,(]?[ \t]*(?:is[ \t]+|es[ \t]+|named[ \t]+)?(?:(?:mr|mrs|ms|dr)\.?[ \t]*)?\Z"
     r"|\b(?:rep|representative)[ \t]*\([ \t]*\Z",
     re.IGNORECASE,
 )
 # "at" only: "remove Mr. Choi from the Kaiser plan" is a consumer leaving a carrier
+_CONTACT_GAP = 30  # characters between a professional's name and their number
+_CONTACT_JOIN = re.compile(
+    r"[ \t]*(?:[,:(\u2013\u2014-]|at|on)?[ \t]*(?:(?:phone|tel|cell|office|fax)\.?[ \t:#]*)?",
+    re.IGNORECASE,
+)
+_TITLE_FIRST = re.compile(r"(?:CPA|Atty|Dr|Esq|Mr|Ms|Mrs)\.?[ \t]*,?[ \t]*")
 _NEAR = 60  # characters between a name and the email address it answers
 _TITLE_AFTER = re.compile(
-    r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|attorney|agent|broker|rep"
+    r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|NPN|attorney|agent|broker|rep"
     r"|caseworker|navigator|supervisor|Caseworker|Supervisor|Navigator|Agent|Broker)\b"
 )
 _AT_AN_OFFICE = re.compile(r"[ \t]+at[ \t]+(?:the[ \t]+)?")
@@ -137,12 +145,15 @@ _ROLE_MAILBOX = re.compile(
     r"|(?:services?|support|team|desk|help|enrollment|escalations?|cases)$"
 )
 # The first line of a mail: a greeting, a name, and nothing after it but punctuation.
+_READER = r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[ \t]+(?:[/&][ \t]*|and[ \t]+)?[A-ZÀ-ÖØ-Þ][^\W\d_]*){0,2}"
 _OPENING_GREETING = re.compile(
+    # a greeting, then a name: one to three capitalised words, or one lower-case word
+    # ("hi dana,"); then only punctuation or the rest of a greeting on the line
     r"\s*(?i:hi|hello|hey|dear|good\s+(?:morning|afternoon)|hola|buen[oa]s\s+(?:d[ií]as|tardes)"
-    r"|estimad[oa]|querid[oa])[ \t]+"
-    # a name: one to three capitalised words, or one lower-case word ("hi dana,")
-    r"(?P<name>[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[ \t]+[A-ZÀ-ÖØ-Þ][^\W\d_]*){0,2}|[^\W\d_]+)"
-    r"[ \t]*(?:[,:;!.][^\n]*)?(?:\n|\Z)"
+    rf"|estimad[oa]|querid[oa])[ \t]+(?P<name>{_READER}|[^\W\d_]+)"
+    r"[ \t]*(?:[,:;!][^\n]*)?(?:\n|\Z)"
+    # or the name alone with its comma, as people open mail: "Brian," "Olivia / Tamika,"
+    rf"|\s*(?P<bare>{_READER}),[ \t]*(?:\n|\Z)"
 )
 _WEB_GLUE = frozenset("./@:_-=?&#%~+")  # what joins a word into a host name or a path
 _WEB_REACH = 200  # characters around a finding that a web address around it may span
@@ -195,10 +206,18 @@ class Allowance:
             and not _in_a_web_name(text, f)
             and not (f.entity_type == E.PERSON and self._names_the_reader(text, f, reader))
             and not _public_contact(text, f)
-            and not _works_with_the_writer(text, f)
             and not (f.entity_type == E.PERSON and self._beside_an_office_address(text, f))
         ]
-        return self._outside_signature(text, kept)
+        # people who work with the writer or for an office, and their phone or address
+        # written right after them ("Ms. Renee Dorsey, 410-555-0193")
+        professionals = [f for f in kept if _works_with_the_writer(text, f)]
+        if professionals:
+            kept = [
+                f
+                for f in kept
+                if f not in professionals and not _just_after(text, f, professionals)
+            ]
+        return self._outside_signature(text, kept, professionals)
 
     def _read(self, text: str) -> tuple[_SpanIndex, tuple[int, int] | None]:
         """The allowed spans of ``text`` and where its reader is named, worked out once for
@@ -229,7 +248,9 @@ class Allowance:
         if not self.greeting_names_the_desk:
             return None
         opening = _OPENING_GREETING.match(text)
-        return opening.span("name") if opening else None
+        if opening is None:
+            return None
+        return opening.span("name") if opening.group("name") else opening.span("bare")
 
     def _beside_an_office_address(self, text: str, finding: Finding) -> bool:
         """A name on the line of a firm's or the desk's email address ("Colleen Marsh
@@ -248,15 +269,18 @@ class Allowance:
             for m in _EMAIL.finditer(line)
         )
 
-    def _outside_signature(self, text: str, findings: list[Finding]) -> list[Finding]:
+    def _outside_signature(
+        self, text: str, findings: list[Finding], professionals: Sequence[Finding] = ()
+    ) -> list[Finding]:
         """Drop the contact findings in the writer's own signature blocks and in the blocks
-        that sign for an office; then the other mentions of the people signing there."""
+        that sign for an office; then the other mentions of the people signing there (and
+        of the professionals named)."""
         if not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
             return findings
         blocks = list(office_blocks(text, _organisation_line, self.writer_known))
         if self.anchors:
             blocks += signature_blocks(text, self.anchors)
-        if not blocks:
+        if not blocks and not professionals:
             return findings
         inside = [
             f
@@ -264,7 +288,9 @@ class Allowance:
             if f.entity_type in _SIGNATURE_KINDS
             and any(start <= f.start and f.end <= end for start, end in blocks)
         ]
-        signers = _name_words(text, (f for f in inside if f.entity_type == E.PERSON))
+        signers = _name_words(
+            text, (f for f in (*inside, *professionals) if f.entity_type == E.PERSON)
+        )
         return [f for f in findings if f not in inside and not _only_words_of(text, f, signers)]
 
     def _email_spans(self, text: str) -> list[tuple[int, int]]:
@@ -391,13 +417,28 @@ def _only_words_of(text: str, finding: Finding, words: frozenset[str]) -> bool:
     return bool(mine) and all(w in words for w in mine if len(w) > 1)
 
 
+def _just_after(text: str, finding: Finding, people: Sequence[Finding]) -> bool:
+    """A phone, an email address or an address written right after one of ``people``."""
+    if finding.entity_type not in (E.PHONE_NUMBER, E.EMAIL_ADDRESS, E.ADDRESS):
+        return False
+    return any(
+        0 <= finding.start - p.end <= _CONTACT_GAP
+        and _CONTACT_JOIN.fullmatch(text, p.end, finding.start) is not None
+        for p in people
+    )
+
+
 def _works_with_the_writer(text: str, finding: Finding) -> bool:
     """A name introduced as someone who works with the writer or at a carrier or an agency:
     "my assistant Jenny", "our office manager, Dawn", "Karen at CareFirst", "Ms. Diaz at
     the LDSS".  The desk's mail names them to say who said what; none is a consumer."""
     if finding.entity_type != E.PERSON:
         return False
-    if _COLLEAGUE_BEFORE.search(text, max(0, finding.start - 40), finding.start):
+    start = finding.start
+    title = _TITLE_FIRST.match(text, start, finding.end)  # a span that took "CPA, " with it
+    if title:
+        start = title.end()
+    if _COLLEAGUE_BEFORE.search(text, max(0, start - 50), start):
         return True
     if _TITLE_AFTER.match(text, finding.end):
         return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)"

@@ -382,10 +382,12 @@ def _downwards(lines: list[_Line], anchor: int) -> int:
 
 
 def _prose(line: str) -> bool:
-    """A sentence, not a signature's line: four words or more that end with a full stop
-    ("Her cell is 410-555-0199.") or hold one between them."""
+    """A sentence, not a signature's line: four words or more, two of them lower case,
+    that end with a full stop ("Her cell is 410-555-0199.") or hold one between them; not
+    "6601 Ritchie Highway, N.E." nor "Jerome W."."""
     stripped = line.strip()
-    if len(_WORD.findall(stripped)) < 4:
+    found = _WORD.findall(stripped)
+    if len(found) < 4 or sum(w.islower() for w in found) < 2:
         return False
     return stripped[-1] in ".?!:" or ". " in stripped
 

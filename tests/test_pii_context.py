@@ -292,3 +292,27 @@ def test_an_unknown_writer_signing_for_a_firm_is_still_redacted(guard: PiiGuard)
     text = "Please fix my coverage.\n\nThanks,\nMaria Gonzalez\nGiant Food Services\n410-555-0111\n"
     redacted = _redacted(guard, text)
     assert "Maria Gonzalez" not in redacted and "410-555-0111" not in redacted
+
+
+def test_professionals_and_their_numbers_are_no_consumers(guard: PiiGuard) -> None:
+    text = (
+        "The hospital's financial counselor (Ms. Renee Dorsey, 410-555-0193) holds the claim."
+        " Her CPA, Tom Whitcomb, filed the 8962. My client Maria Lopez, 410-555-0111, paid.\n"
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    for kept in ("Renee Dorsey", "410-555-0193", "Tom Whitcomb"):
+        assert kept in redacted
+    assert "Maria Lopez" not in redacted and "410-555-0111" not in redacted
+
+
+@pytest.mark.parametrize("opening", ["Brian,\n\n", "Olivia / Tamika,\n\n"])
+def test_a_mail_opening_with_the_readers_name_alone(guard: PiiGuard, opening: str) -> None:
+    text = opening + "My client Maria Lopez lost coverage.\n"
+    redacted = _redacted(guard, text, AllowList(greeting_names_the_desk=True))
+    assert redacted.startswith(opening) and "Maria Lopez" not in redacted
+
+
+def test_a_consumers_name_opening_a_mail_is_no_reader(guard: PiiGuard) -> None:
+    text = "Maria Gonzalez\nDOB 04/12/1986\nPlease check her enrollment.\n"
+    redacted = _redacted(guard, text, AllowList(greeting_names_the_desk=True))
+    assert "Maria Gonzalez" not in redacted

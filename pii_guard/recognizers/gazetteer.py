@@ -190,7 +190,7 @@ ORG_WORDS = words(
     staffing logistics trucking transport transportation landscaping plumbing roofing
     electric electrical realty properties enterprises holdings industries international
     technologies pharmacy dental ministries academy daycare salon restaurant grill deli
-    cafe kitchen motors mall outlets airport
+    cafe kitchen motors mall outlets airport cpas seguros advisors brokerage
     """
 )
 
