@@ -29,7 +29,7 @@ from pii_guard.signature import (
     office_blocks,
     signature_blocks,
 )
-from pii_guard.world import load_world
+from pii_guard.world import STAFFED, load_world
 
 __all__ = ["PUBLIC_EMAILS", "PUBLIC_PHONES", "Allowance"]
 
@@ -89,11 +89,20 @@ _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 _DIGIT = re.compile(r"\d")
 _PLAN = re.compile(r"\b(?:gold|silver|bronze|platinum|hmo|ppo|epo|plan|member)\b", re.IGNORECASE)
 # The words of an office's or a firm's name ("Escalated Cases Team", "Fitzgerald Benefits")
-_OFFICE_WORDS = ORG_WORDS | words(
-    """team cases department dept office services service county dss ldss dhhs dhs mdh
-    administration division bureau unit program commission authority council center
-    centre cpas cpa seguros benefits advisors advisers brokerage associates solutions
-    partners firm law attorneys llp pc pa"""
+# (not the suffixes any company has, "Inc", "LLC", "Group": a consumer's employer
+# signs with them as well as an office)
+_OFFICE_WORDS = (
+    ORG_WORDS
+    | words(
+        """team cases department dept office services service dss ldss dhhs dhs mdh
+        administration division bureau unit program commission authority council center
+        centre cpas cpa seguros benefits advisors advisers brokerage associates solutions
+        partners firm law attorneys llp pc pa"""
+    )
+) - words("ltd limited gmbh plc srl inc corp company llc group")
+_PUBLIC_OFFICE_WORDS = words(
+    """department dept dss ldss dhhs dhs mdh administration division bureau commission
+    authority office services team cases exchange departamento oficina servicios"""
 )
 _COLLEAGUE_BEFORE = re.compile(
     r"(?:\b(?:my|our|mi|mis|nuestr[oa]|nuestr[oa]s|their|his|her|your|su|sus|the)[ \t]+"
@@ -278,15 +287,18 @@ class Allowance:
         if not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
             return findings
         blocks = list(office_blocks(text, _organisation_line, self.writer_known))
+        # a public office's address (its letterhead) is public; a firm's is kept from the
+        # redaction only in the writer's own block: a consumer's employer signs like a firm
+        public = list(office_blocks(text, _public_office_line, self.writer_known))
         if self.anchors:
-            blocks += signature_blocks(text, self.anchors)
-        if not blocks and not professionals:
+            public += signature_blocks(text, self.anchors)
+        if not blocks and not public and not professionals:
             return findings
         inside = [
             f
             for f in findings
             if f.entity_type in _SIGNATURE_KINDS
-            and any(start <= f.start and f.end <= end for start, end in blocks)
+            and _within(f, public if f.entity_type == E.ADDRESS else blocks + public)
         ]
         signers = _name_words(
             text, (f for f in (*inside, *professionals) if f.entity_type == E.PERSON)
@@ -399,6 +411,22 @@ def _organisation_line(line: str) -> bool:
     return load_world().names_an_office(line, start)
 
 
+def _public_office_line(line: str) -> bool:
+    """An office of the state, a county, a carrier or the exchange ("Anne Arundel County
+    Department of Social Services", "Motor Vehicle Administration", "Maryland Health
+    Connection"): its letterhead's address is public."""
+    if not _organisation_line(line):
+        return False
+    words = _NAME_WORD.findall(line)
+    if any(w.lower() in _PUBLIC_OFFICE_WORDS for w in words):
+        return True
+    return load_world().names_an_office(line, line.index(words[0]), STAFFED)
+
+
+def _within(finding: Finding, blocks: Sequence[tuple[int, int]]) -> bool:
+    return any(start <= finding.start and finding.end <= end for start, end in blocks)
+
+
 def _name_words(text: str, findings: Iterable[Finding]) -> frozenset[str]:
     return frozenset(
         w.lower()
@@ -443,7 +471,7 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
     if _TITLE_AFTER.match(text, finding.end):
         return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)"
     at = _AT_AN_OFFICE.match(text, finding.end)
-    return at is not None and load_world().names_an_office(text, at.end())
+    return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
 
 
 def _public_contact(text: str, finding: Finding) -> bool:

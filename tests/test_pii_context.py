@@ -316,3 +316,31 @@ def test_a_consumers_name_opening_a_mail_is_no_reader(guard: PiiGuard) -> None:
     text = "Maria Gonzalez\nDOB 04/12/1986\nPlease check her enrollment.\n"
     redacted = _redacted(guard, text, AllowList(greeting_names_the_desk=True))
     assert "Maria Gonzalez" not in redacted
+
+
+def test_a_letters_address_block_in_capitals_is_found(guard: PiiGuard) -> None:
+    text = "FAITH N. OYELARAN-MOSS\n1420 E 33RD ST APT 2\nBALTIMORE MD 21218\n"
+    redacted = _redacted(guard, text)
+    assert "OYELARAN" not in redacted and "33RD" not in redacted
+
+
+def test_headings_in_capitals_are_no_names(guard: PiiGuard) -> None:
+    text = "IMPORTANT NOTICE ABOUT YOUR COVERAGE. PLEASE READ CAREFULLY. SEP APTC HMO\n"
+    assert guard.scan(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "MVA customer service 410-768-7000 and FEIN 52-2287104 on the letter.",
+        "MD Producer License 2099155, NPN 18234567.",
+        "Mailed by USPS 9400 1118 9922 3301 4477 85 on Monday.",
+    ],
+)
+def test_offices_numbers_are_no_consumers_identifiers(guard: PiiGuard, text: str) -> None:
+    kinds = {f.entity_type for f in guard.scan(text)}
+    assert not kinds & {"US_DRIVER_LICENSE", "ADDRESS"}
+
+
+def test_a_consumer_at_a_hospital_is_still_a_consumer(guard: PiiGuard) -> None:
+    assert "Maria" not in _redacted(guard, "My client Maria at Hopkins needs her card.")

@@ -33,7 +33,7 @@ _DIRECTION = (
 )
 _UNIT_WORD = r"(?:Apt|Apartment|Unit|Suite|Ste|Fl|Floor|Rm|Room|Bldg|Lot)\b"
 _WORD = (
-    rf"(?:(?!{_UNIT_WORD})[A-Z][\w'.-]*|\d{{1,3}}(?:st|nd|rd|th)"
+    rf"(?:(?!{_UNIT_WORD})[A-Z][\w'.-]*|\d{{1,3}}(?:st|nd|rd|th|ST|ND|RD|TH)"
     r"|(?:de|la|del|of|the|von|van)(?=\s))"
 )
 _STATES = (

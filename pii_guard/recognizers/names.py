@@ -255,10 +255,18 @@ class NameRecognizer:
         if not word[0].isupper():
             return word in _PARTICLES
         if len(word) > 1 and word.isupper():
-            if len(word) <= 4:
-                return False  # "SEP", "HMO", "APTC": an acronym, even where a list has it
-            return self.gazetteer.is_first(token.lower) or self.gazetteer.is_last(token.lower)
+            return self._capitals_shaped(token.lower)
         return True
+
+    def _capitals_shaped(self, lower: str) -> bool:
+        """A word in capitals that may be part of a name ("NASRIN AKTER", "OYELARAN-MOSS" on a
+        letter's address block): a name the lists know, or five letters or more that
+        English does not know; not an acronym ("SEP", "APTC") nor an English word."""
+        gaz = self.gazetteer
+        known = gaz.knows(lower) and not gaz.is_never(lower)
+        if len(lower) <= 4:
+            return known and lower in gaz.last  # "CHEN", "LIU", "TRAN", not "SEP"
+        return known or not self.english(lower.split("-")[0])
 
     def _trim(self, run: list[_Token]) -> list[_Token]:
         never = self.gazetteer.is_never

@@ -28,6 +28,9 @@ _BUSINESS_WORDS = (
     r"|request|req|receipt|submission|batch|job|port|page|issue|bug|commit|line|row|claim"
     r"|application|app|exit|status|http|kb|sr|pr|pedido|orden|confirmaci[oó]n|caso|referencia"
     r"|folio|solicitud|recibo|factura|c[oó]digo|versi[oó]n|reclamo"
+    # a firm's own numbers: its employer ID, a producer's insurance licence, an invoice
+    r"|fein|ein|inv|(?:insurance|producer|agent|agency|resident|non-resident)"
+    r"\s+licen[cs]e(?:\s+(?:number|no\.?|#))?|usps|tracking"
 )
 _BUSINESS_LABEL = re.compile(
     rf"(?<![\w])(?:{_BUSINESS_WORDS})(?:\s+(?:id|number|num|nbr|no\.?|#|code))?{LABEL_GAP}\Z"

@@ -137,8 +137,12 @@ def _mixed(value: str) -> bool:
     return any(c.isdigit() for c in value) and any(c.isalpha() for c in value)
 
 
+_PHONE_SHAPE = re.compile(r"\d{3}-\d{3}-\d{4}|\d{2}-\d{7}")  # a phone; an EIN (52-2287104)
+
+
 def _dl_like(value: str) -> bool:
-    return sum(c.isdigit() for c in value) >= 5
+    """Five digits or more, and not a phone number or an employer ID beside an MVA's name."""
+    return sum(c.isdigit() for c in value) >= 5 and not _PHONE_SHAPE.fullmatch(value)
 
 
 def _eleven_digits(value: str) -> bool:

@@ -203,6 +203,8 @@ _NOT_PLACE = words(
 )
 _MAX_SEGMENTS = 5
 _ADDRESSEE = re.compile(rf"(?:^|\n)[ \t>]*(?P<v>{_CAP}(?:[ \t]+{_CAP}){{1,3}})[ \t,]*\r?\Z")
+# three groups of four digits or more in a row: a tracking or card number, not an address
+_DIGIT_GROUPS = re.compile(r"\d{4,}[ \t]+\d{4,}[ \t]+\d{4,}")
 _ADDRESSEE_SCORE = 0.55
 _ALONE, _BLOCK, _CONTEXT, _MILITARY_SCORE = 0.7, 0.8, 0.9, 0.85
 
@@ -257,6 +259,8 @@ class PostalRecognizer:
             return None  # "Gold 1000, Kaiser Permanente Silver 2500" is a plan list
         if not bare and "m" in match.re.groupindex and match.group("m"):
             return Finding(ADDRESS, start, end, _MILITARY_SCORE)
+        if _DIGIT_GROUPS.search(page.text, start, end):
+            return None  # "USPS 9400 1118 9922 3301": a tracking number, no house and code
         context = has_context(ADDRESS_CONTEXT, lower, max(0, start - 40), start)
         score = _CONTEXT if context else _BLOCK if segments else _ALONE
         return Finding(ADDRESS, start, end, score)

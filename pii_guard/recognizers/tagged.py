@@ -42,6 +42,7 @@ _POSTAL_CODE = re.compile(
     r"\S\s*\b(?:(?!(?:19|20)\d\d\b)\d{4,6}|\d{3}[ -]\d{2}|\d{2}-\d{3}"
     r"|[A-Z]{1,2}\d[A-Z\d]? \d[A-Z]{2}|[A-Z]\d[A-Z] \d[A-Z]\d)\b"
 )
+_LONG_NUMBER = re.compile(r"\d{7}")  # no house number, postal code or ZIP+4 has seven digits
 _DECIMAL = re.compile(r"\d\.\d")
 _LINE_WORDS = 8  # an address line is short; a longer one is prose
 _NUMBERS = re.compile(r"\d+")
@@ -299,8 +300,8 @@ def _address_like(value: str, lexicon: Lexicon, spanish: bool = False) -> bool:
     words = _WORDS.findall(value)
     if not words or words[0].lower() in _CALENDAR or len(value) > 300:
         return False  # "Apr 2, 2025", "Page 2"
-    if _NOT_ADDRESS.search(value) or _DECIMAL.search(value):
-        return False
+    if _NOT_ADDRESS.search(value) or _DECIMAL.search(value) or _LONG_NUMBER.search(value):
+        return False  # code, a version, an identifier ("FEIN 52-2287104")
     if any(len(_WORDS.findall(line)) > _LINE_WORDS for line in value.splitlines()):
         return False
     numbers = len(_NUMBERS.findall(_PHONE.sub(" ", value)))

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 
-__all__ = ["DeskWorld", "load_world"]
+__all__ = ["STAFFED", "DeskWorld", "load_world"]
 
 # Words as the phrases are compared: letters and digits, an apostrophe kept inside
 # ("George's"), everything else a separator; "Saint"/"St." and "Mount"/"Mt." as one.
@@ -35,7 +35,13 @@ _SAME = {"saint": "st", "mount": "mt", "fort": "ft"}
 _GAP = re.compile(r"[ \t.,'\u2019&-]{0,4}")
 _REACH = 60  # characters around a finding where a phrase holding it may start or end
 _GLUE = re.compile(r"(?:[ \t,/&-]|\band\b|\bor\b|\by\b|\bo\b)*")
-_AUTHORITATIVE = frozenset({"carriers", "agencies"})
+# Sections whose one-word phrases are never a person, even where a list knows the word
+_AUTHORITATIVE = frozenset({"carriers", "agencies", "software", "holidays", "languages"})
+# Sections of offices and firms: a person "at" one works there
+_OFFICES = frozenset({"carriers", "agencies", "hospitals", "employers"})
+# Offices whose people a producer deals with: a person "at" one is their staff, while
+# "Maria at Hopkins" may be a patient and "Maria at Giant" an employee
+STAFFED = frozenset({"carriers", "agencies"})
 # What puts a one-word place or firm in its role: a preposition before, a state after.
 _PREPOSITION = frozenset(
     [
@@ -89,7 +95,15 @@ def _words(text: str, start: int = 0, end: int | None = None) -> Iterator[re.Mat
 @dataclass(frozen=True)
 class _Phrase:
     words: tuple[str, ...]
-    authoritative: bool
+    section: str
+
+    @property
+    def authoritative(self) -> bool:
+        return self.section in _AUTHORITATIVE
+
+    @property
+    def office(self) -> bool:
+        return self.section in _OFFICES
 
 
 @dataclass(frozen=True)
@@ -128,14 +142,16 @@ class DeskWorld:
                     break
         return False
 
-    def names_an_office(self, text: str, at: int) -> bool:
-        """A carrier, an agency or another authoritative phrase starts at ``at``
+    def names_an_office(self, text: str, at: int, sections: frozenset[str] = _OFFICES) -> bool:
+        """A carrier, an agency, a hospital or an employer starts at ``at``
         ("CareFirst", "the LDSS"): a person "at" one of them works there."""
         tokens = list(_words(text, at, min(len(text), at + 120)))
         if not tokens or tokens[0].start() != at:
             return False
         phrases = self.phrases.get(_key(tokens[0].group()), ())
-        return any(p.authoritative and _match_end(text, tokens, 0, p.words) > 0 for p in phrases)
+        return any(
+            p.section in sections and _match_end(text, tokens, 0, p.words) > 0 for p in phrases
+        )
 
     def _in_role(
         self, text: str, start: int, end: int, phrase: _Phrase, is_name: Callable[[str], bool]
@@ -193,4 +209,4 @@ def _read(content: str) -> Iterator[_Phrase]:
         elif line and not line.startswith("#"):
             words = tuple(_key(m.group()) for m in _words(line))
             if words:
-                yield _Phrase(words, section in _AUTHORITATIVE)
+                yield _Phrase(words, section)
