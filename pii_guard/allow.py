@@ -286,10 +286,13 @@ class Allowance:
         of the professionals named)."""
         if not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
             return findings
-        blocks = list(office_blocks(text, _organisation_line, self.writer_known))
+        offices = list(
+            office_blocks(text, _organisation_line, self.writer_known, _public_office_line)
+        )
+        blocks = [(start, end) for start, end, _ in offices]
         # a public office's address (its letterhead) is public; a firm's is kept from the
         # redaction only in the writer's own block: a consumer's employer signs like a firm
-        public = list(office_blocks(text, _public_office_line, self.writer_known))
+        public = [(start, end) for start, end, is_public in offices if is_public]
         if self.anchors:
             public += signature_blocks(text, self.anchors)
         if not blocks and not public and not professionals:
@@ -414,9 +417,7 @@ def _organisation_line(line: str) -> bool:
 def _public_office_line(line: str) -> bool:
     """An office of the state, a county, a carrier or the exchange ("Anne Arundel County
     Department of Social Services", "Motor Vehicle Administration", "Maryland Health
-    Connection"): its letterhead's address is public."""
-    if not _organisation_line(line):
-        return False
+    Connection"): its letterhead's address is public.  (Asked of organisations' lines.)"""
     words = _NAME_WORD.findall(line)
     if any(w.lower() in _PUBLIC_OFFICE_WORDS for w in words):
         return True

@@ -218,8 +218,11 @@ def signature_blocks(text: str, anchors: SignatureAnchors) -> Iterator[tuple[int
 
 
 def office_blocks(
-    text: str, is_organisation: Callable[[str], bool], writer_known: bool = True
-) -> Iterator[tuple[int, int]]:
+    text: str,
+    is_organisation: Callable[[str], bool],
+    writer_known: bool = True,
+    is_public: Callable[[str], bool] = lambda line: False,
+) -> Iterator[tuple[int, int, bool]]:
     """The spans of ``text`` that sign for an office or a firm, or head its letter: an
     organisation's line ("Escalated Cases Team", "Anne Arundel County DSS", "Whitcomb &
     Daley CPAs") with the name and title lines right above it and the address, phone
@@ -234,7 +237,8 @@ def office_blocks(
     ("Member: …", "Client …") ends a block: a consumer is never part of one.
 
     Unless ``writer_known``, the block that closes the writer's own part is not one: an
-    unknown writer may be a consumer signing with their employer's name."""
+    unknown writer may be a consumer signing with their employer's name.  Each block
+    comes with whether ``is_public`` says its organisation's line is a public office's."""
     lines = [_Line.of(m.start(), m.group()) for m in _LINE.finditer(text) if m.group()]
     own_part_end = _own_part_end(lines)
     index = 0
@@ -246,7 +250,8 @@ def office_blocks(
         first, last = _office_upwards(lines, index), _office_downwards(lines, index)
         writers = last < own_part_end and _ends_the_part(lines, last)
         if (first < index or last > index) and (writer_known or not writers):
-            yield lines[first].start, lines[last].start + len(lines[last].raw)
+            end = lines[last].start + len(lines[last].raw)
+            yield lines[first].start, end, is_public(line.content)
         index = last + 1
 
 

@@ -30,7 +30,7 @@ __all__ = ["PLACE_WORDS", "NameRecognizer", "names_a_firm", "past_initial"]
 _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"  # Latin capitals (Extended-A/B mix cases: checked later)
 _WORD_REST = r"(?:[^\W\d_]|['\u2019.-])*"
-_FAMILY = re.compile(rf"\b[Tt]he[ \t]+(?P<v>[{_UPPER}][a-zà-ÿ]+?)(?:es|s)\b")
+_FAMILY = re.compile(rf"[Tt]he[ \t]+(?P<v>[{_UPPER}][a-zà-ÿ]+?)(?:es|s)\b")
 _MONTHS = words("jan feb mar apr jun jul aug sep sept oct nov dec")
 _PARTICLE = r"(?:van|von|de|del|della|da|di|du|la|le|bin|al)[ \t]+"
 _REGION = re.compile(
@@ -112,8 +112,9 @@ _CLOSING_INITIAL = re.compile(
 _SURNAME_COMMA = re.compile(r",[ \t]*")
 _LINE_LABEL = re.compile(r"[ \t>*\u2022-]*(?:[^\W\d_][\w ()./-]{0,30}:)?[ \t]*")
 _NICK_WORD = rf"[{_UPPER}][^\W\d_]+(?:[-'][^\W\d_]+)*"
+# (opening with a capital, not a look-behind: the engine skips to the capitals)
 _NICKNAMED = re.compile(
-    rf"(?<![^\W\d_]){_NICK_WORD}[ \t]+(?:\"{_NICK_WORD}\"|\u201c{_NICK_WORD}\u201d"
+    rf"{_NICK_WORD}[ \t]+(?:\"{_NICK_WORD}\"|\u201c{_NICK_WORD}\u201d"
     rf"|\({_NICK_WORD}\)|'{_NICK_WORD}')[ \t]+{_NICK_WORD}"
 )
 # a month: "Jan 2026", "May 5", "Jan-Oct 2025" (any dash)
@@ -354,6 +355,8 @@ class NameRecognizer:
         if "he " not in text:
             return
         for match in _FAMILY.finditer(text):
+            if text[match.start() - 1 : match.start()].isalpha():
+                continue  # "bathe", "Clothes"
             stem = match.group("v").lower()
             surname = (
                 stem[:-1] if stem.endswith("e") and not self.gazetteer.is_surname(stem) else stem
@@ -442,7 +445,8 @@ def _nicknamed(text: str) -> Iterator[tuple[int, int, float]]:
     if '"' not in text and "(" not in text and "\u201c" not in text:
         return
     for match in _NICKNAMED.finditer(text):
-        yield match.start(), match.end(), _CONTEXT
+        if not text[match.start() - 1 : match.start()].isalpha():  # a word's start
+            yield match.start(), match.end(), _CONTEXT
 
 
 def _led_by_a_word(lower: str, start: int, reach: int) -> bool:
