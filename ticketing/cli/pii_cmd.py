@@ -175,14 +175,7 @@ def _identity(ctx: Context, address: str | None, display: str) -> Identity:
     if producer is None:
         click.echo(f"ticketd: warning: {address} {why}: scanned as an unknown sender", err=True)
         return Identity(address, name=display, authenticated=True)
-    return Identity(
-        address,
-        producer.id,
-        producer.name,
-        producer.language,
-        authenticated=True,
-        producer=producer,
-    )
+    return Identity.of_producer(address, producer)
 
 
 def _roster_producer(ctx: Context, address: str) -> Producer | None:

@@ -28,6 +28,18 @@ class Identity:
     # the roster row identify read (not attached to any session): replies name the producer
     producer: Producer | None = field(default=None, compare=False, repr=False)
 
+    @classmethod
+    def of_producer(cls, address: str, producer: Producer) -> Identity:
+        """A roster producer, authenticated, writing from ``address``."""
+        return cls(
+            address,
+            producer.id,
+            producer.name,
+            producer.language,
+            authenticated=True,
+            producer=producer,
+        )
+
     @property
     def is_producer(self) -> bool:
         return self.producer_id is not None

@@ -34,14 +34,7 @@ def identify(
     producer = session.exec(_BY_EMAIL, params={"address": address}).first()
     if producer is None:
         return Identity(address=address, name=message.from_name, authenticated=True)
-    return Identity(
-        address,
-        producer.id,
-        producer.name,
-        producer.language,
-        authenticated=True,
-        producer=producer,
-    )
+    return Identity.of_producer(address, producer)
 
 
 def addressed_producer(session: Session, message: ParsedMessage) -> Producer | None:
