@@ -101,9 +101,6 @@ class _Phrase:
     def authoritative(self) -> bool:
         return self.section in _AUTHORITATIVE
 
-    @property
-    def office(self) -> bool:
-        return self.section in _OFFICES
 
 
 @dataclass(frozen=True)
