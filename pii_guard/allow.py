@@ -87,6 +87,7 @@ _NAME_WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 # Starting only where a run of address characters starts: from inside one, a failed
 # match would re-read the rest of the run from each character (quadratic on a long word).
 _DIGIT = re.compile(r"\d")
+_COLUMNS = re.compile(r"\t|\||   ")
 _PLAN = re.compile(r"\b(?:gold|silver|bronze|platinum|hmo|ppo|epo|plan|member)\b", re.IGNORECASE)
 # The words of an office's or a firm's name ("Escalated Cases Team", "Fitzgerald Benefits")
 # (not the suffixes any company has, "Inc", "LLC", "Group": a consumer's employer
@@ -403,8 +404,8 @@ def _organisation_line(line: str) -> bool:
     """A line that names an office or a firm: no digits, no plan, and a word of a firm or an
     office ("Team", "Department", "CPAs", "Seguros") or one of the desk's world's
     organisations ("Maryland Health Connection", "CareFirst")."""
-    if _DIGIT.search(line) or _PLAN.search(line):
-        return False
+    if _DIGIT.search(line) or _PLAN.search(line) or _COLUMNS.search(line):
+        return False  # (a table's header is no office: "Nombre   Parentesco   Programa")
     words = _NAME_WORD.findall(line)
     if not 0 < len(words) <= 8 or not words[0][0].isupper():
         return False

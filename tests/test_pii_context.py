@@ -344,3 +344,18 @@ def test_offices_numbers_are_no_consumers_identifiers(guard: PiiGuard, text: str
 
 def test_a_consumer_at_a_hospital_is_still_a_consumer(guard: PiiGuard) -> None:
     assert "Maria" not in _redacted(guard, "My client Maria at Hopkins needs her card.")
+
+
+def test_a_tables_header_is_no_office_and_its_rows_stay_consumers(guard: PiiGuard) -> None:
+    text = (
+        "Nombre                     Parentesco   Fecha nac.    Programa\n"
+        "Yesica Marleny Orellana    Titular      08/05/1987    QHP\n"
+        "Kimberly Orellana Cruz     Hija         14/02/2012    MCHP\n"
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    assert "Orellana" not in redacted and "08/05/1987" not in redacted
+
+
+@pytest.mark.parametrize("text", ["Household Summary - Application ID 2025-MD-7741093\n"])
+def test_a_heading_word_is_no_name(guard: PiiGuard, text: str) -> None:
+    assert [f for f in guard.scan(text) if f.entity_type == "PERSON"] == []

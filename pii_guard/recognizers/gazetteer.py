@@ -191,6 +191,7 @@ ORG_WORDS = words(
     electric electrical realty properties enterprises holdings industries international
     technologies pharmacy dental ministries academy daycare salon restaurant grill deli
     cafe kitchen motors mall outlets airport cpas seguros advisors brokerage
+    departamento oficina servicios condado
     """
 )
 

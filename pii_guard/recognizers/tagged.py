@@ -167,9 +167,12 @@ class TaggerRecognizer:
         lowered = [w.group().lower() for w in words]
         greeted = bool(lowered) and lowered[0] in _GREETING_ENDS  # "[Buenos] Dias Rosa"
         fillers = self.gazetteer.mail_fillers(lowered, word_before(text, start) if greeted else "")
-        if not any(fillers):
+        # a particle closes no name ("Ortega de", "Nadia P. de", "FALTA DE"): it joins a
+        # name to the next word, and the model took it with the word before
+        particles = [w in PARTICLES for w in lowered]
+        if not any(fillers) and not (particles and (particles[0] or particles[-1])):
             return start, end
-        edge = [f or w.group() in PARTICLES for w, f in zip(words, fillers, strict=True)]
+        edge = [f or p for p, f in zip(particles, fillers, strict=True)]
         if all(edge):
             return None
         first, last = edge.index(False), len(edge) - 1 - edge[::-1].index(False)
@@ -214,6 +217,8 @@ class TaggerRecognizer:
             return False  # "De: MHBE…", "Su", "Lo", "Wenn Sie": the words, not a name
         if all(w.lower() in _CALENDAR for w in words):
             return False  # "Mon, Jan", "June 5"
+        if len(words) == 1 and self._plain_english(words[0]):
+            return False  # "Summary", "Contact": a heading or a label, no name
         if len(words) == 1 and _gerund(words[0]) and not self._holds_a_known_name(value):
             return False  # "Pasting from my export"
         acronyms = any(_acronym(w) and not self.gazetteer.knows(w.lower()) for w in words)
@@ -221,13 +226,15 @@ class TaggerRecognizer:
             return False  # "SEP Verified", "HMO Silver"
         if spanish and not self._holds_a_known_name(value):
             return False
-        if not value.islower():
-            return True
+        return not value.islower() or self._lower_case_name(words, spanish)
+
+    def _lower_case_name(self, words: list[str], spanish: bool) -> bool:
+        """A lower-case span the model took for a name: in Spanish mail two known names
+        ("maria lopez"); elsewhere no everyday English word ("payment link", "line cook"),
+        opening with a given name or a word English does not know."""
         if spanish:
             known = [w for w in words if w not in self.gazetteer.spanish_stop_words]
             return len(known) >= 2 and all(self.gazetteer.knows(w) for w in known)
-        # "payment link", "reset link", "line cook": everyday words, whatever the lists say;
-        # a lower-case name opens with a given name, or a word English does not know
         classes = [self._classes(w) for w in words if len(w) > 1]  # not the initials
         if not classes or any(everyday(c) for c in classes):
             return False
@@ -236,6 +243,11 @@ class TaggerRecognizer:
             return ("f" in opening or "l" in opening) and "V" not in opening and "v" not in opening
         english = opening != "-" and any(band in opening for band in "Vvw")
         return not english or ("f" in opening and "V" not in opening)
+
+    def _plain_english(self, word: str) -> bool:
+        """An English word ("Summary") that no list knows as a name."""
+        classes = self._classes(word)
+        return "f" not in classes and "l" not in classes and any(b in classes for b in "Vvw")
 
     def _holds_a_known_name(self, value: str) -> bool:
         """Some word of it is a given name or a surname the lists know.  Required in Spanish

@@ -102,7 +102,6 @@ class _Phrase:
         return self.section in _AUTHORITATIVE
 
 
-
 @dataclass(frozen=True)
 class DeskWorld:
     """The phrases, indexed by their first word."""
