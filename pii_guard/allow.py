@@ -42,7 +42,8 @@ _ID_GAP = (
     r"(?:(?:for|on|in|of|under|del?|en|para)\s+(?:[a-z]+\s+){0,3}?(?:is|es|was)\b[\s:#.,]*)?"
 )
 _PID_NPN = re.compile(
-    r"(?:\bpids?|\bperson\s+ids?|\bnpns?|\bnational\s+producer\s+numbers?)"
+    # (a first letter, then the word boundary: the engine skips to those letters)
+    r"[pn](?<![\w][pn])(?:ids?|erson\s+ids?|pns?|ational\s+producer\s+numbers?)"
     + _ID_GAP
     + r"(?P<v>\d{1,10}(?:\s*(?:,|and|&|/)\s*\d{1,10})*)"
 )
@@ -56,7 +57,7 @@ _SYSTEM_SPANS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     # Person IDs and NPNs name the value that follows (lists of them too)
     (("pid", "person", "npn", "national"), _PID_NPN),
     # money, form names, times, timestamps, UUIDs
-    (("$",), re.compile(r"(?:us)?\$\s?\d[\d,]*(?:\.\d{1,2})?")),
+    (("$",), re.compile(r"\$\s?\d[\d,]*(?:\.\d{1,2})?")),  # ("US$": the $ is enough)
     (("usd", "dollar"), re.compile(r"(?<![\d,.])\d[\d,]*(?:\.\d{2})?\s?(?:usd|dollars)\b")),
     (
         ("1095", "1094", "1040", "8962", "8965", "w2", "w-2", "1099"),
@@ -128,6 +129,33 @@ _CONTACT_JOIN = re.compile(
 )
 _TITLE_FIRST = re.compile(r"(?:CPA|Atty|Dr|Esq|Mr|Ms|Mrs)\.?[ \t]*,?[ \t]*")
 _NEAR = 60  # characters between a name and the email address it answers
+# a word every _COLLEAGUE_BEFORE phrase holds: most windows hold none, and a search of the
+# window for the phrases costs far more than these substring tests
+_COLLEAGUE_HINTS = (
+    "assist",
+    "colleag",
+    "worker",
+    "manager",
+    "supervis",
+    "agent",
+    "rep",
+    "navigat",
+    "cpa",
+    "account",
+    "prepar",
+    "attorney",
+    "lawyer",
+    "interpret",
+    "translat",
+    "compa",
+    "contador",
+    "abogad",
+    "trabajador",
+    "counsel",
+    "notary",
+    "corredor",
+    "int\u00e9rprete",
+)
 _TITLE_AFTER = re.compile(
     r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|NPN|attorney|agent|broker|rep"
     r"|caseworker|navigator|supervisor|Caseworker|Supervisor|Navigator|Agent|Broker)\b"
@@ -468,7 +496,8 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
     title = _TITLE_FIRST.match(text, start, finding.end)  # a span that took "CPA, " with it
     if title:
         start = title.end()
-    if _COLLEAGUE_BEFORE.search(text, max(0, start - 50), start):
+    window = text[max(0, start - 50) : start].lower()
+    if any(hint in window for hint in _COLLEAGUE_HINTS) and _COLLEAGUE_BEFORE.search(window):
         return True
     if _TITLE_AFTER.match(text, finding.end):
         return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)"
