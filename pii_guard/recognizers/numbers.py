@@ -178,7 +178,23 @@ _KIND = re.compile(
     r"|(?P<US_BANK_NUMBER>(?:bank\s+)?account|acct\.?|a/c|checking|savings|bank|cuenta)"
     r")(?![\w])"
 )
-_LAST_LITERALS = ("end", "last", "termin", "últim", "ultim")  # every _LAST_PHRASE has one
+# Every _LAST_PHRASE holds one of these (not "end" alone: "pending", "attended").
+_LAST_LITERALS = (
+    " ending",
+    "\nending",
+    "(ending",
+    "ends in",
+    "ended in",
+    "end in",
+    "ends with",
+    "ended with",
+    "end with",
+    "last 4",
+    "last four",
+    "termin",
+    "últim",
+    "ultim",
+)
 _LAST_GAP = 45  # characters between the phrase and the digits ("of her social security number")
 _KIND_BEFORE = 30  # characters before the phrase where its kind word may stand
 _NO_GAP = re.compile(r"[\d\n]")
