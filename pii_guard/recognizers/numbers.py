@@ -318,31 +318,27 @@ _MEMBER_LABELS = (
     r"(?:\s+[a-z&.\-]+){0,2}?)",
 )
 MEMBER_LABEL = labelled(*_MEMBER_LABELS)
-_MEMBER_GATE = re.compile(
-    "|".join(
-        (
-            "member",
-            "mrn",
-            "medical",
-            "subscriber",
-            "miembro",
-            "policy",
-            "insurance",
-            "carrier",
-            "kaiser",
-            "carefirst",
-            "aetna",
-            "uhc",
-            "united",
-            "cigna",
-            "wellpoint",
-            "amerigroup",
-            "delta",
-            "bluechoice",
-            "humana",
-            "molina",
-        )
-    )
+_MEMBER_GATE = (
+    "member",
+    "mrn",
+    "medical",
+    "subscriber",
+    "miembro",
+    "policy",
+    "insurance",
+    "carrier",
+    "kaiser",
+    "carefirst",
+    "aetna",
+    "uhc",
+    "united",
+    "cigna",
+    "wellpoint",
+    "amerigroup",
+    "delta",
+    "bluechoice",
+    "humana",
+    "molina",
 )
 
 _LABEL_LETTERS = frozenset({"id", "no", "nr", "num", "nbr", "mrn", "ma", "dl"})
