@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pii_guard import entities as E
 from pii_guard.findings import AllowList, Finding
 from pii_guard.recognizers.base import fold
-from pii_guard.recognizers.checksums import digits
+from pii_guard.recognizers.checksums import phone_key
 from pii_guard.recognizers.gazetteer import (
     ORG_WORDS,
     Gazetteer,
@@ -211,7 +211,7 @@ class Allowance:
         phones = (allow.sender_phone, *allow.phones)
         emails = (allow.sender_email, *allow.emails)
         names = (allow.sender_name, *allow.names)
-        self.phones = PUBLIC_PHONES | {_phone_key(p) for p in phones if p}
+        self.phones = PUBLIC_PHONES | {phone_key(p) for p in phones if p}
         self.emails = PUBLIC_EMAILS | {e.strip().lower() for e in emails if e}
         self.domains = frozenset(d.strip().lower().lstrip("@") for d in allow.email_domains)
         self.terms = tuple(t.lower() for t in (*terms, *allow.terms) if t.strip())
@@ -226,7 +226,7 @@ class Allowance:
         self.anchors = SignatureAnchors(
             self.name_words,
             frozenset(e.strip().lower() for e in (allow.sender_email,) if e),
-            frozenset(_phone_key(p) for p in phones if p),
+            frozenset(phone_key(p) for p in phones if p),
             tuple(o.lower() for o in allow.organisations if o.strip()),
         )
 
@@ -363,7 +363,7 @@ class Allowance:
         value = text[finding.start : finding.end]
         kind = finding.entity_type
         if kind == E.PHONE_NUMBER:
-            return _phone_key(value) in self.phones
+            return phone_key(value) in self.phones
         if kind == E.EMAIL_ADDRESS:
             return self._allowed_email(value)
         if kind == E.PERSON and self.name_words:
@@ -511,7 +511,7 @@ def _public_contact(text: str, finding: Finding) -> bool:
     an address named after a role, not a person ("brokerservices@", "enrollment@")."""
     value = text[finding.start : finding.end]
     if finding.entity_type == E.PHONE_NUMBER:
-        return _phone_key(value)[:3] in _TOLL_FREE
+        return phone_key(value)[:3] in _TOLL_FREE
     if finding.entity_type == E.EMAIL_ADDRESS:
         return _business_address(value)
     return False
@@ -560,11 +560,6 @@ def system_spans(text: str) -> list[tuple[int, int]]:
         for match in pattern.finditer(lower):
             spans.append(match.span("v") if "v" in pattern.groupindex else match.span())
     return spans
-
-
-def _phone_key(value: str) -> str:
-    number = digits(value)
-    return number[1:] if len(number) == 11 and number.startswith("1") else number
 
 
 def _squash(value: str) -> str:

@@ -97,6 +97,9 @@ class PiiGuard:
         self.settings = settings
         self.model = model
         self.chunking = chunking
+        # what a name found may be carried as, judged once per process, not once per scan
+        gazetteer = load_gazetteer()
+        self._carried_words = (_carried_word(gazetteer), _everyday(gazetteer))
 
     def __repr__(self) -> str:
         return f"PiiGuard(model={self.model!r})"
@@ -166,10 +169,9 @@ class PiiGuard:
         """The other occurrences of the names found (``pii_guard.propagate``)."""
         if PERSON not in self._entities:
             return []
-        gazetteer = load_gazetteer()
         return [
             f
-            for f in same_names(text, found, _carried_word(gazetteer), _everyday(gazetteer))
+            for f in same_names(text, found, *self._carried_words)
             if f.score >= self.settings.redact_at(f.entity_type)
         ]
 

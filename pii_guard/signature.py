@@ -30,6 +30,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pii_guard.recognizers.checksums import phone_key
+
 __all__ = ["SignatureAnchors", "names_the_writer", "office_blocks", "signature_blocks"]
 
 _LINE = re.compile(r"[^\n]*\n?")
@@ -94,7 +96,7 @@ class SignatureAnchors:
         if any(org in lowered for org in self.organisations):
             return True
         if self.phones and any(
-            _phone_key(m.group()) in self.phones for m in _PHONE_RUN.finditer(line)
+            phone_key(m.group()) in self.phones for m in _PHONE_RUN.finditer(line)
         ):
             return True  # by digits: "(410) 555-0142" is the roster's 410-555-0142
         return self._names_the_writer(line)
@@ -395,8 +397,3 @@ def _prose(line: str) -> bool:
     if len(found) < 4 or sum(w.islower() for w in found) < 2:
         return False
     return stripped[-1] in ".?!:" or ". " in stripped
-
-
-def _phone_key(value: str) -> str:
-    number = "".join(_DIGITS.findall(value))
-    return number[1:] if len(number) == 11 and number.startswith("1") else number

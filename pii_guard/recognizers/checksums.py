@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-__all__ = ["aba_ok", "digits", "luhn_ok", "ssn_structure_ok"]
+__all__ = ["aba_ok", "digits", "luhn_ok", "phone_key", "ssn_structure_ok"]
 
 
 def digits(value: str) -> str:
     return "".join(ch for ch in value if ch.isdigit())
+
+
+def phone_key(value: str) -> str:
+    """A phone number's ten digits, however written ("(410) 555-0142", "+1 410.555.0142")."""
+    number = digits(value)
+    return number[1:] if len(number) == 11 and number.startswith("1") else number
 
 
 def luhn_ok(value: str) -> bool:
