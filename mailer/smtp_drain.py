@@ -5,9 +5,12 @@ session is greeted ``421`` and closed (RFC 5321 §3.8: the client keeps the
 message and retries later, or tries another MX/instance); sessions idle
 between messages are told ``421`` and closed; sessions in the middle of a
 mail transaction (MAIL given, or DATA being recorded) may finish, up to a
-grace period.  A session still busy at the deadline is closed too: its message
-was never acknowledged, so the client sends it again, and intake's dedup key
-makes that resend a no-op if the commit did happen.
+grace period, but a client that reuses its session for another message is
+told ``421`` at that MAIL: an MTA with a queue of mail for us would otherwise
+keep one session busy until the deadline.  A session still busy at the
+deadline is closed too: its message was never acknowledged, so the client
+sends it again, and intake's dedup key makes that resend a no-op if the commit
+did happen.
 """
 
 from __future__ import annotations
@@ -19,11 +22,12 @@ from collections.abc import Callable
 
 from aiosmtpd.smtp import SMTP
 
+from mailer.smtp_sessions import GOODBYE, LimitedSMTP
+
 __all__ = ["GOODBYE", "SessionGate"]
 
 log = logging.getLogger(__name__)
 
-GOODBYE = b"421 4.3.2 Service shutting down, try again later\r\n"
 _POLL_SECONDS = 0.05
 
 
@@ -65,6 +69,13 @@ class SessionGate:
         self._sessions.add(session)
         return session
 
+    def _close_the_gate(self) -> None:
+        """New connections are refused from now on, and a new MAIL on an open session."""
+        self.closing = True
+        for session in self._sessions:
+            if isinstance(session, LimitedSMTP):
+                session.draining = True
+
     def open_sessions(self) -> list[SMTP]:
         return [s for s in self._sessions if s.transport and not s.transport.is_closing()]
 
@@ -74,7 +85,7 @@ class SessionGate:
         A session that finishes its message gets ``linger`` seconds to say QUIT
         before it is told 421, so the client reads its 250 undisturbed.
         """
-        self.closing = True
+        self._close_the_gate()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         idle_since: dict[int, float] = {}

@@ -29,7 +29,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP
 
-__all__ = ["LimitedSMTP", "SessionCount", "SessionLimits"]
+__all__ = ["GOODBYE", "LimitedSMTP", "SessionCount", "SessionLimits"]
 
 _REFUSALS = {
     "max_sessions": b"421 4.7.0 Too many connections, try again later\r\n",
@@ -37,6 +37,7 @@ _REFUSALS = {
     b"try again later\r\n",
 }
 _IDLE = b"421 4.4.2 Idle too long, closing connection\r\n"
+GOODBYE = b"421 4.3.2 Service shutting down, try again later\r\n"
 _TOO_LONG = b"421 4.7.0 Session lasted too long, try again later\r\n"
 
 
@@ -97,6 +98,9 @@ class LimitedSMTP(SMTP):
         self._in_data = False  # from the DATA command to its reply
         self._recording = False  # the handler has the message: the client waits for us
         self._expired = False  # session_max passed while in DATA: close after the reply
+        # the daemon is stopping (``smtp_drain``): the message in hand may finish, but a
+        # client that reuses the session for another one is told 421 at its MAIL
+        self.draining = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # aiosmtpd calls this again for the TLS layer after STARTTLS: admit once
@@ -145,6 +149,12 @@ class LimitedSMTP(SMTP):
             return
         self._end("session_max", _TOO_LONG)
 
+    async def smtp_MAIL(self, arg: str) -> None:
+        if self.draining:
+            self._end(None, GOODBYE)
+            return
+        await super().smtp_MAIL(arg)
+
     async def smtp_DATA(self, arg: str) -> None:
         self._in_data = True
         try:
@@ -163,11 +173,14 @@ class LimitedSMTP(SMTP):
         finally:
             self._recording = False
 
-    def _end(self, limit: str, line: bytes) -> None:
+    def _end(self, limit: str | None, line: bytes) -> None:
+        """Say ``line`` and close; ``limit`` names the limit that ended it (``None``: the
+        daemon is stopping, no limit bit)."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        self._limits.on_timed_out(limit)
+        if limit is not None:
+            self._limits.on_timed_out(limit)
         _say_and_close(transport, line)
 
 

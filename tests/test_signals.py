@@ -108,6 +108,32 @@ def test_sigterm_refuses_new_sessions_and_lets_a_message_finish(
     assert count(db_file, "messages") == 1
 
 
+def test_a_session_reused_after_sigterm_is_told_421_at_its_next_mail(
+    db_file: str, tmp_path: Path
+) -> None:
+    """An MTA with a queue of mail for us sends message after message on one session: the
+    message in hand finishes, the next MAIL is told 421, and the daemon stops well inside
+    its grace period instead of taking mail until the deadline."""
+    smtp = free_port()
+    config = write_config(
+        tmp_path, db_file, f"[smtp]\nport = {smtp}\nshutdown_grace_seconds = 60\n"
+    )
+    with serving_process(config, smtp, tmp_path / "serve.log") as proc:
+        busy, rest = start_data(smtp)
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: greeting(smtp).startswith(b"421 4.3.2"))
+        busy.send(rest)
+        code, reply = busy.getreply()
+        assert code == 250, reply
+        code, reply = busy.mail(PAT)
+        assert code == 421 and reply.startswith(b"4.3.2"), reply
+        busy.close()
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - started < 20
+    assert count(db_file, "messages") == 1
+
+
 def test_a_message_still_arriving_after_the_grace_period_is_cut_off(
     db_file: str, tmp_path: Path
 ) -> None:
