@@ -63,7 +63,9 @@ pass_context = click.make_pass_decorator(Context)
 @click.option(
     "--config",
     "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
+    # not checked here: an unreadable file is the loader's ConfigError, naming it (and
+    # ``ingest`` must answer 75 for it, not click's usage status 2)
+    type=click.Path(dir_okay=False, readable=False, path_type=Path),
     default=None,
     help="Configuration file (default: $TICKETD_CONFIG, then ./config.toml).",
 )

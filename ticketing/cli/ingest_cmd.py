@@ -21,7 +21,13 @@ from mailer.errors import MailerError
 from ticketing.cli.app import Context, pass_context
 from ticketing.cli.output import emit_json
 from ticketing.errors import TicketdError
-from ticketing.intake.pipe import EX_TEMPFAIL, PipeEnvelope, exit_status, ingest_piped
+from ticketing.intake.pipe import (
+    EX_TEMPFAIL,
+    PipeEnvelope,
+    exit_status,
+    ingest_piped,
+    setup_problem,
+)
 from ticketing.pipeline.types import Outcome
 from ticketing.pipeline.verdict import Verdict, describe_defect
 
@@ -60,7 +66,7 @@ def _one_line(error: BaseException) -> str:
     text may quote the message, so only its type is named."""
     if isinstance(error, TicketdError | MailerError):
         return "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
-    return describe_defect(error)
+    return setup_problem(error)
 
 
 def _temporary(why: str) -> NoReturn:
@@ -71,6 +77,13 @@ def _temporary(why: str) -> NoReturn:
 @click.command("ingest", cls=_MtaCommand)
 @click.argument("source", type=click.File("rb"), default="-")
 @click.option("--mailbox", default=None, help="Mailbox name (default: from the recipients).")
+@click.option(
+    "--recipient",
+    "recipients",
+    multiple=True,
+    metavar="ADDRESS",
+    help="An envelope recipient (Postfix: ${recipient}); its mailbox records the message.",
+)
 @click.option(
     "--client-address",
     default=None,
@@ -85,6 +98,7 @@ def ingest_command(
     ctx: Context,
     source: BinaryIO,
     mailbox: str | None,
+    recipients: tuple[str, ...],
     client_address: str | None,
     helo: str | None,
     sender: str | None,
@@ -95,10 +109,17 @@ def ingest_command(
     Exit 0: recorded (or already recorded); 65: never acceptable (bounce it);
     75: try again later (the configuration, the database or ticketd itself)."""
     raw = source.read()
-    envelope = PipeEnvelope(mailbox, client_address, helo, sender)
+    envelope = PipeEnvelope(
+        mailbox=mailbox,
+        client_address=client_address,
+        recipients=recipients,
+        helo=helo,
+        sender=sender,
+    )
     config = ctx.loaded.config  # loading it sets up logging: quieten that afterwards
-    # An MTA keeps our stderr as the delivery status: one line, so no INFO chatter.
-    logging.getLogger().setLevel(max(logging.WARNING, logging.getLogger().level))
+    # An MTA keeps our stderr as the delivery status: one line, so no INFO or WARNING
+    # chatter (the daemon beside the pipe says the same warnings in its log).
+    logging.getLogger().setLevel(max(logging.ERROR, logging.getLogger().level))
     verdict = ingest_piped(config, ctx.engine, raw, envelope)
     if verdict.outcome is None:
         click.echo(f"ticketd: {_why(verdict)}", err=True)
