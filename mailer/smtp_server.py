@@ -4,7 +4,9 @@ The server speaks SMTP (SIZE, STARTTLS when a certificate is configured); the
 handler refuses recipients that are not ours at RCPT and passes each accepted
 message to a *delivery* callable, run in a worker thread so that database and
 PII work never block the event loop.  The callable's reply is what the client
-hears: ``250`` only once the message is durably recorded.
+hears: ``250`` only once the message is durably recorded.  An MTA in front that
+may (a trusted host) says who its client was with XFORWARD (``xforward``); the LMTP
+listeners (``lmtp_server``) run the same sessions.
 """
 
 from __future__ import annotations
@@ -17,12 +19,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import SMTP, Envelope, Session, syntax
 
 from mailer.recipients import RecipientMap
 from mailer.smtp_drain import SessionGate
 from mailer.smtp_sessions import LimitedSMTP, SessionCount, SessionLimits
 from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
+from mailer.xforward import (
+    EXTENSION,
+    IN_TRANSACTION,
+    REFUSED,
+    ForwardingEnvelope,
+    XForwardAccess,
+    apply_xforward,
+)
 
 __all__ = [
     "Delivery",
@@ -30,6 +40,7 @@ __all__ = [
     "IntakeHandler",
     "SessionLimits",
     "SmtpSettings",
+    "intake_protocols",
     "start_smtp_server",
 ]
 
@@ -66,6 +77,20 @@ class IntakeHandler:
         self._deliver = deliver
         self._reserve = reserve or StorageReserve((), 0)
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        """EHLO (and LMTP's LHLO): XFORWARD is offered only to a client allowed to send it."""
+        session.host_name = hostname  # aiosmtpd leaves it to a handler with this hook
+        if isinstance(server, _IntakeSMTP) and server.xforward_allowed:
+            responses.insert(-1, f"250-{EXTENSION}")  # the last line ("250 HELP") ends the list
+        return responses
+
     async def handle_MAIL(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -92,19 +117,34 @@ class IntakeHandler:
                 box for box in map(self._recipients.mailbox_for, envelope.rcpt_tos) if box
             )
         )
+        peer, helo = _client(session, envelope)
         inbound = InboundEnvelope(
             raw=content,
             mail_from=envelope.mail_from or "",
             recipients=tuple(envelope.rcpt_tos),
             mailboxes=mailboxes,
-            peer=str(session.peer[0]) if session.peer else "",
-            helo=session.host_name or "",
+            peer=peer,
+            helo=helo,
         )
         try:
             return await asyncio.get_running_loop().run_in_executor(None, self._deliver, inbound)
         except Exception:
             log.exception("delivery failed; answering 451")
             return "451 4.3.0 Temporary failure, try again later"
+
+
+def _client(session: Session, envelope: Envelope) -> tuple[str, str]:
+    """Who sent the message, address and HELO name: what XFORWARD said (``""`` where it
+    said nothing), else the connection itself (no address on a Unix socket)."""
+    forwarded = envelope.forwarded if isinstance(envelope, ForwardingEnvelope) else None
+    if forwarded is not None:
+        return forwarded.addr, forwarded.helo
+    return _address_of(session.peer), session.host_name or ""
+
+
+def _address_of(peer: object) -> str:
+    """The IP address of a TCP peer (``(host, port, …)``); ``""`` on a Unix socket."""
+    return str(peer[0]) if isinstance(peer, tuple) and peer else ""
 
 
 def _announced_size(options: list[str]) -> int:
@@ -132,9 +172,41 @@ class _IntakeSMTP(LimitedSMTP):
 
     The stdlib parser raises ``IndexError`` on some arguments (``x@``); aiosmtpd
     then logs a traceback and answers 500.  Such an address is malformed: 553.
+
+    XFORWARD (``mailer/xforward.py``) is taken from the clients ``xforward`` allows.
     """
 
     _addresses: dict[tuple[str, int], tuple[str | None, str | None]] = {}  # noqa: RUF012
+
+    def __init__(
+        self, handler: Any, *, xforward: XForwardAccess | None = None, **options: Any
+    ) -> None:
+        super().__init__(handler, **options)
+        self._xforward = xforward or XForwardAccess()
+
+    def _create_envelope(self) -> Envelope:
+        return ForwardingEnvelope()
+
+    @property
+    def xforward_allowed(self) -> bool:
+        """May this client say who its own client was (XFORWARD)?"""
+        session = self.session
+        return session is not None and self._xforward.allows(_address_of(session.peer))
+
+    @syntax("XFORWARD attribute=value ...", when="xforward_allowed")
+    async def smtp_XFORWARD(self, arg: str | None) -> None:
+        await self.push(self._xforwarded(arg))
+
+    def _xforwarded(self, arg: str | None) -> str:
+        """Apply ``XFORWARD arg`` to the transaction about to start; the reply."""
+        envelope = self.envelope
+        if not self.xforward_allowed:
+            return REFUSED
+        assert isinstance(envelope, ForwardingEnvelope)
+        if envelope.mail_from is not None:
+            return IN_TRANSACTION
+        envelope.forwarded, reply = apply_xforward(envelope.forwarded, arg)
+        return reply
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         end = arg.find(">") + 1
@@ -170,6 +242,8 @@ class SmtpSettings:
     tls_key: str | None = None
     hostname: str | None = None
     limits: SessionLimits = field(default_factory=SessionLimits)
+    # TCP clients that may send XFORWARD (an MTA in front): the trusted hosts
+    xforward_hosts: tuple[str, ...] = ()
 
 
 def _tls_context(settings: SmtpSettings) -> ssl.SSLContext | None:
@@ -187,30 +261,51 @@ async def start_smtp_server(
 
     With a ``gate``, the caller can drain the sessions before closing (``smtp_drain``).
     """
-    loop = asyncio.get_running_loop()
-    tls = _tls_context(settings)
-    gate = gate or SessionGate()
-    count = SessionCount(settings.limits)
     _warn_if_few_descriptors(settings.limits)
+    factory = intake_protocols(
+        settings,
+        handler,
+        gate or SessionGate(),
+        xforward=XForwardAccess(frozenset(settings.xforward_hosts)),
+        tls=_tls_context(settings),
+    )
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(factory, host=settings.host, port=settings.port)
+    log.info("SMTP intake listening on %s:%d", settings.host, settings.port)
+    return server
+
+
+def intake_protocols(
+    settings: SmtpSettings,
+    handler: IntakeHandler,
+    gate: SessionGate,
+    *,
+    kind: type[_IntakeSMTP] = _IntakeSMTP,
+    xforward: XForwardAccess | None = None,
+    tls: ssl.SSLContext | None = None,
+) -> Callable[[], Any]:
+    """The protocol factory of one listener: a ``kind`` session per connection, within
+    ``settings.limits`` (counted for this listener alone), ended by ``gate``'s drain."""
+    loop = asyncio.get_running_loop()
+    count = SessionCount(settings.limits)
     _AcceptErrors.install(loop)
 
     def session() -> SMTP:
-        return _IntakeSMTP(
+        return kind(
             handler,
             count=count,
             data_size_limit=settings.max_message_size,
             hostname=settings.hostname,
             ident="ticketd",
             tls_context=tls,
+            xforward=xforward,
             loop=loop,
         )
 
     def factory() -> Any:
         return gate.protocol(session)
 
-    server = await loop.create_server(factory, host=settings.host, port=settings.port)
-    log.info("SMTP intake listening on %s:%d", settings.host, settings.port)
-    return server
+    return factory
 
 
 _OTHER_DESCRIPTORS = 256  # database pool, spool files, IMAP, HTTP, workers' pipes: generous

@@ -417,5 +417,8 @@ def resolve_paths(config: Config, base: Path) -> Config:
                     "spool_dir": _absolute(base, config.smtp.spool_dir),
                 }
             ),
+            "lmtp": config.lmtp.model_copy(
+                update={"socket": _absolute(base, config.lmtp.socket) if config.lmtp.socket else ""}
+            ),
         }
     )

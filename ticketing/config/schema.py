@@ -27,6 +27,7 @@ __all__ = [
     "DatabaseConfig",
     "ImapConfig",
     "IntakeConfig",
+    "LmtpConfig",
     "LoggingConfig",
     "MailboxConfig",
     "OutboundConfig",
@@ -81,6 +82,16 @@ class SmtpConfig(_Section):
     max_sessions_per_client: Annotated[StrictInt, Field(ge=1, le=100_000)] = 20
     idle_timeout_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
     session_max_seconds: Annotated[StrictInt, Field(ge=10, le=86_400)] = 900
+
+
+class LmtpConfig(_Section):
+    """LMTP intake (Postfix's ``lmtp:`` transport, ``ticketd ingest``): the SMTP intake's
+    delivery, limits and drain, spoken as RFC 2033 (``mailer/lmtp_server.py``)."""
+
+    # A Unix socket (mode 0660; relative to the config file's folder); "": none.
+    socket: StrictStr = "var/lmtp.sock"
+    host: StrictStr = ""  # a TCP listener's address; "": none
+    port: Port = 2424
 
 
 class OutboundConfig(_Section):
@@ -237,6 +248,7 @@ class Config(_Section):
 
     database: DatabaseConfig = DatabaseConfig()
     smtp: SmtpConfig = SmtpConfig()
+    lmtp: LmtpConfig = LmtpConfig()
     outbound: OutboundConfig = OutboundConfig()
     security: SecurityConfig = SecurityConfig()
     intake: IntakeConfig = IntakeConfig()

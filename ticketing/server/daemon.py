@@ -4,7 +4,7 @@
     Daemon.run(shutdown_trigger)    run them all until the trigger returns, then stop them
 
 ``run`` owns every background loop in one ``asyncio.TaskGroup`` (as
-hypercorn's ``worker_serve`` does): the SMTP server (aiosmtpd, on the loop),
+hypercorn's ``worker_serve`` does): the SMTP and LMTP servers (aiosmtpd, on the loop),
 the outbox dispatcher (woken after each commit) and one thread per IMAP mailbox.
 The timed jobs — the SLA sweep, the template reload, composing orders a dead
 process left, the quarantine's retention, and (without workers) recording what
@@ -28,9 +28,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 
+from mailer.lmtp_server import SocketListener, start_lmtp_socket, start_lmtp_tcp
 from mailer.recipients import RecipientMap
 from mailer.smtp_server import (
     Delivery,
@@ -91,7 +93,7 @@ def build(config: Config, source: str, engine: Engine) -> Daemon:
     roster); otherwise every part of the daemon, built once."""
     services = _preflight(config, source, engine)
     ops = start_operations(config, source, engine, services.store)
-    return Daemon(config, engine, services, ops)
+    return Daemon(config, engine, services, ops, source)
 
 
 def _preflight(config: Config, source: str, engine: Engine) -> Services:
@@ -137,7 +139,9 @@ class Daemon:
     engine: Engine
     services: Services
     ops: Operations
+    source: str = ""  # the config file: start-up errors name it
     dispatcher: OutboxDispatcher = field(init=False)
+    lmtp: list[SocketListener | asyncio.Server] = field(init=False, default_factory=list)
     pool: WorkerPool | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -184,6 +188,7 @@ class Daemon:
             for poller in pollers:
                 tasks.create_task(_in_thread(polling, poller, stop_threads))
             server = await self._smtp_server(delivery)
+            await self._start_lmtp(delivery)
             log.info(
                 "ticketd ready: mailboxes %s", ", ".join(b.name for b in self.config.mailboxes)
             )
@@ -198,9 +203,10 @@ class Daemon:
 
     async def _stop_intake(self, server: asyncio.Server | None) -> None:
         await self.ops.drain_smtp()
-        if server is not None:
-            server.close()
-            await server.wait_closed()
+        for listener in [server, *self.lmtp]:  # an LMTP socket file is removed
+            if listener is not None:
+                listener.close()
+                await listener.wait_closed()
         if self.pool is not None:
             grace = float(self.config.smtp.shutdown_grace_seconds)
             await asyncio.to_thread(self.pool.stop, grace)
@@ -239,6 +245,29 @@ class Daemon:
             raise SmtpListenError(f"cannot receive SMTP on {where}: {why}") from None
         self.ops.smtp_started()
         return server
+
+    async def _start_lmtp(self, delivery: Delivery) -> None:
+        """``[lmtp]``: the SMTP intake's delivery, limits, reserve and drain, spoken as
+        LMTP on a Unix socket and/or a TCP port (``self.lmtp``, closed with the SMTP server)."""
+        config, lmtp = self.config, self.config.lmtp
+        recipients = RecipientMap((box.name, box.address) for box in config.mailboxes)
+        handler = IntakeHandler(recipients, delivery, self.ops.state.reserve)
+        settings, gate = _smtp_settings(config), self.ops.gate
+        if lmtp.socket:
+            try:
+                listener = await start_lmtp_socket(Path(lmtp.socket), settings, handler, gate)
+            except OSError as exc:
+                why = f"cannot listen on {lmtp.socket}: {exc.strerror or exc}"
+                raise ConfigError(self.source, [ConfigProblem("lmtp.socket", why)]) from None
+            self.lmtp.append(listener)
+        if lmtp.host:
+            try:
+                server = await start_lmtp_tcp(lmtp.host, lmtp.port, settings, handler, gate)
+            except OSError as exc:
+                why = os.strerror(exc.errno) if exc.errno else str(exc)  # asyncio's text repeats it
+                problem = ConfigProblem("lmtp", f"cannot listen on {lmtp.host}:{lmtp.port}: {why}")
+                raise ConfigError(self.source, [problem]) from None
+            self.lmtp.append(server)
 
     def _timed_jobs(self) -> list[TimedJob]:
         config, engine, services = self.config, self.engine, self.services
@@ -297,4 +326,5 @@ def _smtp_settings(config: Config) -> SmtpSettings:
             on_refused=count_smtp_refused,
             on_timed_out=count_smtp_timed_out,
         ),
+        xforward_hosts=config.authentication.trusted_hosts,
     )
