@@ -577,6 +577,7 @@ def run_ticketd(
 def serve_forks() -> None:
     """The helper of ``_Forks``: JSON requests in, a line at a time; for each, a child
     forked, and two lines out: its pid, then its exit status once it has ended."""
+    import ticketing.cli.app  # noqa: F401  loaded once here, not in every child
     from ticketing.cli import main
 
     children: dict[int, int] = {}  # pid: request id
