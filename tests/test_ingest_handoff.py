@@ -65,11 +65,16 @@ def test_ingest_hands_the_message_to_the_daemon_without_loading_the_cli(
     with daemon.serve():
         status, said, loaded = _pipe(daemon.config, make_mail(), *trusted)
         assert (status, said, loaded) == (0, "", False)
+        # as a pipe gives it: LF line ends, and longer than one line may be on the wire
+        piped = make_mail(body="My client cannot enroll.\n" * 200).replace(b"\r\n", b"\n")
+        assert len(piped) > 4000
+        status, said, _ = _pipe(daemon.config, piped, *trusted)
+        assert status == 0, said
         outsider = ("--recipient", OURS, "--client-address", "192.0.2.7", "--sender", "")
         status, said, loaded = _pipe(daemon.config, make_mail(), *outsider)
         assert (status, loaded) == (0, False), said
-    first, second = _messages(db_url)
-    assert first[1] == "trusted_host" and second[1] != "trusted_host"
+    first, piped_in, outsiders = _messages(db_url)
+    assert first[1] == piped_in[1] == "trusted_host" and outsiders[1] != "trusted_host"
 
 
 def test_the_daemons_refusals_are_the_pipes_exit_statuses(ticketd: Ticketd, db_url: str) -> None:

@@ -22,6 +22,7 @@ MTA sends it again, and a message already committed is a duplicate, a no-op).
 from __future__ import annotations
 
 import os
+import re
 import smtplib
 import sys
 import tomllib
@@ -33,6 +34,7 @@ __all__ = ["HandOff", "hand_off", "parse_ingest"]
 EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
 DEFAULT_SOCKET = "var/lmtp.sock"  # [lmtp] socket's default (ticketing/config/schema.py)
 _TIMEOUT_SECONDS = 300.0  # the daemon answers after its commit; an MTA's pipe waits longer
+_LINE_ENDS = re.compile(rb"\r\n|\r(?!\n)|\n")
 _VALUED = {"--mailbox", "--recipient", "--client-address", "--helo", "--sender"}
 
 
@@ -224,8 +226,13 @@ def _recipient(client: smtplib.LMTP, address: str, refused: list[tuple[int, byte
 
 
 def _data(client: smtplib.LMTP, raw: bytes, recipients: int) -> int:
-    """DATA, then one reply per accepted recipient (RFC 2033); smtplib reads the first."""
-    code, reply = client.data(raw)
+    """DATA, then one reply per accepted recipient (RFC 2033); smtplib reads the first.
+
+    An MTA's pipe hands over lines ended by LF; on the wire they end in CRLF (smtplib
+    fixes the line ends of text only, never of bytes), or the daemon would read a whole
+    message as one line too long.  The dedup key reads CRLF as LF: a message sent
+    again by the other path is the same message."""
+    code, reply = client.data(_LINE_ENDS.sub(b"\r\n", raw))
     worst = _said(code, reply)
     for _ in range(recipients - 1):
         worst = max(worst, _said(*client.getreply()), key=_severity)
