@@ -6,11 +6,17 @@ takes a second or more of CPU before the message is even read; behind a busy
 Postfix, twenty such processes at once brought a 2-core host to 1 msg/s.  The
 daemon (``ticketd serve``, which must run beside the pipe anyway: it sends the
 replies and keeps the timers) has all of that loaded, and listens for LMTP on
-``[lmtp] socket``.  So this module, which imports only the standard library,
-reads the one key it needs, speaks LMTP to that socket (``XFORWARD`` passes the
-client the MTA names, for SPF) and turns the daemon's reply into the pipe's exit
-status, with the same contract as the slow path (``ticketing/intake/pipe.py``):
-0 recorded, 65 never acceptable, 75 try again later.
+``[lmtp] socket``.  So this module reads the one key it needs, speaks LMTP to
+that socket (``XFORWARD`` passes the client the MTA names, for SPF) and turns
+the daemon's reply into the pipe's exit status, with the same contract as the
+slow path (``ticketing/intake/pipe.py``): 0 recorded, 65 never acceptable, 75
+try again later.
+
+It imports ``os``, ``sys``, ``socket`` and ``tomllib`` and nothing else — not
+``smtplib`` (email, ssl, hmac: half the pipe's CPU), not ``pathlib``, not
+``dataclasses`` — because every millisecond here is paid once a message, in a
+new process, beside an MTA that may run several at once.  The LMTP spoken is
+the little a client needs (RFC 2033, RFC 5321 replies and dot-stuffing).
 
 Whenever it cannot be sure the daemon took the message in its charge — no
 socket, no daemon, a command line it does not know, a config it cannot read —
@@ -22,32 +28,39 @@ MTA sends it again, and a message already committed is a duplicate, a no-op).
 from __future__ import annotations
 
 import os
-import re
-import smtplib
+import socket
 import sys
 import tomllib
-from dataclasses import dataclass
-from pathlib import Path
 
-__all__ = ["HandOff", "hand_off", "parse_ingest"]
+__all__ = ["HandOff", "hand_off", "lmtp_socket", "parse_ingest"]
 
 EX_OK, EX_DATAERR, EX_TEMPFAIL = 0, 65, 75
 DEFAULT_SOCKET = "var/lmtp.sock"  # [lmtp] socket's default (ticketing/config/schema.py)
 _TIMEOUT_SECONDS = 300.0  # the daemon answers after its commit; an MTA's pipe waits longer
-_LINE_ENDS = re.compile(rb"\r\n|\r(?!\n)|\n")
-_VALUED = {"--mailbox", "--recipient", "--client-address", "--helo", "--sender"}
+_VALUED = frozenset({"--mailbox", "--recipient", "--client-address", "--helo", "--sender"})
+_SEVERITY = {EX_OK: 0, EX_DATAERR: 1, EX_TEMPFAIL: 2}
 
 
-@dataclass(frozen=True)
 class HandOff:
     """What the pipe's command line says, when the fast path can take it."""
 
-    config: Path | None
-    source: str
-    recipients: tuple[str, ...]
-    client_address: str | None = None
-    helo: str | None = None
-    sender: str = ""
+    __slots__ = ("client_address", "config", "helo", "recipients", "sender", "source")
+
+    def __init__(
+        self,
+        config: str | None,
+        source: str,
+        recipients: tuple[str, ...],
+        client_address: str | None = None,
+        helo: str | None = None,
+        sender: str = "",
+    ) -> None:
+        self.config = config
+        self.source = source
+        self.recipients = recipients
+        self.client_address = client_address
+        self.helo = helo
+        self.sender = sender
 
 
 def parse_ingest(argv: list[str]) -> HandOff | None:
@@ -83,12 +96,12 @@ def parse_ingest(argv: list[str]) -> HandOff | None:
     )
 
 
-def _global_options(argv: list[str]) -> tuple[Path | None, list[str]]:
+def _global_options(argv: list[str]) -> tuple[str | None, list[str]]:
     """``--config PATH`` before the command (the only global option a pipe passes)."""
     if argv[:1] == ["--config"] and len(argv) > 1:
-        return Path(argv[1]), argv[2:]
+        return argv[1], argv[2:]
     if argv and argv[0].startswith("--config="):
-        return Path(argv[0].partition("=")[2]), argv[1:]
+        return argv[0].partition("=")[2], argv[1:]
     return None, argv
 
 
@@ -97,37 +110,38 @@ def _last(options: dict[str, list[str]], name: str) -> str | None:
     return values[-1] if values else None
 
 
-def lmtp_socket(config: Path | None) -> Path | None:
+def lmtp_socket(config: str | None) -> str | None:
     """The daemon's ``[lmtp] socket`` as ``serve`` resolves it, or ``None`` when the file
     cannot be read here (the slow path will say why) or there is no socket."""
-    path = config or _from_environment()
+    path = config or os.environ.get("TICKETD_CONFIG") or "config.toml"
     try:
-        with path.open("rb") as handle:
+        with open(path, "rb") as handle:
             document = tomllib.load(handle)
     except FileNotFoundError:
         if config is not None or os.environ.get("TICKETD_CONFIG"):
             return None  # a file asked for by name must exist: the slow path says so
-        return _absolute(Path.cwd(), DEFAULT_SOCKET)  # the embedded defaults
+        return _absolute(os.getcwd(), DEFAULT_SOCKET)  # the embedded defaults
     except (OSError, tomllib.TOMLDecodeError):
         return None
     section = document.get("lmtp", {})
     value = section.get("socket", DEFAULT_SOCKET) if isinstance(section, dict) else None
     if not isinstance(value, str) or not value:
         return None
-    return _absolute(path.absolute().parent, value)
+    return _absolute(os.path.dirname(os.path.abspath(path)), value)
 
 
-def _from_environment() -> Path:
-    return Path(os.environ.get("TICKETD_CONFIG") or "config.toml")
-
-
-def _absolute(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
+def _absolute(base: str, value: str) -> str:
+    path = os.path.expanduser(value)
+    return path if os.path.isabs(path) else os.path.join(base, path)
 
 
 class _Declined(Exception):
     """The daemon cannot take this message here: record it in this process instead."""
+
+
+class _Lost(Exception):
+    """The connection failed or said something that is not LMTP, once the message was
+    on its way: the MTA keeps it."""
 
 
 def hand_off(job: HandOff) -> int | None:
@@ -137,63 +151,34 @@ def hand_off(job: HandOff) -> int | None:
     if socket_path is None:
         return None
     try:
-        client = _connect(socket_path)
-    except _Declined:
+        client = _Lmtp.connect(socket_path)
+    except (OSError, _Lost, _Declined):
         return None
     try:
-        _forward_the_client(client, job)
-        raw = _read(job.source)  # only now: once read, stdin is not there for the slow path
-    except _Declined:
-        _quit(client)
-        return None
-    except OSError as exc:
-        _quit(client)
-        return None if job.source != "-" else _lost(exc)
-    try:
-        return _deliver(client, job, raw)
+        try:
+            _forward_the_client(client, job)
+            raw = _read(job.source)  # only now: once read, stdin is not there for the slow path
+        except (_Declined, _Lost):
+            return None
+        except OSError as exc:
+            return None if job.source != "-" else _lost(exc)
+        try:
+            return _deliver(client, job, raw)
+        except (OSError, _Lost) as exc:
+            return _lost(exc)
     finally:
-        _quit(client)
+        client.quit()
 
 
 def _read(source: str) -> bytes:
     """The message; a file that cannot be read is the slow path's to report."""
     if source == "-":
         return sys.stdin.buffer.read()
-    return Path(source).read_bytes()
+    with open(source, "rb") as handle:
+        return handle.read()
 
 
-def _connect(socket_path: Path) -> smtplib.LMTP:
-    client = smtplib.LMTP(timeout=_TIMEOUT_SECONDS)
-    try:
-        greeting, _ = client.connect(str(socket_path))
-        code, _ = client.ehlo() if greeting == 220 else (greeting, b"")  # LHLO
-    except (OSError, smtplib.SMTPException):
-        client.close()
-        raise _Declined from None
-    if code != 250:
-        client.close()
-        raise _Declined
-    return client
-
-
-def _deliver(client: smtplib.LMTP, job: HandOff, raw: bytes) -> int:
-    """The envelope, then DATA: the worst of the per-recipient replies decides."""
-    try:
-        code, reply = client.mail(job.sender)
-        if code != 250:
-            return _said(code, reply)
-        refused: list[tuple[int, bytes]] = []
-        accepted = [a for a in job.recipients if _recipient(client, a, refused)]
-        if not accepted:
-            return _said(*refused[0])
-        return _data(client, raw, len(accepted))
-    except smtplib.SMTPResponseException as exc:  # DATA refused before the message
-        return _said(exc.smtp_code, exc.smtp_error)
-    except (OSError, smtplib.SMTPException) as exc:
-        return _lost(exc)
-
-
-def _forward_the_client(client: smtplib.LMTP, job: HandOff) -> None:
+def _forward_the_client(client: _Lmtp, job: HandOff) -> None:
     """``XFORWARD`` the client the MTA names; without it the daemon would judge the
     message as from nobody in particular (no SPF), so a daemon that does not offer it
     to us is declined."""
@@ -202,13 +187,9 @@ def _forward_the_client(client: smtplib.LMTP, job: HandOff) -> None:
         attributes.append(f"HELO={_xtext(job.helo)}")
     if not attributes:
         return
-    if not client.has_extn("xforward"):
+    if "XFORWARD" not in client.extensions:
         raise _Declined
-    try:
-        code, _ = client.docmd("XFORWARD", " ".join(attributes))
-    except (OSError, smtplib.SMTPException):
-        raise _Declined from None
-    if code != 250:
+    if client.command(f"XFORWARD {' '.join(attributes)}")[0] != 250:
         raise _Declined
 
 
@@ -217,39 +198,36 @@ def _xtext(value: str) -> str:
     return "".join(f"+{ord(c):02X}" if c in "+=" or not 33 <= ord(c) <= 126 else c for c in value)
 
 
-def _recipient(client: smtplib.LMTP, address: str, refused: list[tuple[int, bytes]]) -> bool:
-    code, reply = client.rcpt(address)
-    if code in (250, 251):
-        return True
-    refused.append((code, reply))
-    return False
-
-
-def _data(client: smtplib.LMTP, raw: bytes, recipients: int) -> int:
-    """DATA, then one reply per accepted recipient (RFC 2033); smtplib reads the first.
-
-    An MTA's pipe hands over lines ended by LF; on the wire they end in CRLF (smtplib
-    fixes the line ends of text only, never of bytes), or the daemon would read a whole
-    message as one line too long.  The dedup key reads CRLF as LF: a message sent
-    again by the other path is the same message."""
-    code, reply = client.data(_LINE_ENDS.sub(b"\r\n", raw))
-    worst = _said(code, reply)
-    for _ in range(recipients - 1):
-        worst = max(worst, _said(*client.getreply()), key=_severity)
+def _deliver(client: _Lmtp, job: HandOff, raw: bytes) -> int:
+    """The envelope, then DATA: the worst of the per-recipient replies decides."""
+    code, text = client.command(f"MAIL FROM:<{job.sender}>")
+    if code != 250:
+        return _said(code, text)
+    refused: list[tuple[int, str]] = []
+    accepted = 0
+    for address in job.recipients:
+        code, text = client.command(f"RCPT TO:<{address}>")
+        if code in (250, 251):
+            accepted += 1
+        else:
+            refused.append((code, text))
+    if not accepted:
+        return _said(*refused[0])
+    code, text = client.command("DATA")
+    if code != 354:
+        return _said(code, text)
+    client.send_message(raw)
+    worst = EX_OK
+    for _ in range(accepted):  # one reply per accepted recipient (RFC 2033 §4.2)
+        worst = max(worst, _said(*client.reply()), key=_SEVERITY.__getitem__)
     return worst
 
 
-def _severity(status: int) -> int:
-    return {EX_OK: 0, EX_DATAERR: 1, EX_TEMPFAIL: 2}[status]
-
-
-def _said(code: int, reply: bytes | str) -> int:
+def _said(code: int, text: str) -> int:
     """The daemon's reply as the pipe's exit status, with its line on stderr when it is not
     a 250 (the MTA keeps it as the delivery status)."""
     if 200 <= code < 300:
         return EX_OK
-    said = reply.decode("utf-8", "replace") if isinstance(reply, bytes) else reply
-    text = said.replace("\n", " ")
     if 500 <= code < 600:
         print(f"ticketd: rejected: {code} {text}", file=sys.stderr)
         return EX_DATAERR
@@ -259,13 +237,73 @@ def _said(code: int, reply: bytes | str) -> int:
 
 def _lost(error: Exception) -> int:
     """Connection or input lost midway: the MTA keeps the message and tries again."""
-    why = error.strerror if isinstance(error, OSError) and error.strerror else type(error).__name__
-    print(f"ticketd: temporary failure: {why}", file=sys.stderr)
+    why = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    print(f"ticketd: temporary failure: {why or type(error).__name__}", file=sys.stderr)
     return EX_TEMPFAIL
 
 
-def _quit(client: smtplib.LMTP) -> None:
-    try:
-        client.quit()
-    except (OSError, smtplib.SMTPException):
-        client.close()
+class _Lmtp:
+    """An LMTP client session on a Unix socket: commands, replies, a message."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._file = sock.makefile("rb")
+        self.extensions: set[str] = set()
+
+    @classmethod
+    def connect(cls, path: str) -> _Lmtp:
+        """Connected and greeted (LHLO); ``_Declined`` when the daemon is not taking mail."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(_TIMEOUT_SECONDS)
+        try:
+            sock.connect(path)
+        except OSError:
+            sock.close()
+            raise
+        client = cls(sock)
+        if client.reply()[0] != 220:
+            client.quit()
+            raise _Declined
+        code, text = client.command(f"LHLO {socket.gethostname() or 'localhost'}")
+        if code != 250:
+            client.quit()
+            raise _Declined
+        client.extensions = {line.split(" ", 1)[0].upper() for line in text.split("\n")}
+        return client
+
+    def command(self, line: str) -> tuple[int, str]:
+        self._sock.sendall(line.encode("utf-8", "surrogateescape") + b"\r\n")
+        return self.reply()
+
+    def reply(self) -> tuple[int, str]:
+        """One reply, its lines' texts joined by newlines (RFC 5321 §4.2)."""
+        lines: list[str] = []
+        while True:
+            line = self._file.readline(4096)
+            if len(line) < 4 or not line[:3].isdigit() or line[3:4] not in (b" ", b"-"):
+                raise _Lost("the daemon's reply is not LMTP" if line else "connection closed")
+            lines.append(line[4:].decode("utf-8", "replace").rstrip("\r\n"))
+            if line[3:4] == b" ":
+                return int(line[:3]), "\n".join(lines)
+
+    def send_message(self, raw: bytes) -> None:
+        """The message, each line ended by CRLF and dot-stuffed, then the final dot.
+
+        An MTA's pipe hands over lines ended by LF; on the wire they end in CRLF, or the
+        daemon would read a whole message as one line too long.  The dedup key reads CRLF
+        as LF: a message sent again by the other path is the same message."""
+        lines = raw.replace(b"\r\n", b"\n").split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        stuffed = (b"." + line if line.startswith(b".") else line for line in lines)
+        self._sock.sendall(b"".join(line + b"\r\n" for line in stuffed) + b".\r\n")
+
+    def quit(self) -> None:
+        try:
+            self._sock.sendall(b"QUIT\r\n")
+            self._file.readline(4096)
+        except OSError:
+            pass
+        finally:
+            self._file.close()
+            self._sock.close()
