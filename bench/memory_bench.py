@@ -3,7 +3,7 @@
     .venv/bin/python bench/memory_bench.py                     # 25 MB text body, then attachment
     .venv/bin/python bench/memory_bench.py --kind text --size-mb 25
     .venv/bin/python bench/memory_bench.py --via ingest        # ``ticketd ingest`` instead
-    .venv/bin/python bench/memory_bench.py --workers 2         # spooled, recorded by a worker
+    .venv/bin/python bench/memory_bench.py --workers auto      # recorded by a worker, as shipped
 
 ``--via serve`` (the default) starts a real ``ticketd serve`` (fresh SQLite database,
 embedded default mailboxes and PII policies), sends one small message to warm it up,
@@ -13,8 +13,9 @@ reads ``VmRSS`` from ``/proc/PID/status``, sends the big message over SMTP and r
 ``getrusage(RUSAGE_CHILDREN)``: the largest child so far, so with ``--kind both`` the
 second figure holds only when it is above the first (run one kind per invocation to be
 sure). Each kind of message gets its own daemon, so a ``serve`` peak belongs to one message.
-With ``--workers N`` the 250 comes from the spool; the peak is read once a worker has
-recorded the message, for the daemon and each worker: ``peak_mib`` is the largest.
+With ``--workers N`` (or ``auto``, as shipped) a worker process records the message; the
+peak is read once it has, for the daemon and each worker: ``peak_mib`` is the largest,
+``total_peak_mib`` their sum (every process at its own peak: an upper bound of the whole).
 
 Kinds: ``text`` is a plain-text body of producer sentences (what the PII guard scans);
 ``attachment`` is a short body and a base64 PDF-like attachment (stored or dropped, never
@@ -49,6 +50,7 @@ from smtp_bench import (
     running,
     stored,
     ticketd,
+    workers_option,
 )
 
 HEADERS = (
@@ -110,7 +112,7 @@ def smtp_send(port: int, raw: bytes, timeout: float) -> tuple[int, str, float]:
     return code, reply.decode(errors="replace")[:80], time.perf_counter() - start
 
 
-def via_serve(folder: Path, raw: bytes, timeout: float, workers: int = 0) -> dict[str, Any]:
+def via_serve(folder: Path, raw: bytes, timeout: float, workers: int | str = 0) -> dict[str, Any]:
     port = free_port()
     url = f"sqlite:///{folder / 'memory.db'}"
     config = prepare(folder, url, port, 10, workers)
@@ -121,7 +123,7 @@ def via_serve(folder: Path, raw: bytes, timeout: float, workers: int = 0) -> dic
         before = proc_status(proc.pid)
         started = time.perf_counter()
         code, reply, _ = smtp_send(port, raw, timeout)
-        if workers:  # the 250 came from the spool: a worker records it now
+        if workers:  # a worker recorded it (or records it now, with a spool)
             _wait_recorded(url, 2, timeout)
         seconds = time.perf_counter() - started
         peaks = {pid: proc_status(pid) for pid in process_family(proc.pid)}
@@ -136,6 +138,7 @@ def via_serve(folder: Path, raw: bytes, timeout: float, workers: int = 0) -> dic
     if workers:
         result["daemon_peak_mib"] = peaks[proc.pid]["VmHWM"]
         result["worker_peaks_mib"] = [p["VmHWM"] for pid, p in peaks.items() if pid != proc.pid]
+        result["total_peak_mib"] = sum(p["VmHWM"] for p in peaks.values())
     return result
 
 
@@ -175,7 +178,10 @@ def main() -> None:
     parser.add_argument("--via", choices=("serve", "ingest"), default="serve")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument(
-        "--workers", type=int, default=0, help="[smtp] workers of the daemon (serve only)"
+        "--workers",
+        type=workers_option,
+        default=0,
+        help='[smtp] workers of the daemon (serve only): N or "auto"',
     )
     args = parser.parse_args()
     signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -17,10 +17,10 @@ producer comes near the loop ceiling (``stored`` counts the outbox rows).
 Latency is measured from the moment the client has written the final ``CRLF.CRLF``
 to the moment the DATA reply arrives. Two throughputs: SMTP (messages answered over the
 wall time of the sending phase) and *end to end* (messages over the time from the first
-send until the last one is recorded in the database: with ``--workers`` ≥ 1 the 250
-comes once a message is spooled, and the workers may still be busy). A warm-up that is
-not counted comes first. ``--workers 0`` measures the daemon recording each message
-before its 250.
+send until the last one is recorded in the database: with ``--spool`` the 250 comes
+once a message is spooled, and the workers may still be busy). A warm-up that is not
+counted comes first. ``--workers auto`` (the default, as shipped) measures worker
+processes recording each message before its 250, ``--workers 0`` the daemon itself.
 """
 
 from __future__ import annotations
@@ -328,13 +328,19 @@ def database(target: str, folder: Path) -> Iterator[str]:
 
 
 def write_config(
-    folder: Path, url: str, port: int, name: str = "config.toml", workers: int = 0
+    folder: Path,
+    url: str,
+    port: int,
+    name: str = "config.toml",
+    workers: int | str = 0,
+    spool: bool = False,
 ) -> Path:
     config = folder / name
     # all the clients connect from 127.0.0.1: more than max_sessions_per_client lets in;
     # and each producer escalates more often in a run than the hourly abuse limit allows
     config.write_text(
-        f'[database]\nurl = "{url}"\n[smtp]\nport = {port}\nworkers = {workers}\n'
+        f'[database]\nurl = "{url}"\n[smtp]\nport = {port}\nworkers = {_toml(workers)}\n'
+        f"spool = {'true' if spool else 'false'}\n"
         f'spool_dir = "{folder / ("spool-" + name)}"\nmax_sessions_per_client = 1000\n'
         f'[outbound]\nmaildir = "{folder / "sent"}"\n'
         "[limits]\nnew_incidents_per_sender_hour = 1000000\n",
@@ -343,7 +349,11 @@ def write_config(
     return config
 
 
-def prepare(folder: Path, url: str, port: int, producers: int, workers: int = 0) -> Path:
+def _toml(workers: int | str) -> str:
+    return f'"{workers}"' if isinstance(workers, str) else str(workers)
+
+
+def prepare(folder: Path, url: str, port: int, producers: int, workers: int | str = 0) -> Path:
     """Config, schema and roster, through the real command line."""
     config = write_config(folder, url, port, workers=workers)
     roster = folder / "roster.csv"
@@ -398,12 +408,14 @@ def summary(name: str, out: Results, seconds: float) -> dict[str, Any]:
 
 
 @contextmanager
-def daemons(folder: Path, url: str, ports: list[int], workers: int) -> Iterator[list[int]]:
+def daemons(
+    folder: Path, url: str, ports: list[int], workers: int | str, spool: bool = False
+) -> Iterator[list[int]]:
     """One ``ticketd serve`` per port, all on the same database."""
     with ExitStack() as stack:
         pids = []
         for i, port in enumerate(ports):
-            config = write_config(folder, url, port, f"config{i}.toml", workers)
+            config = write_config(folder, url, port, f"config{i}.toml", workers, spool)
             log = folder / f"serve{i}.log"
             pids.append(stack.enter_context(running(ticketd(config, "serve"), port, log)).pid)
         yield pids
@@ -474,7 +486,7 @@ def bench_daemon(args: argparse.Namespace, folder: Path, roster: list[Producer])
     ports = [free_port() for _ in range(args.instances)]
     with database(args.db, folder) as url:
         prepare(folder, url, ports[0], len(roster))
-        with daemons(folder, url, ports, args.workers) as pids:
+        with daemons(folder, url, ports, args.workers, args.spool) as pids:
             load(ports, roster, args.clients, args.warmup)
             wait_recorded(url, args.warmup)
             learn_incidents(url, roster)
@@ -485,7 +497,8 @@ def bench_daemon(args: argparse.Namespace, folder: Path, roster: list[Producer])
             cpu = cpu_seconds(pids) - cpu
             time.sleep(2)  # let the outbox dispatcher catch up before counting
         kind = args.db.split(":")[0]
-        mode = f"{args.workers} workers" if args.workers else "in-process"
+        spooled = ", spooled" if args.spool else ""
+        mode = f"{args.workers} workers{spooled}" if args.workers else "in-process"
         result = summary(f"ticketd ({kind}, {args.instances} daemon, {mode})", out, seconds)
         result["recorded_seconds"] = round(done, 2)
         result["recorded_per_second"] = round(out.codes[250] / done, 1)
@@ -525,6 +538,10 @@ def bench_sink(args: argparse.Namespace, folder: Path, roster: list[Producer]) -
     return summary("aiosmtpd sink (floor)", out, seconds)
 
 
+def workers_option(value: str) -> int | str:
+    return value if value == "auto" else int(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", default="sqlite", help="sqlite, or a PostgreSQL server URL")
@@ -536,7 +553,13 @@ def main() -> None:
         "--instances", type=int, default=1, help="daemons on one database, clients spread over them"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="[smtp] workers (0: record before the 250)"
+        "--workers",
+        type=workers_option,
+        default="auto",
+        help='[smtp] workers: "auto" (the shipped default), N, or 0 (the daemon itself)',
+    )
+    parser.add_argument(
+        "--spool", action="store_true", help="[smtp] spool = true: 250 once spooled"
     )
     parser.add_argument("--no-sink", action="store_true", help="skip the aiosmtpd floor")
     parser.add_argument("--json", action="store_true")

@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import threading
 import time
+import tomllib
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,11 +23,12 @@ from typing import Any
 
 import psycopg
 import pytest
+import tomli_w
 import trustme
 from sqlalchemy.engine import Engine, make_url
 
 from tests.builders import RecordedReplies, Sink, TlsFiles
-from tests.daemon import DaemonSetup, Ticketd, daemon_config, free_port
+from tests.daemon import TEST_WORKERS, DaemonSetup, Ticketd, daemon_config, free_port
 from tests.dns_server import AuthDns
 from tests.dovecot import DovecotServer, dovecot_binary
 from ticketing.config import DatabaseConfig
@@ -554,9 +556,16 @@ def run_cli(capsys: pytest.CaptureFixture[str]) -> RunCli:
 
 
 def write_config(directory: Path, db_url: str, extra: str = "") -> Path:
-    """A config file in ``directory`` that points at ``db_url``; ``extra`` is appended."""
+    """A config file in ``directory`` that points at ``db_url``, with ``extra`` (TOML)
+    merged in; no worker processes unless ``extra`` asks for them (``TEST_WORKERS``)."""
     path = directory / "config.toml"
-    path.write_text(f'[database]\nurl = "{db_url}"\n{extra}', encoding="utf-8")
+    merged: dict[str, Any] = {"database": {"url": db_url}, "smtp": dict(TEST_WORKERS)}
+    for table, values in tomllib.loads(extra).items():
+        if isinstance(values, dict) and isinstance(merged.get(table), dict):
+            merged[table].update(values)
+        else:
+            merged[table] = values
+    path.write_text(tomli_w.dumps(merged), encoding="utf-8")
     return path
 
 

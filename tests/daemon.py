@@ -44,6 +44,12 @@ from ticketing.store.db import create_db_engine
 SECRET_ENV = {"TICKETD_TOKEN_SECRET": "t" * 40}
 
 
+# The shipped default runs a worker process a core (``[smtp] workers = "auto"``), and each
+# costs a second of CPU to start: the tests' daemons record mail themselves unless a test
+# asks for workers.  tests/journeys/test_shipped_default.py plays the default as shipped.
+TEST_WORKERS = {"workers": 0}
+
+
 # Load tests send hundreds of new escalations from a handful of senders in seconds:
 # past [limits] new_incidents_per_sender_hour they would be held back as abuse.
 UNLIMITED_INCIDENTS = "[limits]\nnew_incidents_per_sender_hour = 1000000\n"
@@ -239,7 +245,7 @@ def daemon_config(path: Path, db_url: str, port: int, *sections: str) -> Path:
     """Write the config ``path`` of a daemon on ``db_url`` that listens for SMTP on ``port``:
     ``[database] url`` and ``[smtp] port``, then ``sections`` (TOML texts, merged in order:
     tables merge key by key, a later value replaces an earlier one)."""
-    merged: dict[str, Any] = {"database": {"url": db_url}, "smtp": {"port": port}}
+    merged: dict[str, Any] = {"database": {"url": db_url}, "smtp": {"port": port, **TEST_WORKERS}}
     for text in sections:
         parsed = tomllib.loads(text)
         for table, key, argument in (("database", "url", "db_url"), ("smtp", "port", "port")):

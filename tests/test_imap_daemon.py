@@ -1,5 +1,6 @@
 """``ticketd serve`` reading a shared mailbox on a real Dovecot: 500 messages once
-each through SIGKILLs, and a Dovecot restart in the middle of a run."""
+each through SIGKILLs (judged in the poller's thread, or by worker processes), a
+SIGTERM while the workers hold a batch, and a Dovecot restart in the middle of a run."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import random
 import signal
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,9 +22,11 @@ from tests.daemon import (
     DaemonSetup,
     ForkedProcess,
     Ticketd,
+    free_port,
     import_roster,
     start_ticketd,
     wait_for_port,
+    wait_until,
 )
 from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session, shared_mailbox_toml
 from tests.mail import make_mail
@@ -40,6 +44,11 @@ def _mailbox(dovecot: DovecotServer, user: str) -> str:
     return shared_mailbox_toml(
         dovecot, user, "poll_interval = 1\nbatch_size = 25\nreconnect_max_seconds = 2\n"
     )
+
+
+def _workers(count: int) -> str:
+    """``[smtp] workers``: 0, the poller judges in its thread; N, N worker processes do."""
+    return f'[smtp]\nworkers = {count}\nspool_dir = "spool"\n'
 
 
 class Daemon:
@@ -99,10 +108,19 @@ def _append_all(dovecot: DovecotServer, user: str, count: int, pause: float) -> 
             time.sleep(pause)
 
 
+@pytest.mark.parametrize(
+    "workers",
+    [pytest.param(0, id="in-thread"), pytest.param(2, id="workers", marks=pytest.mark.slow)],
+)
 def test_500_messages_recorded_once_each_through_five_sigkills(
-    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path, ticketd: Ticketd
+    dovecot: DovecotServer,
+    imap_user: str,
+    db_url: str,
+    tmp_path: Path,
+    ticketd: Ticketd,
+    workers: int,
 ) -> None:
-    setup = ticketd(_mailbox(dovecot, imap_user))
+    setup = ticketd(_mailbox(dovecot, imap_user), _workers(workers))
     import_roster(setup.config, tmp_path)
     daemon = Daemon(setup)
     daemon.start()
@@ -126,6 +144,47 @@ def test_500_messages_recorded_once_each_through_five_sigkills(
         producer.join()
         daemon.stop()
     assert _recorded(db_url) == (500, 500)
+
+
+def _received_imap(http_port: int) -> str:
+    body = urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics").read().decode()
+    return next((line for line in body.splitlines() if line.startswith(_RECEIVED_IMAP)), "none")
+
+
+_RECEIVED_IMAP = 'ticketd_messages_received_total{source="imap"}'
+
+
+def test_workers_record_the_mailbox_and_sigterm_waits_for_the_batch_in_their_hands(
+    dovecot: DovecotServer, imap_user: str, db_url: str, tmp_path: Path, ticketd: Ticketd
+) -> None:
+    """With workers, /metrics counts IMAP mail they recorded; a SIGTERM while they hold a
+    poller's batch stops the daemon at once (exit 0): the poller finishes or abandons its
+    batch before the pool stops, and what stayed in the inbox is recorded after the start."""
+    http = free_port()
+    setup = ticketd(
+        _mailbox(dovecot, imap_user), _workers(2), f"[observability]\nhttp_port = {http}\n"
+    )
+    import_roster(setup.config, tmp_path)
+    daemon = Daemon(setup)
+    daemon.start()
+    try:
+        _append_all(dovecot, imap_user, 40, 0)
+        with inbox_session(dovecot, imap_user) as client:
+            _wait_settled(client, db_url, 40)
+        assert _received_imap(http) == f"{_RECEIVED_IMAP} 40.0"
+        _append_all(dovecot, imap_user, 200, 0)
+        assert wait_until(lambda: _recorded(db_url)[0] > 60, 60)  # the workers are busy
+        stopping = time.monotonic()
+        daemon.stop()  # exit 0 within 30 s, or it fails here
+        assert time.monotonic() - stopping < 15
+        daemon.start()
+        with inbox_session(dovecot, imap_user) as client:
+            _wait_settled(client, db_url, 240)
+            assert folder_count(client, "Desk") == 240
+            assert folder_count(client, "ticketd.quarantine") == 0
+    finally:
+        daemon.stop()
+    assert _recorded(db_url) == (240, 240)
 
 
 def test_the_poller_carries_on_after_dovecot_restarts(

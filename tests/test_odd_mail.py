@@ -362,11 +362,12 @@ def test_any_huge_header_is_parsed_in_bounded_time(shape: str) -> None:
 
 
 @pytest.mark.ticketd('[intake]\nunknown_senders = "accept"\n')
-@pytest.mark.parametrize("workers", [0, 1])
+@pytest.mark.parametrize("intake", ["workers = 0", "workers = 1", "workers = 1\nspool = true"])
 def test_the_smtp_front_reads_odd_mail_as_the_pipeline_does(
-    db_url: str, ticketd: Ticketd, workers: int
+    db_url: str, ticketd: Ticketd, intake: str
 ) -> None:
-    daemon = ticketd(f'[smtp]\nworkers = {workers}\nspool_dir = "spool"\n')
+    """In the daemon, in a worker before the 250, or spooled: the same answers."""
+    daemon = ticketd(f'[smtp]\n{intake}\nspool_dir = "spool"\n')
     with daemon.serve():
         assert daemon.send(b"\r\n" + BOM + make_mail())[0] == 250
         assert daemon.send(b"\r\n\r\nDear desk, no header here.\r\n") == (

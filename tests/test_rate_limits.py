@@ -272,7 +272,7 @@ def test_a_workers_hold_back_reaches_the_daemons_metrics(
     http = free_port()
     (tmp_path / "var").mkdir()
     daemon = ticketd(
-        '[smtp]\nworkers = 1\nspool_dir = "spool"\n',
+        '[smtp]\nworkers = 1\nspool = true\nspool_dir = "spool"\n',
         "[limits]\nunknown_sender_replies_day = 0\n",
         f"[observability]\nhttp_port = {http}\n",
     )

@@ -185,7 +185,7 @@ def test_unfinished_messages_are_counted_and_removed_at_start(
 ) -> None:
     """What sessions killed before their 250 left in ``tmp/`` shows in ``ticketd status``,
     and the daemon removes it when it starts; what waits in ``new/`` is recorded."""
-    daemon = ticketd('[smtp]\nworkers = 1\nspool_dir = "spool"\n')
+    daemon = ticketd('[smtp]\nworkers = 1\nspool = true\nspool_dir = "spool"\n')
     spool = Spool(daemon.config.parent / "spool")
     spool.create()
     for name in ("00000000000000000001-aaaa.0", "00000000000000000002-bbbb.0"):

@@ -29,7 +29,7 @@ from .mail import make_mail
 pytestmark = pytest.mark.ticketd(
     '[intake]\nunknown_senders = "accept"\n',
     UNLIMITED_INCIDENTS,
-    '[smtp]\nworkers = 2\nspool_dir = "spool"\n',
+    '[smtp]\nworkers = 2\nspool = true\nspool_dir = "spool"\n',
     '[outbound]\nmaildir = "sent"\npoll_interval_seconds = 1\n',
 )
 

@@ -142,7 +142,9 @@ def test_the_imap_folders_and_how_far_they_are_read(
 
 
 def test_the_spool_of_this_host(run_cli: RunCli, db_url: str, tmp_path: Path) -> None:
-    config = write_config(tmp_path, db_url, '[smtp]\nworkers = 2\nspool_dir = "spool"\n')
+    config = write_config(
+        tmp_path, db_url, '[smtp]\nworkers = 2\nspool = true\nspool_dir = "spool"\n'
+    )
     spool = Spool(tmp_path / "spool")
     spool.create()
     inbound = InboundEnvelope(
@@ -184,7 +186,9 @@ def test_the_free_space_the_smtp_front_watches(run_cli: RunCli, tmp_path: Path) 
     beyond = shutil.disk_usage(tmp_path).total + 1  # more than the disk could ever free
     for reserve, below in ((beyond, True), (0, False)):
         config = write_config(
-            tmp_path, url, f'[smtp]\nworkers = 1\nspool_dir = "spool"\nmin_free_space = {reserve}\n'
+            tmp_path,
+            url,
+            f'[smtp]\nworkers = 1\nspool = true\nspool_dir = "spool"\nmin_free_space = {reserve}\n',
         )
         storage = status(run_cli, config)["storage"]
         assert isinstance(storage, list)

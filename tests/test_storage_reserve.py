@@ -31,7 +31,7 @@ def test_the_reserve_watches_the_spool_with_workers_and_a_sqlite_database(
 ) -> None:
     sqlite = f"sqlite:///{tmp_path / 'db' / 'ticketd.db'}"
     postgres = "postgresql+psycopg://ticketd@db.example/ticketd"
-    spooling = f'workers = 2\nspool_dir = "{tmp_path / "spool"}"\n'
+    spooling = f'workers = 2\nspool = true\nspool_dir = "{tmp_path / "spool"}"\n'
     assert _reserve(tmp_path, sqlite, spooling).paths == (tmp_path / "spool", tmp_path / "db")
     assert _reserve(tmp_path, sqlite, "workers = 0\n").paths == (tmp_path / "db",)
     assert _reserve(tmp_path, postgres, "workers = 0\n").paths == ()

@@ -481,13 +481,15 @@ def roster_csv(producers: Sequence[Producer]) -> str:
 
 def desk_config(folder: Path, db_url: str, port: int, nameserver: str, imap: str = "") -> Path:
     """The journeys' configuration: SMTP on ``port``, replies into ``folder/sent``, sender
-    authentication against the private DNS at ``nameserver``."""
+    authentication against the private DNS at ``nameserver``; worker processes as shipped
+    (a worker a core, each message answered once a worker has committed it)."""
     return write_config(
         folder,
         db_url,
         f"""
 [smtp]
 port = {port}
+workers = "auto"
 [outbound]
 transport = "maildir"
 maildir = "{folder / "sent"}"
@@ -608,6 +610,7 @@ class CommandLine:
 
 def serve_commands() -> None:
     """The helper of ``CommandLine``: one JSON request a line in, one exit status out."""
+    import ticketing.cli.app  # noqa: F401  loaded once here, not in every child
     from ticketing.cli import main
 
     for line in sys.stdin:

@@ -9,6 +9,7 @@ Relative paths are resolved against the config file's folder by the loader.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
@@ -68,9 +69,12 @@ class SmtpConfig(_Section):
     tls_key: StrictStr | None = None
     # SIGTERM: how long SMTP sessions in the middle of a message may take to finish.
     shutdown_grace_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 30
-    # 0: record each message in the daemon and answer 250 after the commit; N: spool it,
-    # answer 250, and let N worker processes record it (``ticketing.intake.workers``).
-    workers: Annotated[StrictInt, Field(ge=0, le=64)] = 0
+    # Worker processes that record SMTP, LMTP and IMAP mail (``ticketing.intake.workers``):
+    # "auto" one a core, N, or 0 (the daemon itself, on one core).  With workers, ``spool``
+    # says when SMTP and LMTP hear 250: false, once a worker has committed the message
+    # (handed over in memory); true, once it is fsynced into the spool.
+    workers: Annotated[StrictInt, Field(ge=0, le=64)] | Literal["auto"] = "auto"
+    spool: StrictBool = False
     spool_dir: NonEmptyStr = "var/spool"
     spool_max_attempts: Annotated[StrictInt, Field(ge=1, le=100)] = 5
     # Bytes kept free under the spool and a SQLite database (``mailer.storage``); 0: none.
@@ -82,6 +86,19 @@ class SmtpConfig(_Section):
     max_sessions_per_client: Annotated[StrictInt, Field(ge=1, le=100_000)] = 20
     idle_timeout_seconds: Annotated[StrictInt, Field(ge=1, le=3600)] = 60
     session_max_seconds: Annotated[StrictInt, Field(ge=10, le=86_400)] = 900
+
+    @property
+    def worker_count(self) -> int:
+        """The worker processes to run: ``workers``, with "auto" the cores this process
+        may run on."""
+        if self.workers == "auto":
+            return min(len(os.sched_getaffinity(0)), 64)
+        return self.workers
+
+    @property
+    def spooled(self) -> bool:
+        """Whether SMTP and LMTP mail is spooled (250 before the commit)."""
+        return self.spool and self.worker_count > 0
 
 
 class LmtpConfig(_Section):

@@ -1,8 +1,9 @@
-"""SMTP intake's deliveries: recorded in the daemon, or spooled for the worker
-processes.  Each speaks the pipeline's verdict (``pipeline/verdict.py``) back as
-an SMTP reply.
+"""SMTP (and LMTP) intake's deliveries: recorded in the daemon (``workers = 0``), by a
+worker process before the answer (``smtp_delivery``, ``worker_delivery``), or spooled
+for the workers (``spool = true``).  Each speaks the pipeline's verdict
+(``pipeline/verdict.py``) back as an SMTP reply.
 
-Recorded in the daemon, a message that fails with a defect is answered 451 (the
+Recorded before the answer, a message that fails with a defect is answered 451 (the
 sender retries) until it has failed ``[intake] defect_attempts`` times, counted
 by its bytes; then 554 5.6.0, and the sender's queue moves on.  Only while other
 mail is getting through, though: a defect every message meets is an outage."""
@@ -22,6 +23,7 @@ from mailer.storage import INSUFFICIENT_STORAGE, StorageReserve
 from ticketing.config import Config
 from ticketing.errors import PermanentRejection
 from ticketing.intake.attempts import DefectCounts
+from ticketing.intake.handoff import BatchRecorder
 from ticketing.pipeline.limits import check_header_fields, check_size
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import RawMessage
@@ -33,6 +35,7 @@ __all__ = [
     "smtp_delivery",
     "spool_delivery",
     "storage_reserve",
+    "worker_delivery",
 ]
 
 log = logging.getLogger(__name__)
@@ -63,9 +66,31 @@ def smtp_answer(verdict: Verdict) -> str:
 def smtp_delivery(
     pipeline: IntakePipeline, after_commit: Callable[[], None] | None = None
 ) -> Delivery:
-    """The SMTP handler's delivery when the daemon records mail itself (no workers).
+    """The SMTP handler's delivery when the daemon records mail itself (``workers = 0``).
     ``after_commit`` runs once a message is recorded (it wakes the outbox dispatcher)."""
-    defects = DefectCounts(pipeline.config.intake.defect_attempts, others_first=True)
+    return _judged_delivery(pipeline.judge, pipeline.config, after_commit)
+
+
+def worker_delivery(
+    recorder: BatchRecorder, config: Config, after_commit: Callable[[], None] | None = None
+) -> Delivery:
+    """The SMTP handler's delivery with worker processes and no spool: each message is
+    handed to a worker in memory and answered once the worker has committed it (or
+    refused it), so the 250 still means *recorded* and unscreened mail never touches the
+    disk, while the CPU stages of many sessions run on every core."""
+
+    def judge(raw: RawMessage) -> Verdict:
+        return recorder.record([raw])[0]
+
+    return _judged_delivery(judge, config, after_commit)
+
+
+def _judged_delivery(
+    judge: Callable[[RawMessage], Verdict],
+    config: Config,
+    after_commit: Callable[[], None] | None,
+) -> Delivery:
+    defects = DefectCounts(config.intake.defect_attempts, others_first=True)
 
     def deliver(envelope: InboundEnvelope) -> str:
         raw = RawMessage(
@@ -77,7 +102,7 @@ def smtp_delivery(
             peer=envelope.peer or None,
             helo=envelope.helo or None,
         )
-        verdict = pipeline.judge(raw)
+        verdict = judge(raw)
         if verdict.outcome is not None:
             defects.recorded(_key(envelope) if defects else None)
             if after_commit is not None:
@@ -124,9 +149,9 @@ def spool_delivery(config: Config, spool: Spool, submit: Callable[[str], None]) 
 
 
 def storage_reserve(config: Config) -> StorageReserve:
-    """The space SMTP intake keeps free: under the spool it writes (with workers) and
+    """The space SMTP intake keeps free: under the spool it writes (``spool = true``) and
     under a SQLite database, so that queued mail can still be recorded."""
-    paths = [Path(config.smtp.spool_dir)] if config.smtp.workers else []
+    paths = [Path(config.smtp.spool_dir)] if config.smtp.spooled else []
     database = sqlite_file(config.database.url)
     if database is not None:
         paths.append(database.parent)

@@ -13,7 +13,7 @@ untouched; an unexpected error or a crash counts as an attempt, and after
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
@@ -30,6 +30,7 @@ __all__ = [
     "process_claimed",
     "process_claimed_batch",
     "quarantine_exhausted",
+    "record_batch",
     "recover_claims",
 ]
 
@@ -95,14 +96,19 @@ def process_claimed_batch(
             results[index] = read
         else:
             raws[index] = read
-    recorded = pipeline.process_batch(list(raws.values())) if len(raws) > 1 else None
+    recorded = record_batch(pipeline, list(raws.values()))
     for position, index in enumerate(raws):
-        message = claimed[index]
-        if recorded is not None:
-            results[index] = _settle(spool, message, recorded[position], max_attempts)
-        else:
-            results[index] = _settle(spool, message, _process(pipeline, raws[index]), max_attempts)
+        results[index] = _settle(spool, claimed[index], recorded[position], max_attempts)
     return [results[index] for index in range(len(claimed))]
+
+
+def record_batch(pipeline: IntakePipeline, raws: Sequence[RawMessage]) -> list[Outcome | Exception]:
+    """Each of ``raws`` recorded, with one commit when there are several
+    (``IntakePipeline.process_batch``): per message its outcome or its exception.  The
+    spool's batches and the IMAP pollers' (``intake/handoff.py``) are recorded here."""
+    if len(raws) > 1:
+        return pipeline.process_batch(raws)
+    return [_process(pipeline, raw) for raw in raws]
 
 
 def _process(pipeline: IntakePipeline, raw: RawMessage) -> Outcome | Exception:

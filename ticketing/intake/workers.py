@@ -1,4 +1,5 @@
-"""Worker processes that record spooled SMTP mail (``[smtp] workers`` ≥ 1).
+"""Worker processes that record spooled SMTP mail and the IMAP pollers' batches
+(``[smtp] workers`` ≥ 1).
 
 The daemon's SMTP front spools each message and tells the pool its name; one of
 N worker processes (started with *spawn*: no thread or connection of the daemon
@@ -6,26 +7,37 @@ leaks into them) claims it and runs the whole intake pipeline with its own
 database engine and PII guard.  Threads cannot do this: the GIL would keep the
 CPU-heavy stages on one core.
 
+The IMAP pollers stay in the daemon (one connection and lock per mailbox) but
+hand each fetched batch to the same workers (``record``, ``intake/handoff.py``):
+the raw bytes go over the queue, spread over the workers, and the poller waits
+for every message's verdict before it moves anything.  Why the same pool: each
+worker already holds an engine, a PII guard and the templates, and the cores
+are shared fairly between SMTP and IMAP mail.
+
 The daemon keeps the parts that must be single: the outbox dispatcher (woken
 when a worker reports a commit), ``/metrics`` (workers send their intake
 observations here), the SLA sweeper and the IMAP pollers.
 
 A worker that dies is restarted in the same slot; what it had claimed goes back
 to the spool (counted as an attempt, so a message that kills workers ends in
-quarantine).  SIGTERM — from the daemon or from systemd, which signals the
-whole control group — lets a worker finish the messages in hand (its batch) and exit 0.
+quarantine), and the IMAP batch it held is answered "died" (a defect of each of
+its messages, which stay in the mailbox; the poller counts their attempts).
+SIGTERM — from the daemon or from systemd, which signals the whole control group
+— lets a worker finish the messages in hand (its batch) and exit 0.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import math
 import multiprocessing
 import os
 import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
@@ -35,9 +47,19 @@ from ticketing import metrics
 from ticketing.backoff import Backoff
 from ticketing.config import Config
 from ticketing.intake.build import build_intake
+from ticketing.intake.handoff import (
+    WORKER_DIED,
+    Answers,
+    JobResult,
+    RecordJob,
+    job_slices,
+    record_job,
+)
 from ticketing.intake.spooled import batches_by_size, process_claimed_batch, recover_claims
 from ticketing.logs import configure_logging, set_log_format
 from ticketing.pipeline.runner import IntakePipeline
+from ticketing.pipeline.types import RawMessage
+from ticketing.pipeline.verdict import Verdict
 from ticketing.store.db import create_db_engine
 from ticketing.templating.template_store import TemplateStore
 
@@ -51,6 +73,11 @@ _FORCED_SCAN_SECONDS = 60.0  # and a busy one this often
 _BATCH_MAX = 16  # messages a worker records with one commit when that many are waiting
 _BATCH_BYTES = 1_000_000  # ... and that many bytes: a big message is parsed and recorded alone
 _RESTART_PAUSE = 5.0  # seconds a worker must have lived before it is restarted at once
+# How long a poller waits for its batch: the queue may hold an SMTP backlog, and each
+# message may spend [pii] scan_budget_seconds in the guard (added per message).
+_ANSWER_SECONDS = 120.0
+
+_Task = str | RecordJob | None  # a spooled message's name, a poller's job, or "stop"
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,7 @@ class _Report:
     recorded: bool  # something was committed: the outbox dispatcher has work
     observations: tuple[metrics.IntakeObservation, ...]  # for the daemon's /metrics
     rate_limited: tuple[str, ...] = ()  # the limits that held something back, ditto
+    answer: JobResult | None = None  # a poller's job, recorded: its verdicts
 
 
 @dataclass
@@ -77,15 +105,19 @@ class _Flags:
 
 
 class WorkerPool:
-    """N worker processes draining one spool; ``submit`` names each new message."""
+    """N worker processes draining one spool (``submit`` names each new message) and
+    recording the IMAP pollers' batches (``record``)."""
 
     def __init__(self, config: Config, spool: Spool, on_recorded: Callable[[], None]) -> None:
         self._config = config
         self._spool = spool
         self._on_recorded = on_recorded
         self._context = multiprocessing.get_context("spawn")
-        self._tasks: Queue[str | None] = self._context.Queue()
+        self._tasks: Queue[_Task] = self._context.Queue()
         self._reports: Queue[_Report | None] = self._context.Queue()
+        # per slot, the number of the last poller's job its worker took (0: none)
+        self._holding = self._context.RawArray(ctypes.c_int64, max(config.smtp.worker_count, 1))
+        self._answers = Answers()
         self._procs: dict[int, SpawnProcess] = {}
         self._started: dict[int, float] = {}
         self._stopped: set[int] = set()
@@ -96,7 +128,7 @@ class WorkerPool:
         """Recover what a previous run left claimed, then start the workers."""
         for slot in self._spool.slots():
             recover_claims(self._spool, slot, self._config.smtp.spool_max_attempts)
-        for slot in range(self._config.smtp.workers):
+        for slot in range(self._config.smtp.worker_count):
             self._spawn(slot)
         for name in self._spool.waiting():
             self.submit(name)
@@ -109,6 +141,33 @@ class WorkerPool:
     def submit(self, name: str) -> None:
         self._tasks.put(name)
 
+    def record(self, raws: Sequence[RawMessage], alone: Collection[int] = ()) -> list[Verdict]:
+        """Record an IMAP poller's batch in the workers and wait for each message's verdict
+        (in order).  The batch is cut into jobs spread evenly over the workers, each
+        recorded with one commit; ``alone``: the indices of messages that failed before,
+        each a job of its own (should one kill its worker, it takes no other with it)."""
+        if not raws:
+            return []
+        budget = self._config.pii.scan_budget_seconds
+        deadline = time.monotonic() + _ANSWER_SECONDS + budget * len(raws)
+        sizes = [len(raw.raw) for raw in raws]
+        slices = job_slices(sizes, alone, self._per_job(len(raws)), _BATCH_BYTES)
+        pending = [self._answers.open([raws[i] for i in part], deadline) for part in slices]
+        for each in pending:
+            if not each.done.is_set():
+                self._tasks.put(each.job)
+        verdicts: dict[int, Verdict] = {}
+        for part, answered in zip(slices, self._answers.wait(pending), strict=True):
+            verdicts.update(zip(part, answered, strict=True))
+        return [verdicts[index] for index in range(len(raws))]
+
+    def _per_job(self, count: int) -> int:
+        """Messages per job: the fewest jobs of at most ``_BATCH_MAX`` that keep every
+        worker busy (50 on 2 workers: 4 jobs of 13 or 12, not 16, 16, 16, 2)."""
+        workers = max(len(self._procs), 1)
+        jobs = workers * math.ceil(count / (workers * _BATCH_MAX))
+        return math.ceil(count / jobs)
+
     def hangup(self) -> None:
         """Pass SIGHUP on: each worker reloads its templates before its next message."""
         for proc in self._procs.values():
@@ -119,6 +178,9 @@ class WorkerPool:
         """Let each worker finish its batch and exit; what is still spooled stays there
         for the next start (SIGTERM: a worker does not work through the queue first)."""
         self._stopping.set()
+        # a poller still waiting gives up now (its batch stays in the mailbox): the daemon
+        # lets the pollers finish their batches before it stops the pool
+        self._answers.close("the intake workers are stopping")
         for proc in self._procs.values():
             if proc.pid is not None and proc.exitcode is None:
                 os.kill(proc.pid, signal.SIGTERM)
@@ -137,9 +199,10 @@ class WorkerPool:
         self._reports.close()
 
     def _spawn(self, slot: int) -> None:
+        job = WorkerJob(slot, self._config, os.getpid())
         proc = self._context.Process(
             target=worker_main,
-            args=(WorkerJob(slot, self._config, os.getpid()), self._tasks, self._reports),
+            args=(job, self._tasks, self._reports, self._holding),
             name=f"ticketd-worker-{slot}",
             daemon=True,
         )
@@ -160,7 +223,10 @@ class WorkerPool:
                 if proc.exitcode in (0, -signal.SIGTERM):  # -SIGTERM: told while starting
                     log.warning("worker %d stopped (SIGTERM); not restarting it", slot)
                     self._stopped.add(slot)
+                    if len(self._stopped) == len(self._procs):  # nobody takes a job now
+                        self._answers.close("the intake workers have stopped")
                     continue
+                self._release_job(slot)
                 if time.monotonic() - self._started[slot] < _RESTART_PAUSE:
                     continue
                 log.error("worker %d exited with %s; restarting it", slot, proc.exitcode)
@@ -168,6 +234,13 @@ class WorkerPool:
                 self._spawn(slot)
                 for name in released:
                     self.submit(name)
+
+    def _release_job(self, slot: int) -> None:
+        """The poller's job a dead worker held is answered: each message a defect (a worker
+        that stopped cleanly answered its job first; an older number is answered already)."""
+        number, self._holding[slot] = self._holding[slot], 0
+        if number:
+            self._answers.fail(number, "defect", WORKER_DIED)
 
     def _read_reports(self) -> None:
         while True:
@@ -180,9 +253,16 @@ class WorkerPool:
                 metrics.count_rate_limited(limit)
             if report.recorded:
                 self._on_recorded()
+            if report.answer is not None:  # last: /metrics counts a job before it moves
+                self._answers.answer(report.answer)
 
 
-def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[_Report | None]) -> None:
+def worker_main(
+    job: WorkerJob,
+    tasks: Queue[_Task],
+    reports: Queue[_Report | None],
+    holding: ctypes.Array[ctypes.c_int64],
+) -> None:
     """The body of one worker process: its own engine, guard and templates, then the loop."""
     flags = _Flags()
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the daemon, which stops us
@@ -194,7 +274,9 @@ def worker_main(job: WorkerJob, tasks: Queue[str | None], reports: Queue[_Report
     try:
         services = build_intake(job.config, engine, audit_templates=False)
         spool = Spool(job.config.smtp.spool_dir)
-        worker = _SpoolWorker(job, spool, services.pipeline, services.store, tasks, reports, flags)
+        worker = _SpoolWorker(
+            job, spool, services.pipeline, services.store, tasks, reports, holding, flags
+        )
         metrics.forward_intake(worker.observed.append)
         metrics.forward_rate_limited(worker.rate_limited.append)
         worker.run()
@@ -208,8 +290,9 @@ class _SpoolWorker:
     spool: Spool
     pipeline: IntakePipeline
     store: TemplateStore
-    tasks: Queue[str | None]
+    tasks: Queue[_Task]
     reports: Queue[_Report | None]
+    holding: ctypes.Array[ctypes.c_int64]  # shared with the daemon: see WorkerPool._holding
     flags: _Flags
     # temporary failures in a row: the pause before the next message grows
     backoff: Backoff = field(default_factory=lambda: Backoff(first=2.0, cap=30.0))
@@ -225,25 +308,49 @@ class _SpoolWorker:
             if time.monotonic() - self.scanned_at > _FORCED_SCAN_SECONDS:
                 self._left_overs()  # even while busy: released messages must not starve
             try:
-                name = self.tasks.get(timeout=_IDLE_SCAN_SECONDS)
+                task = self._held(self.tasks.get(timeout=_IDLE_SCAN_SECONDS))
             except queue.Empty:
                 self._left_overs()
                 continue
-            names = self._more([name])
-            self._handle([n for n in names if n is not None])
-            if None in names:
+            tasks = self._more([task])
+            for job in tasks:
+                if isinstance(job, RecordJob):  # first: a poller waits for it
+                    self._answer(job)
+            self._handle([name for name in tasks if isinstance(name, str)])
+            if None in tasks:
                 return
         if os.getppid() != parent:  # nobody reads our reports: do not wait to flush them
             self.reports.cancel_join_thread()
 
-    def _more(self, names: list[str | None]) -> list[str | None]:
-        """``names`` and what else is already waiting, up to a batch (group commit)."""
-        while len(names) < _BATCH_MAX and names[-1] is not None:
+    def _more(self, tasks: list[_Task]) -> list[_Task]:
+        """``tasks`` and the names already waiting, up to a batch (group commit); a poller's
+        job ends it (it is a batch of its own, and the other workers take the next)."""
+        while len(tasks) < _BATCH_MAX and isinstance(tasks[-1], str):
             try:
-                names.append(self.tasks.get_nowait())
+                tasks.append(self._held(self.tasks.get_nowait()))
             except queue.Empty:
                 break
-        return names
+        return tasks
+
+    def _held(self, task: _Task) -> _Task:
+        """A poller's job is noted in shared memory as soon as it is taken: should this
+        process die, the daemon answers it at once instead of letting the poller wait."""
+        if isinstance(task, RecordJob):
+            self.holding[self.job.slot] = task.number
+        return task
+
+    def _answer(self, job: RecordJob) -> None:
+        """Record a poller's job and send the verdicts back; past its deadline nobody
+        waits for it, and its messages are still in the mailbox for the next round."""
+        if time.monotonic() > job.deadline:
+            return
+        result = record_job(self.pipeline, job)
+        self._report(any(v.outcome is not None for v in result.verdicts), result)
+
+    def _report(self, recorded: bool, answer: JobResult | None = None) -> None:
+        self.reports.put(_Report(recorded, tuple(self.observed), tuple(self.rate_limited), answer))
+        self.observed.clear()
+        self.rate_limited.clear()
 
     def _handle(self, names: list[str]) -> None:
         claims = [self.spool.claim(name, self.job.slot) for name in names]
@@ -256,10 +363,7 @@ class _SpoolWorker:
             for batch in batches_by_size(claimed, _BATCH_BYTES)
             for settled in process_claimed_batch(self.spool, batch, self.pipeline, limit)
         }
-        report = _Report("recorded" in results, tuple(self.observed), tuple(self.rate_limited))
-        self.reports.put(report)
-        self.observed.clear()
-        self.rate_limited.clear()
+        self._report("recorded" in results)
         if "retry" in results:
             self._pause(self.backoff.failed())
             return

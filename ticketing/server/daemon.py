@@ -47,7 +47,12 @@ from ticketing.errors import ConfigError, ConfigProblem, SmtpListenError
 from ticketing.intake.build import Services, build_intake
 from ticketing.intake.imap.poller import MailboxPoller, imap_settings, mailbox_pollers
 from ticketing.intake.quarantine import purge_expired
-from ticketing.intake.smtp import smtp_delivery, spool_delivery, storage_reserve
+from ticketing.intake.smtp import (
+    smtp_delivery,
+    spool_delivery,
+    storage_reserve,
+    worker_delivery,
+)
 from ticketing.intake.spooled import drain_spool
 from ticketing.intake.workers import WorkerPool
 from ticketing.metrics import count_smtp_refused, count_smtp_timed_out
@@ -114,7 +119,7 @@ def _open_spool(config: Config, source: str) -> None:
     nothing is being written there."""
     spool = Spool(config.smtp.spool_dir)
     try:
-        if config.smtp.workers:
+        if config.smtp.worker_count:
             spool.create()
         removed = spool.remove_unfinished()
     except OSError as exc:
@@ -179,14 +184,16 @@ class Daemon:
 
     async def _serve(self, tasks: asyncio.TaskGroup, shutdown_trigger: ShutdownTrigger) -> None:
         stop, stop_threads = asyncio.Event(), threading.Event()
-        pollers = mailbox_pollers(self.config, self.services.pipeline, self.dispatcher.wake)
-        polling = ThreadPoolExecutor(max(len(pollers), 1), thread_name_prefix="imap")
+        imap_boxes = sum(box.imap is not None for box in self.config.mailboxes)
+        polling = ThreadPoolExecutor(max(imap_boxes, 1), thread_name_prefix="imap")
         server: asyncio.Server | None = None
+        polled: list[asyncio.Task[None]] = []
         try:  # whatever fails to start, what did start is stopped below
             tasks.create_task(self.dispatcher.run(stop))
-            delivery = self._intake()
-            for poller in pollers:
-                tasks.create_task(_in_thread(polling, poller, stop_threads))
+            delivery = self._intake()  # first: with workers, the pollers hand them their batches
+            wake = self.dispatcher.wake
+            for poller in mailbox_pollers(self.config, self.services.pipeline, wake, self.pool):
+                polled.append(tasks.create_task(_in_thread(polling, poller, stop_threads)))
             server = await self._smtp_server(delivery)
             await self._start_lmtp(delivery)
             log.info(
@@ -195,13 +202,15 @@ class Daemon:
             await shutdown_trigger()
         finally:
             log.info("stopping: new SMTP sessions get 421, messages in flight may finish")
-            stop_threads.set()  # the pollers finish (record and move) the message in hand
-            await self._stop_intake(server)
+            stop_threads.set()  # the pollers finish (record and move) the batch in hand
+            await self._stop_intake(server, polled)
             stop.set()
             polling.shutdown(wait=False)
             await self.ops.reloader.wait()
 
-    async def _stop_intake(self, server: asyncio.Server | None) -> None:
+    async def _stop_intake(
+        self, server: asyncio.Server | None, polled: list[asyncio.Task[None]]
+    ) -> None:
         await self.ops.drain_smtp()
         for listener in [server, *self.lmtp]:  # an LMTP socket file is removed
             if listener is not None:
@@ -209,16 +218,22 @@ class Daemon:
                 await listener.wait_closed()
         if self.pool is not None:
             grace = float(self.config.smtp.shutdown_grace_seconds)
+            if polled:  # their batches in the workers' hands are recorded and moved first
+                await asyncio.wait(polled, timeout=grace)
             await asyncio.to_thread(self.pool.stop, grace)
 
     def _intake(self) -> Delivery:
-        """How SMTP mail is recorded: in this process, or by the worker processes."""
-        spool, wake = Spool(self.config.smtp.spool_dir), self.dispatcher.wake
-        if self.config.smtp.workers:
-            self.pool = WorkerPool(self.config, spool, wake)
-            self.pool.start()
+        """How SMTP and LMTP mail is recorded: in this process, by a worker process before
+        the 250, or by a worker from the spool after it (``[smtp] workers``, ``spool``)."""
+        smtp, wake = self.config.smtp, self.dispatcher.wake
+        spool = Spool(smtp.spool_dir)
+        if not smtp.worker_count:
+            return smtp_delivery(self.services.pipeline, wake)
+        self.pool = WorkerPool(self.config, spool, wake)
+        self.pool.start()
+        if smtp.spooled:
             return spool_delivery(self.config, spool, self.pool.submit)
-        return smtp_delivery(self.services.pipeline, wake)
+        return worker_delivery(self.pool, self.config, wake)
 
     def _drain_spool(self) -> None:
         """Without workers: record what a previous run (with workers) left in the spool,
@@ -298,7 +313,7 @@ class Daemon:
         ]
 
     def _spool_jobs(self) -> list[TimedJob]:
-        if self.config.smtp.workers:  # the workers drain the spool themselves
+        if self.config.smtp.worker_count:  # the workers drain the spool themselves
             return []
         return [TimedJob("spool drain", self._drain_spool, _SPOOL_DRAIN_SECONDS)]
 

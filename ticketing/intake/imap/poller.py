@@ -24,6 +24,16 @@ where it is and the round goes on; it is tried again next round, and after
 ``[intake] defect_attempts`` failures an inbox message moves to the quarantine
 folder (one in a followed folder is passed over), with the reason in the log.
 Only an outage (the database, the IMAP server) stops the round.
+
+With ``[smtp] workers`` ≥ 1 the poller does not judge mail itself: it hands each
+fetched batch to the worker processes (``intake/handoff.py``) — the raw bytes
+over their queue, spread over every worker, each part recorded with one commit
+— waits for every verdict, and then settles each message exactly as it would
+have (moves, quarantine, desk copies, defect counts).  The sent and state
+folders go the same way: a caseworker's reply costs the PII guard as much as a
+producer's mail, and the poller thread is left with IMAP alone.  A message whose
+worker died (or that failed otherwise) goes to the workers alone next time, so a
+message that kills workers takes no other with it into the quarantine.
 """
 
 from __future__ import annotations
@@ -31,9 +41,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.engine import Engine
 
@@ -44,6 +54,7 @@ from ticketing.backoff import Backoff
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.errors import StorageError
 from ticketing.intake.attempts import DefectCounts
+from ticketing.intake.handoff import BatchRecorder
 from ticketing.intake.imap.cursors import load_cursor, save_cursor
 from ticketing.intake.imap.desk import HeldCopy, finish_desk_copy, take_desk_copy
 from ticketing.intake.imap.folders import Disposition, apply_folder_state, known_message_ids
@@ -53,7 +64,7 @@ from ticketing.outbound.desk_copies import desk_destination
 from ticketing.outbound.desk_transport import imap_recipient
 from ticketing.pipeline.runner import IntakePipeline
 from ticketing.pipeline.types import Origin, Outcome, RawMessage
-from ticketing.pipeline.verdict import log_defect, verdict_of
+from ticketing.pipeline.verdict import Verdict, log_defect, verdict_of
 from ticketing.store.models import utcnow
 
 __all__ = ["MailboxPoller", "imap_settings", "mailbox_pollers"]
@@ -82,6 +93,10 @@ _RETRY = _Settled(None)
 # The outcomes whose message got a desk copy (or had one already: a duplicate).
 _COPIED = ("recorded", "unverified", "duplicate")
 _Moves = dict[tuple[Disposition, str], list[int]]
+# A fetched message and its verdict, or the UID of one the server would not hand out.
+_Judged = tuple[FetchedMessage, Verdict] | int
+_Key = tuple[str, int, int]  # folder, UIDVALIDITY, UID
+_ALONE_CAPACITY = 10_000  # messages remembered to be sent to the workers alone
 
 
 def imap_settings(imap: ImapConfig) -> ImapSettings:
@@ -107,8 +122,12 @@ class MailboxPoller:
     leadership: Leadership
     after_commit: Callable[[], None] | None = None
     connect: Callable[[ImapSettings], ImapMailbox] = ImapMailbox.connect
+    # [smtp] workers ≥ 1: the worker processes judge the batches (None: this thread does)
+    workers: BatchRecorder | None = None
 
     _retry: dict[str, set[int]] = field(default_factory=dict, init=False, repr=False)
+    # the messages that failed and are still to be tried: each goes to the workers alone
+    _alone: set[_Key] = field(default_factory=set, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._backoff = Backoff(cap=float(self.imap.reconnect_max_seconds))
@@ -154,7 +173,7 @@ class MailboxPoller:
             self.prepare(conn)
             log.info("mailbox %s: polling %s", self.mailbox.name, self._settings.host)
             while not stop.is_set() and self.leadership.still_held():
-                self.poll_once(conn)
+                self.poll_once(conn, stop)
                 self._backoff.succeeded()
                 conn.select(self.imap.folder)
                 conn.wait(self.imap.poll_interval, stop, idle=self.imap.idle)
@@ -166,26 +185,29 @@ class MailboxPoller:
         for folder in (self.imap.processed_folder, self.imap.quarantine_folder):
             conn.ensure_folder(folder)
 
-    def poll_once(self, conn: ImapMailbox) -> int:
-        """One round over the inbox, the sent folder and the state folders."""
-        handled = self._inbox(conn)
-        if self.imap.sent_folder:
+    def poll_once(self, conn: ImapMailbox, stop: threading.Event | None = None) -> int:
+        """One round over the inbox, the sent folder and the state folders; once ``stop``
+        is set it ends after the batch in hand (the rest waits for the next start)."""
+        handled = self._inbox(conn, stop)
+        if self.imap.sent_folder and not _stopped(stop):
             handled += self._follow(conn, self.imap.sent_folder, "sent", None)
         for folder, state in self.imap.folder_states.items():
-            handled += self._follow(conn, folder, "received", state)
+            if not _stopped(stop):
+                handled += self._follow(conn, folder, "received", state)
         return handled
 
-    def _inbox(self, conn: ImapMailbox) -> int:
+    def _inbox(self, conn: ImapMailbox, stop: threading.Event | None) -> int:
         folder = self.imap.folder
         status = conn.select(folder)
         where = (folder, status.uidvalidity)
         handled = 0
         for batch in _chunks(conn.undeleted_uids(), self.imap.batch_size):
+            if _stopped(stop):
+                break
             moves: _Moves = {}
             replaced: dict[int, int] = {}  # UID -> its recorded message's row
             try:
-                for item in self._fetch(conn, batch):
-                    uid, settled = self._settle(item, "received", where, None)
+                for uid, settled in self._settle_all(conn, batch, "received", where, None):
                     if settled.disposition == "replaced" and settled.outcome is not None:
                         replaced[uid] = settled.outcome.message_row_id or 0
                     elif settled.disposition is not None:
@@ -249,8 +271,7 @@ class MailboxPoller:
             log.warning("mailbox %s: folder %r has a new UIDVALIDITY", self.mailbox.name, folder)
         where, last = (folder, status.uidvalidity), cursor.last_uid
         for batch in _chunks(uids, self.imap.batch_size):
-            for item in self._fetch(conn, batch):
-                uid, settled = self._settle(item, origin, where, state)
+            for uid, settled in self._settle_all(conn, batch, origin, where, state):
                 if settled is _RETRY:
                     retry.add(uid)
                 else:
@@ -279,40 +300,96 @@ class MailboxPoller:
                 found.append(uid)
         return found
 
-    def _settle(
+    def _settle_all(
         self,
-        item: FetchedMessage | int,
+        conn: ImapMailbox,
+        batch: list[int],
         origin: Origin,
         where: tuple[str, int],
         state: str | None,
-    ) -> tuple[int, _Settled]:
-        """One message through intake (and its folder's state); an outage propagates (the
-        round stops, the mailbox backs off), anything else is this message's defect."""
+    ) -> Iterator[tuple[int, _Settled]]:
+        """A batch fetched, judged and settled, message by message.  An outage (the
+        database, the workers) stops the round once what was judged before it is settled
+        (with workers: the whole batch), so committed mail leaves the inbox first."""
+        outage: Exception | None = None
+        for judged in self._judged(self._fetch(conn, batch), origin, where):
+            try:
+                settled = self._settle(judged, where, state)
+            except Exception as exc:  # noqa: BLE001 - an outage (_settle keeps defects): raised below
+                outage = outage or exc
+                if self.workers is None:
+                    break  # the next message is not judged: the round stops here
+                continue
+            yield settled
+        if outage is not None:
+            raise outage
+
+    def _judged(
+        self, items: list[FetchedMessage | int], origin: Origin, where: tuple[str, int]
+    ) -> Iterable[_Judged]:
+        """Each message with its verdict: in this thread, each judged only once the one
+        before is settled (an outage ends the round before the next); by the workers, the
+        batch at once."""
+        if self.workers is None:
+            return (self._judge_here(item, origin) for item in items)
+        messages = [item for item in items if not isinstance(item, int)]
+        alone = [i for i, m in enumerate(messages) if (*where, m.uid) in self._alone]
+        raws = [self._raw(message, origin) for message in messages]
+        verdicts = iter(self.workers.record(raws, alone))
+        return [item if isinstance(item, int) else (item, next(verdicts)) for item in items]
+
+    def _judge_here(self, item: FetchedMessage | int, origin: Origin) -> _Judged:
         if isinstance(item, int):
-            return item, self._defect(where, item, "the server would not hand it out")
+            return item
+        return item, self.pipeline.judge(self._raw(item, origin))
+
+    def _raw(self, message: FetchedMessage, origin: Origin) -> RawMessage:
+        return RawMessage(
+            message.raw,
+            "imap",
+            (self.mailbox.name,),
+            received_at=_receipt_time(message.internaldate),
+            origin=origin,
+        )
+
+    def _settle(
+        self, judged: _Judged, where: tuple[str, int], state: str | None
+    ) -> tuple[int, _Settled]:
+        """What becomes of one judged message (and its folder's state); an outage propagates
+        (the round stops, the mailbox backs off), anything else is this message's defect."""
+        if isinstance(judged, int):
+            return judged, self._defect(where, judged, "the server would not hand it out")
+        message, verdict = judged
         try:
-            settled = self._ingest(item, origin, where[0], state)
+            settled = self._after(message, verdict, where[0], state)
         except Exception as exc:
-            verdict = verdict_of(exc)
-            if verdict.kind in ("temporary", "storage_full"):
+            failure = verdict_of(exc)
+            if failure.kind in ("temporary", "storage_full"):
                 raise
-            log_defect(log, "mailbox %s: UID %d failed", self.mailbox.name, item.uid, error=exc)
-            settled = _Settled(None, verdict.reason)
+            log_defect(log, "mailbox %s: UID %d failed", self.mailbox.name, message.uid, error=exc)
+            settled = _Settled(None, failure.reason)
         if settled.disposition is None:
-            return item.uid, self._defect(where, item.uid, settled.reason)
-        return item.uid, settled
+            return message.uid, self._defect(where, message.uid, settled.reason)
+        self._alone.discard((*where, message.uid))
+        return message.uid, settled
 
     def _defect(self, where: tuple[str, int], uid: int, reason: str) -> _Settled:
-        """Count a defect of one message: try it again next round, or set it aside."""
+        """Count a defect of one message: try it again next round (alone, with workers), or
+        set it aside."""
         folder, name = where[0], self.mailbox.name
-        attempt = self._defects.failed((*where, uid))
+        key = (*where, uid)
+        attempt = self._defects.failed(key)
         if not attempt.give_up:
+            if len(self._alone) >= _ALONE_CAPACITY:
+                self._alone.clear()  # of messages gone from the folder, mostly: forget them
+            self._alone.add(key)
             log.warning(
                 "mailbox %s: %s UID %d failed in intake (%s), attempt %d of %d; tried again "
                 "next round",
                 *(name, folder, uid, reason, attempt.count, self._defects.limit),
             )
             return _RETRY
+        self._alone.discard(key)
         aside = "quarantined" if folder == self.imap.folder else "passed over"
         log.error(
             "mailbox %s: %s UID %d failed in intake %d times (%s); %s",
@@ -327,25 +404,17 @@ class MailboxPoller:
         known = known_message_ids(self.engine, {i for i in ids.values() if i})
         return [uid for uid in uids if ids.get(uid) is None or ids[uid] not in known]
 
-    def _ingest(
-        self, message: FetchedMessage, origin: Origin, folder: str, state: str | None
+    def _after(
+        self, message: FetchedMessage, verdict: Verdict, folder: str, state: str | None
     ) -> _Settled:
-        """Intake for one fetched message (no disposition: a defect, with its reason);
+        """Where a judged message goes (no disposition: a defect, with its reason);
         temporary failures propagate (retry later)."""
-        raw = RawMessage(
-            message.raw,
-            "imap",
-            (self.mailbox.name,),
-            received_at=_receipt_time(message.internaldate),
-            origin=origin,
-        )
-        verdict = self.pipeline.judge(raw)
         if verdict.kind == "permanent":
             log.warning(
                 "mailbox %s: UID %d refused: %s", self.mailbox.name, message.uid, verdict.reason
             )
             return _Settled("quarantine", "refused")
-        if verdict.kind == "defect":  # judge has logged it
+        if verdict.kind == "defect":  # logged where it was judged
             return _Settled(None, verdict.reason)
         if verdict.outcome is None:  # the database or a secret: the message waits
             raise verdict.error or StorageError(verdict.reason)
@@ -364,10 +433,16 @@ class MailboxPoller:
 
 
 def _receipt_time(internaldate: datetime | None) -> datetime:
+    """In UTC: the server's offset is imapclient's own tzinfo, which does not pickle (the
+    worker processes receive it)."""
     now = utcnow()
     if internaldate is None or internaldate.tzinfo is None:
         return now
-    return min(now, max(internaldate, now - _OLDEST_RECEIPT))
+    return min(now, max(internaldate.astimezone(UTC), now - _OLDEST_RECEIPT))
+
+
+def _stopped(stop: threading.Event | None) -> bool:
+    return stop is not None and stop.is_set()
 
 
 def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
@@ -376,13 +451,21 @@ def _chunks(items: list[int], size: int) -> Iterator[list[int]]:
 
 
 def mailbox_pollers(
-    config: Config, pipeline: IntakePipeline, after_commit: Callable[[], None] | None = None
+    config: Config,
+    pipeline: IntakePipeline,
+    after_commit: Callable[[], None] | None = None,
+    workers: BatchRecorder | None = None,
 ) -> list[MailboxPoller]:
     """A poller for each mailbox with an ``[mailboxes.imap]`` section (``serve`` runs each
-    in a thread of its own)."""
+    in a thread of its own), judging in its thread or through ``workers``."""
     return [
         MailboxPoller(
-            box, box.imap, pipeline, leadership_for(pipeline.engine, box.name), after_commit
+            box,
+            box.imap,
+            pipeline,
+            leadership_for(pipeline.engine, box.name),
+            after_commit,
+            workers=workers,
         )
         for box in config.mailboxes
         if box.imap is not None
