@@ -1,4 +1,4 @@
-"""The ``ticketd`` command group, its shared context and its error edge.
+"""The ``ticketd`` command group and its error edge (the context: ``context.py``).
 
 Every ticketd error is caught here and printed as one line per problem on
 stderr with a non-zero exit: no tracebacks for user mistakes.
@@ -6,57 +6,17 @@ stderr with a non-zero exit: no tracebacks for user mistakes.
 
 from __future__ import annotations
 
-import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import Engine
 
 from mailer.errors import MailerError
-from ticketing.config import LoadedConfig, load_config
+from ticketing.cli.context import Context
 from ticketing.errors import ConfigError, TicketdError
-from ticketing.logs import configure_logging, set_log_format
-from ticketing.store.db import create_db_engine
+from ticketing.logs import configure_logging
 
-__all__ = ["Context", "main", "pass_context"]
-
-
-@dataclass
-class Context:
-    """What every command may need, loaded on first use and passed explicitly."""
-
-    config_path: Path | None
-    _loaded: LoadedConfig | None = None
-    _engine: Engine | None = field(default=None, repr=False)
-
-    @property
-    def loaded(self) -> LoadedConfig:
-        if self._loaded is None:
-            self._loaded = load_config(self.config_path)
-            logging.getLogger().setLevel(self._loaded.config.logging.level)
-            set_log_format(self._loaded.config.logging.format)
-        return self._loaded
-
-    @property
-    def source(self) -> str:
-        path = self.loaded.path
-        return str(path) if path else "(embedded defaults)"
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = create_db_engine(self.loaded.config.database)
-        return self._engine
-
-    def close(self) -> None:
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
-
-
-pass_context = click.make_pass_decorator(Context)
+__all__ = ["cli", "main"]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

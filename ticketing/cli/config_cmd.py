@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json
 from ticketing.config import Config, environment_problems
 from ticketing.errors import ConfigError, ConfigProblem

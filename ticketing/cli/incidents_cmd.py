@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.desk_time import desk_text, desk_zone
 from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict, waiting_dict
 from ticketing.cli.operator import by_option, operator_actor

@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, NoReturn
 import click
 
 from mailer.errors import MailerError
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json
 from ticketing.errors import TicketdError
 from ticketing.intake.pipe import (

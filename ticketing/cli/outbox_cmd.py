@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.operator import by_option, operator_actor
 from ticketing.cli.output import emit_json, emit_table, iso
 from ticketing.outbound.outbox import list_outbox, retry_message

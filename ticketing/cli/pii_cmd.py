@@ -25,7 +25,7 @@ from sqlmodel import select
 
 from mailer.parsing import ParsedMessage, parse_message
 from pii_guard import UNLIMITED, AllowList, evaluate
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.errors import StorageError

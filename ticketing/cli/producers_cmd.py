@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
 from ticketing.incidents.roster import ImportReport, import_roster, list_producers, read_roster
 from ticketing.store.db import transaction

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.desk_time import desk_iso, desk_text, desk_zone
 from ticketing.cli.operator import by_option, operator_actor
 from ticketing.cli.output import emit_json, emit_table

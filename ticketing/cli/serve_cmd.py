@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json
 from ticketing.server.daemon import run_daemon
 from ticketing.store.migrate import upgrade

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.desk_time import desk_iso, desk_text
 from ticketing.cli.output import emit_json, emit_table
 from ticketing.errors import TicketdError

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from mailer.spool import Spool, SpoolCounts
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.desk_time import desk_iso, desk_zone
 from ticketing.cli.output import emit_json
 from ticketing.intake.smtp import storage_reserve

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ticketing.cli.app import Context, pass_context
+from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json, emit_table
 from ticketing.config.case_types import CASE_TYPES
 from ticketing.errors import ReplyError
