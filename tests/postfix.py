@@ -395,9 +395,11 @@ def other_users_venv(folder: Path, python: str = "/usr/bin/python3") -> Path | N
     packages.write_text("\n".join(lines) + "\n")
     packages.chmod(0o644)
     command = venv / "bin" / "ticketd"
+    # the guard of pip's console scripts: a worker process (multiprocessing's spawn)
+    # imports this file again, and must not run a second daemon
     command.write_text(
         f"#!{venv / 'bin' / 'python'}\nimport sys\nfrom ticketing.cli import main\n"
-        "sys.exit(main())\n"
+        "if __name__ == '__main__':\n    sys.exit(main())\n"
     )
     command.chmod(0o755)
     folder.chmod(0o755)  # the venv within was made with the umask's modes
