@@ -96,7 +96,7 @@ class Desk:
 
     def holding(self) -> list[int]:
         """The batch each worker took last (the pool's shared memory)."""
-        return list(self.pool._holding)
+        return list(self.pool._holding[: len(self.pool._procs)])
 
     def kill_holder(self, before: list[int]) -> None:
         """SIGKILL the first worker holding a batch it took since ``before``."""

@@ -44,6 +44,7 @@ __all__ = [
     "RecordJob",
     "job_slices",
     "record_job",
+    "record_jobs",
 ]
 
 log = logging.getLogger(__name__)
@@ -170,9 +171,19 @@ def job_slices(
 
 def record_job(pipeline: IntakePipeline, job: RecordJob) -> JobResult:
     """In a worker: ``job``'s messages recorded (one commit when it can), a verdict each."""
-    results = record_batch(pipeline, job.raws)
-    verdicts = (_verdict(raw, result) for raw, result in zip(job.raws, results, strict=True))
-    return JobResult(job.number, tuple(verdicts))
+    return record_jobs(pipeline, [job])[0]
+
+
+def record_jobs(pipeline: IntakePipeline, jobs: Sequence[RecordJob]) -> list[JobResult]:
+    """In a worker: the messages of several jobs recorded together (one commit when they
+    can: the SMTP sessions' single messages waiting at once), each job answered apart."""
+    raws = [raw for job in jobs for raw in job.raws]
+    results = iter(record_batch(pipeline, raws))
+    answers = []
+    for job in jobs:
+        verdicts = tuple(_verdict(raw, next(results)) for raw in job.raws)
+        answers.append(JobResult(job.number, verdicts))
+    return answers
 
 
 def _verdict(raw: RawMessage, result: Outcome | Exception) -> Verdict:

@@ -53,7 +53,7 @@ from ticketing.intake.handoff import (
     JobResult,
     RecordJob,
     job_slices,
-    record_job,
+    record_jobs,
 )
 from ticketing.intake.spooled import batches_by_size, process_claimed_batch, recover_claims
 from ticketing.logs import configure_logging, set_log_format
@@ -115,8 +115,10 @@ class WorkerPool:
         self._context = multiprocessing.get_context("spawn")
         self._tasks: Queue[_Task] = self._context.Queue()
         self._reports: Queue[_Report | None] = self._context.Queue()
-        # per slot, the number of the last poller's job its worker took (0: none)
-        self._holding = self._context.RawArray(ctypes.c_int64, max(config.smtp.worker_count, 1))
+        # the numbers of the jobs each worker took last (0: none): slot s's k-th job at
+        # k * slots + s, so the first of each slot's come first (see _SpoolWorker._held)
+        slots = max(config.smtp.worker_count, 1)
+        self._holding = self._context.RawArray(ctypes.c_int64, slots * _BATCH_MAX)
         self._answers = Answers()
         self._procs: dict[int, SpawnProcess] = {}
         self._started: dict[int, float] = {}
@@ -238,9 +240,11 @@ class WorkerPool:
     def _release_job(self, slot: int) -> None:
         """The poller's job a dead worker held is answered: each message a defect (a worker
         that stopped cleanly answered its job first; an older number is answered already)."""
-        number, self._holding[slot] = self._holding[slot], 0
-        if number:
-            self._answers.fail(number, "defect", WORKER_DIED)
+        slots = len(self._holding) // _BATCH_MAX
+        for index in range(slot, len(self._holding), slots):
+            number, self._holding[index] = self._holding[index], 0
+            if number:
+                self._answers.fail(number, "defect", WORKER_DIED)
 
     def _read_reports(self) -> None:
         while True:
@@ -255,6 +259,17 @@ class WorkerPool:
                 self._on_recorded()
             if report.answer is not None:  # last: /metrics counts a job before it moves
                 self._answers.answer(report.answer)
+
+
+def _batches_with(first: _Task, last: _Task) -> bool:
+    """Whether more tasks may join a batch that began with ``first`` and ends with ``last``."""
+    if isinstance(first, str):
+        return isinstance(last, str)
+    return _single(first) and _single(last)
+
+
+def _single(task: _Task) -> bool:
+    return isinstance(task, RecordJob) and len(task.raws) == 1
 
 
 def worker_main(
@@ -313,9 +328,9 @@ class _SpoolWorker:
                 self._left_overs()
                 continue
             tasks = self._more([task])
-            for job in tasks:
-                if isinstance(job, RecordJob):  # first: a poller waits for it
-                    self._answer(job)
+            jobs = [job for job in tasks if isinstance(job, RecordJob)]
+            if jobs:  # first: a poller or an SMTP session waits for them
+                self._answer(jobs)
             self._handle([name for name in tasks if isinstance(name, str)])
             if None in tasks:
                 return
@@ -323,29 +338,36 @@ class _SpoolWorker:
             self.reports.cancel_join_thread()
 
     def _more(self, tasks: list[_Task]) -> list[_Task]:
-        """``tasks`` and the names already waiting, up to a batch (group commit); a poller's
-        job ends it (it is a batch of its own, and the other workers take the next)."""
-        while len(tasks) < _BATCH_MAX and isinstance(tasks[-1], str):
+        """``tasks`` and what else of the same kind is already waiting, up to a batch (group
+        commit): spooled names, or single messages handed over by SMTP sessions.  A
+        poller's job is a batch of its own (the other workers take the next), and the first
+        task of another kind ends the batch."""
+        while len(tasks) < _BATCH_MAX and _batches_with(tasks[0], tasks[-1]):
             try:
-                tasks.append(self._held(self.tasks.get_nowait()))
+                tasks.append(self._held(self.tasks.get_nowait(), len(tasks)))
             except queue.Empty:
                 break
         return tasks
 
-    def _held(self, task: _Task) -> _Task:
-        """A poller's job is noted in shared memory as soon as it is taken: should this
-        process die, the daemon answers it at once instead of letting the poller wait."""
+    def _held(self, task: _Task, position: int = 0) -> _Task:
+        """A job is noted in shared memory as soon as it is taken: should this process die,
+        the daemon answers it at once instead of letting its caller wait."""
         if isinstance(task, RecordJob):
-            self.holding[self.job.slot] = task.number
+            slots = len(self.holding) // _BATCH_MAX
+            self.holding[position * slots + self.job.slot] = task.number
         return task
 
-    def _answer(self, job: RecordJob) -> None:
-        """Record a poller's job and send the verdicts back; past its deadline nobody
-        waits for it, and its messages are still in the mailbox for the next round."""
-        if time.monotonic() > job.deadline:
+    def _answer(self, jobs: list[RecordJob]) -> None:
+        """Record the jobs' messages together and send each job its verdicts; past its
+        deadline nobody waits for a job (its messages are still with their sender)."""
+        live = [job for job in jobs if time.monotonic() <= job.deadline]
+        if not live:
             return
-        result = record_job(self.pipeline, job)
-        self._report(any(v.outcome is not None for v in result.verdicts), result)
+        answers = record_jobs(self.pipeline, live)
+        for answer in answers[:-1]:
+            self.reports.put(_Report(any(v.outcome for v in answer.verdicts), (), (), answer))
+        last = answers[-1]
+        self._report(any(v.outcome is not None for v in last.verdicts), last)
 
     def _report(self, recorded: bool, answer: JobResult | None = None) -> None:
         self.reports.put(_Report(recorded, tuple(self.observed), tuple(self.rate_limited), answer))

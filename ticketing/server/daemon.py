@@ -74,6 +74,7 @@ log = logging.getLogger(__name__)
 ShutdownTrigger = Callable[[], Awaitable[object]]
 
 _QUARANTINE_PURGE_SECONDS = 3600.0  # quarantined mail past its retention goes within the hour
+_WAITING_DELIVERIES = 64  # SMTP/LMTP messages handed to the workers at once, at most
 _SPOOL_DRAIN_SECONDS = 60.0  # without workers, mail released into the spool waits this long
 
 
@@ -233,6 +234,10 @@ class Daemon:
         self.pool.start()
         if smtp.spooled:
             return spool_delivery(self.config, spool, self.pool.submit)
+        # a delivery's thread waits for its worker: enough of them that the workers find
+        # several sessions' messages waiting and record them with one commit
+        threads = ThreadPoolExecutor(_WAITING_DELIVERIES, thread_name_prefix="delivery")
+        asyncio.get_running_loop().set_default_executor(threads)
         return worker_delivery(self.pool, self.config, wake)
 
     def _drain_spool(self) -> None:
