@@ -80,6 +80,7 @@ from tests.dns_server import PRODUCER_DOMAIN, AuthDns
 from tests.postfix import (
     OUTSIDE_CLIENT,
     PostfixServer,
+    deployed_pipe_entry,
     master_entry,
     other_users_venv,
     postfix_binary,
@@ -231,16 +232,10 @@ def routing(transport: str, where: Host, setup: Desk) -> tuple[str, str, str]:
 
 
 def deployed_pipe(master: str, where: Host, setup: Desk) -> str:
-    entry = master_entry(master, "ticketd")
-    for documented, here in (
-        ("user=ticketd ", f"user={where.user.pw_name} "),
-        ("argv=/opt/ticketd/.venv/bin/ticketd ", f"argv={where.command} "),
-        ("--config /etc/ticketd/config.toml ", f"--config {setup.config} "),
-    ):
-        if documented not in entry:
-            raise SystemExit(f"deploy/postfix/master.cf no longer says {documented!r}")
-        entry = entry.replace(documented, here)
-    return entry
+    try:
+        return deployed_pipe_entry(master, where.user.pw_name, str(where.command), setup.config)
+    except ValueError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 @contextmanager

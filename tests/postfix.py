@@ -326,6 +326,22 @@ def master_entry(text: str, service: str) -> str:
     return "\n".join(entry)
 
 
+def deployed_pipe_entry(master_cf: str, user: str, command: str, config: Path) -> str:
+    """The ``ticketd`` pipe service of deploy/postfix/master.cf as written, with ``user``,
+    ``command`` and ``config`` in place of ``ticketd``, /opt/ticketd and /etc/ticketd (a
+    ``ValueError`` when the file no longer says what is replaced)."""
+    entry = master_entry(master_cf, "ticketd")
+    for documented, here in (
+        ("user=ticketd ", f"user={user} "),
+        ("argv=/opt/ticketd/.venv/bin/ticketd ", f"argv={command} "),
+        ("--config /etc/ticketd/config.toml ", f"--config {config} "),
+    ):
+        if documented not in entry:
+            raise ValueError(f"deploy/postfix/master.cf no longer says {documented!r}")
+        entry = entry.replace(documented, here)
+    return entry
+
+
 def settings_named(text: str, prefix: str) -> str:
     """The main.cf settings in ``text`` whose names start with ``prefix``."""
     lines = [line for line in text.splitlines() if line.startswith(prefix)]

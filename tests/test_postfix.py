@@ -32,7 +32,7 @@ from tests.mail import make_mail
 from tests.postfix import (
     MAILBOX_DOMAIN,
     PostfixServer,
-    master_entry,
+    deployed_pipe_entry,
     other_users_venv,
     postfix_binary,
     service_user,
@@ -226,14 +226,8 @@ def assert_recorded_and_acknowledged(desk_folder: Path, database: Path) -> None:
 def deployed_pipe(desk: Desk) -> tuple[str, str]:
     """deploy/postfix's pipe service and its main.cf settings, with this test's paths and
     user in place of /opt/ticketd, /etc/ticketd and ``ticketd``."""
-    entry = master_entry((DEPLOY / "master.cf").read_text(), "ticketd")
-    for documented, here in (
-        ("user=ticketd ", f"user={desk.user.pw_name} "),
-        ("argv=/opt/ticketd/.venv/bin/ticketd ", f"argv={desk.command} "),
-        ("--config /etc/ticketd/config.toml ", f"--config {desk.config} "),
-    ):
-        assert documented in entry, f"deploy/postfix/master.cf no longer says {documented!r}"
-        entry = entry.replace(documented, here)
+    master_cf = (DEPLOY / "master.cf").read_text()
+    entry = deployed_pipe_entry(master_cf, desk.user.pw_name, str(desk.command), desk.config)
     settings = settings_named((DEPLOY / "main.cf").read_text(), "ticketd_")
     return entry, settings
 
