@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -170,10 +171,19 @@ def desk(
     with contextmanager(migrated_database)("sqlite", folder / "db", request) as url:
         config = daemon_config(folder / "config.toml", url, port, _desk_sections(auth_dns))
         import_roster(config, folder)
+        _secret_as_serve_makes_it(folder / "var" / "token_secret")
         setup = Desk(folder, config, port, pipe_user, service_ticketd)
         setup.hand_over()
         yield setup
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def _secret_as_serve_makes_it(path: Path) -> None:
+    """What ``ticketd serve``'s first start leaves ([security] generated_secret_file): the
+    pipe reads it and never makes its own (its tokens would verify nowhere else)."""
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(secrets.token_urlsafe(48) + "\n", encoding="utf-8")
+    path.chmod(0o600)
 
 
 def _desk_sections(dns: AuthDns) -> str:

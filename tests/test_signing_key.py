@@ -48,3 +48,33 @@ def test_no_fallback_means_the_variable_is_required(monkeypatch: pytest.MonkeyPa
     config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=None)
     with pytest.raises(SecretError, match="environment variable TOKEN_SECRET_X is not set"):
         load_signing_secret(config)
+
+
+def test_a_reader_never_makes_its_own_secret(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``ticketd ingest`` (``generate=False``) reads the daemon's generated secret and
+    never makes one: its tokens would verify nowhere else."""
+    monkeypatch.delenv("TOKEN_SECRET_X", raising=False)
+    path = tmp_path / "token_secret"
+    config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=str(path))
+    with pytest.raises(SecretError, match="does not exist yet"):
+        load_signing_secret(config, generate=False)
+    assert not path.exists()
+    made = load_signing_secret(config)
+    assert load_signing_secret(config, generate=False) == made
+
+
+def test_a_secret_in_the_environment_beside_another_in_the_file_is_warned(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "token_secret"
+    path.write_text("f" * 40 + "\n", encoding="utf-8")
+    config = SecurityConfig(token_secret_env="TOKEN_SECRET_X", generated_secret_file=str(path))
+    monkeypatch.setenv("TOKEN_SECRET_X", "f" * 40)
+    load_signing_secret(config)
+    assert "holds another secret" not in caplog.text
+    monkeypatch.setenv("TOKEN_SECRET_X", "e" * 40)
+    assert load_signing_secret(config) == b"e" * 40
+    assert "TOKEN_SECRET_X is set but" in caplog.text and "holds another secret" in caplog.text
+    assert "e" * 40 not in caplog.text and "f" * 40 not in caplog.text

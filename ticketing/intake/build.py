@@ -53,9 +53,11 @@ class Services:
     secret: bytes = field(repr=False)
 
 
-def signing_secret(config: Config, given: bytes | None = None) -> bytes:
+def signing_secret(config: Config, given: bytes | None = None, *, generate: bool = True) -> bytes:
     """``given``, or the secret ``[security]`` names (the one place that loads it)."""
-    return given if given is not None else load_signing_secret(config.security)
+    if given is not None:
+        return given
+    return load_signing_secret(config.security, generate=generate)
 
 
 def build_composer(
@@ -72,11 +74,13 @@ def build_composer(
     return ReplyComposer(config, store, tokens, secret), store
 
 
-def build_intake(config: Config, engine: Engine, *, audit_templates: bool = True) -> Services:
+def build_intake(
+    config: Config, engine: Engine, *, audit_templates: bool = True, generate_secret: bool = True
+) -> Services:
     """The intake pipeline with the PII guard and templated auto-replies (serve, ingest,
-    worker processes)."""
+    worker processes); ``generate_secret``: whether a missing generated secret is made."""
     guard = build_guard(config.pii)
-    secret = signing_secret(config)
+    secret = signing_secret(config, generate=generate_secret)
     composer, store = build_composer(config, engine, secret, audit_templates=audit_templates)
     pipeline = build_pipeline(
         config,

@@ -71,7 +71,7 @@ def ingest_piped(config: Config, engine: Engine, raw: bytes, envelope: PipeEnvel
         return verdict_of(exc)
     try:
         require_current(engine)
-        pipeline = build_intake(config, engine).pipeline
+        pipeline = build_intake(config, engine, generate_secret=False).pipeline
     except Exception as exc:  # noqa: BLE001  not the message's doing: it waits
         return _not_ready(exc)
     message = RawMessage(

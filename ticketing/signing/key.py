@@ -24,14 +24,17 @@ log = logging.getLogger(__name__)
 MIN_SECRET_LENGTH = 32
 
 
-def load_signing_secret(config: SecurityConfig) -> bytes:
-    """The token secret from the environment, else from the generated file."""
+def load_signing_secret(config: SecurityConfig, *, generate: bool = True) -> bytes:
+    """The token secret from the environment, else from the generated file (made on first
+    use only when ``generate``: ``ticketd ingest`` reads the daemon's, never makes its own,
+    whose tokens nothing else would verify)."""
     value = os.environ.get(config.token_secret_env, "")
     if value:
         if len(value) < MIN_SECRET_LENGTH:
             raise SecretError(
                 f"{config.token_secret_env} must be at least {MIN_SECRET_LENGTH} characters"
             )
+        _warn_if_another_secret_waits(config, value.encode())
         return value.encode()
     if not config.generated_secret_file:
         raise SecretError(f"environment variable {config.token_secret_env} is not set")
@@ -40,11 +43,35 @@ def load_signing_secret(config: SecurityConfig) -> bytes:
         config.token_secret_env,
         config.generated_secret_file,
     )
-    return _generated_secret(Path(config.generated_secret_file))
+    return _generated_secret(Path(config.generated_secret_file), config, generate)
 
 
-def _generated_secret(path: Path) -> bytes:
+def _warn_if_another_secret_waits(config: SecurityConfig, secret: bytes) -> None:
+    """A generated file beside a secret in the environment is what a process without that
+    variable (an MTA's pipe: Postfix passes no environment) signs with: its tokens would
+    not verify here.  Said at every start, until one of the two goes."""
+    path = config.generated_secret_file
+    try:
+        other = Path(path).read_bytes().strip() if path else secret
+    except OSError:
+        return
+    if other != secret:
+        log.warning(
+            "%s is set but %s holds another secret: a process without the variable "
+            "(ticketd ingest under Postfix) signs with the file, and its ref tokens do not "
+            "verify here; remove the file or put the same secret in it",
+            config.token_secret_env,
+            path,
+        )
+
+
+def _generated_secret(path: Path, config: SecurityConfig, generate: bool) -> bytes:
     if not path.exists():
+        if not generate:
+            raise SecretError(
+                f"{config.token_secret_env} is not set and {path} does not exist yet "
+                "(`ticketd serve` creates it)"
+            )
         _create_secret_file(path)
     try:
         value = path.read_bytes().strip()
