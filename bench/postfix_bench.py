@@ -42,7 +42,6 @@ import pwd
 import random
 import re
 import shutil
-import signal
 import smtplib
 import statistics
 import subprocess
@@ -71,7 +70,6 @@ from bench.smtp_bench import (
     prepare,
     producer,
     stored,
-    wait_for_port,
     wait_recorded,
     warnings,
     workers_option,
@@ -85,6 +83,7 @@ from tests.postfix import (
     other_users_venv,
     postfix_binary,
     service_user,
+    serving_as,
     settings_named,
 )
 from ticketing.config import DatabaseConfig
@@ -97,7 +96,6 @@ SERVICE_USER = "ticketd-mta-test"
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy" / "postfix"
 # All that Postfix's pipe gives its command, and so all the daemon gets: no token secret
 # in the environment (both read [security] generated_secret_file).
-SERVICE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 DELAYS = re.compile(r"delays=[\d.]+/[\d.]+/[\d.]+/([\d.]+)")
 
 
@@ -184,30 +182,11 @@ def hand_over(folder: Path, user: pwd.struct_passwd) -> None:
 def serving(where: Host, setup: Desk, group: int) -> Iterator[subprocess.Popen[bytes]]:
     """``ticketd serve`` as the service user, in ``group``, its stderr in serve.log."""
     log = setup.folder / "serve.log"
-    with log.open("ab") as sink:
-        proc = subprocess.Popen(  # noqa: S603
-            [str(where.command), "--config", str(setup.config), "serve"],
-            user=where.user.pw_uid,
-            group=group,
-            extra_groups=[],
-            env=SERVICE_ENV,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=sink,
-        )
     try:
-        try:
-            wait_for_port(setup.port, proc)
-        except SystemExit as exc:
-            raise SystemExit(f"{exc}\n{tail(log)}") from None
-        yield proc
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        with serving_as(where.user, group, where.command, setup.config, setup.port, log) as proc:
+            yield proc
+    except AssertionError as exc:  # it never listened
+        raise SystemExit(f"{exc}\n{tail(log)}") from None
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -17,10 +17,14 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from imapclient import IMAPClient
 
 from tests.daemon import free_port
+
+if TYPE_CHECKING:
+    from ticketing.intake.imap.poller import MailboxPoller
 
 __all__ = ["PASSWORD", "DovecotServer", "dovecot_binary"]
 
@@ -256,3 +260,13 @@ def folder_count(client: IMAPClient, folder: str) -> int:
     if not client.folder_exists(folder):
         return 0
     return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
+
+
+def poll_round(poller: MailboxPoller) -> int:
+    """One round of ``poller`` on a connection of its own: the messages it handled."""
+    conn = poller.connect(poller._settings)
+    try:
+        poller.prepare(conn)
+        return poller.poll_once(conn)
+    finally:
+        conn.close()

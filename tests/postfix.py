@@ -26,17 +26,19 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 import sysconfig
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.daemon import free_port, smtp_session
+from tests.daemon import free_port, smtp_session, wait_for_port
 
 __all__ = [
     "MAILBOX_DOMAIN",
@@ -324,6 +326,40 @@ def master_entry(text: str, service: str) -> str:
     if not entry:
         raise ValueError(f"no master.cf entry for {service!r}")
     return "\n".join(entry)
+
+
+# What Postfix's pipe gives its command, and so all a service's daemon beside it gets: no
+# TICKETD_TOKEN_SECRET (both read the secret file of [security] generated_secret_file).
+SERVICE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
+
+
+@contextmanager
+def serving_as(
+    user: pwd.struct_passwd, group: int, command: Path, config: Path, port: int, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``ticketd serve`` (``command``) as ``user`` in ``group`` with the service's
+    environment, listening on ``port``, its stderr appended to ``log``; SIGTERM at the end."""
+    with log.open("ab") as sink:
+        proc = subprocess.Popen(
+            [str(command), "--config", str(config), "serve"],
+            user=user.pw_uid,
+            group=group,
+            extra_groups=[],
+            env=SERVICE_ENV,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+        )
+    try:
+        wait_for_port(port, proc)
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def deployed_pipe_entry(master_cf: str, user: str, command: str, config: Path) -> str:

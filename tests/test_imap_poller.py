@@ -21,7 +21,7 @@ from mailer.errors import ImapError
 from pii_guard import PiiGuard
 from tests.builders import RecordedReplies, make_composer
 from tests.dns_server import AuthDns
-from tests.dovecot import DovecotServer
+from tests.dovecot import DovecotServer, poll_round
 from tests.mail import make_mail
 from ticketing.config import AuthenticationConfig, Config, ImapConfig, MailboxConfig
 from ticketing.config.desk_schema import StaffConfig
@@ -124,15 +124,6 @@ def _count(client: IMAPClient, folder: str) -> int:
     return int(client.folder_status(folder, [b"MESSAGES"])[b"MESSAGES"])
 
 
-def _poll(poller: MailboxPoller) -> int:
-    conn = poller.connect(poller._settings)
-    try:
-        poller.prepare(conn)
-        return poller.poll_once(conn)
-    finally:
-        conn.close()
-
-
 def test_inbox_messages_are_recorded_once_and_moved_after_commit(desk: Desk) -> None:
     poller = desk.poller(_config(desk.imap()))
     for i in range(20):
@@ -156,7 +147,7 @@ def test_a_message_committed_but_not_moved_is_fetched_again_and_not_repeated(des
     raw = desk.dns.sign_as_author(make_mail())
     desk.client.append("INBOX", raw)
     poller.pipeline.process(RawMessage(raw, "imap", ("escalations",)))  # committed, not moved
-    assert _poll(poller) == 1
+    assert poll_round(poller) == 1
     assert _count(desk.client, "INBOX") == 0
     with transaction(desk.engine, readonly=True) as session:
         assert len(session.exec(select(Message)).all()) == 1
@@ -170,7 +161,7 @@ def test_a_rejected_message_leaves_the_shared_inbox(desk: Desk, action: str) -> 
     desk.deliver(make_mail(body="Client SSN 219-09-9999, please fix.\n\nSam"))
     desk.client.append("INBOX", b"this is not an email message at all")
     desk.deliver(make_mail(body="Nothing personal here.\n\nSam"))
-    assert _poll(poller) == 3
+    assert poll_round(poller) == 3
     assert _count(desk.client, "INBOX") == 0
     assert _count(desk.client, "ticketd.processed") == 1
     assert _count(desk.client, "ticketd.quarantine") == (2 if action == "quarantine" else 1)
@@ -185,7 +176,7 @@ def test_a_caseworker_reply_in_the_sent_folder_stops_the_first_response_clock(de
     poller = desk.poller(_config(desk.imap(sent_folder="Sent Items")))
     question = make_mail(message_id="<q1@brokers.example>")
     desk.deliver(question)
-    assert _poll(poller) == 1  # the question; the sent folder's cursor starts at its end
+    assert poll_round(poller) == 1  # the question; the sent folder's cursor starts at its end
     with transaction(desk.engine, readonly=True) as session:
         incident = session.exec(select(Incident)).one()
         assert incident.sla_due_at is not None and incident.first_response_at is None
@@ -197,8 +188,8 @@ def test_a_caseworker_reply_in_the_sent_folder_stops_the_first_response_clock(de
         headers={"In-Reply-To": "<q1@brokers.example>", "References": "<q1@brokers.example>"},
     )
     desk.client.append("Sent Items", reply)
-    assert _poll(poller) == 1
-    assert _poll(poller) == 0
+    assert poll_round(poller) == 1
+    assert poll_round(poller) == 0
     with transaction(desk.engine, readonly=True) as session:
         incident = session.exec(select(Incident)).one()
         assert incident.status == "awaiting_producer"
@@ -214,10 +205,10 @@ def test_moving_a_conversation_into_a_state_folder_changes_its_incident(desk: De
     replies = RecordedReplies()
     poller = desk.poller(_config(imap), replies)
     desk.deliver(make_mail())
-    _poll(poller)
+    poll_round(poller)
     desk.client.select_folder("ticketd.processed")
     desk.client.move(desk.client.search(["ALL"]), "Resolved")  # what a caseworker does in Outlook
-    _poll(poller)
+    poll_round(poller)
     with transaction(desk.engine, readonly=True) as session:
         incident = session.exec(select(Incident)).one()
         assert incident.status == "resolved"
@@ -230,12 +221,12 @@ def test_moving_a_conversation_into_a_state_folder_changes_its_incident(desk: De
 def test_a_new_uidvalidity_neither_repeats_nor_skips(desk: Desk) -> None:
     desk.client.create_folder("Sent Items")
     poller = desk.poller(_config(desk.imap(sent_folder="Sent Items")))
-    _poll(poller)  # cursor at the (empty) end
+    poll_round(poller)  # cursor at the (empty) end
     first = make_mail(
         sender="escalations@exchange.example", body="first reply", message_id="<r1@x>"
     )
     desk.client.append("Sent Items", first)
-    assert _poll(poller) == 1
+    assert poll_round(poller) == 1
     # the folder is rebuilt (a server migration): same mail, new UIDs, one message more
     desk.client.delete_folder("Sent Items")
     desk.client.create_folder("Sent Items")
@@ -244,8 +235,8 @@ def test_a_new_uidvalidity_neither_repeats_nor_skips(desk: Desk) -> None:
         "Sent Items",
         make_mail(sender="escalations@exchange.example", body="second", message_id="<r2@x>"),
     )
-    assert _poll(poller) == 1  # only the unrecorded one is fetched
-    assert _poll(poller) == 0
+    assert poll_round(poller) == 1  # only the unrecorded one is fetched
+    assert poll_round(poller) == 0
     with transaction(desk.engine, readonly=True) as session:
         ids = sorted(m.message_id or "" for m in session.exec(select(Message)).all())
     assert ids == ["<r1@x>", "<r2@x>"]
@@ -350,7 +341,7 @@ def _folders(client: IMAPClient) -> dict[str, int]:
 def test_the_original_is_replaced_by_its_desk_copy(desk: Desk) -> None:
     _, poller = _desk_poller(desk)
     desk.deliver(_with_ssn(1))
-    assert _poll(poller) == 1
+    assert poll_round(poller) == 1
     assert _folders(desk.client) == {"INBOX": 0, "Desk": 1, "ticketd.processed": 0}
     desk.client.select_folder("Desk", readonly=True)
     (raw,) = [
@@ -383,13 +374,13 @@ def test_a_crash_between_the_copy_and_the_removal_leaves_both_then_one(
         monkeypatch.setattr(poller_module, "finish_desk_copy", real_finish)
         both = _folders(desk.client)
         assert (both["INBOX"], both["Desk"]) == (1, i + 1), both  # never neither
-        _poll(poller)  # the next round: the copy is sent, or still held by the dead lease
+        poll_round(poller)  # the next round: the copy is sent, or still held by the dead lease
         if _count(desk.client, "INBOX"):
             # the lease of the crashed claim runs out and the dispatcher takes the copy over
             transport = DeskTransport(MaildirTransport(tmp_path / "sent"), desk_folders(config))
             later = utcnow() + timedelta(minutes=10)
             asyncio.run(dispatch_due(desk.engine, transport, later, config.outbound))
-            _poll(poller)
+            poll_round(poller)
         assert _folders(desk.client) == {"INBOX": 0, "Desk": i + 1, "ticketd.processed": 0}
     with transaction(desk.engine, readonly=True) as session:
         assert len(session.exec(select(Message)).all()) == 5

@@ -24,7 +24,7 @@ from mailer.parsing import ParsedMessage
 from mailer.spool import Spool
 from tests.daemon import wait_until
 from tests.dns_server import AuthDns
-from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session
+from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session, poll_round
 from tests.mail import make_mail
 from tests.test_poison import refusing  # noqa: F401 - the fixture: "poison" mail is refused
 from ticketing import metrics
@@ -173,15 +173,6 @@ def desk(
         pool.stop(10)
 
 
-def _poll(poller: MailboxPoller) -> int:
-    conn = poller.connect(poller._settings)
-    try:
-        poller.prepare(conn)
-        return poller.poll_once(conn)
-    finally:
-        conn.close()
-
-
 class Round(threading.Thread):
     """One ``poll_once`` in a thread of its own (the test holds the database meanwhile)."""
 
@@ -191,7 +182,7 @@ class Round(threading.Thread):
         self.handled: int | None = None
 
     def run(self) -> None:
-        self.handled = _poll(self.poller)
+        self.handled = poll_round(self.poller)
 
     def result(self) -> int | None:
         self.join(120)
@@ -246,14 +237,14 @@ def test_a_batch_is_recorded_by_the_workers_once_and_moved_after_its_commit(desk
     poller = desk.poller(guard)
     received = metrics.RECEIVED.labels("imap")
     before = received._value.get()
-    assert _poll(poller) == 30
+    assert poll_round(poller) == 30
     assert folder_count(desk.client, "INBOX") == 0
     assert folder_count(desk.client, "ticketd.processed") == 30
     assert _recorded(desk.engine) == sorted(f"<good-{n}@brokers.example>" for n in range(30))
     assert guard.calls == 0  # the poller's thread judged nothing: the workers did
     assert received._value.get() == before + 30  # the workers' observations, counted here
     desk.client.append("INBOX", sent[0])  # again: a duplicate, moved, not recorded twice
-    assert _poll(poller) == 1
+    assert poll_round(poller) == 1
     assert folder_count(desk.client, "ticketd.processed") == 31
     assert len(_recorded(desk.engine)) == 30
 
@@ -267,11 +258,11 @@ def test_a_poison_message_is_quarantined_after_its_attempts_while_the_rest_go_on
     for raw in (_good(1), poison, _good(2)):
         desk.deliver(raw)
     poller = desk.poller()
-    assert _poll(poller) == 3
+    assert poll_round(poller) == 3
     assert folder_count(desk.client, "ticketd.processed") == 2  # the others at once
     assert folder_count(desk.client, "INBOX") == 1
     for _ in range(2):
-        _poll(poller)
+        poll_round(poller)
     assert folder_count(desk.client, "INBOX") == 0
     assert folder_count(desk.client, "ticketd.quarantine") == 1
     assert _recorded(refusing) == ["<good-1@brokers.example>", "<good-2@brokers.example>"]
@@ -295,7 +286,7 @@ def test_a_worker_killed_holding_a_batch_loses_nothing_and_records_nothing_twice
     assert folder_count(desk.client, "ticketd.processed") == 10
     assert folder_count(desk.client, "INBOX") == 10
     assert caplog.text.count(DIED) == 10 and "attempt 1 of 3" in caplog.text
-    assert _poll(poller) == 10  # the next round: each alone, recorded
+    assert poll_round(poller) == 10  # the next round: each alone, recorded
     assert folder_count(desk.client, "INBOX") == 0
     assert folder_count(desk.client, "ticketd.processed") == 20
     assert folder_count(desk.client, "ticketd.quarantine") == 0

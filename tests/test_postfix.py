@@ -14,9 +14,7 @@ import os
 import pwd
 import secrets
 import shutil
-import signal
 import sqlite3
-import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO, migrated_database, unavailable
-from tests.daemon import Ticketd, daemon_config, free_port, import_roster, wait_for_port, wait_until
+from tests.daemon import Ticketd, daemon_config, free_port, import_roster, wait_until
 from tests.dns_server import AuthDns
 from tests.mail import make_mail
 from tests.postfix import (
@@ -37,6 +35,7 @@ from tests.postfix import (
     other_users_venv,
     postfix_binary,
     service_user,
+    serving_as,
     settings_named,
 )
 
@@ -44,9 +43,6 @@ PIPE_USER = "ticketd-mta-test"
 PRODUCER = "sam@brokers.example"
 ESCALATIONS = f"escalations@{MAILBOX_DOMAIN}"
 DEPLOY = REPO / "deploy" / "postfix"
-# What Postfix's pipe gives its command, and so all the daemon beside it gets here: no
-# TICKETD_TOKEN_SECRET (both read the secret file of [security] generated_secret_file).
-SERVICE_ENV = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 DELIVERY_TIMEOUT = 90.0  # an ingest process is ~3 s of CPU; the machine is shared
 
 StartPostfix = Callable[..., PostfixServer]
@@ -130,27 +126,10 @@ class Desk:
     def serving(self, group: int | None = None) -> Iterator[None]:
         """``ticketd serve`` as the service user (its group: ``group`` if given) for the
         block, its stderr in ``serve.log``."""
-        with (self.folder / "serve.log").open("ab") as log:
-            proc = subprocess.Popen(
-                [str(self.command), "--config", str(self.config), "serve"],
-                user=self.user.pw_uid,
-                group=self.user.pw_gid if group is None else group,
-                extra_groups=[],
-                env=SERVICE_ENV,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=log,
-            )
-        try:
-            wait_for_port(self.port, proc)
+        in_group = self.user.pw_gid if group is None else group
+        log = self.folder / "serve.log"
+        with serving_as(self.user, in_group, self.command, self.config, self.port, log):
             yield
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
 
     def serve_log(self) -> str:
         path = self.folder / "serve.log"
