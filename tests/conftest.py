@@ -28,7 +28,7 @@ import trustme
 from sqlalchemy.engine import Engine, make_url
 
 from tests.builders import RecordedReplies, Sink, TlsFiles
-from tests.daemon import TEST_WORKERS, DaemonSetup, Ticketd, daemon_config, free_port
+from tests.daemon import TEST_WEB, TEST_WORKERS, DaemonSetup, Ticketd, daemon_config, free_port
 from tests.dns_server import AuthDns
 from tests.dovecot import DovecotServer, dovecot_binary
 from ticketing.config import DatabaseConfig
@@ -559,7 +559,11 @@ def write_config(directory: Path, db_url: str, extra: str = "") -> Path:
     """A config file in ``directory`` that points at ``db_url``, with ``extra`` (TOML)
     merged in; no worker processes unless ``extra`` asks for them (``TEST_WORKERS``)."""
     path = directory / "config.toml"
-    merged: dict[str, Any] = {"database": {"url": db_url}, "smtp": dict(TEST_WORKERS)}
+    merged: dict[str, Any] = {
+        "database": {"url": db_url},
+        "smtp": dict(TEST_WORKERS),
+        "web": dict(TEST_WEB),
+    }
     for table, values in tomllib.loads(extra).items():
         if isinstance(values, dict) and isinstance(merged.get(table), dict):
             merged[table].update(values)

@@ -48,6 +48,8 @@ SECRET_ENV = {"TICKETD_TOKEN_SECRET": "t" * 40}
 # costs a second of CPU to start: the tests' daemons record mail themselves unless a test
 # asks for workers.  tests/journeys/test_shipped_default.py plays the default as shipped.
 TEST_WORKERS = {"workers": 0}
+# No console unless a test asks: its default port (8025) would be shared by every daemon.
+TEST_WEB = {"port": 0}
 
 
 # Load tests send hundreds of new escalations from a handful of senders in seconds:
@@ -245,7 +247,11 @@ def daemon_config(path: Path, db_url: str, port: int, *sections: str) -> Path:
     """Write the config ``path`` of a daemon on ``db_url`` that listens for SMTP on ``port``:
     ``[database] url`` and ``[smtp] port``, then ``sections`` (TOML texts, merged in order:
     tables merge key by key, a later value replaces an earlier one)."""
-    merged: dict[str, Any] = {"database": {"url": db_url}, "smtp": {"port": port, **TEST_WORKERS}}
+    merged: dict[str, Any] = {
+        "database": {"url": db_url},
+        "smtp": {"port": port, **TEST_WORKERS},
+        "web": dict(TEST_WEB),
+    }
     for text in sections:
         parsed = tomllib.loads(text)
         for table, key, argument in (("database", "url", "db_url"), ("smtp", "port", "port")):

@@ -14,7 +14,8 @@
     ├── OutboxStateError         an outbox row is not in a state that allows the request
     ├── CalendarError            business hours never open (also a ValueError)
     ├── PiiSetupError            the PII guard cannot start as configured
-    ├── HttpEndpointError        the operators' HTTP endpoint cannot listen
+    ├── HttpEndpointError        an HTTP endpoint (operators', console) cannot listen
+    ├── AccountError             a console account cannot be made or changed as asked
     ├── SmtpListenError          the SMTP server cannot listen where [smtp] says
     └── ReplyError               a reply cannot be made (programming or config mistake)
         └── TemplateError        a template cannot be used (file, line, reason)
@@ -33,6 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "AccountError",
     "CalendarError",
     "ConfigError",
     "ConfigProblem",
@@ -131,6 +133,10 @@ class CalendarError(TicketdError, ValueError):
 
 class PiiSetupError(TicketdError):
     """The PII guard cannot start as configured (e.g. a missing spaCy model)."""
+
+
+class AccountError(TicketdError):
+    """A console account cannot be added or changed as asked (says which and why)."""
 
 
 class HttpEndpointError(TicketdError):

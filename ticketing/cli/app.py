@@ -50,6 +50,7 @@ def _register_commands() -> None:
         sla_cmd,
         status_cmd,
         templates_cmd,
+        users_cmd,
     )
 
     cli.add_command(config_cmd.config_group)
@@ -64,6 +65,7 @@ def _register_commands() -> None:
     cli.add_command(quarantine_cmd.quarantine_group)
     cli.add_command(sla_cmd.sla_group)
     cli.add_command(status_cmd.status_command)
+    cli.add_command(users_cmd.users_group)
 
 
 _register_commands()

@@ -22,6 +22,7 @@ from ticketing.config.ops_schema import ObservabilityConfig, RosterConfig
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.config.sla_schema import SlaConfig
 from ticketing.config.templates_schema import TemplatesConfig
+from ticketing.config.web_schema import WebConfig
 
 __all__ = [
     "Config",
@@ -280,6 +281,7 @@ class Config(_Section):
     sla: SlaConfig = SlaConfig()
     observability: ObservabilityConfig = ObservabilityConfig()
     roster: RosterConfig = RosterConfig()
+    web: WebConfig = WebConfig()
     teams: dict[Annotated[str, Field(pattern=r"^[a-z0-9_]+$")], TeamConfig] = Field(
         default_factory=_default_teams
     )

@@ -43,6 +43,8 @@ from mailer.smtp_server import (
 )
 from mailer.spool import Spool
 from ticketing.config import Config, environment_problems
+from ticketing.console.app import build_console
+from ticketing.console.context import ConsoleDesk
 from ticketing.errors import ConfigError, ConfigProblem, SmtpListenError
 from ticketing.intake.build import Services, build_intake
 from ticketing.intake.imap.poller import MailboxPoller, imap_settings, mailbox_pollers
@@ -60,6 +62,8 @@ from ticketing.outbound.desk_transport import DeskTransport, ImapTarget
 from ticketing.outbound.notices import TemplatedNotices
 from ticketing.outbound.orders import ORDER_LEASE, compose_orphans
 from ticketing.outbound.outbox import OutboxDispatcher, transport_from_config
+from ticketing.outbound.templated import TemplatedReplies
+from ticketing.server.console import ConsoleListener, bind_console, serve_console
 from ticketing.server.jobs import TimedJob, timed_jobs
 from ticketing.server.operations import Operations, start_operations
 from ticketing.sla.sweeper import run_sweep
@@ -99,7 +103,12 @@ def build(config: Config, source: str, engine: Engine) -> Daemon:
     roster); otherwise every part of the daemon, built once."""
     services = _preflight(config, source, engine)
     ops = start_operations(config, source, engine, services.store)
-    return Daemon(config, engine, services, ops, source)
+    try:
+        console = bind_console(config)
+    except Exception:
+        ops.close()
+        raise
+    return Daemon(config, engine, services, ops, source, console)
 
 
 def _preflight(config: Config, source: str, engine: Engine) -> Services:
@@ -146,6 +155,7 @@ class Daemon:
     services: Services
     ops: Operations
     source: str = ""  # the config file: start-up errors name it
+    console: ConsoleListener | None = None  # the console's bound socket ([web])
     dispatcher: OutboxDispatcher = field(init=False)
     lmtp: list[SocketListener | asyncio.Server] = field(init=False, default_factory=list)
     pool: WorkerPool | None = field(init=False, default=None)
@@ -181,6 +191,8 @@ class Daemon:
         finally:
             await asyncio.to_thread(scheduler.shutdown, True)
             self.ops.close()
+            if self.console is not None:  # closed by its server too; here if it never ran
+                self.console.sock.close()
             log.info("stopped")
 
     async def _serve(self, tasks: asyncio.TaskGroup, shutdown_trigger: ShutdownTrigger) -> None:
@@ -197,6 +209,7 @@ class Daemon:
                 polled.append(tasks.create_task(_in_thread(polling, poller, stop_threads)))
             server = await self._smtp_server(delivery)
             await self._start_lmtp(delivery)
+            self._start_console(tasks, stop)
             log.info(
                 "ticketd ready: mailboxes %s", ", ".join(b.name for b in self.config.mailboxes)
             )
@@ -239,6 +252,22 @@ class Daemon:
         threads = ThreadPoolExecutor(_WAITING_DELIVERIES, thread_name_prefix="delivery")
         asyncio.get_running_loop().set_default_executor(threads)
         return worker_delivery(self.pool, self.config, wake)
+
+    def _start_console(self, tasks: asyncio.TaskGroup, stop: asyncio.Event) -> None:
+        """The console on the parts intake uses: its composer, guard and templates."""
+        if self.console is None:
+            return
+        services = self.services
+        desk = ConsoleDesk(
+            config=self.config,
+            engine=self.engine,
+            replies=TemplatedReplies(services.composer, self.engine, services.guard),
+            guard=services.guard,
+            templates=services.store,
+            secret=services.secret,
+            mail_ordered=self.dispatcher.wake,
+        )
+        tasks.create_task(serve_console(build_console(desk), self.console, stop))
 
     def _drain_spool(self) -> None:
         """Without workers: record what a previous run (with workers) left in the spool,

@@ -29,6 +29,8 @@ __all__ = [
     "KEPT_ATTACHMENTS",
     "Attachment",
     "AuditEvent",
+    "ConsoleSession",
+    "ConsoleUser",
     "Incident",
     "IncidentConsumer",
     "IncidentCounter",
@@ -305,3 +307,36 @@ class MailboxCursor(SQLModel, table=True):
     uidvalidity: int = Field(default=0, sa_type=BigInteger)
     last_uid: int = Field(default=0, sa_type=BigInteger)
     updated_at: datetime = _when()
+
+
+class ConsoleUser(SQLModel, table=True):
+    """A person who signs in to the console: one of the staff directory's people.
+
+    ``password_hash`` is argon2 (``ticketing.desk.accounts``); empty for a person who
+    signs in only through the trusted SSO proxy.  Disabled accounts keep their row,
+    so the audit trail still names them.
+    """
+
+    __tablename__ = "console_users"
+    id: int | None = Field(default=None, primary_key=True)
+    address: str = Field(max_length=254, unique=True)
+    name: str = Field(max_length=200)
+    role: str = Field(default="caseworker", max_length=16)
+    team: str | None = Field(default=None, max_length=64)
+    password_hash: str | None = Field(default=None, max_length=255)
+    disabled: bool = False
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class ConsoleSession(SQLModel, table=True):
+    """A signed-in browser: the cookie holds a random token, this row its SHA-256, so a
+    copy of the database signs nobody in.  Every instance reads the same rows."""
+
+    __tablename__ = "console_sessions"
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="console_users.id", index=True)
+    csrf: str = Field(max_length=64)
+    created_at: datetime = _when()
+    last_seen_at: datetime = _when()
+    expires_at: datetime = _when(index=True)

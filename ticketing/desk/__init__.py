@@ -1,0 +1,1 @@
+"""What staff do at the desk, for the command line and the console alike."""
