@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,8 +16,10 @@ from ticketing.store.models import AuditEvent, ConsoleSession, utcnow
 
 
 @pytest.fixture
-def console(tmp_path: Path, db_url: str) -> Console:
-    return console_app(tmp_path, db_url)
+def console(tmp_path: Path, db_url: str) -> Iterator[Console]:
+    console = console_app(tmp_path, db_url)
+    yield console
+    console.engine.dispose()  # its pooled connections, before the database is dropped
 
 
 def _login(client: TestClient, address: str, password: str) -> int:
@@ -141,3 +144,4 @@ def test_the_proxy_header_is_believed_only_from_the_proxy(tmp_path: Path, db_url
     stranger = TestClient(console.app, follow_redirects=False, client=("10.0.0.9", 5000))
     answer = stranger.get("/users", headers={"X-Remote-User": PEOPLE["admin"][1]})
     assert answer.status_code == 303
+    console.engine.dispose()

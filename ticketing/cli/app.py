@@ -40,12 +40,14 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 def _register_commands() -> None:
     from ticketing.cli import (
         config_cmd,
+        hotline_cmd,
         incidents_cmd,
         ingest_cmd,
         outbox_cmd,
         pii_cmd,
         producers_cmd,
         quarantine_cmd,
+        reports_cmd,
         serve_cmd,
         sla_cmd,
         status_cmd,
@@ -59,6 +61,7 @@ def _register_commands() -> None:
     cli.add_command(pii_cmd.pii_group)
     cli.add_command(producers_cmd.producers_group)
     cli.add_command(incidents_cmd.incidents_group)
+    incidents_cmd.incidents_group.add_command(hotline_cmd.open_command)
     cli.add_command(serve_cmd.init_command)
     cli.add_command(serve_cmd.serve_command)
     cli.add_command(ingest_cmd.ingest_command)
@@ -66,6 +69,7 @@ def _register_commands() -> None:
     cli.add_command(sla_cmd.sla_group)
     cli.add_command(status_cmd.status_command)
     cli.add_command(users_cmd.users_group)
+    cli.add_command(reports_cmd.reports_group)
 
 
 _register_commands()

@@ -47,6 +47,7 @@ _AUTHENTICATION = {
     "trusted_host": "believed (sent from a trusted host)",
     "mailbox": "believed (the shared mailbox's own sent mail)",
     "off": "not checked (authentication off, or recorded before it existed)",
+    "hotline": "by telephone (a caseworker took the call)",
     "none": "NOT authenticated",
 }
 

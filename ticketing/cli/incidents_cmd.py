@@ -11,25 +11,19 @@ from ticketing.cli.desk_time import desk_text, desk_zone
 from ticketing.cli.incident_view import detail_dict, detail_lines, summary_dict, waiting_dict
 from ticketing.cli.operator import by_option, operator_actor
 from ticketing.cli.output import emit_json, emit_table
-from ticketing.config.desk_schema import StaffConfig, StaffPerson
-from ticketing.errors import NotFoundError
-from ticketing.incidents.records import (
-    assign_incident,
-    incident_detail,
-    list_incidents,
-    merge_incidents,
-    move_incident,
-)
-from ticketing.incidents.unverified import attach_message, unverified_messages
-from ticketing.sla.clocks import SlaClocks
+from ticketing.desk import actions
+from ticketing.desk.actions import Desk
+from ticketing.incidents.records import incident_detail, list_incidents
+from ticketing.incidents.unverified import unverified_messages
 from ticketing.store.db import transaction
 from ticketing.store.migrate import require_current
-from ticketing.store.models import utcnow
 
 if TYPE_CHECKING:
     from ticketing.outbound.sinks import Replies
 
 __all__ = ["incidents_group"]
+
+_NO_MAIL_TO_PRODUCER = "no mail to the producer (incidents show says why)"
 
 
 @click.group("incidents")
@@ -77,8 +71,24 @@ def show_command(ctx: Context, number: str, as_json: bool) -> None:
     click.echo("\n".join(detail_lines(detail, zone)))
 
 
-def _clocks(ctx: Context) -> SlaClocks:
-    return SlaClocks.from_config(ctx.loaded.config.sla)
+def _desk(ctx: Context) -> Desk:
+    """The desk's actions on this command's configuration and database (which must be
+    at the current schema); the replies are built only by an action that mails."""
+    require_current(ctx.engine)
+    return Desk.of(ctx.engine, ctx.loaded.config, lambda: _replies(ctx))
+
+
+def _replies(ctx: Context) -> Replies:
+    """The daemon's replies, composed and scanned here: the mail an action orders goes out
+    as the daemon's own would (the daemon's dispatcher delivers it)."""
+    # The pipeline's and the guard's modules only for the commands that mail.
+    from ticketing.intake.build import build_composer
+    from ticketing.outbound.templated import TemplatedReplies
+    from ticketing.privacy.settings import build_guard
+
+    config = ctx.loaded.config
+    composer, _store = build_composer(config, ctx.engine)
+    return TemplatedReplies(composer, ctx.engine, build_guard(config.pii))
 
 
 def _state_command(name: str, to: str, help_text: str) -> click.Command:
@@ -88,10 +98,8 @@ def _state_command(name: str, to: str, help_text: str) -> click.Command:
     @by_option
     @pass_context
     def command(ctx: Context, number: str, reason: str, by: str | None) -> None:
-        require_current(ctx.engine)
-        with transaction(ctx.engine) as session:
-            incident = move_incident(session, number, to, operator_actor(by), reason, _clocks(ctx))
-        click.echo(f"{incident.number}: {incident.status}")
+        moved = actions.move(_desk(ctx), number, to, operator_actor(by), reason)
+        click.echo(f"{moved.number}: {moved.status}")
 
     return command
 
@@ -103,38 +111,15 @@ def _state_command(name: str, to: str, help_text: str) -> click.Command:
 @pass_context
 def resolve_command(ctx: Context, number: str, reason: str, by: str | None) -> None:
     """Mark an incident resolved and mail its producer that it is."""
-    # The pipeline's and the guard's modules only for the command that mails.
-    from ticketing.outbound.resolution import order_resolution_mail
-    from ticketing.outbound.sinks import compose_committed
-
-    require_current(ctx.engine)
-    replies = _replies(ctx).batch()
-    with transaction(ctx.engine) as session:
-        incident = move_incident(
-            session, number, "resolved", operator_actor(by), reason, _clocks(ctx)
-        )
-        told = order_resolution_mail(session, replies, incident, utcnow())
-    compose_committed(replies.compose)
-    news = "the producer is mailed" if told else "no mail to the producer (incidents show says why)"
-    click.echo(f"{incident.number}: {incident.status}; {news}")
-
-
-def _replies(ctx: Context) -> Replies:
-    """The daemon's replies, composed and scanned here: the resolved mail goes out as the
-    daemon's own would (the daemon's dispatcher delivers it)."""
-    from ticketing.intake.build import build_composer
-    from ticketing.outbound.templated import TemplatedReplies
-    from ticketing.privacy.settings import build_guard
-
-    config = ctx.loaded.config
-    composer, _store = build_composer(config, ctx.engine)
-    return TemplatedReplies(composer, ctx.engine, build_guard(config.pii))
+    moved = actions.resolve(_desk(ctx), number, operator_actor(by), reason)
+    news = "the producer is mailed" if moved.told else _NO_MAIL_TO_PRODUCER
+    click.echo(f"{moved.number}: {moved.status}; {news}")
 
 
 incidents_group.add_command(
-    _state_command("reopen", "open", "Reopen a resolved or closed incident.")
+    _state_command("reopen", actions.MOVES["reopen"], "Reopen a resolved or closed incident.")
 )
-incidents_group.add_command(_state_command("close", "closed", "Close an incident."))
+incidents_group.add_command(_state_command("close", actions.MOVES["close"], "Close an incident."))
 
 
 @incidents_group.command("assign")
@@ -146,35 +131,10 @@ incidents_group.add_command(_state_command("close", "closed", "Close an incident
 def assign_command(ctx: Context, number: str, assignee: str, why: str, by: str | None) -> None:
     """Assign an incident to a caseworker: a staff address, or the name of a person of
     ``[staff] people``, who is mailed what, why and when it is due."""
-    from ticketing.outbound.assignment import order_assignment_notice
-    from ticketing.outbound.sinks import compose_committed
-
-    require_current(ctx.engine)
-    person = _staff_person(ctx.loaded.config.staff, assignee)
-    replies = _replies(ctx).batch()
-    with transaction(ctx.engine) as session:
-        incident = assign_incident(
-            session, number, person.address, operator_actor(by), _clocks(ctx)
-        )
-        told = order_assignment_notice(session, replies, incident, person, why, utcnow())
-    compose_committed(replies.compose)
-    news = f"{person.name} is mailed" if told else "no mail (incidents show says why)"
-    click.echo(f"{incident.number}: assigned to {incident.assignee} ({incident.status}); {news}")
-
-
-def _staff_person(staff: StaffConfig, who: str) -> StaffPerson:
-    """The person ``who`` names: one of ``[staff] people`` (by address or name), else an
-    address ``[staff]`` lists, named by itself; anyone else is refused."""
-    person = staff.person(who)
-    if person is not None:
-        return person
-    if "@" in who and staff.is_staff(who.strip()):
-        address = who.strip().lower()
-        return StaffPerson(name=address, address=address)
-    raise NotFoundError(
-        f"{who!r} is not staff: name a person of [staff] people, or an address that "
-        "[staff] addresses or domains list"
-    )
+    desk = _desk(ctx)
+    done = actions.assign(desk, number, assignee, operator_actor(by), why)
+    news = f"{done.assignee.name} is mailed" if done.told else "no mail (incidents show says why)"
+    click.echo(f"{done.number}: assigned to {done.assignee.address} ({done.status}); {news}")
 
 
 @incidents_group.command("merge")
@@ -184,10 +144,8 @@ def _staff_person(staff: StaffConfig, who: str) -> StaffPerson:
 @pass_context
 def merge_command(ctx: Context, number: str, into: str, by: str | None) -> None:
     """Merge NUMBER into another incident; mail to NUMBER then lands on that one."""
-    require_current(ctx.engine)
-    with transaction(ctx.engine) as session:
-        target = merge_incidents(session, number, into, operator_actor(by), _clocks(ctx))
-    click.echo(f"{number}: merged into {target.number}")
+    target = actions.merge(_desk(ctx), number, into, operator_actor(by))
+    click.echo(f"{number}: merged into {target}")
 
 
 @incidents_group.command("unverified")
@@ -221,7 +179,5 @@ def unverified_command(ctx: Context, limit: int, as_json: bool) -> None:
 def attach_command(ctx: Context, message: int, number: str, by: str | None) -> None:
     """Attach waiting MESSAGE (from ``incidents unverified``) to incident NUMBER.
     Nothing is mailed; the incident's state and SLA clock do not change."""
-    require_current(ctx.engine)
-    with transaction(ctx.engine) as session:
-        incident = attach_message(session, message, number, operator_actor(by))
-    click.echo(f"message {message}: attached to {incident.number}")
+    attached_to = actions.attach(_desk(ctx), message, number, operator_actor(by))
+    click.echo(f"message {message}: attached to {attached_to}")

@@ -29,7 +29,16 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from ticketing.console import login_pages, users_pages
+from ticketing.console import (
+    api,
+    hotline_pages,
+    incident_pages,
+    login_pages,
+    report_pages,
+    template_pages,
+    unverified_pages,
+    users_pages,
+)
 from ticketing.console.context import ConsoleDesk
 from ticketing.console.render import page
 from ticketing.console.session_cookie import open_session, set_session_cookie
@@ -51,7 +60,16 @@ _HEADERS = {
 }
 
 # The page modules, each with its ``routes``; a new area of the console is one line here.
-_PAGES = (login_pages, users_pages)
+_PAGES = (
+    login_pages,
+    users_pages,
+    hotline_pages,
+    unverified_pages,
+    incident_pages,
+    report_pages,
+    template_pages,
+    api,
+)
 
 Next = Callable[[Request], Awaitable[Response]]
 

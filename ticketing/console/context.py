@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 
 from pii_guard import PiiGuard
 from ticketing.config import Config
+from ticketing.desk.actions import Desk
 from ticketing.intake.build import build_composer, signing_secret
 from ticketing.outbound.templated import TemplatedReplies
 from ticketing.privacy.settings import build_guard
@@ -47,6 +48,11 @@ class ConsoleDesk:
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.config.sla.timezone)
+
+    @property
+    def actions(self) -> Desk:
+        """The desk's actions (``ticketing.desk.actions``) on this console's services."""
+        return Desk(self.engine, self.config, self.clocks, lambda: self.replies)
 
 
 def console_desk(config: Config, engine: Engine, secret: bytes | None = None) -> ConsoleDesk:

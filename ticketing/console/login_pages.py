@@ -48,7 +48,9 @@ def _safe_next(target: str | None) -> str:
 
 
 def _form(request: Request, status: int = 200, **values: object) -> Response:
-    token = secrets.token_urlsafe(24)
+    # The token the browser already holds: another tab, or a request the page itself makes,
+    # must not make the form on screen stale.
+    token = request.cookies.get(_LOGIN_COOKIE) or secrets.token_urlsafe(24)
     values.setdefault("address", "")
     values.setdefault("next", request.query_params.get("next", ""))
     response = page(request, "login.html", status, login_token=token, **values)

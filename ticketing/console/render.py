@@ -28,6 +28,7 @@ _NAV: tuple[NavLink, ...] = (
     ("/reports", "Reports", "lead"),
     ("/templates", "Templates", "admin"),
     ("/users", "People", "admin"),
+    ("/api", "API", "caseworker"),
 )
 
 

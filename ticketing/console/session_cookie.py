@@ -10,13 +10,16 @@ client is ignored, so nobody can name themselves in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
+from ticketing.config.web_schema import WebConfig
 from ticketing.console.context import ConsoleDesk
 from ticketing.desk.accounts import account_by_address
-from ticketing.desk.sign_in import SignedIn, session_of, start_session
+from ticketing.desk.sign_in import SignedIn, needs_writing, session_of, start_session
 from ticketing.store.db import transaction
 from ticketing.store.models import utcnow
 
@@ -56,16 +59,26 @@ def open_session(desk: ConsoleDesk, request: Request) -> Opened | None:
     """The live session of the request's cookie; in proxy mode, the proxy's user's."""
     now, web = utcnow(), desk.config.web
     proxied = _proxy_user(desk, request)
+    token = request.cookies.get(SESSION_COOKIE)
+    with transaction(desk.engine, readonly=True) as session:  # most requests only read
+        if not (token and needs_writing(session, token, now, web)):
+            found = session_of(session, token, now, web) if token else None
+            if proxied is None or (found and found.account.address == proxied.lower()):
+                return Opened(found) if found else None
     with transaction(desk.engine) as session:
-        token = request.cookies.get(SESSION_COOKIE)
         found = session_of(session, token, now, web) if token else None
         if proxied is None or (found and found.account.address == proxied.lower()):
             return Opened(found) if found else None
-        account = account_by_address(session, proxied)
-        if account is None or account.disabled:
-            return None
-        token = start_session(session, account, now, web)
-        found = session_of(session, token, now, web)
+        return _proxy_session(session, proxied, now, web)
+
+
+def _proxy_session(session: Session, address: str, now: datetime, web: WebConfig) -> Opened | None:
+    """A new session for the user the trusted proxy names (enabled accounts only)."""
+    account = account_by_address(session, address)
+    if account is None or account.disabled:
+        return None
+    token = start_session(session, account, now, web)
+    found = session_of(session, token, now, web)
     return Opened(found, token) if found else None
 
 

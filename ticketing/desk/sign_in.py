@@ -31,6 +31,7 @@ __all__ = [
     "SignedIn",
     "end_session",
     "end_sessions",
+    "needs_writing",
     "note_failed_sign_in",
     "session_of",
     "sign_in_blocked",
@@ -74,18 +75,32 @@ def start_session(session: Session, account: Account, now: datetime, web: WebCon
 
 def session_of(session: Session, token: str, now: datetime, web: WebConfig) -> SignedIn | None:
     """The live session of ``token``: ``None`` when unknown, idle too long, past its end,
-    or its account disabled (an ended session's row goes)."""
+    or its account disabled (an ended session's row goes).  ``session`` may be read-only
+    when ``needs_writing`` said no."""
     row = session.get(ConsoleSession, _digest(token))
     if row is None:
         return None
-    idle = now - row.last_seen_at > timedelta(minutes=web.session_idle_minutes)
     account = account_by_id(session, row.user_id)
-    if idle or now >= row.expires_at or account is None or account.disabled:
+    if _ended(row, now, web) or account is None or account.disabled:
         session.delete(row)
         return None
     if now - row.last_seen_at > _TOUCH_EVERY:
         row.last_seen_at = now
     return SignedIn(account, row.csrf)
+
+
+def needs_writing(session: Session, token: str, now: datetime, web: WebConfig) -> bool:
+    """Whether ``session_of`` would change the row (end it, or note the request): most
+    requests only read, and on SQLite a read never waits for intake's writers."""
+    row = session.get(ConsoleSession, _digest(token))
+    if row is None:
+        return False
+    return _ended(row, now, web) or now - row.last_seen_at > _TOUCH_EVERY
+
+
+def _ended(row: ConsoleSession, now: datetime, web: WebConfig) -> bool:
+    idle = now - row.last_seen_at > timedelta(minutes=web.session_idle_minutes)
+    return idle or now >= row.expires_at
 
 
 def end_session(session: Session, token: str) -> None:
