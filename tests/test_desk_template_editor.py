@@ -74,7 +74,7 @@ def test_the_list_says_which_layer_each_part_comes_from(
     (overrides / "resolved").mkdir()
     (overrides / "resolved" / "subject.txt").write_text("Done: {{ incident.number }}\n")
     rows = {row.key: row for row in editor_over(overrides, idle_engine, guard).rows()}
-    assert len(rows) == 13 * 3 * 2 * 3  # kinds, teams (and all), languages, parts
+    assert len(rows) == 17 * 3 * 2 * 3  # kinds (4 canned), teams (and all), languages, parts
     own = rows[RESOLVED_SUBJECT]
     assert (own.layer, own.file, own.own, own.override) == (
         "override",

@@ -15,6 +15,10 @@ Who may do what:
   incidents (a merge closes an incident for good, and handing out work is the
   lead's);
 - anyone else gets 403; an unknown incident is 404.
+
+The reply form offers the canned replies of the incident's team in its producer's
+language (``ticketing.desk.canned``); ``GET /incidents/{number}?canned=NAME`` shows the
+page with the reply box holding that text, to edit and send like any reply.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ from ticketing.console.context import ConsoleDesk
 from ticketing.console.render import page
 from ticketing.desk import actions
 from ticketing.desk.actions import Desk
+from ticketing.desk.canned import CannedReply, canned_kind, canned_replies, render_canned
 from ticketing.desk.notes import add_note, reply_to_producer, text_problem
-from ticketing.errors import InvalidTransitionError, NotFoundError
+from ticketing.errors import InvalidTransitionError, NotFoundError, ReplyError
 from ticketing.incidents.records import IncidentDetail, get_incident, incident_detail
 from ticketing.store.db import transaction
 from ticketing.store.models import AuditEvent, Message, OutboxMessage
@@ -75,9 +80,22 @@ class Entry:
 
 
 def incident(request: Request) -> Response:
-    """The incident page (a ``?canned=`` name pre-fills the reply box, see ``_prefill``)."""
+    """The incident page; ``?canned=NAME`` pre-fills the reply box with that canned reply
+    (an unknown name: the page with the error beside the picker, 400)."""
     require_role(request, "caseworker")
-    return _show(request, request.path_params["number"])
+    number, name = request.path_params["number"], request.query_params.get("canned", "")
+    if not name:
+        return _show(request, number)
+    try:
+        canned_kind(name)
+    except NotFoundError as exc:
+        return _show(request, number, 400, {"canned": str(exc)})
+    desk = desk_of(request)
+    try:  # an unknown incident: NotFoundError, the 404 page
+        text = render_canned(desk.templates, desk.engine, number, name).text
+    except ReplyError as exc:  # no template answers for this team, or none renders
+        return _show(request, number, 400, {"canned": f"cannot use it here: {exc}"})
+    return _show(request, number, form={"reply": text, "canned": name})
 
 
 def _show(
@@ -90,8 +108,6 @@ def _show(
     desk = desk_of(request)
     with transaction(desk.engine, readonly=True) as session:
         detail = incident_detail(session, number)  # NotFoundError: the app's 404 page
-    values = dict(form or {})
-    values.setdefault("reply", _prefill(request, detail))
     return page(
         request,
         "incident.html",
@@ -103,15 +119,16 @@ def _show(
         removed=removed(detail.messages),
         people=_assignable(request, desk),
         may_lead=_is_lead(request),
+        canned=_canned(desk, detail.incident.number),
         errors=dict(errors or {}),
-        form=values,
+        form=dict(form or {}),
     )
 
 
-def _prefill(request: Request, detail: IncidentDetail) -> str:
-    """The reply box's first text: empty for now.  Canned replies (``?canned=NAME``, per
-    team and language as templates) are not built yet; the parameter is ignored."""
-    return ""
+def _canned(desk: ConsoleDesk, number: str) -> list[CannedReply]:
+    """The canned replies the picker offers for this incident (its team, its producer's
+    language), from the templates the daemon uses now."""
+    return canned_replies(desk.templates, desk.engine, number)
 
 
 def _is_lead(request: Request) -> bool:

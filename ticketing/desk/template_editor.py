@@ -50,6 +50,7 @@ __all__ = [
     "TemplateEditor",
     "TemplateKey",
     "TemplateRow",
+    "incident_input",
     "normal_source",
     "template_key",
 ]
@@ -343,44 +344,8 @@ class TemplateEditor:
         return next(sample_inputs(KINDS[key.kind], team, name, key.language, org))
 
     def _incident_input(self, key: TemplateKey, number: str) -> ContextInput:
-        """The context the outbound composer builds for a mail of ``key.kind`` about the
-        incident ``number`` to its producer (the kind's extras from the sample data; the
-        ref token signed with the sample secret: a preview never holds a real one)."""
-        with transaction(self._engine, readonly=True) as session:
-            incident = session.exec(select(Incident).where(Incident.number == number)).first()
-            if incident is None:
-                raise NotFoundError(f"no incident {number}")
-            producer = session.get(Producer, incident.producer_id) if incident.producer_id else None
-            person_ids = _person_ids(session, incident)
-            session.expunge_all()
-        return self._context_input(KINDS[key.kind], key, incident, producer, person_ids)
-
-    def _context_input(
-        self,
-        kind: ReplyKind,
-        key: TemplateKey,
-        incident: Incident,
-        producer: Producer | None,
-        person_ids: tuple[str, ...],
-    ) -> ContextInput:
-        team = key.team or incident.team
-        if team not in self._config.teams:
-            raise ReplyError(f"incident {incident.number} belongs to no configured team")
-        tokens = sample_tokens(self._config.security.token_org)
-        policy = self._config.sla.policy_of(incident.team, incident.type, incident.sla_policy)
-        address = producer.email if producer else incident.opened_by or "producer@example.invalid"
-        return ContextInput(
-            kind=kind,
-            address=address,
-            team_key=team,
-            team_name=self._config.teams[team].name,
-            language=key.language,
-            incident=incident if kind.incident != "none" else None,
-            producer=producer if kind.producer != "none" else None,
-            person_ids=person_ids,
-            ref_token=tokens.make(incident.number) if kind.carries_token else None,
-            extra=sample_extra(kind),
-            promise_days=policy.first_response_days,
+        return incident_input(
+            self._config, self._engine, KINDS[key.kind], number, key.language, key.team
         )
 
     def _render(self, source: str, key: TemplateKey, data: ContextInput) -> str:
@@ -406,6 +371,57 @@ class TemplateEditor:
     def _audit(self, kind: str, detail: dict[str, object], actor: str) -> None:
         with transaction(self._engine) as session:
             audit(session, kind, actor=actor, detail=detail)
+
+
+def incident_input(
+    config: Config,
+    engine: Engine,
+    kind: ReplyKind,
+    number: str,
+    language: str | None = None,
+    team: str | None = None,
+) -> ContextInput:
+    """The context the outbound composer builds for a mail of ``kind`` about the incident
+    ``number`` to its producer (``NotFoundError`` if there is none), in ``language`` (by
+    default the producer's, as the composer chooses it) for ``team`` (by default the
+    incident's).  The kind's extras come from the sample data, and the ref token is signed
+    with the sample secret: a preview never holds a real one.  Also what a canned reply
+    (``canned.py``) is rendered with."""
+    incident, producer, person_ids = _incident_facts(engine, number)
+    language = language or (producer.language if producer else "en")
+    team = team or incident.team
+    if team not in config.teams:
+        raise ReplyError(f"incident {incident.number} belongs to no configured team")
+    tokens = sample_tokens(config.security.token_org)
+    policy = config.sla.policy_of(incident.team, incident.type, incident.sla_policy)
+    address = producer.email if producer else incident.opened_by or "producer@example.invalid"
+    return ContextInput(
+        kind=kind,
+        address=address,
+        team_key=team,
+        team_name=config.teams[team].name,
+        language=language if language in LANGUAGES else "en",
+        incident=incident if kind.incident != "none" else None,
+        producer=producer if kind.producer != "none" else None,
+        person_ids=person_ids,
+        ref_token=tokens.make(incident.number) if kind.carries_token else None,
+        extra=sample_extra(kind),
+        promise_days=policy.first_response_days,
+    )
+
+
+def _incident_facts(
+    engine: Engine, number: str
+) -> tuple[Incident, Producer | None, tuple[str, ...]]:
+    """Incident ``number``, its producer and its Person IDs, detached from the session."""
+    with transaction(engine, readonly=True) as session:
+        incident = session.exec(select(Incident).where(Incident.number == number)).first()
+        if incident is None:
+            raise NotFoundError(f"no incident {number}")
+        producer = session.get(Producer, incident.producer_id) if incident.producer_id else None
+        person_ids = _person_ids(session, incident)
+        session.expunge_all()
+    return incident, producer, person_ids
 
 
 def _active_key(name: TemplateName) -> _ActiveKey:

@@ -12,7 +12,7 @@ from typing import Literal
 
 from ticketing.errors import ReplyError
 
-__all__ = ["KINDS", "LANGUAGES", "ReplyKind", "reply_kind"]
+__all__ = ["CANNED_NAMES", "CANNED_PREFIX", "KINDS", "LANGUAGES", "ReplyKind", "reply_kind"]
 
 Presence = Literal["required", "optional", "none"]
 LANGUAGES = ("en", "es")
@@ -31,6 +31,14 @@ PRODUCER_KEYS = ("name", "email", "npn", "language")
 TEAM_KEYS = ("key", "name")
 DICT_KEYS = {"incident": INCIDENT_KEYS, "producer": PRODUCER_KEYS, "team": TEAM_KEYS}
 BASE_VARIABLES = ("address", "language", "team")
+CANNED_PREFIX = "canned_"  # a canned reply's kind: canned_<name> (templates/canned_<name>/)
+# The canned replies a caseworker may start a reply from (the console's reply form).
+CANNED_NAMES = (
+    "documents_received",
+    "upload_in_portal",
+    "need_more_information",
+    "with_the_carrier",
+)
 
 
 @dataclass(frozen=True)
@@ -51,17 +59,26 @@ class ReplyKind:
     # and, like internal mail, only the undeliverable rule holds it back
     personal: bool = False
     optional: tuple[str, ...] = ()  # extras a request may leave out: an empty list then
+    # A fragment is the start of a caseworker's words, not a mail of its own: a canned
+    # reply, which becomes the ``reply_text`` of a ``desk_reply``, and that mail adds the
+    # ref token.  So a fragment carries no token (the check asks for no token line) and
+    # its templates may not use one.  ``templates check`` still composes it as a mail
+    # for every sample producer and scans it as the outbound guard does: a canned text
+    # with consumer data in it would be refused each time a caseworker sent it.
+    fragment: bool = False
 
     @property
     def carries_token(self) -> bool:
         """Whether mail of this kind carries the incident's ref token (never to strangers)."""
-        return self.incident != "none"
+        return self.incident != "none" and not self.fragment
 
     @property
     def variables(self) -> tuple[str, ...]:
         names = list(BASE_VARIABLES)
         if self.incident != "none":
-            names += ["incident", "ref_token"]
+            names.append("incident")
+        if self.carries_token:
+            names.append("ref_token")
         if self.producer != "none":
             names.append("producer")
         names += self.extra
@@ -135,6 +152,11 @@ KINDS: dict[str, ReplyKind] = {
             producer="optional",
             extra=("finding_types",),
             internal=True,
+        ),
+        # Canned replies: the incident's and the producer's facts, nothing else.
+        *(
+            ReplyKind(CANNED_PREFIX + name, incident="required", producer="optional", fragment=True)
+            for name in CANNED_NAMES
         ),
     )
 }
