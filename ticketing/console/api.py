@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from starlette.schemas import SchemaGenerator
 
 from ticketing.console.access import require_role, user_of
@@ -44,12 +44,15 @@ _SCHEMAS = SchemaGenerator(_INFO)
 
 def openapi_schema(request: Request) -> dict[str, Any]:
     """The OpenAPI document of the app's ``/api/`` endpoints."""
-    schema = _SCHEMAS.get_schema(routes=request.app.routes)
-    paths = schema.get("paths", {})
+    # Only the API's routes: Starlette reads a whole docstring as YAML when it has no
+    # "---", and the pages' docstrings are prose.
+    api: list[BaseRoute] = [
+        r for r in request.app.routes if isinstance(r, Route) and r.path.startswith("/api/")
+    ]
+    schema = _SCHEMAS.get_schema(routes=api)
     schema["paths"] = {
         path: {method: _operation(method, op) for method, op in methods.items()}
-        for path, methods in sorted(paths.items())
-        if path.startswith("/api/")
+        for path, methods in sorted(schema.get("paths", {}).items())
     }
     return schema
 

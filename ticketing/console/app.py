@@ -34,6 +34,7 @@ from ticketing.console import (
     hotline_pages,
     incident_pages,
     login_pages,
+    queue_pages,
     report_pages,
     template_pages,
     unverified_pages,
@@ -63,6 +64,7 @@ _HEADERS = {
 _PAGES = (
     login_pages,
     users_pages,
+    queue_pages,
     hotline_pages,
     unverified_pages,
     incident_pages,

@@ -123,6 +123,22 @@ class IncidentCounter(SQLModel, table=True):
 
 class Incident(SQLModel, table=True):
     __tablename__ = "incidents"
+    # the desk queue (ticketing/desk/queue.py): every column its filters and its order read
+    __table_args__ = (
+        Index(
+            "ix_incidents_queue",
+            "team",
+            "status",
+            "sla_clock",
+            "sla_due_at",
+            "sla_warn_at",
+            "sla_paused_at",
+            "opened_at",
+            "type",
+            "priority",
+            "assignee",
+        ),
+    )
     id: int | None = Field(default=None, primary_key=True)
     number: str = Field(max_length=14, unique=True)
     type: str = Field(max_length=32, index=True)
