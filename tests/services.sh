@@ -2,8 +2,10 @@
 # Test services the suite starts itself: make sure their programs are installed.
 # Dovecot (IMAP) and Postfix (the MTA in front of ticketd) come from Debian's packages;
 # the tests run private instances on loopback ports with their own config folders,
-# never the system services.  Without root or apt-get the IMAP and Postfix tests skip
-# (and fail under TICKETD_REQUIRE_SERVICES=1).
+# never the system services.  Chromium and its chromedriver (Debian's too) drive the
+# console's browser tests headless, so Selenium never downloads a browser.  Without root
+# or apt-get the IMAP, Postfix and browser tests skip (and fail under
+# TICKETD_REQUIRE_SERVICES=1).
 set -eu
 
 missing=""
@@ -12,6 +14,12 @@ if ! command -v dovecot >/dev/null 2>&1 && [ ! -x /usr/sbin/dovecot ]; then
 fi
 if ! command -v postfix >/dev/null 2>&1 && [ ! -x /usr/sbin/postfix ]; then
     missing="${missing:+$missing }postfix"
+fi
+if [ ! -x /usr/bin/chromium ]; then
+    missing="${missing:+$missing }chromium"
+fi
+if [ ! -x /usr/bin/chromedriver ]; then
+    missing="${missing:+$missing }chromium-driver"
 fi
 if [ -z "$missing" ]; then
     exit 0
