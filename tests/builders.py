@@ -26,6 +26,7 @@ from sqlmodel import Session
 from pii_guard import PiiGuard
 from ticketing.config import Config, OutboundConfig
 from ticketing.config.pii_schema import PiiConfig
+from ticketing.config.templates_schema import TemplatesConfig
 from ticketing.outbound.compose import ReplyComposer
 from ticketing.outbound.orders import compose_orders, order_reply
 from ticketing.outbound.request import ReplyRequest
@@ -149,16 +150,28 @@ def make_config(**outbound: Any) -> Config:
 _SHIPPED: list[TemplateStore] = []
 
 
+def shipped_only(config: Config) -> Config:
+    """``config`` without an override folder: the embedded default names one (relative to
+    the working folder), and a developer's own edits there must not reach the tests."""
+    return config.model_copy(update={"templates": TemplatesConfig(override_dir="")})
+
+
 def shipped_store() -> TemplateStore:
     """One store of the shipped templates for the whole session (loading validates them all)."""
     if not _SHIPPED:
-        _SHIPPED.append(TemplateStore.from_config(Config()))
+        _SHIPPED.append(TemplateStore.from_config(shipped_only(Config())))
     return _SHIPPED[0]
+
+
+def _has_overrides(config: Config) -> bool:
+    """An override folder of the test's own (a loaded config's paths are absolute)."""
+    folder = Path(config.templates.override_dir or "")
+    return folder.is_absolute() and folder.is_dir()
 
 
 def make_composer(config: Config, store: TemplateStore | None = None) -> ReplyComposer:
     if store is None:
-        custom = config.templates.override_dir or config.teams != Config().teams
+        custom = _has_overrides(config) or config.teams != Config().teams
         store = TemplateStore.from_config(config) if custom else shipped_store()
     return ReplyComposer(config, store, RefTokens(SECRET, config.security.token_org), SECRET)
 

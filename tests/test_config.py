@@ -34,6 +34,7 @@ def test_example_comments_name_the_default_of_every_scalar_key() -> None:
         "pii",
         "observability",
         "roster",
+        "web",
     )
     for section in (*sections, "staff", "sla"):
         for key, value in data[section].items():

@@ -204,7 +204,7 @@ def test_save_diff_and_revert(console: Console, ada: TestClient, overrides: Path
 
 
 def test_saving_without_an_override_folder_names_the_key(tmp_path: Path, db_url: str) -> None:
-    console = console_app(tmp_path, db_url)
+    console = console_app(tmp_path, db_url, '[templates]\noverride_dir = ""\n')
     ada = signed_in(console, "admin")
     source = (shipped_dir() / "resolved" / "subject.txt").read_text()
     answer = ada.post("/templates/save", data=form(console, ada, RESOLVED_SUBJECT, source=source))

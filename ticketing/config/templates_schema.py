@@ -19,6 +19,8 @@ class TemplatesConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    override_dir: StrictStr | None = None
+    # The console's template editor saves here, so the embedded default has one (relative
+    # to the config file, made on the first save); "" means shipped templates only.
+    override_dir: StrictStr | None = "var/templates"
     reload_interval_seconds: Annotated[StrictInt, Field(ge=1)] = 5
     render_timeout_seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=60)] = 1.0
