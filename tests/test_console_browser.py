@@ -6,7 +6,10 @@ as his mail system does), and Casey, the desk's admin, has a console account mad
 ``ticketd users add``.  Casey signs in, finds the incident by its Person ID, adds a note,
 edits a template and watches its preview change, opens a hotline incident whose
 acknowledgement reaches the producer's maildir, and looks at the queue, the unverified
-mail and the reports.  Every page is checked with axe-core (no serious or critical
+mail and the reports.  Then the conversation from the console, read back from the
+outbound maildir as the producer reads it: a reply with an SSN is refused with its kind
+and nothing goes, a clean one reaches the producer with the token; resolving mails him;
+a template saved in the editor words the next acknowledgement the daemon sends.  Every page is checked with axe-core (no serious or critical
 violation) and for JavaScript errors; under ``TICKETD_SCREENSHOTS=1`` each page is kept
 as ``docs/console/NAME.png`` for docs/console.md.
 
@@ -15,6 +18,7 @@ Each test signs in itself if it must (``signed_in``), so they pass in any order.
 
 from __future__ import annotations
 
+import itertools
 import re
 import tomllib
 import uuid
@@ -59,6 +63,8 @@ from tests.journeys.conftest import (
 
 SAM = sam("7190001", "sam.console")
 SAM_HOTLINE = sam("7190002", "sam.hotline")
+SAM_ANSWERED = sam("7190003", "sam.answered")
+SAM_TEMPLATED = sam("7190004", "sam.templated")
 PERSON_ID = "175501"
 HOTLINE_PERSON_ID = "175601"
 CASEY_ADDRESS = address_of(CASEY)
@@ -106,7 +112,7 @@ def _serving(
     port, web_port = free_port(), free_port()
     config = _with_console(desk_config(folder, db_url, port, dns.nameserver), web_port)
     desk = Desk("sqlite", db_url, config, port, folder / "sent", folder, commands, dns)
-    desk.import_producers(SAM, SAM_HOTLINE)
+    desk.import_producers(SAM, SAM_HOTLINE, SAM_ANSWERED, SAM_TEMPLATED)
     _add_account(config, CASEY, "admin")
     with serving_process(config, port, folder / "serve.log") as proc:
         desk.process = proc
@@ -358,3 +364,97 @@ def test_the_reports_page_draws_its_charts(signed_in: WebDriver, console: Consol
     shown(signed_in, "main svg")
     assert re.search(r"\d", signed_in.find_element(By.TAG_NAME, "main").text)
     check_page(signed_in, "reports")
+
+
+# --- the conversation from the console -------------------------------------------------------
+#
+# Producers of their own (SAM_ANSWERED, SAM_TEMPLATED), so each test counts only its mail.
+
+_PERSON_IDS = itertools.count(175700)  # a new escalation each: never a duplicate of another
+
+
+def _opened_by(console: Console, producer: Producer) -> str:
+    """``producer``'s escalation by mail, about a client of its own; its number."""
+    raw = compose(
+        producer.sender,
+        ESCALATIONS,
+        f"Escalated Case: Enrollment.PID #:{next(_PERSON_IDS)}",
+        f"The client's 1095-A shows the wrong months.\n\n{producer.signature}",
+    )
+    code, text = console.desk.send_mail(raw)
+    number = incident_in(text)
+    assert code == 250 and number, f"{producer.email}'s escalation opened nothing: {text}"
+    return number
+
+
+def _send_reply(browser: WebDriver, text: str) -> None:
+    box = shown(browser, "#reply-text")
+    box.clear()
+    box.send_keys(text)
+    _button(browser, "Send reply")
+    _replaced(browser, box)
+
+
+def test_casey_answers_from_the_console_and_sam_reads_it_but_never_an_ssn(
+    signed_in: WebDriver, console: Console
+) -> None:
+    number = _opened_by(console, SAM_ANSWERED)
+    console.desk.mail_for(SAM_ANSWERED.email, 1, incident=number, what="the acknowledgement")
+    signed_in.get(console.at(f"/incidents/{number}"))
+
+    _send_reply(signed_in, "Sam, the client's SSN 219-09-9999 is on file; we are on it.")
+    refused = _main_text(signed_in)
+    assert "Social Security" in refused or "US_SSN" in refused, f"no kind named: {refused[:400]}"
+    assert shown(signed_in, "#reply-text").get_attribute("value"), "the refused text was lost"
+
+    answer = f"Sam, the carrier corrected the months ({uuid.uuid4().hex[:6]})."
+    _send_reply(signed_in, answer)
+    mails = console.desk.mail_for(SAM_ANSWERED.email, 2, incident=number, what="Casey's reply")
+    reply = mails[-1]
+    assert answer in reply.text, f"Sam did not get Casey's words: {reply.text[:300]!r}"
+    assert reply.token, "the reply carries no ref token to be answered onto the incident"
+    assert reply.from_address == ESCALATIONS, f"the reply came from {reply.from_address}"
+    assert all("219-09-9999" not in m.text for m in console.desk.mails_to(SAM_ANSWERED.email))
+
+
+def test_resolved_in_the_console_sam_is_told(signed_in: WebDriver, console: Console) -> None:
+    number = _opened_by(console, SAM_ANSWERED)
+    before = len(console.desk.mails_to(SAM_ANSWERED.email))
+    signed_in.get(console.at(f"/incidents/{number}"))
+    reason = shown(signed_in, "input[name='reason']")
+    reason.send_keys("carrier fixed the 1095-A")
+    _button(signed_in, "Resolve (mails the producer)")
+    _replaced(signed_in, reason)
+    assert console.desk.show(number)["status"] == "resolved"
+    mails = console.desk.mail_for(
+        SAM_ANSWERED.email, before + 2, incident=number, what="the resolved mail"
+    )
+    assert mails[-1].names(number) and mails[-1].token
+
+
+def test_a_template_saved_in_the_console_words_the_next_acknowledgement(
+    signed_in: WebDriver, console: Console
+) -> None:
+    path = "/templates/edit?kind=ack_new&part=text&language=en&team="
+    log = console.desk.folder / "serve.log"
+    reloads = log.read_text(encoding="utf-8").count("templates reloaded")
+    signed_in.get(console.at(path))
+    source = shown(signed_in, "#template-source")
+    marker = f"Our hotline is open until 8 pm ({uuid.uuid4().hex[:6]})"
+    source.click()
+    source.send_keys(Keys.CONTROL, Keys.END)
+    source.send_keys(Keys.ENTER, marker)
+    _button(signed_in, "Save")
+    _replaced(signed_in, source)
+    try:
+        # the daemon rereads the templates every 5 s and says so when one changed
+        taken = wait_until(
+            lambda: log.read_text(encoding="utf-8").count("templates reloaded") > reloads, 20
+        )
+        assert taken, "the daemon did not take the saved template"
+        number = _opened_by(console, SAM_TEMPLATED)
+        [ack] = console.desk.mail_for(SAM_TEMPLATED.email, 1, incident=number, what="the ack")
+        assert marker in ack.text, f"the acknowledgement lacks the edit: {ack.text[:400]!r}"
+    finally:
+        signed_in.get(console.at(path))
+        _button(signed_in, "Revert: remove the override")
