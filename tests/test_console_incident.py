@@ -63,7 +63,7 @@ def test_the_page_shows_the_incident_and_its_forms(console: Console) -> None:
     answer = client.get(PAGE)
     assert answer.status_code == 200
     html = answer.text
-    for expected in (NUMBER, "enrollment", "sam amsung", "NPN 19283746", "174097"):
+    for expected in (NUMBER, "Enrollment", "sam amsung", "NPN 19283746", "174097"):
         assert expected in html
     for ident in ('id="conversation"', 'id="note-text"', 'id="reply-text"', 'id="sla"'):
         assert ident in html

@@ -36,6 +36,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from pii_guard.labels import finding_labels
+from ticketing.config.case_types import CASE_TYPES
 from ticketing.console.access import actor_of, desk_of, form_of, require_role
 from ticketing.console.context import ConsoleDesk
 from ticketing.console.render import page
@@ -119,6 +120,7 @@ def _show(
         removed=removed(detail.messages),
         people=_assignable(request, desk),
         may_lead=_is_lead(request),
+        types=CASE_TYPES,
         canned=_canned(desk, detail.incident.number),
         errors=dict(errors or {}),
         form=dict(form or {}),
