@@ -145,3 +145,20 @@ def test_the_proxy_header_is_believed_only_from_the_proxy(tmp_path: Path, db_url
     answer = stranger.get("/users", headers={"X-Remote-User": PEOPLE["admin"][1]})
     assert answer.status_code == 303
     console.engine.dispose()
+
+
+def test_a_body_past_the_cap_is_refused_even_without_a_declared_length(
+    console: Console,
+) -> None:
+    client = signed_in(console, "admin")
+    csrf = console.csrf(client)
+
+    def chunks() -> Iterator[bytes]:  # chunked: no Content-Length to refuse it by
+        yield b"text="
+        for _ in range(3 * 1024):
+            yield b"x" * 1024
+
+    headers = {"X-CSRF-Token": csrf, "Content-Type": "application/x-www-form-urlencoded"}
+    answer = client.post("/logout", content=chunks(), headers=headers)
+    assert answer.status_code == 413
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303  # small: served

@@ -2,7 +2,8 @@
 
 ``ConsoleGate`` (a middleware) runs before any endpoint:
 
-1. a body larger than ``_MAX_BODY`` is refused (413) unread;
+1. a body larger than ``_MAX_BODY`` is refused (413) as soon as it is past it
+   (``body_limit.BodyLimit``, before the gate: a chunked body declares no length);
 2. outside ``/login`` and ``/static``, the request must belong to a live session
    (``ticketing.desk.sign_in``) — or, in proxy mode, carry the SSO proxy's header
    from one of ``[web] trusted_proxies`` — else it is sent to sign in (an API
@@ -40,6 +41,7 @@ from ticketing.console import (
     unverified_pages,
     users_pages,
 )
+from ticketing.console.body_limit import BodyLimit
 from ticketing.console.context import ConsoleDesk
 from ticketing.console.render import page
 from ticketing.console.session_cookie import open_session, set_session_cookie
@@ -97,11 +99,6 @@ def _quoted(path: str) -> str:
     return quote(path, safe="")
 
 
-def _too_big(request: Request) -> bool:
-    length = request.headers.get("content-length", "")
-    return length.isdigit() and int(length) > _MAX_BODY
-
-
 class ConsoleGate(BaseHTTPMiddleware):
     """Sign-in, CSRF and the security headers, for every request (see the module)."""
 
@@ -115,8 +112,6 @@ class ConsoleGate(BaseHTTPMiddleware):
         return response
 
     async def _refusal(self, request: Request) -> Response | None:
-        if _too_big(request):
-            return Response("request too large", status_code=413)
         if _is_public(request.url.path):
             return await self._parse_form(request)
         desk: ConsoleDesk = request.app.state.desk
@@ -190,7 +185,7 @@ def build_console(desk: ConsoleDesk) -> Starlette:
     """The console's app on ``desk``'s services."""
     app = Starlette(
         routes=_routes(),
-        middleware=[Middleware(ConsoleGate)],
+        middleware=[Middleware(BodyLimit, limit=_MAX_BODY), Middleware(ConsoleGate)],
         exception_handlers={
             HTTPException: _http_error,
             NotFoundError: _not_found,

@@ -28,6 +28,7 @@ __all__ = ["ConsoleListener", "bind_console", "serve_console"]
 log = logging.getLogger(__name__)
 
 _GRACE_SECONDS = 5.0  # a page being rendered when the daemon stops may finish
+_READ_TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def _hypercorn_config(listener: ConsoleListener) -> HypercornConfig:
     settings.accesslog = None  # URLs carry search terms; the audit trail says who did what
     settings.errorlog = logging.getLogger("ticketing.console")
     settings.graceful_timeout = _GRACE_SECONDS
+    settings.read_timeout = _READ_TIMEOUT_SECONDS  # a client that stops sending is let go
     settings.include_server_header = False
     return settings
 
