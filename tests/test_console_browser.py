@@ -9,9 +9,11 @@ acknowledgement reaches the producer's maildir, and looks at the queue, the unve
 mail and the reports.  Then the conversation from the console, read back from the
 outbound maildir as the producer reads it: a reply with an SSN is refused with its kind
 and nothing goes, a clean one reaches the producer with the token; resolving mails him;
-a template saved in the editor words the next acknowledgement the daemon sends.  Every page is checked with axe-core (no serious or critical
-violation) and for JavaScript errors; under ``TICKETD_SCREENSHOTS=1`` each page is kept
-as ``docs/console/NAME.png`` for docs/console.md.
+a template saved in the editor words the next acknowledgement the daemon sends.
+
+Every page is checked with axe-core (no serious or critical violation) and for
+JavaScript errors; under ``TICKETD_SCREENSHOTS=1`` each page is kept as
+``docs/console/NAME.png`` for docs/console.md.
 
 Each test signs in itself if it must (``signed_in``), so they pass in any order.
 """
