@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 from sqlmodel import select
 
@@ -360,3 +361,35 @@ def test_the_staff_file_joins_the_directory_and_its_mistakes_are_named(
         f"ticketd: {staff}: line 3, address: must be a single email address like casey@example.org",
         f"ticketd: {staff}: line 3, role: must be one of caseworker, lead, admin",
     ]
+
+
+def test_the_acknowledgement_and_the_desk_copy_name_the_person_ids_read_once(
+    engine: Engine, composer: ReplyComposer, guard: PiiGuard
+) -> None:
+    pipeline = _pipeline(engine, composer, guard)
+    reads: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.startswith("SELECT incident_consumers.incident_id"):
+            reads.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        pipeline.process(
+            RawMessage(
+                make_mail(subject="Escalated Case: Enrollment.PID #:174097,174098"),
+                "smtp",
+                ("escalations",),
+                received_at=NOW,
+                peer=LOCAL_MTA,
+            )
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    (copy,) = _copies(engine)
+    assert "Person IDs:" in _text(copy) and "174097, 174098" in _text(copy)
+    with transaction(engine, readonly=True) as session:
+        ack = session.exec(select(OutboxMessage).where(OutboxMessage.kind == "ack_new")).one()
+    mail = message_from_bytes(ack.mime, policy=policy.default)
+    assert mail["Subject"] == "Escalated Case: Enrollment.PID #:174097,174098"
+    assert len(reads) == 1  # for the copy and the acknowledgement together

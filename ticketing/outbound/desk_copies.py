@@ -44,6 +44,7 @@ from ticketing.config.case_types import CASE_TYPES
 from ticketing.outbound.compose import ReplyComposer
 from ticketing.outbound.desk_transport import IMAP_RECIPIENT_PREFIX, imap_recipient
 from ticketing.outbound.mime import MailAttachment, MailParts, build_mime
+from ticketing.outbound.person_ids import PersonIds
 from ticketing.outbound.thread_index import conversation_guid, thread_index
 from ticketing.signing.desk_addresses import desk_address
 from ticketing.signing.message_ids import make_message_id
@@ -53,7 +54,6 @@ from ticketing.store.models import (
     KEPT_ATTACHMENTS,
     Attachment,
     Incident,
-    IncidentConsumer,
     Message,
     OutboxMessage,
     Producer,
@@ -206,10 +206,14 @@ def compose_desk_copies(
 
 
 def build_desk_copies(
-    session: Session, composer: ReplyComposer, orders: Sequence[OrderedDeskCopy]
+    session: Session,
+    composer: ReplyComposer,
+    orders: Sequence[OrderedDeskCopy],
+    people: PersonIds | None = None,
 ) -> list[ComposedDeskCopy]:
-    """Read what each copy is made of (``session``, read-only) and build it."""
-    sources = _read_sources(session, orders)
+    """Read what each copy is made of (``session``, read-only) and build it; ``people``
+    (of ``session``) when the caller reads the same incidents' Person IDs too."""
+    sources = _read_sources(session, orders, people or PersonIds(session))
     return [
         ComposedDeskCopy(order, _build(composer, source) if source else None, _due(order, source))
         for order, source in zip(orders, sources, strict=True)
@@ -246,13 +250,15 @@ def _settle(session: Session, order: OrderedDeskCopy, mime: bytes | None, due: d
     session.execute(stmt)
 
 
-def _read_sources(session: Session, orders: Sequence[OrderedDeskCopy]) -> list[_Source | None]:
+def _read_sources(
+    session: Session, orders: Sequence[OrderedDeskCopy], people_of: PersonIds
+) -> list[_Source | None]:
     """What each copy is made of, read for all of them together: a query per table, not per
     copy (a worker composes up to 16 at once)."""
     messages = _by_id(session, Message, {o.message_row_id for o in orders})
     incidents = _by_id(session, Incident, {m.incident_id for m in messages.values()})
     producers = _by_id(session, Producer, {i.producer_id for i in incidents.values()})
-    people = _person_ids(session, set(incidents))
+    people = people_of.of(incidents)
     files = _stored_attachments(session, set(messages))
     copies = _copies_of(session, set(incidents))
     sources: list[_Source | None] = []
@@ -284,20 +290,6 @@ def _by_id(session: Session, model: Any, ids: set[int | None]) -> dict[int, Any]
     if not wanted:
         return {}
     return {row.id: row for row in session.exec(select(model).where(col(model.id).in_(wanted)))}
-
-
-def _person_ids(session: Session, incident_ids: set[int]) -> dict[int, list[str]]:
-    if not incident_ids:
-        return {}
-    query = (
-        select(IncidentConsumer.incident_id, IncidentConsumer.person_id)
-        .where(col(IncidentConsumer.incident_id).in_(incident_ids))
-        .order_by(col(IncidentConsumer.id))
-    )
-    people: dict[int, list[str]] = {}
-    for incident_id, person_id in session.exec(query):
-        people.setdefault(incident_id, []).append(person_id)
-    return people
 
 
 def _stored_attachments(session: Session, message_ids: set[int]) -> dict[int, list[Attachment]]:

@@ -18,7 +18,7 @@ it was ordered, so a twin attempt could only ever produce the same mail.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -39,6 +39,7 @@ from ticketing.outbound.desk_copies import (
     settle_desk_copies,
 )
 from ticketing.outbound.enqueue import audit_failures, permitted_recipient
+from ticketing.outbound.person_ids import PersonIds
 from ticketing.outbound.request import ReplyRequest
 from ticketing.outbound.scan import note_withheld, personal_data_in, withheld_values
 from ticketing.privacy.allow import desk_allow, party_allow
@@ -46,7 +47,6 @@ from ticketing.store.audit import audit
 from ticketing.store.db import insert_row, transaction
 from ticketing.store.models import (
     Incident,
-    IncidentConsumer,
     OutboxMessage,
     Producer,
     table_of,
@@ -170,8 +170,11 @@ def compose_orders(
         return
     incident_ids = {o.request.incident.id for o in orders if o.request.incident}
     with transaction(engine, readonly=True) as session:
-        people = _person_ids(session, incident_ids)
-        copies = build_desk_copies(session, composer, desk_copies)
+        # the desk copies are of the same incidents' messages: their Person IDs, read for
+        # the copies first, are the replies' too (one read of the same rows)
+        person_ids = PersonIds(session)
+        copies = build_desk_copies(session, composer, desk_copies, person_ids)
+        people = person_ids.of(incident_ids)
     # our mail greets its recipient: a consumer's name there must be found
     desk = replace(desk_allow(composer.config), greeting_names_the_desk=False)
     results = [_compose(composer, guard, desk, order, people) for order in orders]
@@ -258,21 +261,6 @@ def _audit_unrenderable(
     )
     detail = {"reply_kind": order.request.kind, "outbox_id": order.row_id, "error": str(error)}
     audit(session, "reply_unrenderable", incident_id=incident_id, detail=detail)
-
-
-def _person_ids(session: Session, incident_ids: Iterable[int | None]) -> dict[int, list[str]]:
-    wanted = [i for i in incident_ids if i is not None]
-    if not wanted:
-        return {}
-    query = (
-        select(IncidentConsumer.incident_id, IncidentConsumer.person_id)
-        .where(col(IncidentConsumer.incident_id).in_(wanted))
-        .order_by(col(IncidentConsumer.id))
-    )
-    people: dict[int, list[str]] = {}
-    for incident_id, person_id in session.exec(query):
-        people.setdefault(incident_id, []).append(person_id)
-    return people
 
 
 def compose_orphans(

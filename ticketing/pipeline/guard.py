@@ -29,7 +29,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from mailer.parsing import Attachment, ParsedMessage
@@ -66,6 +66,7 @@ _TEXT_TITLE = (
 )
 _MAX_EXTENSION = 5  # characters after a file name's last dot that make it an extension
 _LEFT_OUT = " Parts that could not be read were left out ({why})."
+_REMEMBERED_RECIPIENTS = 1024  # (address, allow list) answers a stage keeps, then forgets
 
 
 def strictest(policies: Iterable[Policy]) -> Policy:
@@ -105,6 +106,11 @@ class PiiGuardStage:
     guard: PiiGuard
     desk: AllowList = NO_ALLOW  # the desk's own identity (``ticketing.privacy.allow``)
     rules: AttachmentRules = DEFAULT_RULES  # [pii]: what is read of a file, and what kept
+    # each recipient as stored, by (address, allow list): ``_recipient`` depends on nothing
+    # else, and a writer's mail reaches the same mailbox of ours again and again
+    _recipients: dict[tuple[str, AllowList], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def check(
         self,
@@ -123,20 +129,32 @@ class PiiGuardStage:
         )
         budget = self.guard.budget()
         outcome, readings = self._scan(policy, message, allow, budget)
-        text, new_text = outcome.fields["text"], message.new_text
-        if outcome.action != "pass":
-            scan = self.guard.scan_within(new_text, budget, allow)
-            # the stored text, read and redacted, says more than a note alone would
-            new_text = self.guard.redact(new_text, scan.findings) if scan.whole else text
         return GuardResult(
             outcome.action,
             outcome.fields["subject"],
-            text,
-            new_text,
+            outcome.fields["text"],
+            self._new_text(message, outcome, allow, budget),
             outcome.counts,
             self._kept(message.attachments, readings, outcome),
             tuple(self._recipient(address, allow) for address in recipients),
         )
+
+    def _new_text(
+        self, message: ParsedMessage, outcome: GuardOutcome, allow: AllowList, budget: ScanBudget
+    ) -> str:
+        """The new text as it may be stored: as it came when nothing was found, else
+        redacted by its own scan, or the stored text when the budget cut that scan."""
+        text = outcome.fields["text"]
+        if outcome.action == "pass":
+            return message.new_text
+        if message.new_text == message.text:
+            # Exactly the text ``_scan`` just read, under the same allow list: the same
+            # findings, so its redaction is the stored text, which is also what a scan the
+            # budget cut (there, or here) keeps: one scan of it is enough.
+            return text
+        scan = self.guard.scan_within(message.new_text, budget, allow)
+        # the stored text, read and redacted, says more than a note alone would
+        return self.guard.redact(message.new_text, scan.findings) if scan.whole else text
 
     def _scan(
         self, policy: Policy, message: ParsedMessage, allow: AllowList, budget: ScanBudget
@@ -185,6 +203,17 @@ class PiiGuardStage:
         return self.guard.redact(part.filename, found) if found else part.filename
 
     def _recipient(self, address: str, allow: AllowList) -> str:
+        """``_stored_recipient``, remembered: the same address under an equal allow list
+        (the same writer, desk and roster entry) is scanned once by this guard."""
+        key = (address, allow)
+        stored = self._recipients.get(key)
+        if stored is None:
+            if len(self._recipients) >= _REMEMBERED_RECIPIENTS:
+                self._recipients.clear()  # (one call: threads may share the stage)
+            stored = self._recipients[key] = self._stored_recipient(address, allow)
+        return stored
+
+    def _stored_recipient(self, address: str, allow: AllowList) -> str:
         """An address as it may be stored: redacted whole when it is a stranger's (its
         tag with it), else with personal data in its ``+tag`` redacted in place."""
         local, at, domain = address.rpartition("@")
