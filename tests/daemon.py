@@ -549,7 +549,9 @@ class ForkedProcess:
 
     def send_signal(self, sig: int) -> None:
         if self.poll() is None:  # not reaped yet: the pid is still this child's
-            os.kill(self.pid, sig)
+            # the fork server may reap it between the poll and the signal: nothing to signal
+            with suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
 
     def terminate(self) -> None:
         self.send_signal(signal.SIGTERM)
