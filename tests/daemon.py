@@ -593,6 +593,7 @@ def serve_forks() -> None:
     forked, and two lines out: its pid, then its exit status once it has ended."""
     import ticketing.cli.app  # noqa: F401  loaded once here, not in every child
     from ticketing.cli import main
+    from ticketing.server import daemon  # noqa: F401  serve loads it when it runs: here, once
 
     children: dict[int, int] = {}  # pid: request id
     pending = b""

@@ -612,6 +612,7 @@ def serve_commands() -> None:
     """The helper of ``CommandLine``: one JSON request a line in, one exit status out."""
     import ticketing.cli.app  # noqa: F401  loaded once here, not in every child
     from ticketing.cli import main
+    from ticketing.server import daemon  # noqa: F401  serve loads it when it runs: here, once
 
     for line in sys.stdin:
         request = json.loads(line)

@@ -6,7 +6,6 @@ import click
 
 from ticketing.cli.context import Context, pass_context
 from ticketing.cli.output import emit_json
-from ticketing.server.daemon import run_daemon
 from ticketing.store.migrate import upgrade
 
 __all__ = ["init_command", "serve_command"]
@@ -30,4 +29,8 @@ def init_command(ctx: Context, as_json: bool) -> None:
 @pass_context
 def serve_command(ctx: Context) -> None:
     """Run the daemon: SMTP intake until SIGTERM or SIGINT."""
+    # the daemon's modules (the console, Hypercorn, the workers) only for serve: every
+    # other command, and the pipe's fallback, start without them
+    from ticketing.server.daemon import run_daemon
+
     run_daemon(ctx.loaded.config, ctx.source, ctx.engine)

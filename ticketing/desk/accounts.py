@@ -9,6 +9,7 @@ weaker parameters than today's is replaced at the next sign-in.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal, cast
 
@@ -42,9 +43,14 @@ ROLES: tuple[Role, ...] = ("caseworker", "lead", "admin")  # each may do what th
 MIN_PASSWORD = 12
 _MAX_PASSWORD = 1024  # argon2 hashes any length; a megabyte "password" is an attack
 _HASHER = PasswordHasher()
-# Verified when the address has no account, so a wrong address costs what a wrong
-# password does and the time of the answer does not tell which addresses exist.
-_DUMMY_HASH = _HASHER.hash("not a password of anyone's")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Verified when the address has no account, so a wrong address costs what a wrong
+    password does and the time of the answer does not tell which addresses exist (made
+    on first use: a hash costs a tenth of a second, which no other command should pay)."""
+    return _HASHER.hash("not a password of anyone's")
 
 
 @dataclass(frozen=True)
@@ -218,7 +224,7 @@ def check_password(session: Session, address: str, password: str) -> Account | N
         user = None
     stored = user.password_hash if user is not None else None
     try:
-        _HASHER.verify(stored or _DUMMY_HASH, password[:_MAX_PASSWORD])
+        _HASHER.verify(stored or _dummy_hash(), password[:_MAX_PASSWORD])
     except (VerificationError, InvalidHashError):
         return None
     if user is None or stored is None or user.disabled:
