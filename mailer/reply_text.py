@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-import quotequail
+from mailer.quote_finder import unwrap
 
 __all__ = ["MAX_REPLY_PARSE", "new_text"]
 
@@ -198,7 +198,7 @@ def _ends_in_quote(window: str) -> bool:
 
 
 def _split(text: str) -> _Split | None:
-    found = quotequail.unwrap(text)
+    found = unwrap(text)
     if found is None or not _believable(found):
         return None
     top = _with_indentation(found.get("text_top", ""), text, last=False)

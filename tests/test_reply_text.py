@@ -16,10 +16,14 @@ import time
 from pathlib import Path
 
 import pytest
+import quotequail
 
 from mailer import reply_text
 from mailer.bodies import new_text_of
 from mailer.parsing import parse_message
+from mailer.quote_finder import may_hold_history
+
+from .corpus import corpus_files
 
 # --- 1. an attribution nested inside the quote -----------------------------------------------
 
@@ -409,6 +413,37 @@ def test_a_body_of_one_line_repeated_to_the_limit_parses_fast(line: str) -> None
     "Word: value" lines (40 s for this size): it is shown a bounded window."""
     body = (f"{line}\n" * (reply_text.MAX_REPLY_PARSE // (len(line) + 1)))[:-1]
     assert _seconds(body) < 1.0
+
+
+# --- quotequail asked only when it may answer --------------------------------------------------
+
+
+def test_quotequail_is_skipped_only_where_it_finds_nothing(shared_dir: Path) -> None:
+    """On every text of the corpus, and on each of its line windows as the splitter shows
+    them, a text ``may_hold_history`` passes over is one quotequail finds nothing in; and it
+    does pass over plain text (else it would save nothing)."""
+    texts = [_body(f.path) for f in corpus_files(shared_dir)]
+    windows = [w for t in texts for w in _windows(t)]
+    skipped = [w for w in windows if not may_hold_history(w)]
+    assert all(quotequail.unwrap(w) is None for w in skipped)
+    found = [w for w in windows if quotequail.unwrap(w) is not None]
+    assert found and all(may_hold_history(w) for w in found)
+    assert len(skipped) > len(windows) // 10, f"{len(skipped)} of {len(windows)} skipped"
+    assert not may_hold_history("Hello team,\n\nThe 1095-A is wrong.\n\nThanks,\nSam")
+
+
+def _body(path: Path) -> str:
+    raw = path.read_bytes()
+    if path.suffix == ".txt":
+        return raw.decode("utf-8", "replace").replace("\r\n", "\n")
+    return parse_message(raw).text.replace("\r\n", "\n")
+
+
+def _windows(text: str) -> list[str]:
+    """The text, and what is left below each quote (the splitter asks again there)."""
+    lines = text.split("\n")
+    ends = [n + 1 for n, line in enumerate(lines[:-1]) if line[:1] == ">" != lines[n + 1][:1]]
+    return [text, *("\n".join(lines[n:]) for n in ends[:5])]
 
 
 # --- the corpora -----------------------------------------------------------------------------
