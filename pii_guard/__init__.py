@@ -14,6 +14,7 @@ from pii_guard.errors import PiiEngineError, PiiGuardError
 from pii_guard.findings import NO_ALLOW, AllowList, Finding
 from pii_guard.mime import is_scannable
 from pii_guard.policy import UNREAD_NOTE, Action, GuardOutcome, Policy, evaluate, kept_text
+from pii_guard.redaction import findings_in_piece
 from pii_guard.settings import GuardSettings
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "ScanBudget",
     "Scanned",
     "evaluate",
+    "findings_in_piece",
     "is_scannable",
     "kept_text",
 ]

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from bisect import bisect_left
+from collections.abc import Iterable, Sequence
 
 from pii_guard.findings import Finding
 
-__all__ = ["merge_overlapping", "redact_text"]
+__all__ = ["findings_in_piece", "merge_overlapping", "redact_text"]
+
+_CRLF = re.compile("\r\n")
 
 
 def merge_overlapping(findings: Iterable[Finding]) -> list[Finding]:
@@ -34,3 +38,25 @@ def redact_text(text: str, findings: Iterable[Finding]) -> str:
         position = finding.end
     parts.append(text[position:])
     return "".join(parts)
+
+
+def findings_in_piece(text: str, piece: str, findings: Sequence[Finding]) -> list[Finding] | None:
+    """``findings`` of ``text`` moved onto ``piece``: one stretch of ``text``, found once,
+    with its CRLFs read as LFs (how a message's new text is cut from its text); None
+    when ``piece`` is no such stretch.
+
+    The findings were judged in the whole text's context, so ``piece`` redacted by them
+    says what the whole stored text says about the same words; a finding across an end
+    of the stretch keeps its part inside."""
+    dropped = [match.start() for match in _CRLF.finditer(text)]  # each CR read away
+    lines = text.replace("\r\n", "\n") if dropped else text
+    at = lines.find(piece)
+    if not piece or at < 0 or lines.find(piece, at + 1) >= 0:
+        return None
+    moved = []
+    for finding in findings:
+        start = max(finding.start - bisect_left(dropped, finding.start), at) - at
+        end = min(finding.end - bisect_left(dropped, finding.end), at + len(piece)) - at
+        if start < end:
+            moved.append(Finding(finding.entity_type, start, end, finding.score))
+    return moved

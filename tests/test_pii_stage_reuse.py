@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from mailer.parsing import ParsedMessage, parse_message
-from pii_guard import UNSCANNED, PiiGuard
+from pii_guard import UNSCANNED, Finding, PiiGuard, findings_in_piece
 from ticketing.config.pii_schema import PiiConfig
 from ticketing.incidents.parties import Identity
 from ticketing.pipeline.guard import PiiGuardStage
@@ -25,6 +25,11 @@ BODY = f"Please update the file of Person ID 174097: the SSN we have is {SSN}.\n
 REPLY = (
     f"The SSN is {SSN}.\n\nOn Tue, Nov 24, 2026 at 10:00 AM Escalations "
     "<escalations@exchange.example> wrote:\n> Please send the Person ID.\n"
+)
+INTERLEAVED = (
+    "On Tue, Nov 24, 2026 at 10:00 AM Escalations <escalations@exchange.example> wrote:\n"
+    f"> Please send the Person ID.\n\nThe SSN is {SSN}.\n\n> And the date of birth?\n\n"
+    "Her DOB is 01/02/1980.\n"
 )
 
 
@@ -74,16 +79,42 @@ def test_a_new_text_that_is_the_text_and_was_not_read_in_time_stays_out() -> Non
     assert result.new_text == result.text  # the part read, with the note
 
 
-def test_a_new_text_other_than_the_text_is_still_scanned_on_its_own(
+def test_a_new_text_cut_from_the_text_is_redacted_by_the_texts_findings(
     guard: PiiGuard, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """A top-posted reply's own words are one stretch of its text (CRLFs read as LFs):
+    the findings of the text, moved onto them, redact them; no second scan."""
     message = parse_message(make_mail(body=REPLY))
     assert message.new_text != message.text and SSN in message.new_text
+    assert "\r\n" in message.text and "\r\n" not in message.new_text
+    seen = scans(monkeypatch, guard, "scan_within")
+    result = PiiGuardStage(guard).check("redact", message, SAM)
+    assert message.new_text not in seen
+    assert result.new_text == "The SSN is [REDACTED:US_SSN]."
+    assert "wrote:" not in result.new_text  # its own words, not the stored text
+
+
+def test_a_new_text_joined_from_pieces_is_still_scanned_on_its_own(
+    guard: PiiGuard, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    message = parse_message(make_mail(body=INTERLEAVED))
+    assert SSN in message.new_text and "1980" in message.new_text
+    assert message.new_text.replace("\n", "\r\n") not in message.text  # two pieces
     seen = scans(monkeypatch, guard, "scan_within")
     result = PiiGuardStage(guard).check("redact", message, SAM)
     assert message.new_text in seen
-    assert SSN not in result.new_text and "[REDACTED:US_SSN]" in result.new_text
-    assert "wrote:" not in result.new_text  # its own words, not the stored text
+    assert SSN not in result.new_text and "01/02/1980" not in result.new_text
+
+
+def test_findings_across_the_ends_of_a_stretch_keep_their_part_inside() -> None:
+    text = "Call Ana Ruiz.\r\nShe is at 12 Elm St.\r\nDone"
+    found = [Finding("PERSON", 5, 13, 0.9), Finding("ADDRESS", 26, 35, 0.9)]
+    assert text[5:13] == "Ana Ruiz" and text[26:35] == "12 Elm St"
+    moved = findings_in_piece(text, "Ruiz.\nShe is at 12", found)
+    assert moved == [Finding("PERSON", 0, 4, 0.9), Finding("ADDRESS", 16, 18, 0.9)]
+    assert findings_in_piece(text, "Ruiz.\r\nShe", found) is None  # not as the text reads
+    assert findings_in_piece("ab ab", "ab", []) is None  # twice: which one is unknown
+    assert findings_in_piece(text, "", found) is None
 
 
 def test_a_recipient_is_scanned_once_for_the_same_writer_and_again_for_another(

@@ -43,6 +43,7 @@ from pii_guard import (
     PiiGuard,
     ScanBudget,
     evaluate,
+    findings_in_piece,
 )
 from ticketing.incidents.parties import Identity
 from ticketing.pipeline.attachments import (
@@ -152,6 +153,10 @@ class PiiGuardStage:
             # findings, so its redaction is the stored text, which is also what a scan the
             # budget cut (there, or here) keeps: one scan of it is enough.
             return text
+        if "text" not in outcome.unscanned:  # the text's findings, all of them, in hand
+            moved = findings_in_piece(message.text, message.new_text, outcome.findings["text"])
+            if moved is not None:
+                return self.guard.redact(message.new_text, moved)
         scan = self.guard.scan_within(message.new_text, budget, allow)
         # the stored text, read and redacted, says more than a note alone would
         return self.guard.redact(message.new_text, scan.findings) if scan.whole else text
