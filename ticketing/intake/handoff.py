@@ -42,6 +42,7 @@ __all__ = [
     "JobResult",
     "Pending",
     "RecordJob",
+    "SentBatch",
     "job_slices",
     "record_job",
     "record_jobs",
@@ -54,9 +55,13 @@ WORKER_DIED = "the intake worker recording it died"
 
 class BatchRecorder(Protocol):
     """What records a poller's batch elsewhere (``WorkerPool``): every message's verdict,
-    in order; ``alone``, the indices of messages to record apart from the others."""
+    in order; ``alone``, the indices of messages to record apart from the others.
+    ``send`` hands the batch over and returns at once, so that the caller can fetch the
+    next while this one is recorded; ``record`` is ``send`` and its verdicts."""
 
     def record(self, raws: Sequence[RawMessage], alone: Collection[int] = ()) -> list[Verdict]: ...
+
+    def send(self, raws: Sequence[RawMessage], alone: Collection[int] = ()) -> SentBatch: ...
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,22 @@ class Pending:
     job: RecordJob
     done: threading.Event = field(default_factory=threading.Event)
     verdicts: tuple[Verdict, ...] = ()
+
+
+@dataclass(frozen=True)
+class SentBatch:
+    """A caller's batch, handed out as jobs of the messages at ``slices``' indices."""
+
+    answers: Answers
+    slices: list[list[int]]
+    pending: list[Pending]
+
+    def verdicts(self) -> list[Verdict]:
+        """Every message's verdict, in the batch's order, once each job is answered."""
+        found: dict[int, Verdict] = {}
+        for part, answered in zip(self.slices, self.answers.wait(self.pending), strict=True):
+            found.update(zip(part, answered, strict=True))
+        return [found[index] for index in range(len(found))]
 
 
 class Answers:

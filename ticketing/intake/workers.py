@@ -52,6 +52,7 @@ from ticketing.intake.handoff import (
     Answers,
     JobResult,
     RecordJob,
+    SentBatch,
     job_slices,
     record_jobs,
 )
@@ -145,11 +146,16 @@ class WorkerPool:
 
     def record(self, raws: Sequence[RawMessage], alone: Collection[int] = ()) -> list[Verdict]:
         """Record an IMAP poller's batch in the workers and wait for each message's verdict
-        (in order).  The batch is cut into jobs spread evenly over the workers, each
-        recorded with one commit; ``alone``: the indices of messages that failed before,
-        each a job of its own (should one kill its worker, it takes no other with it)."""
+        (in order): ``send``, then its verdicts."""
+        return self.send(raws, alone).verdicts()
+
+    def send(self, raws: Sequence[RawMessage], alone: Collection[int] = ()) -> SentBatch:
+        """Hand a batch to the workers; its verdicts come when asked for.  The batch is
+        cut into jobs spread evenly over the workers, each recorded with one commit;
+        ``alone``: the indices of messages that failed before, each a job of its own
+        (should one kill its worker, it takes no other with it)."""
         if not raws:
-            return []
+            return SentBatch(self._answers, [], [])
         budget = self._config.pii.scan_budget_seconds
         deadline = time.monotonic() + _ANSWER_SECONDS + budget * len(raws)
         sizes = [len(raw.raw) for raw in raws]
@@ -158,10 +164,7 @@ class WorkerPool:
         for each in pending:
             if not each.done.is_set():
                 self._tasks.put(each.job)
-        verdicts: dict[int, Verdict] = {}
-        for part, answered in zip(slices, self._answers.wait(pending), strict=True):
-            verdicts.update(zip(part, answered, strict=True))
-        return [verdicts[index] for index in range(len(raws))]
+        return SentBatch(self._answers, slices, pending)
 
     def _per_job(self, count: int) -> int:
         """Messages per job: the fewest jobs of at most ``_BATCH_MAX`` that keep every

@@ -29,7 +29,9 @@ With ``[smtp] workers`` ≥ 1 the poller does not judge mail itself: it hands ea
 fetched batch to the worker processes (``intake/handoff.py``) — the raw bytes
 over their queue, spread over every worker, each part recorded with one commit
 — waits for every verdict, and then settles each message exactly as it would
-have (moves, quarantine, desk copies, defect counts).  The sent and state
+have (moves, quarantine, desk copies, defect counts).  In the inbox it fetches and
+hands over the next batch first, so the workers record it while the poller settles
+this one.  The sent and state
 folders go the same way: a caseworker's reply costs the PII guard as much as a
 producer's mail, and the poller thread is left with IMAP alone.  A message whose
 worker died (or that failed otherwise) goes to the workers alone next time, so a
@@ -54,7 +56,7 @@ from ticketing.backoff import Backoff
 from ticketing.config import Config, ImapConfig, MailboxConfig
 from ticketing.errors import StorageError
 from ticketing.intake.attempts import DefectCounts
-from ticketing.intake.handoff import BatchRecorder
+from ticketing.intake.handoff import BatchRecorder, SentBatch
 from ticketing.intake.imap.cursors import load_cursor, save_cursor
 from ticketing.intake.imap.desk import HeldCopy, finish_desk_copy, take_desk_copy
 from ticketing.intake.imap.folders import Disposition, apply_folder_state, known_message_ids
@@ -90,6 +92,18 @@ class _Settled:
 
 
 _RETRY = _Settled(None)
+
+
+@dataclass(frozen=True)
+class _Handed:
+    """A batch fetched (the UID of a message the server would not hand out in its place)
+    and, with workers, handed to them; without, judged as it is settled."""
+
+    items: list[FetchedMessage | int]
+    origin: Origin
+    sent: SentBatch | None = None
+
+
 # The outcomes whose message got a desk copy (or had one already: a duplicate).
 _COPIED = ("recorded", "unverified", "duplicate")
 _Moves = dict[tuple[Disposition, str], list[int]]
@@ -201,13 +215,11 @@ class MailboxPoller:
         status = conn.select(folder)
         where = (folder, status.uidvalidity)
         handled = 0
-        for batch in _chunks(conn.undeleted_uids(), self.imap.batch_size):
-            if _stopped(stop):
-                break
+        for batch, handed in self._handed_ahead(conn, conn.undeleted_uids(), where, stop):
             moves: _Moves = {}
             replaced: dict[int, int] = {}  # UID -> its recorded message's row
             try:
-                for uid, settled in self._settle_all(conn, batch, "received", where, None):
+                for uid, settled in self._settle_handed(handed, where, None):
                     if settled.disposition == "replaced" and settled.outcome is not None:
                         replaced[uid] = settled.outcome.message_row_id or 0
                     elif settled.disposition is not None:
@@ -218,6 +230,32 @@ class MailboxPoller:
                 self._dispose(conn, moves, keywords=status.keywords)
             save_cursor(self.engine, self.mailbox.name, folder, status.uidvalidity, batch[-1])
         return handled
+
+    def _handed_ahead(
+        self,
+        conn: ImapMailbox,
+        uids: list[int],
+        where: tuple[str, int],
+        stop: threading.Event | None,
+    ) -> Iterator[tuple[list[int], _Handed]]:
+        """The inbox's batches, each fetched and handed over.  With workers the next batch
+        is handed over before this one is settled: they record it while this thread
+        moves the last one and fetches, instead of waiting for its IMAP round trips.  A
+        batch handed over and not settled (the round stopped) stays in the inbox, and
+        whatever of it was recorded is a duplicate next round."""
+        ahead: tuple[list[int], _Handed] | None = None
+        for batch in _chunks(uids, self.imap.batch_size):
+            if _stopped(stop):
+                break
+            handed = (batch, self._hand(conn, batch, "received", where))
+            if self.workers is None:
+                yield handed  # judged here as it is settled: nothing to overlap
+                continue
+            if ahead is not None:
+                yield ahead
+            ahead = handed
+        if ahead is not None:
+            yield ahead
 
     def _replace(self, conn: ImapMailbox, replaced: dict[int, int], moves: _Moves) -> None:
         """Put each message's desk copy into the desk folder, then expunge the original
@@ -311,8 +349,14 @@ class MailboxPoller:
         """A batch fetched, judged and settled, message by message.  An outage (the
         database, the workers) stops the round once what was judged before it is settled
         (with workers: the whole batch), so committed mail leaves the inbox first."""
+        return self._settle_handed(self._hand(conn, batch, origin, where), where, state)
+
+    def _settle_handed(
+        self, handed: _Handed, where: tuple[str, int], state: str | None
+    ) -> Iterator[tuple[int, _Settled]]:
+        """``_settle_all`` of a batch fetched and handed over."""
         outage: Exception | None = None
-        for judged in self._judged(self._fetch(conn, batch), origin, where):
+        for judged in self._judged(handed):
             try:
                 settled = self._settle(judged, where, state)
             except Exception as exc:  # noqa: BLE001 - an outage (_settle keeps defects): raised below
@@ -324,19 +368,26 @@ class MailboxPoller:
         if outage is not None:
             raise outage
 
-    def _judged(
-        self, items: list[FetchedMessage | int], origin: Origin, where: tuple[str, int]
-    ) -> Iterable[_Judged]:
-        """Each message with its verdict: in this thread, each judged only once the one
-        before is settled (an outage ends the round before the next); by the workers, the
-        batch at once."""
+    def _hand(
+        self, conn: ImapMailbox, batch: list[int], origin: Origin, where: tuple[str, int]
+    ) -> _Handed:
+        """A batch fetched and, with workers, handed to them."""
+        items = self._fetch(conn, batch)
         if self.workers is None:
-            return (self._judge_here(item, origin) for item in items)
+            return _Handed(items, origin)
         messages = [item for item in items if not isinstance(item, int)]
         alone = [i for i, m in enumerate(messages) if (*where, m.uid) in self._alone]
         raws = [self._raw(message, origin) for message in messages]
-        verdicts = iter(self.workers.record(raws, alone))
-        return [item if isinstance(item, int) else (item, next(verdicts)) for item in items]
+        return _Handed(items, origin, self.workers.send(raws, alone))
+
+    def _judged(self, handed: _Handed) -> Iterable[_Judged]:
+        """Each message with its verdict: in this thread, each judged only once the one
+        before is settled (an outage ends the round before the next); by the workers, the
+        batch at once."""
+        if handed.sent is None:
+            return (self._judge_here(item, handed.origin) for item in handed.items)
+        verdicts = iter(handed.sent.verdicts())
+        return [item if isinstance(item, int) else (item, next(verdicts)) for item in handed.items]
 
     def _judge_here(self, item: FetchedMessage | int, origin: Origin) -> _Judged:
         if isinstance(item, int):
