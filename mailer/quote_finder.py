@@ -50,4 +50,5 @@ def _starts_history(lines: list[str], n: int, line: str) -> bool:
     if _patterns.HEADER_RE.match(line) is None:
         return False
     headers, _ = _internal.extract_headers(lines[n:], _patterns.MAX_WRAP_LINES)
-    return len(headers) >= _patterns.MIN_HEADER_LINES
+    least: int = _patterns.MIN_HEADER_LINES
+    return len(headers) >= least
