@@ -25,6 +25,7 @@ from pii_guard.recognizers.address import ADDRESS_RULES
 from pii_guard.recognizers.base import Recognizer, RuleRecognizer
 from pii_guard.recognizers.contact import CONTACT_RULES
 from pii_guard.recognizers.dates import DateOfBirthRecognizer
+from pii_guard.recognizers.fields import LabelledFieldRecognizer
 from pii_guard.recognizers.gazetteer import Gazetteer, load_gazetteer
 from pii_guard.recognizers.names import NameRecognizer, past_initial
 from pii_guard.recognizers.numbers import NUMBER_RULES
@@ -202,6 +203,7 @@ def _recognizers() -> list[Recognizer]:
         PostalRecognizer(gazetteer.never),
         DateOfBirthRecognizer(),
         TableRecognizer(),
+        LabelledFieldRecognizer(gazetteer),
         NameRecognizer(gazetteer, _english(lexicon)),
         TaggerRecognizer(TaggerModel.load(), lexicon),
     ]

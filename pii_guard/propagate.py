@@ -77,12 +77,17 @@ def _name_words(text: str, findings: list[Finding], carried: Callable[[str], boo
     for finding in findings:
         if finding.entity_type != PERSON:
             continue
-        for word in _NAME_WORD.findall(text, finding.start, finding.end):
-            word = _without_possessive(word)
-            acronym = word.isupper() and len(word) <= 4  # "SEP", "HMO"
-            if len(word) > 1 and word[0].isupper() and not acronym and carried(word.lower()):
-                words.add(word.lower())
+        for whole in _NAME_WORD.findall(text, finding.start, finding.end):
+            whole = _without_possessive(whole)
+            # a double surname's parts are written alone too ("Oyelaran-Moss", "Moss")
+            parts = [whole, *whole.split("-")] if "-" in whole else [whole]
+            words.update(word.lower() for word in parts if _carried(word, carried))
     return words
+
+
+def _carried(word: str, carried: Callable[[str], bool]) -> bool:
+    acronym = word.isupper() and len(word) <= 4  # "SEP", "HMO"
+    return len(word) > 1 and word[0].isupper() and not acronym and carried(word.lower())
 
 
 def _without_possessive(word: str) -> str:

@@ -143,6 +143,14 @@ def test_a_name_found_once_is_redacted_everywhere(guard: PiiGuard) -> None:
     assert "Selamawit" not in redacted and "Mark" not in redacted
 
 
+def test_each_part_of_a_double_surname_found_once_is_redacted_alone(guard: PiiGuard) -> None:
+    text = (
+        "FAITH N OYELARAN-MOSS 219-44-8731\n"
+        "She kept her maiden name on some documents (Oyelaran) so check both.\n"
+    )
+    assert "Oyelaran" not in _redacted(guard, text)
+
+
 def test_an_everyday_word_is_carried_only_where_it_reads_as_a_name(guard: PiiGuard) -> None:
     text = "His wife June Ellison is the dependent. June 5 is the deadline. Will you check?"
     redacted = _redacted(guard, text)

@@ -281,3 +281,56 @@ def test_the_report_of_a_birth_is_a_business_date(guard: PiiGuard) -> None:
     text = "The baby was born 10/19/2025. Mom reported the birth in the portal on 10/24/2025."
     values = found(guard, text)
     assert values["10/19/2025"][0] == "DATE_OF_BIRTH" and "10/24/2025" not in values
+
+
+# --- forms: one labelled value a line, enumerated headers, amounts in comma rows -----------
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity"),
+    [
+        ("4 Recipient's name: FAITH N. OYELARAN-MOSS\n", "FAITH N. OYELARAN-MOSS", "PERSON"),
+        ("Client name: HOPE WILLIAMS\nThanks", "HOPE WILLIAMS", "PERSON"),
+        ("Name: will grant\n", "will grant", "PERSON"),
+        ("Nombre del hijo: mateo paz\n", "mateo paz", "PERSON"),
+        ("Spouse: GRANT T. HUNTER\n", "GRANT T. HUNTER", "PERSON"),
+        ("MRN: 00123456\n", "00123456", "MEMBER_ID"),
+        ("Member ID: W123456789 (Kaiser)\n", "W123456789", "MEMBER_ID"),
+        ("Medicaid #: 1234 5678 901  Person ID: 174097\n", "1234 5678 901", "MEDICAID_ID"),
+    ],
+)
+def test_a_labelled_line_says_what_its_value_is(
+    guard: PiiGuard, text: str, value: str, entity: str
+) -> None:
+    assert found(guard, text)[value][0] == entity
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Name: see attached\n",
+        "Name: N/A\n",
+        "Agency name: Chesapeake Benefits Group\n",
+        "Plan name: CareFirst BlueChoice HMO Silver\n",
+        "Marketplace-assigned policy number: 2024-0881375-01\n",
+        "Person ID: 174097\nEffective date: 01/01/2026\n",
+    ],
+)
+def test_a_label_for_the_desk_or_a_value_that_is_no_name_stays(
+    guard: PiiGuard, text: str
+) -> None:
+    assert not found(guard, text), text
+
+
+def test_a_forms_enumerated_headers_and_a_plan_with_a_comma_amount() -> None:
+    assert column_kind("A. Covered individual name") == "PERSON"
+    assert column_kind("(c) DOB") == "DATE_OF_BIRTH" and column_kind("D.O.B.") == "DATE_OF_BIRTH"
+    assert column_kind("Agency name") is None
+    text = (
+        "PID,Consumer,Effective,Plan,Monthly Premium\n"
+        '630021,"WASHINGTON, Cash T.",07/01/2025,BlueChoice HMO Silver $3,500,$412.10\n'
+    )
+    cells = {text[s:e] for t in tables(text) for row in t.rows for _, (s, e) in row}
+    assert {"WASHINGTON, Cash T.", "BlueChoice HMO Silver $3,500", "$412.10"} <= cells
+    names = [text[f.start : f.end] for f in TableRecognizer().analyze(text, {"PERSON"})]
+    assert names == ["WASHINGTON, Cash T."]

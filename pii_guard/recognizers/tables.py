@@ -32,13 +32,33 @@ from pii_guard import entities as E
 from pii_guard.findings import Finding
 from pii_guard.recognizers.base import fold
 
-__all__ = ["KEEP", "Table", "TableRecognizer", "column_kind", "keep_spans", "settle", "tables"]
+__all__ = [
+    "KEEP",
+    "Table",
+    "TableRecognizer",
+    "column_kind",
+    "keep_spans",
+    "plausible",
+    "settle",
+    "tables",
+]
 
 KEEP = "KEEP"  # a column the desk needs as written
 
 
 def _labels(kind: str, names: str) -> dict[str, str]:
     return {name.replace("_", " "): kind for name in names.split()}
+
+
+def _people(roles: str) -> dict[str, str]:
+    """Who a column lists, as a person: each role, and its name ("covered individual
+    name", "nombre del hijo")."""
+    found: dict[str, str] = {}
+    for role in roles.split():
+        words = role.replace("_", " ")
+        found |= {words: E.PERSON, f"{words} name": E.PERSON, f"{words}s name": E.PERSON}
+        found |= {f"{words} names": E.PERSON, f"nombre del {words}": E.PERSON}
+    return found
 
 
 # Column names, folded, punctuation other than "#" and "/" read as blanks ("D.O.B." is
@@ -52,6 +72,11 @@ _COLUMNS: dict[str, str] = {
         dependents spouse subscriber_name patient beneficiary household_member nombre
         nombres nombre_completo apellido apellidos cliente nombre_del_cliente
         miembro_del_hogar dependiente conyuge cónyuge""",
+    ),
+    **_people(
+        """covered_individual individual person insured policyholder policy_holder child
+        children kid baby son daughter husband wife parent guardian household_member
+        responsible_party tax_filer hijo hija esposo esposa asegurado titular"""
     ),
     **_labels(
         E.DATE_OF_BIRTH,
@@ -102,8 +127,8 @@ _COLUMNS: dict[str, str] = {
     **_labels(
         KEEP,
         """person_id person_ids pid pids npn incident incident_# incident_number case case_#
-        case_number effective effective_date eff_date eff eff_dt start_date end_date
-        term_date termination_date coverage coverage_start coverage_end plan plan_name
+        case_number effective effective_date eff_date eff eff_dt start_date end_date start end
+        term_date termination_date termination coverage coverage_start coverage_end plan plan_name
         plan_id carrier carrier_name issuer premium premiums aptc csr status enrollment
         enrollment_status metal metal_level application_id app_id tax_year notes_id
         fecha_efectiva fecha_de_vigencia vigencia plan_de_salud aseguradora prima estado""",
@@ -111,11 +136,14 @@ _COLUMNS: dict[str, str] = {
 }
 _STATES = frozenset({"state", "st", "estado_postal", "county", "condado"})
 _HEADER_WORD = re.compile(r"[^\w#/']+")
+# "A. ", "(c) ", "12) " before a column name; "D.O.B." has no blank after its "D."
+_ENUMERATOR = re.compile(r"\A[ \t]*\(?(?:[a-z]|\d{1,2})[.)][ \t]+")
 
 _SEPARATORS = ("\t", "|", ";", ",", "  ")
 _MAX_HEADER_CELL, _MAX_HEADER_WORDS = 40, 4
 _RULE_LINE = re.compile(r"[\s|:+=-]*\Z")  # "|---|---|", "-----  -----"
 _QUOTE = re.compile(r"[ \t]*(?:>[ \t]?)*")
+_THOUSANDS = re.compile(r"\d,\d{3}(?![\d/.-])")  # "3,500", not "12,07/01/2025"
 _SPACED_CELL = re.compile(r"\S+(?:[ ]\S+)*")  # cells of a space-aligned line
 _PLACEHOLDER = frozenset(("n/a", "na", "none", "tbd", "unknown", "pending", "same", "-", "--", "?"))
 _DIGIT = re.compile(r"\d")
@@ -125,8 +153,9 @@ _NAME_WORDS = 5
 
 
 def column_kind(header: str) -> str | None:
-    """The entity (or ``KEEP``) a column name stands for; None when no list knows it."""
-    name = _HEADER_WORD.sub(" ", fold(header)).strip()
+    """The entity (or ``KEEP``) a column name stands for; None when no list knows it.
+    A form's enumerator before it ("A. Name", "(c) DOB", "3) SSN") is not part of it."""
+    name = _HEADER_WORD.sub(" ", _ENUMERATOR.sub("", fold(header), count=1)).strip()
     if not name:
         return None
     return _COLUMNS.get(name) or _COLUMNS.get(name.replace(" ", ""))
@@ -201,8 +230,19 @@ def _header_cell(value: str) -> bool:
     return len(value) <= _MAX_HEADER_CELL and len(value.split()) <= _MAX_HEADER_WORDS
 
 
+def _thousands_joined(text: str, cells: list[Span]) -> list[Span]:
+    """Comma-separated cells with "$3,500" (a plan's name written without quotes) made
+    one cell again."""
+    joined: list[Span] = []
+    for cell in cells:
+        if joined and _THOUSANDS.match(text, joined[-1][1] - 1, cell[1]):
+            joined[-1] = (joined[-1][0], cell[1])
+        else:
+            joined.append(cell)
+    return joined
+
+
 def _cells(text: str, start: int, end: int, separator: str) -> list[Span]:
-    """The cells of a line, each trimmed of blanks and quotes (empty ones kept)."""
     if separator == "  ":
         return [m.span() for m in _SPACED_CELL.finditer(text, start, end)]
     if separator not in ",;" or '"' not in text[start:end]:
@@ -258,6 +298,8 @@ def _rows(
             index += 1
             continue
         cells = _cells(text, start, end, separator) if separator in text[start:end] else []
+        if separator == "," and not _fits(cells, header, kinds, separator):
+            cells = _thousands_joined(text, cells)
         if len([c for c in cells if c[0] < c[1]]) < 2 or not _fits(cells, header, kinds, separator):
             break
         rows.append(tuple(_columns(text, cells, header, kinds, separator, lines[index][0])))
@@ -338,7 +380,7 @@ def _extra_to_address(cells: list[Span], kinds: list[str | None]) -> list[tuple[
     return mapped
 
 
-def _plausible(kind: str, value: str) -> bool:
+def plausible(kind: str, value: str) -> bool:
     """Whether a cell holds a value of its column's kind (not "N/A", not a header again)."""
     folded = fold(value).strip()
     if folded in _PLACEHOLDER or column_kind(value) is not None:
@@ -371,7 +413,7 @@ class TableRecognizer:
             for row in table.rows:
                 for column, (start, end) in row:
                     kind = table.kinds[column]
-                    if kind in wanted and kind is not None and _plausible(kind, text[start:end]):
+                    if kind in wanted and kind is not None and plausible(kind, text[start:end]):
                         results.append(Finding(kind, start, end, _SCORE))
         return results
 
