@@ -316,9 +316,7 @@ def test_a_labelled_line_says_what_its_value_is(
         "Person ID: 174097\nEffective date: 01/01/2026\n",
     ],
 )
-def test_a_label_for_the_desk_or_a_value_that_is_no_name_stays(
-    guard: PiiGuard, text: str
-) -> None:
+def test_a_label_for_the_desk_or_a_value_that_is_no_name_stays(guard: PiiGuard, text: str) -> None:
     assert not found(guard, text), text
 
 
