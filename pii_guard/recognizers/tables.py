@@ -81,13 +81,14 @@ _COLUMNS: dict[str, str] = {
     **_labels(
         E.DATE_OF_BIRTH,
         """dob dobs date_of_birth birth_date birthdate birthday fecha_de_nacimiento
-        fecha_nacimiento f nac fnac fecha_nac fecha_de_nac nacimiento fdn""",
+        fecha_nacimiento f nac fnac fecha_nac fecha_de_nac nacimiento fdn nac born birth
+        cumpleaños""",
     ),
     **_labels(
         E.US_SSN,
         """ssn ssns ss# ssn# social social_security social_security_number ssn_last_4
-        last_4_ssn ssn/itin ss seguro_social número_de_seguro_social numero_de_seguro_social
-        ssn_(last_4)""",
+        last_4_ssn ssn/itin itin/ssn ss seguro_social número_de_seguro_social
+        numero_de_seguro_social ssn_(last_4)""",
     ),
     **_labels(E.US_ITIN, "itin itin#"),
     **_labels(
@@ -131,7 +132,9 @@ _COLUMNS: dict[str, str] = {
         term_date termination_date termination coverage coverage_start coverage_end plan plan_name
         plan_id carrier carrier_name issuer premium premiums aptc csr status enrollment
         enrollment_status metal metal_level application_id app_id tax_year notes_id
-        fecha_efectiva fecha_de_vigencia vigencia plan_de_salud aseguradora prima estado""",
+        fecha_efectiva fecha_de_vigencia vigencia plan_de_salud aseguradora prima estado
+        estatus relationship relation relación relacion parentesco eligibility
+        elegibilidad program programa""",
     ),
 }
 _STATES = frozenset({"state", "st", "estado_postal", "county", "condado"})
