@@ -432,7 +432,12 @@ def _organisation_line(line: str) -> bool:
     """A line that names an office or a firm: no digits, no plan, and a word of a firm or an
     office ("Team", "Department", "CPAs", "Seguros") or one of the desk's world's
     organisations ("Maryland Health Connection", "CareFirst")."""
-    if _DIGIT.search(line) or _PLAN.search(line) or _COLUMNS.search(line):
+    if _DIGIT.search(line) or _PLAN.search(line):
+        return False
+    if line.count("|") == 1 and "\t" not in line:
+        # "Escalated Cases Team | Maryland Health Connection": a title or a team beside it
+        return any(_organisation_line(part.strip()) for part in line.split("|"))
+    if _COLUMNS.search(line):
         return False  # (a table's header is no office: "Nombre   Parentesco   Programa")
     words = _NAME_WORD.findall(line)
     if not 0 < len(words) <= 8 or not words[0][0].isupper():

@@ -268,6 +268,18 @@ def test_an_office_signature_in_quoted_mail_is_the_office(guard: PiiGuard) -> No
     assert "Tamika R." in _redacted(guard, QUOTED_DESK_REPLY, KEVIN)
 
 
+def test_a_signature_line_with_a_bar_between_team_and_exchange_is_the_office(
+    guard: PiiGuard,
+) -> None:
+    text = (
+        "Sent the receipt.\n\n"
+        "From: Escalated Cases Team\nSent: Tuesday, November 18, 2025 9:15 AM\n\n"
+        "The carrier reports no binder payment. Please confirm the date.\n"
+        "Jerome Williams\nEscalated Cases Team | Maryland Health Connection\n"
+    )
+    assert "Jerome Williams" in _redacted(guard, text, KEVIN)
+
+
 LETTER = """Forwarding the notice she got:
 
 Anne Arundel County Department of Social Services
