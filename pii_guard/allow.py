@@ -160,6 +160,15 @@ _TITLE_AFTER = re.compile(
     r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|NPN|attorney|agent|broker|rep"
     r"|caseworker|navigator|supervisor|Caseworker|Supervisor|Navigator|Agent|Broker)\b"
 )
+# ", Escalated Cases Team", " (Producer Operations)", " - CareFirst" to the end of the line
+_OFFICE_AFTER = re.compile(
+    r"[ \t]*(?:,|\(|[-\u2013\u2014|][ \t])[ \t]*(?P<office>[^\n()]{3,60})\)?[ \t]*$", re.MULTILINE
+)
+_TEAM_WORDS = words(
+    "team department dept office operations unit division desk bureau services equipo"
+    " departamento oficina"
+)
+_TEAM_CHARS = 8  # "Producer Operations" in "MHBE Producer Operations Team"; not "Team"
 _AT_AN_OFFICE = re.compile(r"[ \t]+at[ \t]+(?:the[ \t]+)?")
 # Words of firms in a mail domain or a mailbox: insurance agencies, carriers, practices.
 _FIRM_WORD = re.compile(
@@ -168,6 +177,10 @@ _FIRM_WORD = re.compile(
     r"|anthem|humana|molina|jaimedical|ppmco|mpc|medstar|jhhc|hopkins|umms|lifebridge"
     r"|marylandhealthconnection|mhbe|deltadental|guardian|metlife)"
     r"|cpas?$|law$|legal"
+)
+_INSURANCE_FIRM = re.compile(
+    r"\b(?:insurance|insurers?|seguros|brokers?|brokerage|benefits|agency|agencia)\b",
+    re.IGNORECASE,
 )
 # a mailbox a firm runs at a mail provider: "tgranger.insurance@gmail.com"
 _FIRM_MAILBOX = re.compile(r"insurance|seguros|brokerage|agency|benefits")
@@ -248,7 +261,9 @@ class Allowance:
         ]
         # people who work with the writer or for an office, and their phone or address
         # written right after them ("Ms. Renee Dorsey, 410-555-0193")
-        professionals = [f for f in kept if _works_with_the_writer(text, f)]
+        professionals = [
+            f for f in kept if _works_with_the_writer(text, f) or self._signs_for(text, f)
+        ]
         if professionals:
             kept = [
                 f
@@ -290,6 +305,21 @@ class Allowance:
             return None
         return opening.span("name") if opening.group("name") else opening.span("bare")
 
+    def _signs_for(self, text: str, finding: Finding) -> bool:
+        """A name with its office after it on its line: "Casey Morgan, Escalated Cases
+        Team", "Monique Whitley, Producer Operations", "Tamika R. (Escalated Cases Team)"."""
+        if finding.entity_type != E.PERSON:
+            return False
+        after = _OFFICE_AFTER.match(text, finding.end)
+        if after is None:
+            return False
+        # the desk's own team, or an office's words ("Team", "Department"): a carrier's or
+        # a firm's name alone may be where a listed consumer is enrolled or works
+        office = after.group("office").strip()
+        lowered = office.lower()
+        desk = any(lowered in term for term in self.terms) and len(lowered) >= _TEAM_CHARS
+        return desk or (_organisation_line(office) and _names_a_team(office))
+
     def _beside_an_office_address(self, text: str, finding: Finding) -> bool:
         """A name on the line of a firm's or the desk's email address ("Colleen Marsh
         <cmarsh@fitzgeraldbenefits.com>", "cc: Trevor Ashby, tashby.broker@carefirst.com"):
@@ -316,7 +346,9 @@ class Allowance:
         if not any(f.entity_type in _SIGNATURE_KINDS for f in findings):
             return findings
         offices = list(
-            office_blocks(text, _organisation_line, self.writer_known, _public_office_line)
+            office_blocks(
+                text, _organisation_line, self.writer_known, _public_office_line, _sells_insurance
+            )
         )
         blocks = [(start, end) for start, end, _ in offices]
         # a public office's address (its letterhead) is public; a firm's is kept from the
@@ -442,10 +474,26 @@ def _organisation_line(line: str) -> bool:
     words = _NAME_WORD.findall(line)
     if not 0 < len(words) <= 8 or not words[0][0].isupper():
         return False
-    if any(w.lower() in _OFFICE_WORDS and w[0].isupper() for w in words):
+    if _office_words(line):
         return True
     start = line.index(words[0])
     return load_world().names_an_office(line, start)
+
+
+def _office_words(line: str) -> bool:
+    return any(w.lower() in _OFFICE_WORDS and w[0].isupper() for w in _NAME_WORD.findall(line))
+
+
+def _names_a_team(line: str) -> bool:
+    """A unit of an organisation ("Escalated Cases Team", "Billing Department"), not the
+    organisation alone ("Kaiser Permanente"): a consumer may be listed with their carrier."""
+    return any(w.lower() in _TEAM_WORDS for w in _NAME_WORD.findall(line))
+
+
+def _sells_insurance(line: str) -> bool:
+    """An organisation's line that names an insurance agency or brokerage ("Bay Country
+    Insurance", "Ibarra Seguros", "Keystone Health Brokers | Elkton, MD")."""
+    return _INSURANCE_FIRM.search(line) is not None
 
 
 def _public_office_line(line: str) -> bool:

@@ -224,6 +224,7 @@ def office_blocks(
     is_organisation: Callable[[str], bool],
     writer_known: bool = True,
     is_public: Callable[[str], bool] = lambda line: False,
+    sells_insurance: Callable[[str], bool] = lambda line: False,
 ) -> Iterator[tuple[int, int, bool]]:
     """The spans of ``text`` that sign for an office or a firm, or head its letter: an
     organisation's line ("Escalated Cases Team", "Anne Arundel County DSS", "Whitcomb &
@@ -239,7 +240,9 @@ def office_blocks(
     ("Member: …", "Client …") ends a block: a consumer is never part of one.
 
     Unless ``writer_known``, the block that closes the writer's own part is not one: an
-    unknown writer may be a consumer signing with their employer's name.  Each block
+    unknown writer may be a consumer signing with their employer's name; unless the
+    organisation ``sells_insurance`` (an agency, a brokerage): who writes to the desk for
+    one is a producer or works for one.  Each block
     comes with whether ``is_public`` says its organisation's line is a public office's."""
     lines = [_Line.of(m.start(), m.group()) for m in _LINE.finditer(text) if m.group()]
     own_part_end = _own_part_end(lines)
@@ -251,7 +254,8 @@ def office_blocks(
             continue
         first, last = _office_upwards(lines, index), _office_downwards(lines, index)
         writers = last < own_part_end and _ends_the_part(lines, last)
-        if (first < index or last > index) and (writer_known or not writers):
+        trusted = writer_known or not writers or sells_insurance(line.content)
+        if (first < index or last > index) and trusted:
             end = lines[last].start + len(lines[last].raw)
             yield lines[first].start, end, is_public(line.content)
         index = last + 1

@@ -23,6 +23,8 @@ KEVIN = AllowList(
     organisations=("Brooks Insurance Group",),
     terms=("Brooks Insurance Group",),
 )
+# the desk's team names, as ``desk_allow`` gives them from config.toml
+DESK = AllowList(terms=("MHBE Escalated caseworkers Team", "MHBE Producer Operations Team"))
 
 
 def _redacted(guard: PiiGuard, text: str, allow: AllowList = NO_ALLOW) -> str:
@@ -312,6 +314,33 @@ def test_an_unknown_writer_signing_for_a_firm_is_still_redacted(guard: PiiGuard)
     text = "Please fix my coverage.\n\nThanks,\nMaria Gonzalez\nGiant Food Services\n410-555-0111\n"
     redacted = _redacted(guard, text)
     assert "Maria Gonzalez" not in redacted and "410-555-0111" not in redacted
+
+
+def test_an_unknown_writer_signing_for_an_insurance_agency_is_a_producer(
+    guard: PiiGuard,
+) -> None:
+    """Whoever writes to the desk for an agency is a producer or works for one; the
+    consumer the mail is about is still one."""
+    text = (
+        "My client Rosa Delgado lost her APTC after the renewal.\n\n"
+        "Thanks,\nDebbie Loockerman\nBay Country Insurance\n410-555-0170\n"
+    )
+    redacted = _redacted(guard, text)
+    assert "Debbie Loockerman" in redacted and "410-555-0170" in redacted
+    assert "Rosa Delgado" not in redacted
+
+
+def test_a_name_with_an_office_after_it_on_its_line_works_there(guard: PiiGuard) -> None:
+    text = (
+        "> The adjustment was sent to the carrier on 8/12.\n"
+        "> Monique Whitley, Producer Operations\n"
+        "> Casey Morgan, Escalated Cases Team\n\n"
+        "The carrier dropped my client Maria Gonzalez, Kaiser Permanente\n"
+        "Please reinstate my client Rosa Delgado (CareFirst)\n"
+    )
+    redacted = _redacted(guard, text, DESK)
+    assert "Monique Whitley" in redacted and "Casey Morgan" in redacted
+    assert "Maria Gonzalez" not in redacted and "Rosa Delgado" not in redacted
 
 
 def test_professionals_and_their_numbers_are_no_consumers(guard: PiiGuard) -> None:
