@@ -135,6 +135,28 @@ def test_particles_inside_a_lower_case_name_still_belong_to_it(guard: PiiGuard) 
     assert "maria" not in redacted and "cruz" not in redacted
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("i submitted the app for my client june whitaker, person id 733415", "june whitaker"),
+        ("hey, client hope delacroix got charged twice", "hope delacroix"),
+        ("my grandmother rose ellen tilghman got a letter", "rose ellen tilghman"),
+    ],
+)
+def test_an_everyday_given_name_after_a_role_is_a_name_when_a_surname_follows(
+    guard: PiiGuard, text: str, name: str
+) -> None:
+    redacted = guard.redact(text, guard.scan(text, AllowList()))
+    assert not any(word in redacted for word in name.split()), redacted
+
+
+@pytest.mark.parametrize(
+    "text", ["my client will call you tomorrow", "the client may pay later", "my client hope to"]
+)
+def test_an_everyday_word_after_a_role_with_no_surname_stays(guard: PiiGuard, text: str) -> None:
+    assert guard.redact(text, guard.scan(text, AllowList())) == text
+
+
 # Gmail's Spanish attribution line, for every day of a week and every month: a quoted
 # date is no address, whatever the day ("El lun, 7 dic 2026" was one on Mondays only).
 _DAYS = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")

@@ -385,14 +385,31 @@ class NameRecognizer:
                 continue
             words = match.group("v").split()
             first = words[0]
-            if not gaz.is_first(first) or first in gaz.spanish_stop_words or first in _HONORIFICS:
+            if first in gaz.spanish_stop_words or first in _HONORIFICS:
                 continue  # "esposa del cliente", "clientes con la renovación", "cliente don"
-            count = 1
+            if gaz.is_first(first):
+                count = 1
+            elif self._everyday_given_name(words):
+                count = 2  # "client june whitaker", "client hope delacroix"
+            else:
+                continue
             while count < len(words) and gaz.is_last(words[count]):
                 count += 1
             start = match.start("v")
             score = _BOTH_KNOWN if count > 1 else _ONE_KNOWN_LOWER
             yield start, _real_end(context.text, start, words[:count]), score
+
+    def _everyday_given_name(self, words: list[str]) -> bool:
+        """A given name that is also an everyday word ("june", "hope", "will") is a name
+        after a role when a surname follows it: one the lists know, or a word English does
+        not have ("client will call": no surname)."""
+        gaz = self.gazetteer
+        if len(words) < 2 or words[0] not in gaz.first or gaz.is_never(words[0]):
+            return False
+        second = words[1]
+        if gaz.is_never(second) or second in gaz.spanish_stop_words:
+            return False
+        return gaz.is_last(second) or not self.english(second)
 
 
 def _with_middle_initial(text: str, run: list[_Token], tokens: list[_Token]) -> int:
