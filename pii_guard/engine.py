@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from pii_guard.allow import Allowance
 from pii_guard.budget import UNLIMITED, ScanBudget, Scanned
@@ -74,6 +74,9 @@ _MONTHS = frozenset(
 )
 
 # What may stand between two parts of one name (on one line).
+# a capitalised word and one blank, right before a name found
+_GIVEN_BEFORE = re.compile(r"(?<![\w'\u2019-])([A-Z][a-z]+)[ ]\Z")
+_GIVEN_REACH = 20
 _NAME_GAP = re.compile(
     r"[ \t]*(?:(?:[A-Z]\.?|de|del|la|las|los|van|von|der|da|di|du|le|el|y|bin|bint|al|dos|das"
     r"|\"[^\"\n]{1,24}\"|\u201c[^\u201d\n]{1,24}\u201d|\([^)\n]{1,24}\))[ \t]+)*"
@@ -101,6 +104,7 @@ class PiiGuard:
         # what a name found may be carried as, judged once per process, not once per scan
         gazetteer = load_gazetteer()
         self._carried_words = (_carried_word(gazetteer), _everyday(gazetteer))
+        self._given_names = gazetteer.first
 
     def __repr__(self) -> str:
         return f"PiiGuard(model={self.model!r})"
@@ -158,7 +162,7 @@ class PiiGuard:
             piece = text[chunk.start : chunk.end]
             found = allowance.filter(piece, self._over_threshold(piece))
             found = _drop_contained(found + allowance.filter(piece, self._carried(piece, found)))
-            found = _joined_names(piece, found)
+            found = _joined_names(piece, found, self._given_names)
             findings += [_moved(f, chunk.start) for f in found if chunk.owns(f.start + chunk.start)]
         return Scanned(_in_order(findings), len(text), len(text))
 
@@ -241,16 +245,20 @@ def _moved(finding: Finding, offset: int) -> Finding:
     return Finding(finding.entity_type, finding.start + offset, finding.end + offset, finding.score)
 
 
-def _joined_names(text: str, findings: list[Finding]) -> list[Finding]:
+def _joined_names(
+    text: str, findings: list[Finding], given: Collection[str] = frozenset()
+) -> list[Finding]:
     """Parts of one name found apart become one finding with what stands between them
     (blanks, an initial, a particle, a nickname in quotes): "Cheikh Ndiaye", "Yokasta M.
-    Pimentel", "Maria de la Luz".  Redacted apart, the pieces between would be left."""
+    Pimentel", "Maria de la Luz".  Redacted apart, the pieces between would be left.  A
+    name takes the ``given`` name right before it that no recognizer would take alone,
+    being also a word: "Will Whitman", "Grant Hunter"."""
     ordered = sorted(findings, key=lambda f: (f.start, f.end))
     joined: list[Finding] = []
     for finding in ordered:
         if finding.entity_type == PERSON:  # with the initial or "Jr." that closes it
             end = past_initial(text, finding.end)
-            finding = Finding(PERSON, finding.start, end, finding.score)
+            finding = Finding(PERSON, _given_start(text, finding.start, given), end, finding.score)
         last = joined[-1] if joined else None
         if (
             last is not None
@@ -262,6 +270,11 @@ def _joined_names(text: str, findings: list[Finding]) -> list[Finding]:
         else:
             joined.append(finding)
     return joined
+
+
+def _given_start(text: str, start: int, given: Collection[str]) -> int:
+    before = _GIVEN_BEFORE.search(text, max(0, start - _GIVEN_REACH), start)
+    return before.start() if before and before.group(1).lower() in given else start
 
 
 def _drop_contained(findings: Iterable[Finding]) -> list[Finding]:

@@ -157,6 +157,16 @@ def test_an_everyday_word_after_a_role_with_no_surname_stays(guard: PiiGuard, te
     assert guard.redact(text, guard.scan(text, AllowList())) == text
 
 
+def test_a_given_name_that_is_a_word_goes_with_the_surname_found_after_it(
+    guard: PiiGuard,
+) -> None:
+    text = "For example my client Will Ashford (DOB 8/8/88) was told on 2/20."
+    redacted = guard.redact(text, guard.scan(text, AllowList()))
+    assert "Will" not in redacted and "Ashford" not in redacted
+    question = "Will Medicaid cover the baby?"
+    assert guard.redact(question, guard.scan(question, AllowList())) == question
+
+
 # Gmail's Spanish attribution line, for every day of a week and every month: a quoted
 # date is no address, whatever the day ("El lun, 7 dic 2026" was one on Mondays only).
 _DAYS = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")
