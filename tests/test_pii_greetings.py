@@ -122,11 +122,12 @@ def test_spanish_function_words_that_are_names_stay_possible_names() -> None:
 
 
 def test_the_mail_words_are_no_names_but_the_article_and_two_desk_words() -> None:
-    """Faker lists "Baby" and "Binder" too; in producer mail they are the newborn and the
-    first premium payment ("Baby's SSN", "Binder amount"), never a consumer's name."""
+    """Faker lists "Baby", "Binder" and "Add" too; in producer mail they are the newborn,
+    the first premium payment and the request ("Baby's SSN", "Binder amount", "Newborn
+    add - PID 660412"), never a consumer's name."""
     gazetteer = load_gazetteer()
     names = {w for w in MAIL_WORDS if w in gazetteer.first or w in gazetteer.last}
-    assert names == {"el", "baby", "binder"}
+    assert names == {"el", "baby", "binder", "add"}
 
 
 def test_particles_inside_a_lower_case_name_still_belong_to_it(guard: PiiGuard) -> None:
@@ -165,6 +166,26 @@ def test_a_given_name_that_is_a_word_goes_with_the_surname_found_after_it(
     assert "Will" not in redacted and "Ashford" not in redacted
     question = "Will Medicaid cover the baby?"
     assert guard.redact(question, guard.scan(question, AllowList())) == question
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("- baby Summer, born 09/09/2024\n", "Summer"),
+        ("Please see subject. Cornelia's 1095-A for 2024 shows coverage.", "Cornelia"),
+        ("Her niece Mariela lives with her now.", "Mariela"),
+        ("la bebé Camila nació el 3 de mayo", "Camila"),
+    ],
+)
+def test_names_after_more_family_words_and_before_more_of_a_persons_things(
+    guard: PiiGuard, text: str, name: str
+) -> None:
+    assert name not in guard.redact(text, guard.scan(text, AllowList()))
+
+
+@pytest.mark.parametrize("text", ["Newborn add - PID 660412", "Baby add - PID 660412"])
+def test_a_request_to_add_a_newborn_names_no_one(guard: PiiGuard, text: str) -> None:
+    assert guard.redact(text, guard.scan(text, AllowList())) == text
 
 
 # Gmail's Spanish attribution line, for every day of a week and every month: a quoted

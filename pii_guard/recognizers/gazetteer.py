@@ -118,7 +118,7 @@ MAIL_WORDS = words(
     consumidor consumidores dirección direccion teléfono telefono electrónico electronico
     comisión comision determinación determinacion terminación terminacion sistema
     lunes martes miércoles jueves viernes sábado
-    binder autopay copay copays coinsurance deductible deductibles subsidy subsidies
+    binder autopay copay copays coinsurance deductible deductibles subsidy subsidies add
     newborn baby babies mom mommy dad daddy grandma grandpa abuela abuelo abuelita abuelito
     mamá papá bebé
     bonjour bonsoir merci madame monsieur mademoiselle obrigado obrigada danke grazie

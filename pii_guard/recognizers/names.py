@@ -48,6 +48,9 @@ _ROLE = (
     r"|names?|named|called|cliente|clienta|clientes|esposo|esposa|hijo|hija|madre|padre"
     r"|nombre|llamad[oa]|se\s+llama|miembro|solicitante|contact\s+person|emergency\s+contact"
     r"|contact(?=\s*:)|contacto(?=\s*:)"
+    r"|baby|toddler|step(?:son|daughter)|grand(?:son|daughter|child)|niece"
+    r"|nephew|aunt|uncle|goes\s+by|a\.?k\.?a\.?|nickname|beb[ée]|reci[ée]n\s+nacid[oa]"
+    r"|niet[oa]|t[ií][oa]|sobrin[oa]|herman[oa]|abuel[oa]|suegr[oa]|apodo"
 )
 # Role words, honorifics and what may follow a name are matched on the folded text.
 _ROLE_WORD = re.compile(r"\b(?:" + _ROLE + r")\b")
@@ -96,12 +99,13 @@ PLACE_WORDS = words(
     crescent close gardens park hill hills heights village station center centre plaza"""
 )
 # What follows a name with a possessive, and what only a person has.
-_POSSESSED = re.compile(r"['\u2019]s[ \t]+([^\W\d_]+)")
+_POSSESSED = re.compile(r"['\u2019]s[ \t]+([^\W_][\w-]*)")
 _PERSONAL_NOUNS = words(
     """ssn social dob birthday application app plan coverage card policy enrollment account
     income premium daughter son wife husband spouse kids children child baby mother father
     mom dad brother sister address phone email number id medicaid renewal case claim
-    household dependents tax taxes doctor"""
+    household dependents tax taxes doctor 1095 1095-a return refund aptc medicare
+    eligibility determination notice letter license passport paperwork documents"""
 )
 _HONORIFICS = words("don doña dona sr sra srta mr mrs ms dr")
 # what closes a name: a middle initial ("Tariq J."), a generation ("Sow Jr.", "King III")
