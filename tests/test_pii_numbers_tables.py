@@ -98,6 +98,11 @@ def test_digits_without_a_carrier_label_are_no_member_id(guard: PiiGuard, text: 
         ("su cumpleaños es 4/5/1990", "4/5/1990"),
         ("tuvo a su bebé el 2 de enero de 2026 en el hospital", "2 de enero de 2026"),
         ("her dob is 7/4/59 not 7/4/95", "7/4/95"),
+        ("the DOB for my son says 2/14/2015 and it should be 2/4/2015.", "2/4/2015"),
+        ("su fecha de nacimiento dice 3/4/1985 pero debe ser 4/3/1985", "4/3/1985"),
+        ("- Will Whitman, born 2016", "2016"),
+        ("THE CLIENT IS ROBERT GREAVES, BORN IN 1958, LAST 4 OF SSN 0613", "1958"),
+        ("nacido en 1985 en El Salvador", "1985"),
     ],
 )
 def test_birth_phrases_make_a_date_a_birth_date(guard: PiiGuard, text: str, value: str) -> None:
@@ -110,6 +115,8 @@ def test_birth_phrases_make_a_date_a_birth_date(guard: PiiGuard, text: str, valu
         ("Release 17.11.2009 shipped with the fix.", "17.11.2009"),  # dotted, no context
         ("Subimos su acta de nacimiento por el portal el 10/20/2025.", "10/20/2025"),
         ("The birth certificate was uploaded 10/20/2025.", "10/20/2025"),
+        ("The plan was effective 01/01/2026 and it should be 02/01/2026", "02/01/2026"),
+        ("She was born in Baltimore and moved in 2016.", "2016"),
     ],
 )
 def test_dates_that_are_not_births_stay(guard: PiiGuard, text: str, value: str) -> None:

@@ -130,9 +130,18 @@ BUSINESS_CONTEXT = ctx(
 )
 _WEEKDAY = re.compile(r"\b(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*\.?,?\s*$")
 _TIME = re.compile(r",?\s*(?:at\s+)?\d{1,2}:\d{2}")
-# (a correction lists too: "her dob is 7/4/59 not 7/4/95")
+# (a correction lists too: "her dob is 7/4/59 not 7/4/95", "says 2/14/2015 and it should
+# be 2/4/2015", "dice 3/4/85 pero debe ser 4/3/85")
 _LIST_GAP = re.compile(
-    r"^[\s,;(]*(?:and|y|&|or|o|not|no|ni|nor|instead\s+of|rather\s+than|vs\.?)?[\s,;)]*$"
+    r"^[\s,;(]*(?:and|y|&|or|o|not|no|ni|nor|instead\s+of|rather\s+than|vs\.?|but|pero)?"
+    r"[\s,;]*(?:(?:it|that|this|the\s+(?:correct|right)\s+one|la\s+correcta|lo\s+correcto)"
+    r"\s+)?(?:should\s+(?:be|read|say)|must\s+be|is\s+(?:actually|really)|is"
+    r"|debe\s+ser|deber[ií]a\s+ser|es)?[\s,;:)]*$"
+)
+# a year alone after a birth: "born 2016", "born in 1958", "nacido en 1985", "b. 1958"
+_BIRTH_YEAR = re.compile(
+    r"\b(?:born|b\.|nacid[oa]|naci[oó])[ \t]+(?:in[ \t]+|en[ \t]+(?:el[ \t]+)?(?:año[ \t]+)?)?"
+    r"((?:19|20)\d{2})(?![\d/.-]|,?[ \t]*(?:at|a\s+las)\b)"
 )
 _WINDOW = 60
 _STRONG, _WEAK = 0.9, 0.45
@@ -158,6 +167,11 @@ class DateOfBirthRecognizer:
             if score:
                 results.append(Finding(DATE_OF_BIRTH, start, end, score))
             prev_end, prev_birth = end, score == _STRONG
+        taken = [(f.start, f.end) for f in results]
+        for match in _BIRTH_YEAR.finditer(lower):
+            start, end = match.span(1)
+            if not any(s <= start < e for s, e in taken):
+                results.append(Finding(DATE_OF_BIRTH, start, end, _STRONG))
         return results
 
     def _score(self, text: str, start: int, value: str, prev_end: int, prev_birth: bool) -> float:
