@@ -158,6 +158,7 @@ def _bank_digits(value: str) -> bool:
 _LAST_PHRASE = ctx(
     r"ending(?:\s+(?:in|with))?",
     r"end(?:s|ed)?\s+(?:in|with)",
+    r"ends",
     r"last\s+(?:4|four)(?:\s+digits)?",
     r"terminaci[oó]n",
     r"terminad[oa]\s+en",
@@ -184,6 +185,7 @@ _LAST_LITERALS = (
     "\nending",
     "(ending",
     "ends in",
+    " ends ",
     "ended in",
     "end in",
     "ends with",
@@ -349,7 +351,8 @@ def _not_a_label(value: str) -> bool:
     return value[:-1].split(None, 1)[0].split("-", 1)[0].lower() not in _LABEL_LETTERS
 
 
-_D3_2_4 = _DIGIT + r"\d{2}([- .])\d{2}\2\d{4})" + _R
+# "219-09-9999", "219 09 9999", "219.09.9999", and with a typed dash: "219 – 09 – 9999"
+_D3_2_4 = _DIGIT + r"\d{2}([- .]|[ ]?[\u2013\u2014][ ]?)\d{2}\2\d{4})" + _R
 _D9 = _DIGIT + r"\d{8})" + _R
 # One compiled object per shape: the recognizer scans each shape once for all its rules.
 D3_2_4 = re.compile(_D3_2_4)
