@@ -30,6 +30,7 @@ from pii_guard.recognizers.gazetteer import Gazetteer, load_gazetteer
 from pii_guard.recognizers.names import NameRecognizer, past_initial
 from pii_guard.recognizers.numbers import NUMBER_RULES
 from pii_guard.recognizers.postal import PostalRecognizer
+from pii_guard.recognizers.spelled import SpelledNumberRecognizer
 from pii_guard.recognizers.tables import TableRecognizer
 from pii_guard.recognizers.tables import settle as settle_tables
 from pii_guard.recognizers.tagged import TaggerRecognizer
@@ -208,6 +209,7 @@ def _recognizers() -> list[Recognizer]:
         DateOfBirthRecognizer(),
         TableRecognizer(),
         LabelledFieldRecognizer(gazetteer),
+        SpelledNumberRecognizer(),
         NameRecognizer(gazetteer, _english(lexicon)),
         TaggerRecognizer(TaggerModel.load(), lexicon),
     ]

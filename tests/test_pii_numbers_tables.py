@@ -23,8 +23,9 @@ def found(guard: PiiGuard, text: str) -> dict[str, tuple[str, float]]:
     ("text", "value"),
     [
         ("her ssn ends 4321, the carrier has it", "4321"),
-        ("social security # 219 – 09 – 9999 on the 1095-A", "219 – 09 – 9999"),
-        ("SSN 219—09—9999", "219—09—9999"),
+        # a word processor's en and em dashes
+        ("social security # 219 \u2013 09 \u2013 9999 on it", "219 \u2013 09 \u2013 9999"),
+        ("SSN 219\u201409\u20149999", "219\u201409\u20149999"),
     ],
 )
 def test_more_ways_an_ssn_is_written(guard: PiiGuard, text: str, value: str) -> None:
@@ -351,3 +352,36 @@ def test_a_forms_enumerated_headers_and_a_plan_with_a_comma_amount() -> None:
     assert {"WASHINGTON, Cash T.", "BlueChoice HMO Silver $3,500", "$412.10"} <= cells
     names = [text[f.start : f.end] for f in TableRecognizer().analyze(text, {"PERSON"})]
     assert names == ["WASHINGTON, Cash T."]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "entity"),
+    [
+        (
+            "her SSN is two one nine, zero nine, nine nine nine nine",
+            "two one nine, zero nine, nine nine nine nine",
+            "US_SSN",
+        ),
+        (
+            "su teléfono es tres cero uno, cinco cinco cinco, cero uno nueve dos",
+            "tres cero uno, cinco cinco cinco, cero uno nueve dos",
+            "PHONE_NUMBER",
+        ),
+        (
+            "llame al dos cuarenta - cinco cinco cinco - cero uno cinco ocho hoy",
+            "dos cuarenta - cinco cinco cinco - cero uno cinco ocho",
+            "PHONE_NUMBER",
+        ),
+    ],
+)
+def test_numbers_spelt_a_digit_at_a_time(
+    guard: PiiGuard, text: str, value: str, entity: str
+) -> None:
+    assert found(guard, text)[value][0] == entity
+
+
+@pytest.mark.parametrize(
+    "text", ["I have one or two questions", "one, two, three options", "forty-five minutes"]
+)
+def test_number_words_in_prose_stay(guard: PiiGuard, text: str) -> None:
+    assert not found(guard, text)

@@ -351,7 +351,7 @@ def _not_a_label(value: str) -> bool:
     return value[:-1].split(None, 1)[0].split("-", 1)[0].lower() not in _LABEL_LETTERS
 
 
-# "219-09-9999", "219 09 9999", "219.09.9999", and with a typed dash: "219 – 09 – 9999"
+# "219-09-9999", "219 09 9999", "219.09.9999", and with an en or em dash, spaced or not
 _D3_2_4 = _DIGIT + r"\d{2}([- .]|[ ]?[\u2013\u2014][ ]?)\d{2}\2\d{4})" + _R
 _D9 = _DIGIT + r"\d{8})" + _R
 # One compiled object per shape: the recognizer scans each shape once for all its rules.
