@@ -107,8 +107,12 @@ _PUBLIC_OFFICE_WORDS = words(
     authority office services team cases exchange departamento oficina servicios"""
 )
 _COLLEAGUE_BEFORE = re.compile(
-    r"(?:\b(?:my|our|mi|mis|nuestr[oa]|nuestr[oa]s|their|his|her|your|su|sus|the)[ \t]+"
-    r"(?:assistant|colleague|co-?worker|office[ \t]+manager|manager|supervisor"
+    r"(?:\b(?:my|our|mi|mis|nuestr[oa]|nuestr[oa]s|their|his|her|your|su|sus|the|an?|el|la"
+    r"|[\w.&-]+['\u2019]s)[ \t]+"
+    # up to two words saying which: "UHC's broker services rep", "my office assistant"
+    r"(?:(?!(?:client|consumer|member|son|daughter|wife|husband)\b)[\w-]+[ \t]+){0,2}"
+    r"(?:assistant|colleague|co-?worker|office[ \t]+manager|manager|supervisor|team[ \t]+lead"
+    r"|specialist|coordinator|analyst|representante|supervisora"
     r"|(?:fellow[ \t]+)?agent|rep|representative|case[ \t]?worker|case[ \t]+manager"
     r"|social[ \t]+worker|navigator|cpa|accountant|tax[ \t]+preparer|attorney|lawyer"
     r"|interpreter|translator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?|contador(?:a)?"
@@ -132,6 +136,10 @@ _NEAR = 60  # characters between a name and the email address it answers
 # a word every _COLLEAGUE_BEFORE phrase holds: most windows hold none, and a search of the
 # window for the phrases costs far more than these substring tests
 _COLLEAGUE_HINTS = (
+    "lead",
+    "special",
+    "coordinat",
+    "analyst",
     "assist",
     "colleag",
     "worker",
@@ -155,6 +163,13 @@ _COLLEAGUE_HINTS = (
     "notary",
     "corredor",
     "int\u00e9rprete",
+)
+# "Will Patterson from my office", "Ruth A. on your team", "la Sra. Bustamante de mi oficina"
+_COLLEAGUE_AFTER = re.compile(
+    r"[ \t]*,?[ \t]*(?:(?:from|of|at|in|on)[ \t]+(?:my|our|your|the)[ \t]+"
+    r"(?:office|team|agency|staff|firm)|(?:de|en)[ \t]+(?:mi|nuestra|su|la)[ \t]+"
+    r"(?:oficina|agencia|equipo))\b",
+    re.IGNORECASE,
 )
 _TITLE_AFTER = re.compile(
     r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|NPN|attorney|agent|broker|rep"
@@ -552,8 +567,8 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
     window = text[max(0, start - 50) : start].lower()
     if any(hint in window for hint in _COLLEAGUE_HINTS) and _COLLEAGUE_BEFORE.search(window):
         return True
-    if _TITLE_AFTER.match(text, finding.end):
-        return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)"
+    if _TITLE_AFTER.match(text, finding.end) or _COLLEAGUE_AFTER.match(text, finding.end):
+        return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)", "... from my office"
     at = _AT_AN_OFFICE.match(text, finding.end)
     return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
 

@@ -354,6 +354,35 @@ def test_professionals_and_their_numbers_are_no_consumers(guard: PiiGuard) -> No
     assert "Maria Lopez" not in redacted and "410-555-0111" not in redacted
 
 
+@pytest.mark.parametrize(
+    ("text", "kept"),
+    [
+        ("UHC's broker services rep, Carla Dunmore, told me the 834 went out.", "Carla Dunmore"),
+        ("My office assistant, Precious Nwosu, keeps our commission ledger.", "Precious Nwosu"),
+        ("He said he would flag it for the team lead, Ms. Olivia Grant.", "Olivia Grant"),
+        ("Also, Will Patterson from my office is licensed too.", "Will Patterson"),
+        ("la Sra. Daniela Bustamante de mi oficina le puede ayudar.", "Daniela Bustamante"),
+    ],
+)
+def test_people_who_work_with_the_writer_or_an_office_are_kept(
+    guard: PiiGuard, text: str, kept: str
+) -> None:
+    redacted = _redacted(guard, text + " My client Maria Lopez lost her APTC.", KEVIN)
+    assert kept in redacted and "Maria Lopez" not in redacted
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "My client's son, Mateo Rivera, needs to be added.",
+        "The consumer's husband Pedro Alvarado called the hotline.",
+    ],
+)
+def test_family_is_no_colleague(guard: PiiGuard, text: str) -> None:
+    redacted = _redacted(guard, text, KEVIN)
+    assert "Rivera" not in redacted and "Alvarado" not in redacted
+
+
 @pytest.mark.parametrize("opening", ["Brian,\n\n", "Olivia / Tamika,\n\n"])
 def test_a_mail_opening_with_the_readers_name_alone(guard: PiiGuard, opening: str) -> None:
     text = opening + "My client Maria Lopez lost coverage.\n"
