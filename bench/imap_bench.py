@@ -1,7 +1,7 @@
 """IMAP ingest: messages/s through the poller, next to the floor measured in the same run.
 
     .venv/bin/python bench/imap_bench.py --messages 1000
-    .venv/bin/python bench/imap_bench.py --messages 1000 --workers 2
+    .venv/bin/python bench/imap_bench.py --messages 1000 --workers 2 --rounds 5
     .venv/bin/python bench/imap_bench.py --messages 1000 --db postgresql://postgres@127.0.0.1:5432/test
 
 A private Dovecot (as in the tests: tests/dovecot.py) holds the mailboxes.  The
@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -183,9 +184,21 @@ def main() -> None:
     parser.add_argument(
         "--full", action="store_true", help="without workers: the daemon's whole pipeline"
     )
+    parser.add_argument("--rounds", type=int, default=1, help="rounds, each floor then ticketd")
     args = parser.parse_args()
     os.environ["BENCH_IMAP_PASSWORD"] = PASSWORD
     os.environ.setdefault(SECRET_ENV, "b" * 40)  # the signing secret, for the workers too
+    database = "sqlite" if args.db == "sqlite" else "postgresql"
+    pipeline = "the daemon's" if args.full or args.workers else "without templated replies"
+    print(f"database: {database}; messages: {args.messages}; batch: {args.batch}")
+    print(f"workers: {args.workers}; pipeline: {pipeline}")
+    ratios = [_round(args, number) for number in range(1, args.rounds + 1)]
+    if len(ratios) > 1:
+        print(f"median ratio over {len(ratios)} rounds: {statistics.median(ratios):.2f}")
+
+
+def _round(args: argparse.Namespace, number: int) -> float:
+    """One round on a fresh Dovecot: the floor, then ticketd; their ratio."""
     root = Path(tempfile.mkdtemp(prefix="ticketd-imap-bench-"))
     root.chmod(0o755)
     server = DovecotServer(root)
@@ -201,13 +214,12 @@ def main() -> None:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)
     floor_rate, ticketd_rate = n_floor / t_floor, n_ticketd / t_ticketd
-    database = "sqlite" if args.db == "sqlite" else "postgresql"
-    pipeline = "the daemon's" if args.full or args.workers else "without templated replies"
-    print(f"database: {database}; messages: {n_floor}; batch: {args.batch}")
-    print(f"workers: {args.workers}; pipeline: {pipeline}")
-    print(f"floor   (fetch + parse + insert): {floor_rate:8.1f} messages/s ({t_floor:.2f} s)")
-    print(f"ticketd (whole pipeline + move):  {ticketd_rate:8.1f} messages/s ({t_ticketd:.2f} s)")
-    print(f"ratio ticketd/floor: {ticketd_rate / floor_rate:.2f}; load: {os.getloadavg()[0]:.2f}")
+    ratio = ticketd_rate / floor_rate
+    print(f"round {number}:")
+    print(f"  floor   (fetch + parse + insert): {floor_rate:8.1f} messages/s ({t_floor:.2f} s)")
+    print(f"  ticketd (whole pipeline + move):  {ticketd_rate:8.1f} messages/s ({t_ticketd:.2f} s)")
+    print(f"  ratio ticketd/floor: {ratio:.2f}; load: {os.getloadavg()[0]:.2f}")
+    return ratio
 
 
 if __name__ == "__main__":
