@@ -175,7 +175,7 @@ _TITLE_AFTER = re.compile(
     r"[ \t]*[,(][ \t]*(?:CPA|EA|Esq\.?|CFP|CLU|ChFC|LCSW|MSW|RN|NPN|attorney|agent|broker|rep"
     r"|caseworker|navigator|supervisor|Caseworker|Supervisor|Navigator|Agent|Broker)\b"
 )
-# ", Escalated Cases Team", " (Producer Operations)", " - CareFirst" to the end of the line
+# ", Escalated Cases Team", " (Producer Operations)", " - Billing Department" to the line end
 _OFFICE_AFTER = re.compile(
     r"[ \t]*(?:,|\(|[-\u2013\u2014|][ \t])[ \t]*(?P<office>[^\n()]{3,60})\)?[ \t]*$", re.MULTILINE
 )

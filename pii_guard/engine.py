@@ -74,10 +74,10 @@ _MONTHS = frozenset(
     ]
 )
 
-# What may stand between two parts of one name (on one line).
-# a capitalised word and one blank, right before a name found
+# A capitalised word and one blank, right before a name found.
 _GIVEN_BEFORE = re.compile(r"(?<![\w'\u2019-])([A-Z][a-z]+)[ ]\Z")
 _GIVEN_REACH = 20
+# What may stand between two parts of one name (on one line).
 _NAME_GAP = re.compile(
     r"[ \t]*(?:(?:[A-Z]\.?|de|del|la|las|los|van|von|der|da|di|du|le|el|y|bin|bint|al|dos|das"
     r"|\"[^\"\n]{1,24}\"|\u201c[^\u201d\n]{1,24}\u201d|\([^)\n]{1,24}\))[ \t]+)*"
