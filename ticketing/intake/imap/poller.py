@@ -31,11 +31,11 @@ over their queue, spread over every worker, each part recorded with one commit
 — waits for every verdict, and then settles each message exactly as it would
 have (moves, quarantine, desk copies, defect counts).  In the inbox it fetches and
 hands over the next batch first, so the workers record it while the poller settles
-this one.  The sent and state
-folders go the same way: a caseworker's reply costs the PII guard as much as a
-producer's mail, and the poller thread is left with IMAP alone.  A message whose
-worker died (or that failed otherwise) goes to the workers alone next time, so a
-message that kills workers takes no other with it into the quarantine.
+this one.  The sent and state folders go the same way: a caseworker's reply costs
+the PII guard as much as a producer's mail, and the poller thread is left with IMAP
+alone.  A message whose worker died (or that failed otherwise) goes to the workers
+alone next time, so a message that kills workers takes no other with it into the
+quarantine.
 """
 
 from __future__ import annotations
