@@ -77,6 +77,16 @@ _MONTHS = frozenset(
 # A capitalised word and one blank, right before a name found.
 _GIVEN_BEFORE = re.compile(r"(?<![\w'\u2019-])([A-Z][a-z]+)[ ]\Z")
 _GIVEN_REACH = 20
+# "Surname, " / ", Given" of a name written surname first, at the head of a line (after
+# bullets and a label) or of a cell
+_HEAD = r"(?:^|[\t|;]|[ ]{2})[ \t>*\u2022-]*(?:[^\W\d_][\w ()./'-]{0,30}:[ \t]*)?"
+_NAME_RUN = r"[A-Z][\w'\u2019-]+(?:[ ][A-Z][\w'\u2019-]+){0,2}"
+_SURNAME_BEFORE = re.compile(rf"{_HEAD}(?P<words>{_NAME_RUN}),[ \t]*\Z", re.MULTILINE)
+_GIVEN_AFTER = re.compile(
+    rf",[ \t]*(?P<words>{_NAME_RUN}(?:[ ][A-Z]\.?)?)[ \t]*(?=$|[\t|;(]|[ ]{{2}})", re.MULTILINE
+)
+_HEAD_BEFORE = re.compile(rf"{_HEAD}\Z", re.MULTILINE)
+_SURNAME_REACH = 60
 # What may stand between two parts of one name (on one line).
 _NAME_GAP = re.compile(
     r"[ \t]*(?:(?:[A-Z]\.?|de|del|la|las|los|van|von|der|da|di|du|le|el|y|bin|bint|al|dos|das"
@@ -163,7 +173,7 @@ class PiiGuard:
             piece = text[chunk.start : chunk.end]
             found = allowance.filter(piece, self._over_threshold(piece))
             found = _drop_contained(found + allowance.filter(piece, self._carried(piece, found)))
-            found = _joined_names(piece, found, self._given_names)
+            found = _joined_names(piece, found, self._given_names, self._carried_words[0])
             findings += [_moved(f, chunk.start) for f in found if chunk.owns(f.start + chunk.start)]
         return Scanned(_in_order(findings), len(text), len(text))
 
@@ -248,19 +258,25 @@ def _moved(finding: Finding, offset: int) -> Finding:
 
 
 def _joined_names(
-    text: str, findings: list[Finding], given: Collection[str] = frozenset()
+    text: str,
+    findings: list[Finding],
+    given: Collection[str] = frozenset(),
+    name_word: Callable[[str], bool] = lambda word: False,
 ) -> list[Finding]:
     """Parts of one name found apart become one finding with what stands between them
     (blanks, an initial, a particle, a nickname in quotes): "Cheikh Ndiaye", "Yokasta M.
     Pimentel", "Maria de la Luz".  Redacted apart, the pieces between would be left.  A
     name takes the ``given`` name right before it that no recognizer would take alone,
-    being also a word: "Will Whitman", "Grant Hunter"."""
+    being also a word ("Will Whitman", "Grant Hunter"), and, written surname first at
+    the head of a line or a cell, the other half of it ("PORTILLO AYALA, KEVIN J.",
+    "Grant, Major D."): words ``name_word`` accepts."""
     ordered = sorted(findings, key=lambda f: (f.start, f.end))
     joined: list[Finding] = []
     for finding in ordered:
         if finding.entity_type == PERSON:  # with the initial or "Jr." that closes it
-            end = past_initial(text, finding.end)
-            finding = Finding(PERSON, _given_start(text, finding.start, given), end, finding.score)
+            start = _given_start(text, finding.start, given)
+            start, end = _surname_first(text, start, past_initial(text, finding.end), name_word)
+            finding = Finding(PERSON, start, past_initial(text, end), finding.score)
         last = joined[-1] if joined else None
         if (
             last is not None
@@ -272,6 +288,25 @@ def _joined_names(
         else:
             joined.append(finding)
     return joined
+
+
+def _surname_first(
+    text: str, start: int, end: int, name_word: Callable[[str], bool]
+) -> tuple[int, int]:
+    """A name's span with the surname before it or the given names after it, across the
+    comma of a "Surname, Given" at the head of a line or a cell."""
+    before = _SURNAME_BEFORE.search(text, max(0, start - _SURNAME_REACH), start)
+    if before and _name_words(before.group("words"), name_word):
+        return before.start("words"), end
+    after = _GIVEN_AFTER.match(text, end)
+    at_head = _HEAD_BEFORE.search(text, max(0, start - _SURNAME_REACH), start) is not None
+    if after and at_head and _name_words(after.group("words"), name_word):
+        return start, after.end("words")
+    return start, end
+
+
+def _name_words(words: str, name_word: Callable[[str], bool]) -> bool:
+    return all(name_word(word.lower()) for word in re.findall(r"[^\W\d_]+", words))
 
 
 def _given_start(text: str, start: int, given: Collection[str]) -> int:

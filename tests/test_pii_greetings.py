@@ -188,6 +188,24 @@ def test_a_request_to_add_a_newborn_names_no_one(guard: PiiGuard, text: str) -> 
     assert guard.redact(text, guard.scan(text, AllowList())) == text
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        (
+            "Regarding: Medical Assistance for\n  PORTILLO AYALA, KEVIN J.    (MA# 30991128401)\n",
+            "PORTILLO AYALA, KEVIN J.",
+        ),
+        ("Primary: Grant, Major D.\nSpouse: Grant-Wilkes, Skylar\n", "Grant, Major D."),
+        ("Primary: Grant, Major D.\nSpouse: Grant-Wilkes, Skylar\n", "Grant-Wilkes, Skylar"),
+    ],
+)
+def test_a_name_written_surname_first_at_the_head_of_a_line_is_one_name(
+    guard: PiiGuard, text: str, name: str
+) -> None:
+    redacted = guard.redact(text, guard.scan(text, AllowList()))
+    assert not any(part in redacted for part in name.replace(",", "").split()), redacted
+
+
 # Gmail's Spanish attribution line, for every day of a week and every month: a quoted
 # date is no address, whatever the day ("El lun, 7 dic 2026" was one on Mondays only).
 _DAYS = ("lun", "mar", "mié", "jue", "vie", "sáb", "dom")

@@ -110,7 +110,7 @@ _PERSONAL_NOUNS = words(
 _HONORIFICS = words("don doña dona sr sra srta mr mrs ms dr")
 # what closes a name: a middle initial ("Tariq J."), a generation ("Sow Jr.", "King III")
 _CLOSING_INITIAL = re.compile(
-    rf"(?:[ \t]+[{_UPPER}]\.|,?[ \t]+(?:Jr|Sr)\.?|[ \t]+(?:II|III|IV))(?=[ \t]*(?:$|[\r\n,;)]))",
+    rf"(?:[ \t]+[{_UPPER}]\.|,?[ \t]+(?:Jr|Sr)\.?|[ \t]+(?:II|III|IV))(?=[ \t]*(?:$|[\r\n,;()]))",
     re.MULTILINE,
 )
 _SURNAME_COMMA = re.compile(r",[ \t]*")
