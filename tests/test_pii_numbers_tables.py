@@ -316,6 +316,7 @@ def test_the_report_of_a_birth_is_a_business_date(guard: PiiGuard) -> None:
         ("Spouse: GRANT T. HUNTER\n", "GRANT T. HUNTER", "PERSON"),
         ("MRN: 00123456\n", "00123456", "MEMBER_ID"),
         ("Member ID: W123456789 (Kaiser)\n", "W123456789", "MEMBER_ID"),
+        ("  Número de registro médico (MRN): 000-118-77-204\n", "000-118-77-204", "MEMBER_ID"),
         ("Medicaid #: 1234 5678 901  Person ID: 174097\n", "1234 5678 901", "MEDICAID_ID"),
     ],
 )

@@ -50,6 +50,7 @@ _LABELLED = re.compile(
 # with a digit (not "12345 expired")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9#]+(?:[ -](?=[A-Za-z]*\d)[A-Za-z0-9]+)*")
 _POLICY = re.compile(r"\bpolicy\b", re.IGNORECASE)
+_SHORT_NAME = re.compile(r"\(([^()]{2,12})\)[ \t]*\Z")
 _OWNER = re.compile(r"^(?:[^\W\d_]+['\u2019]s[ \t]+)+")  # "recipient's spouse's "
 _NAME_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019.-](?=[^\W\d_]|\Z|,))*\.?,?")
 _SCORE = 0.85
@@ -105,4 +106,6 @@ def _kind(label: str) -> str | None:
     if kind is None:
         owned = _OWNER.sub("", label)
         kind = column_kind(owned) if owned != label else None
+    if kind is None and (short := _SHORT_NAME.search(label)):
+        kind = column_kind(short.group(1))  # "Número de registro médico (MRN)"
     return kind

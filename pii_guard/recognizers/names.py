@@ -48,7 +48,7 @@ _ROLE = (
     r"|names?|named|called|cliente|clienta|clientes|esposo|esposa|hijo|hija|madre|padre"
     r"|nombre|llamad[oa]|se\s+llama|miembro|solicitante|contact\s+person|emergency\s+contact"
     r"|contact(?=\s*:)|contacto(?=\s*:)"
-    r"|baby|toddler|step(?:son|daughter)|grand(?:son|daughter|child)|niece"
+    r"|baby|toddler|twins?|triplets|step(?:son|daughter)|grand(?:son|daughter|child)|niece"
     r"|nephew|aunt|uncle|goes\s+by|a\.?k\.?a\.?|nickname|beb[ée]|reci[ée]n\s+nacid[oa]"
     r"|niet[oa]|t[ií][oa]|sobrin[oa]|herman[oa]|abuel[oa]|suegr[oa]|apodo"
 )
@@ -69,7 +69,8 @@ _PREDICATE = re.compile(
     r"[ \t]+(?:is|was|has|had|will|would|can|could|did|does|lives|lived|began|begins|said"
     r"|says|told|tells|asked|asks|wrote|writes|works|worked|wants|wanted|needs|needed"
     r"|moved|went|came|got|gave|called|calls|replied|answered|agreed|signed|paid|died"
-    r"|were|are|dijo|vive|tiene|es)\b"
+    r"|turned|turns|aged|lost|started|finished|graduated|married|divorced|enrolled|qualifies"
+    r"|were|are|dijo|vive|tiene|es|cumpli[óo]|perdi[óo]|naci[óo])\b"
 )
 # A word listed beside a name: ", " or "and" between ("Usamov and Bowers").
 _LISTED_WORD = rf"(?P<v>[{_UPPER}][^\W\d_]+(?:['\u2019-][^\W\d_]+)*)"
