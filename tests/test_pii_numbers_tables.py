@@ -290,6 +290,10 @@ def test_column_names_in_both_languages() -> None:
         ("My member ID with Delta was 1438866201.", "1438866201"),
         ("Número de miembro temporal de UHC: 918442073-00", "918442073-00"),
         ("His Person ID is 581447. Kaiser number 31055829.", "31055829"),
+        ("Member ID 1234-5678-90 on the new card", "1234-5678-90"),
+        ("member id 4455 6677 01 (new card)", "4455 6677 01"),
+        ("her Priority Partners ID 123456789", "123456789"),
+        ("Maryland Physicians Care member # 44556677", "44556677"),
     ],
 )
 def test_member_ids_a_few_words_after_their_label(guard: PiiGuard, text: str, value: str) -> None:

@@ -312,7 +312,9 @@ _MEMBER_LABELS = (
     r"carrier\s+id",
     # a carrier's own name for it: "Kaiser number 31055829", "UHC ID: 918442073"
     r"(?:kaiser|carefirst|aetna|uhc|unitedhealthcare|united|cigna|wellpoint|amerigroup"
-    r"|delta(?:\s+dental)?|bluechoice|humana|molina)\s*(?:member\s*)?(?:id|#|no\.?|number)",
+    r"|delta(?:\s+dental)?|bluechoice|humana|molina|priority\s+partners"
+    r"|maryland\s+physicians\s+care|mpc|jai(?:\s+medical(?:\s+systems)?)?"
+    r"|medstar(?:\s+family\s+choice)?)\s*(?:member\s*)?(?:id|#|no\.?|number)",
     # a few words between label and value: "member ID with Delta was", "número de miembro
     # temporal de UHC:"
     r"(?:member\s*(?:id|#|number)|n[uú]mero\s+de\s+miembro|id\s+de\s+miembro)"
@@ -341,9 +343,27 @@ _MEMBER_GATE = (
     "bluechoice",
     "humana",
     "molina",
+    "priority",
+    "physicians",
+    "mpc",
+    "jai",
+    "medstar",
 )
 
 _LABEL_LETTERS = frozenset({"id", "no", "nr", "num", "nbr", "mrn", "ma", "dl"})
+
+
+def _member_digits(value: str) -> bool:
+    """Five to fifteen digits in all, the groups after the first of two digits or more
+    (not "123456789 1 of 2"); not the exchange's own policy number, which a 1095-A
+    prints as "2024-0881375-01"."""
+    groups = re.split(r"[ -]", value)
+    if _MARKETPLACE_POLICY.fullmatch(value):
+        return False
+    return 5 <= len(digits(value)) <= 15 and all(len(g) >= 2 for g in groups[1:])
+
+
+_MARKETPLACE_POLICY = re.compile(r"20\d{2}-\d{5,8}-\d{2}")
 
 
 def _not_a_label(value: str) -> bool:
@@ -394,13 +414,15 @@ NUMBER_RULES: tuple[Rule, ...] = (
         _eleven_digits,
         window=30,
     ),
-    # Digits alone right after a carrier's label.
+    # Digits alone right after a carrier's label, whole or in groups: "102948377-01",
+    # "1234-5678-90", "4455 6677 01"
     IdRule(
         E.MEMBER_ID,
-        re.compile(_DIGIT + r"\d{4,14}(?:-\d{1,3})?)" + _R),  # "102948377-01"
+        re.compile(_DIGIT + r"\d{1,14}(?:[ -]\d{1,7}){0,4})" + _R),
         0.0,
         MEMBER_LABEL,
         0.85,
+        _member_digits,
         gate=_MEMBER_GATE,
     ),
     # A letter prefix set apart from the digits after a label: "Member ID: XEH 884207913".
