@@ -301,6 +301,34 @@ def test_member_ids_a_few_words_after_their_label(guard: PiiGuard, text: str, va
     assert kind == "MEMBER_ID"
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("The member number on the temporary card they mailed is 918442073", "918442073"),
+        ("Her UHC card says 918442073, the portal another.", "918442073"),
+        ("mi cliente tiene el ID 918442073 de CareFirst", "918442073"),
+        ("ID: 918442073 (CareFirst)", "918442073"),
+    ],
+)
+def test_a_carriers_number_a_sentence_from_its_carrier(
+    guard: PiiGuard, text: str, value: str
+) -> None:
+    assert found(guard, text)[value][0] == "MEMBER_ID"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The NPN Kaiser has on file for these is 20114578",
+        "Kaiser sent confirmation 12345678 yesterday",
+        "I lost my credit card 180016070420458 at the Kaiser clinic",
+        "Call UnitedHealthcare at 8005551234 for the member",
+    ],
+)
+def test_other_numbers_near_a_carrier_are_no_member_id(guard: PiiGuard, text: str) -> None:
+    assert "MEMBER_ID" not in {kind for kind, _ in found(guard, text).values()}
+
+
 def test_the_report_of_a_birth_is_a_business_date(guard: PiiGuard) -> None:
     text = "The baby was born 10/19/2025. Mom reported the birth in the portal on 10/24/2025."
     values = found(guard, text)

@@ -353,6 +353,54 @@ _MEMBER_GATE = (
 _LABEL_LETTERS = frozenset({"id", "no", "nr", "num", "nbr", "mrn", "ma", "dl"})
 
 
+_CARRIERS = (
+    r"kaiser|carefirst|aetna|uhc|unitedhealthcare|united\s+healthcare|cigna|wellpoint"
+    r"|amerigroup|priority\s+partners|maryland\s+physicians\s+care|jai\s+medical|medstar"
+)
+_MEMBER_NEAR = ctx(r"member", r"subscriber", r"afiliad[oa]", r"miembro", _CARRIERS)
+# in the same stretch, what makes a number someone else's: the producer's NPN or licence,
+# a firm's tax ID, a payment card
+_NOT_A_MEMBERS = ctx(
+    r"npn",
+    r"licen[cs]e",
+    r"licencia",
+    r"fein",
+    r"ein",
+    r"tax\s+id",
+    r"credit",
+    r"debit",
+    r"visa",
+    r"mastercard",
+    r"amex",
+    r"routing",
+    r"account",
+    r"acct",
+    r"cuenta",
+)
+
+
+@dataclass(frozen=True)
+class NearCarrierRule(IdRule):
+    """An ``IdRule`` whose context may stand a sentence away, unless something nearer
+    says the number is another kind (``_NOT_A_MEMBERS``)."""
+
+    def _score(self, lower: str, start: int, end: int) -> float:
+        if _NOT_A_MEMBERS.search(lower, max(0, start - self.window), start):
+            return 0.0
+        return super()._score(lower, start, end)
+
+
+_CARRIER_AFTER = re.compile(
+    rf"[ \t]*[(,]?[ \t]*(?:(?:de|del|with|at|from|for|con)[ \t]+)?(?:{_CARRIERS})\b"
+)
+
+
+def _not_a_phone(value: str) -> bool:
+    """Not a phone number written without separators (the number on the back of the card
+    is the carrier's): ten digits, or eleven."""
+    return len(digits(value)) not in (10, 11)
+
+
 def _member_digits(value: str) -> bool:
     """Five to fifteen digits in all, the groups after the first of two digits or more
     (not "123456789 1 of 2"); not the exchange's own policy number, which a 1095-A
@@ -424,6 +472,20 @@ NUMBER_RULES: tuple[Rule, ...] = (
         0.85,
         _member_digits,
         gate=_MEMBER_GATE,
+    ),
+    # A carrier's number near its card or its carrier in a sentence: "the member number on
+    # the temporary card they mailed is 918442073", "Her UHC card says 918442073", "el ID
+    # 918442073 de CareFirst", "ID: 918442073 (CareFirst)"
+    NearCarrierRule(
+        E.MEMBER_ID,
+        re.compile(_DIGIT + r"\d{6,14}(?:-\d{1,3})?)" + _R),
+        0.0,
+        _MEMBER_NEAR,
+        0.7,
+        _not_a_phone,
+        window=60,
+        after=_CARRIER_AFTER,
+        gate=(*_MEMBER_GATE, "afiliad"),
     ),
     # A letter prefix set apart from the digits after a label: "Member ID: XEH 884207913".
     IdRule(
