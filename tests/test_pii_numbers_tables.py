@@ -116,6 +116,7 @@ def test_digits_without_a_carrier_label_are_no_member_id(guard: PiiGuard, text: 
         ("- Will Whitman, born 2016", "2016"),
         ("THE CLIENT IS ROBERT GREAVES, BORN IN 1958, LAST 4 OF SSN 0613", "1958"),
         ("nacido en 1985 en El Salvador", "1985"),
+        ("Her daughter was born 2019. She is on MCHP.", "2019"),
     ],
 )
 def test_birth_phrases_make_a_date_a_birth_date(guard: PiiGuard, text: str, value: str) -> None:

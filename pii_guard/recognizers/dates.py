@@ -141,7 +141,7 @@ _LIST_GAP = re.compile(
 # a year alone after a birth: "born 2016", "born in 1958", "nacido en 1985", "b. 1958"
 _BIRTH_YEAR = re.compile(
     r"\b(?:born|b\.|nacid[oa]|naci[oó])[ \t]+(?:in[ \t]+|en[ \t]+(?:el[ \t]+)?(?:año[ \t]+)?)?"
-    r"((?:19|20)\d{2})(?![\d/.-]|,?[ \t]*(?:at|a\s+las)\b)"
+    r"((?:19|20)\d{2})(?![\d/-]|\.\d|,?[ \t]*(?:at|a\s+las)\b)"
 )
 _WINDOW = 60
 _STRONG, _WEAK = 0.9, 0.45
