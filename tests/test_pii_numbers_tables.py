@@ -330,6 +330,29 @@ def test_other_numbers_near_a_carrier_are_no_member_id(guard: PiiGuard, text: st
     assert "MEMBER_ID" not in {kind for kind, _ in found(guard, text).values()}
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mi NPN es 18227644 y el número de licencia de Maryland es 2187703.",
+        "My NPN is 15776402 and MD license 2204519.",
+    ],
+)
+def test_a_producers_own_licence_is_no_drivers_licence(guard: PiiGuard, text: str) -> None:
+    assert "US_DRIVER_LICENSE" not in {kind for kind, _ in found(guard, text).values()}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Her driver's license is K12345678 and my NPN is 1234567", "K12345678"),
+        ("His license number is A1234567 per the MVA", "A1234567"),
+        ("her license 7788990 expired last month", "7788990"),
+    ],
+)
+def test_a_consumers_licence_is_still_one(guard: PiiGuard, text: str, value: str) -> None:
+    assert found(guard, text)[value][0] == "US_DRIVER_LICENSE"
+
+
 def test_the_report_of_a_birth_is_a_business_date(guard: PiiGuard) -> None:
     text = "The baby was born 10/19/2025. Mom reported the birth in the portal on 10/24/2025."
     values = found(guard, text)

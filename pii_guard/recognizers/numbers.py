@@ -395,6 +395,36 @@ _CARRIER_AFTER = re.compile(
 )
 
 
+# A producer's own insurance licence, named beside their NPN or their agency ("My NPN is
+# 15776402 and MD license 2204519", "Our agency's Maryland license is 3000412937"), unless
+# a driver's licence is meant
+_PRODUCER_LICENCE = ctx(
+    r"npn",
+    r"agency'?s?",
+    r"agencia",
+    r"producer'?s?",
+    r"productor",
+    r"insurance",
+    r"seguros",
+    r"mia",
+    r"(?:my|our|mi|nuestra)\s+(?:\w+\s+)?licen[cs](?:e|ia)",
+)
+_DRIVING = ctx(r"driver'?s?", r"drivers", r"dl", r"d\.l\.", r"mva", r"conducir", r"manejar")
+_LICENCE_REACH = 60
+
+
+@dataclass(frozen=True)
+class DriverLicenceRule(IdRule):
+    """An ``IdRule`` for a licence named by context: not the producer's own insurance
+    licence (``_PRODUCER_LICENCE`` beside it and no word of driving)."""
+
+    def _score(self, lower: str, start: int, end: int) -> float:
+        low, high = max(0, start - _LICENCE_REACH), end + _LICENCE_REACH
+        if _PRODUCER_LICENCE.search(lower, low, high) and not _DRIVING.search(lower, low, high):
+            return 0.0
+        return super()._score(lower, start, end)
+
+
 def _not_a_phone(value: str) -> bool:
     """Not a phone number written without separators (the number on the back of the card
     is the carrier's): ten digits, or eleven."""
@@ -536,7 +566,7 @@ NUMBER_RULES: tuple[Rule, ...] = (
         DL_CONTEXT,
         0.95,
     ),
-    IdRule(
+    DriverLicenceRule(
         E.US_DRIVER_LICENSE,
         re.compile(
             _L + r"(?P<v>(?=[A-Za-z-]{0,18}\d)[A-Za-z0-9][A-Za-z0-9-]{3,17}[A-Za-z0-9])" + _R
