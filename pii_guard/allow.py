@@ -166,7 +166,7 @@ _COLLEAGUE_HINTS = (
 )
 # "Will Patterson from my office", "Ruth A. on your team", "la Sra. Bustamante de mi oficina"
 _COLLEAGUE_AFTER = re.compile(
-    r"[ \t]*,?[ \t]*(?:(?:from|of|at|in|on)[ \t]+(?:my|our|your|the)[ \t]+"
+    r"(?:[ \t]+[A-Z]\.)?[ \t]*,?[ \t]*(?:(?:from|of|at|in|on)[ \t]+(?:my|our|your|the)[ \t]+"
     r"(?:office|team|agency|staff|firm)|(?:de|en)[ \t]+(?:mi|nuestra|su|la)[ \t]+"
     r"(?:oficina|agencia|equipo))\b",
     re.IGNORECASE,

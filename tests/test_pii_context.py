@@ -362,6 +362,7 @@ def test_professionals_and_their_numbers_are_no_consumers(guard: PiiGuard) -> No
         ("He said he would flag it for the team lead, Ms. Olivia Grant.", "Olivia Grant"),
         ("Also, Will Patterson from my office is licensed too.", "Will Patterson"),
         ("la Sra. Daniela Bustamante de mi oficina le puede ayudar.", "Daniela Bustamante"),
+        ("Also, I had a call with Ruth A. on your team on 11/25 about this.", "Ruth A."),
     ],
 )
 def test_people_who_work_with_the_writer_or_an_office_are_kept(
