@@ -296,16 +296,16 @@ def _surname_first(
     """A name's span with the surname before it or the given names after it, across the
     comma of a "Surname, Given" at the head of a line or a cell."""
     before = _SURNAME_BEFORE.search(text, max(0, start - _SURNAME_REACH), start)
-    if before and _name_words(before.group("words"), name_word):
+    if before and _names_only(before.group("words"), name_word):
         return before.start("words"), end
     after = _GIVEN_AFTER.match(text, end)
     at_head = _HEAD_BEFORE.search(text, max(0, start - _SURNAME_REACH), start) is not None
-    if after and at_head and _name_words(after.group("words"), name_word):
+    if after and at_head and _names_only(after.group("words"), name_word):
         return start, after.end("words")
     return start, end
 
 
-def _name_words(words: str, name_word: Callable[[str], bool]) -> bool:
+def _names_only(words: str, name_word: Callable[[str], bool]) -> bool:
     return all(name_word(word.lower()) for word in re.findall(r"[^\W\d_]+", words))
 
 
