@@ -263,9 +263,13 @@ def test_a_note_added_on_the_incident_page_joins_the_conversation(
 ) -> None:
     signed_in.get(console.at(f"/incidents/{console.incident}"))
     note = f"Called Sam back about the SEP: {uuid.uuid4().hex[:8]}"
-    shown(signed_in, "#note-text").send_keys(note)
+    box = shown(signed_in, "#note-text")
+    box.send_keys(note)
     _button(signed_in, "Add note")
-    assert _has_text(signed_in, "#conversation", note), "the note is not in the conversation"
+    _replaced(signed_in, box)
+    assert _has_text(signed_in, "#conversation", note), (
+        f"the note is not in the conversation: {_main_text(signed_in)[:1500]}"
+    )
     check_page(signed_in, "incident")
     events = console.desk.show(console.incident)["events"]
     assert any(
