@@ -170,6 +170,15 @@ def sign_in(browser: WebDriver, console: Console) -> None:
     assert left, f"Casey could not sign in: {_main_text(browser)[:300]!r}"
 
 
+def _marker(length: int) -> str:
+    """A word of random letters that tells this run's text from an earlier one's: hex
+    digits alone ("48102279") read as a phone number to the guard now and then."""
+    return uuid.uuid4().hex[:length].translate(_DIGITS_AS_LETTERS)
+
+
+_DIGITS_AS_LETTERS = str.maketrans("0123456789", "ghijklmnop")
+
+
 def _main_text(browser: WebDriver) -> str:
     """What the page's ``main`` says (for a failure's message)."""
     found = browser.find_elements(By.TAG_NAME, "main")
@@ -262,7 +271,7 @@ def test_a_note_added_on_the_incident_page_joins_the_conversation(
     signed_in: WebDriver, console: Console
 ) -> None:
     signed_in.get(console.at(f"/incidents/{console.incident}"))
-    note = f"Called Sam back about the SEP: {uuid.uuid4().hex[:8]}"
+    note = f"Called Sam back about the SEP: {_marker(8)}"
     box = shown(signed_in, "#note-text")
     box.send_keys(note)
     _button(signed_in, "Add note")
@@ -287,7 +296,7 @@ def test_the_template_preview_follows_the_edit(signed_in: WebDriver, console: Co
     link.click()
     source = shown(signed_in, "#template-source")
     shown(signed_in, "#preview")
-    marker = f"Our hotline is open until 8 pm ({uuid.uuid4().hex[:6]})"
+    marker = f"Our hotline is open until 8 pm ({_marker(6)})"
     assert marker not in _preview_text(signed_in)
     source.click()
     source.send_keys(Keys.CONTROL, Keys.END)
@@ -413,7 +422,7 @@ def test_casey_answers_from_the_console_and_sam_reads_it_but_never_an_ssn(
     assert "Social Security" in refused or "US_SSN" in refused, f"no kind named: {refused[:400]}"
     assert shown(signed_in, "#reply-text").get_attribute("value"), "the refused text was lost"
 
-    answer = f"Sam, the carrier corrected the months ({uuid.uuid4().hex[:6]})."
+    answer = f"Sam, the carrier corrected the months ({_marker(6)})."
     _send_reply(signed_in, answer)
     mails = console.desk.mail_for(SAM_ANSWERED.email, 2, incident=number, what="Casey's reply")
     reply = mails[-1]
@@ -449,7 +458,7 @@ def test_a_template_saved_in_the_console_words_the_next_acknowledgement(
     reloads = log.read_text(encoding="utf-8").count("templates reloaded")
     signed_in.get(console.at(path))
     source = shown(signed_in, "#template-source")
-    marker = f"Our hotline is open until 8 pm ({uuid.uuid4().hex[:6]})"
+    marker = f"Our hotline is open until 8 pm ({_marker(6)})"
     source.click()
     source.send_keys(Keys.CONTROL, Keys.END)
     source.send_keys(Keys.ENTER, marker)
