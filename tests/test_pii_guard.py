@@ -341,6 +341,13 @@ def test_the_line_above_a_postal_block_is_its_addressee(guard: PiiGuard) -> None
     assert "PERSON" not in found(guard, office).values()
 
 
+def test_two_addressees_share_a_letters_block(guard: PiiGuard) -> None:
+    text = "Notice date: May 2\n\n  OSEI BAAH & AMA SERWAA\n  77 Kettle Run Rd\n  Laurel MD 20708\n"
+    assert found(guard, text)["OSEI BAAH & AMA SERWAA"] == "PERSON"
+    firm = "Harbor Title & Escrow\n77 Kettle Run Rd\nLaurel MD 20708\n"
+    assert "PERSON" not in found(guard, firm).values()
+
+
 @pytest.mark.parametrize("chars", [r"\d", "[1-9]", "[A-Z]", "[A-Za-z]"])
 def test_an_opening_character_class_matches_as_the_leading_lookbehind_did(chars: str) -> None:
     """``_opening`` moves the "nothing word-like before" test after the first character,

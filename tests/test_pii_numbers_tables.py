@@ -374,12 +374,30 @@ def test_the_report_of_a_birth_is_a_business_date(guard: PiiGuard) -> None:
         ("Member ID: W123456789 (Kaiser)\n", "W123456789", "MEMBER_ID"),
         ("  Número de registro médico (MRN): 000-118-77-204\n", "000-118-77-204", "MEMBER_ID"),
         ("Medicaid #: 1234 5678 901  Person ID: 174097\n", "1234 5678 901", "MEDICAID_ID"),
+        # a printed summary's dot leaders, and the names a form asks for besides "Name"
+        ("  Name .............. Lena Marsh Oduya\n", "Lena Marsh Oduya", "PERSON"),
+        ("  Maiden name ..... Lena Pruitt\n", "Lena Pruitt", "PERSON"),
+        ("Previous name: Kofi Mensah-Boateng\n", "Kofi Mensah-Boateng", "PERSON"),
+        ("Nombre anterior: rosa ibañez\n", "rosa ibañez", "PERSON"),
+        ("Subscriber\u2026 Dale Tompkins\n", "Dale Tompkins", "PERSON"),
+        ("Kaiser #: 30017745\n", "30017745", "MEMBER_ID"),
     ],
 )
 def test_a_labelled_line_says_what_its_value_is(
     guard: PiiGuard, text: str, value: str, entity: str
 ) -> None:
     assert found(guard, text)[value][0] == entity
+
+
+def test_a_nickname_in_parentheses_is_no_part_of_the_labelled_name(guard: PiiGuard) -> None:
+    text = '  Name ........ Oduya, Kwame ("Kojo")\n'
+    assert found(guard, text)["Oduya, Kwame"][0] == "PERSON"
+
+
+def test_a_column_named_after_a_carrier_holds_its_member_ids(guard: PiiGuard) -> None:
+    text = "Miembro\tFecha Nac.\tID UHC\nPaz Romero\t03/02/1990\t551200874-02\n"
+    assert column_kind("ID UHC") == column_kind("CareFirst member #") == "MEMBER_ID"
+    assert found(guard, text)["551200874-02"][0] == "MEMBER_ID"
 
 
 @pytest.mark.parametrize(
@@ -391,6 +409,8 @@ def test_a_labelled_line_says_what_its_value_is(
         "Plan name: CareFirst BlueChoice HMO Silver\n",
         "Marketplace-assigned policy number: 2024-0881375-01\n",
         "Person ID: 174097\nEffective date: 01/01/2026\n",
+        "  Plan .............. CareFirst BlueChoice HMO Silver\n",
+        "We checked the name... it was right\n",
     ],
 )
 def test_a_label_for_the_desk_or_a_value_that_is_no_name_stays(guard: PiiGuard, text: str) -> None:

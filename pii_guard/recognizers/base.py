@@ -22,7 +22,25 @@ from typing import Protocol
 
 from pii_guard.findings import Finding
 
-__all__ = ["Recognizer", "Rule", "RuleRecognizer", "ctx", "fold", "has_context", "word_tree"]
+__all__ = [
+    "CARRIER_NAMES",
+    "Recognizer",
+    "Rule",
+    "RuleRecognizer",
+    "ctx",
+    "fold",
+    "has_context",
+    "word_tree",
+]
+
+# The carriers sold on the exchange and Maryland's Medicaid MCOs, as producers write them
+# (folded, lower case): their names label their members' numbers ("UHC ID", "Kaiser #").
+CARRIER_NAMES = (
+    r"kaiser|carefirst|aetna|uhc|unitedhealthcare|united|cigna|wellpoint|amerigroup"
+    r"|delta(?:\s+dental)?|bluechoice|humana|molina|priority\s+partners"
+    r"|maryland\s+physicians\s+care|mpc|jai(?:\s+medical(?:\s+systems)?)?"
+    r"|medstar(?:\s+family\s+choice)?"
+)
 
 
 class Recognizer(Protocol):

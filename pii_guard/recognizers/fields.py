@@ -1,14 +1,14 @@
 """Labelled lines: "Recipient's name: FAITH N. OYELARAN-MOSS", "Member ID: 448812903".
 
 A form copied into mail, an intake sheet, a carrier's letter: one value a line, after
-a label that says what it is.  The label is a column name of a pasted table
-(``tables.column_kind``: "Name", "Client name", "Nombre", "Member ID", "MRN", "DOB",
-"Medicaid #"), after a form's enumerator ("4 ", "B. ") and its owners ("Recipient's
-spouse's name" is a name).  The value is the rest of the line, up to a run of blanks,
-a tab, a bar or a semicolon, and must look like its kind (``tables.plausible``); a
-name must be made of name-shaped words, none of them a function or mail word, in any
-case: the label vouches for "will grant" and "HOPE WILLIAMS" as no capital letter
-could.
+a label that says what it is, and a colon or a printout's dot leader ("Name ......
+Grace Yoon").  The label is a column name of a pasted table (``tables.column_kind``:
+"Name", "Client name", "Nombre", "Member ID", "MRN", "DOB", "Medicaid #"), after a
+form's enumerator ("4 ", "B. ") and its owners ("Recipient's spouse's name" is a name).
+The value is the rest of the line, up to a run of blanks, a tab, a bar or a semicolon,
+and must look like its kind (``tables.plausible``); a name must be made of name-shaped
+words, none of them a function or mail word, in any case: the label vouches for "will
+grant" and "HOPE WILLIAMS" as no capital letter could.
 
 Only the kinds the other recognizers cannot place without such a label: a person, a
 birth date and the identifiers.  Phones, addresses and mailboxes have their own forms,
@@ -42,7 +42,7 @@ _KINDS = frozenset(
 # bullets and quote marks, a form's enumerator ("4 ", "12. ", "B) "), the label, its colon
 _LABELLED = re.compile(
     r"^[ \t>*\u2022-]*(?:(?:\d{1,2}|[A-Za-z])[.)]?[ \t]+)?"
-    r"(?P<label>[^\W\d_][^:\n\uff1a]{0,39}?)[ \t]*[:\uff1a][ \t]*"
+    r"(?P<label>[^\W\d_][^:\n\uff1a]{0,39}?)[ \t]*(?:[:\uff1a]|\.{3,}|\u2026+)[ \t]*"
     r"(?P<value>[^\n]*?)[ \t]*(?=\n|\Z|[ \t]{2}|\t|[|;])",
     re.MULTILINE,
 )
@@ -50,6 +50,7 @@ _LABELLED = re.compile(
 # with a digit (not "12345 expired")
 _IDENTIFIER = re.compile(r"[A-Za-z0-9#]+(?:[ -](?=[A-Za-z]*\d)[A-Za-z0-9]+)*")
 _POLICY = re.compile(r"\bpolicy\b", re.IGNORECASE)
+_ASIDE = re.compile(r"[ \t]+\([^()\n]*\)[ \t]*\Z")
 _SHORT_NAME = re.compile(r"\(([^()]{2,12})\)[ \t]*\Z")
 _OWNER = re.compile(r"^(?:[^\W\d_]+['\u2019]s[ \t]+)+")  # "recipient's spouse's "
 _NAME_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['\u2019.-](?=[^\W\d_]|\Z|,))*\.?,?")
@@ -65,7 +66,7 @@ class LabelledFieldRecognizer:
         self.gazetteer = gazetteer
 
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
-        if ":" not in text and "\uff1a" not in text:
+        if ":" not in text and "\uff1a" not in text and "..." not in text and "\u2026" not in text:
             return []
         wanted = _KINDS.intersection(entities)
         results: list[Finding] = []
@@ -75,6 +76,8 @@ class LabelledFieldRecognizer:
             if kind not in (E.PERSON, E.DATE_OF_BIRTH):  # "W123456789 (Kaiser)": the number
                 number = _IDENTIFIER.match(text, start, end)
                 end = number.end() if number else start
+            elif kind == E.PERSON and (aside := _ASIDE.search(text, start, end)):
+                end = aside.start()  # 'Yoon, Sang-Hoon ("Sam")': the nickname is its own
             value = text[start:end]
             if kind in wanted and start < end and self._fits(kind, value):
                 results.append(Finding(kind, start, end, _SCORE))

@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 
 from pii_guard import entities as E
-from pii_guard.recognizers.base import Rule, ctx
+from pii_guard.recognizers.base import CARRIER_NAMES, Rule, ctx
 from pii_guard.recognizers.checksums import aba_ok, digits, luhn_ok, ssn_structure_ok
 from pii_guard.recognizers.nonpersonal import IdRule, labelled, machine_token
 
@@ -311,10 +311,7 @@ _MEMBER_LABELS = (
     r"insurance\s+id",
     r"carrier\s+id",
     # a carrier's own name for it: "Kaiser number 31055829", "UHC ID: 918442073"
-    r"(?:kaiser|carefirst|aetna|uhc|unitedhealthcare|united|cigna|wellpoint|amerigroup"
-    r"|delta(?:\s+dental)?|bluechoice|humana|molina|priority\s+partners"
-    r"|maryland\s+physicians\s+care|mpc|jai(?:\s+medical(?:\s+systems)?)?"
-    r"|medstar(?:\s+family\s+choice)?)\s*(?:member\s*)?(?:id|#|no\.?|number)",
+    rf"(?:{CARRIER_NAMES})\s*(?:member\s*)?(?:id|#|no\.?|number)",
     # a few words between label and value: "member ID with Delta was", "número de miembro
     # temporal de UHC:"
     r"(?:member\s*(?:id|#|number)|n[uú]mero\s+de\s+miembro|id\s+de\s+miembro)"

@@ -202,7 +202,11 @@ _NOT_PLACE = words(
     monday tuesday wednesday thursday friday saturday sunday"""
 )
 _MAX_SEGMENTS = 5
-_ADDRESSEE = re.compile(rf"(?:^|\n)[ \t>]*(?P<v>{_CAP}(?:[ \t]+{_CAP}){{1,3}})[ \t,]*\r?\Z")
+# one person, or two sharing the mail ("ABUL HOSSAIN & NASRIN AKTER", "Ana Paz y Luis Vega")
+_ADDRESSEE = re.compile(
+    rf"(?:^|\n)[ \t>]*(?P<v>{_CAP}(?:[ \t]+{_CAP}){{0,3}}"
+    rf"(?:[ \t]+(?:&|and|y)[ \t]+{_CAP}(?:[ \t]+{_CAP}){{1,3}})?)[ \t,]*\r?\Z"
+)
 # three groups of four digits or more in a row: a tracking or card number, not an address
 _DIGIT_GROUPS = re.compile(r"\d{4,}[ \t]+\d{4,}[ \t]+\d{4,}")
 _ADDRESSEE_SCORE = 0.55
@@ -248,7 +252,12 @@ class PostalRecognizer:
         if above is None:
             return None
         value = above.group("v")
-        if _names_a_firm(value) or any(w.lower() in self.never for w in value.split()):
+        # two people are a full name each: "Harbor Title & Escrow" is a firm
+        sides = re.split(r"[ \t]+(?:&|and|y)[ \t]+", value)
+        names = [w for side in sides for w in side.split()]
+        if any(len(side.split()) < 2 for side in sides) or _names_a_firm(value):
+            return None
+        if any(w.lower() in self.never for w in names):
             return None
         return Finding(PERSON, above.start("v"), above.end("v"), _ADDRESSEE_SCORE)
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from pii_guard import entities as E
 from pii_guard.findings import Finding
-from pii_guard.recognizers.base import fold
+from pii_guard.recognizers.base import CARRIER_NAMES, fold
 
 __all__ = [
     "KEEP",
@@ -71,7 +71,10 @@ _COLUMNS: dict[str, str] = {
         given_name surname middle_name primary primary_name dependent dependent_name
         dependents spouse subscriber_name patient beneficiary household_member nombre
         nombres nombre_completo apellido apellidos cliente nombre_del_cliente
-        miembro_del_hogar dependiente conyuge cónyuge""",
+        miembro_del_hogar dependiente conyuge cónyuge previous_name former_name
+        maiden_name legal_name other_name other_names preferred_name name_on_card aka
+        also_known_as alias nickname subscriber cardholder card_holder head_of_household
+        primary_applicant nombre_anterior nombre_legal apellido_de_soltera apodo""",
     ),
     **_people(
         """covered_individual individual person insured policyholder policy_holder child
@@ -137,6 +140,11 @@ _COLUMNS: dict[str, str] = {
         elegibilidad program programa""",
     ),
 }
+# a carrier's own number for its member: "UHC ID", "ID UHC", "Kaiser #", "número de UHC"
+_CARRIER_COLUMN = re.compile(
+    rf"(?:{CARRIER_NAMES}) (?:member )?(?:id|#|no|number|mrn)"
+    rf"|(?:member )?(?:id|#|no|number|n[uú]mero)(?: de miembro)?(?: de| del)? (?:{CARRIER_NAMES})"
+)
 _STATES = frozenset({"state", "st", "estado_postal", "county", "condado"})
 _HEADER_WORD = re.compile(r"[^\w#/']+")
 # "A. ", "(c) ", "12) " before a column name; "D.O.B." has no blank after its "D."
@@ -161,7 +169,10 @@ def column_kind(header: str) -> str | None:
     name = _HEADER_WORD.sub(" ", _ENUMERATOR.sub("", fold(header), count=1)).strip()
     if not name:
         return None
-    return _COLUMNS.get(name) or _COLUMNS.get(name.replace(" ", ""))
+    kind = _COLUMNS.get(name) or _COLUMNS.get(name.replace(" ", ""))
+    if kind is None and _CARRIER_COLUMN.fullmatch(name):
+        return E.MEMBER_ID
+    return kind
 
 
 Span = tuple[int, int]
