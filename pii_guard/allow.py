@@ -102,6 +102,12 @@ _OFFICE_WORDS = (
         partners firm law attorneys llp pc pa"""
     )
 ) - words("ltd limited gmbh plc srl inc corp company llc group")
+# what stands between an office's name and its address on a line: "DHHS, 1335 ...",
+# "Frederick (100 East ...", "office at 8401 ..."
+_OFFICE_JOIN = re.compile(r"(?:[ \t]*(?:[,:(\u2013-]|\b(?:at|en|in)\b))*[ \t]*\Z")
+_OFFICE_REACH = 100
+_OFFICE_CONTINUES = re.compile(r"[ \t]*,?[ \t]*")
+_OFFICE_PARTICLES = frozenset(("of", "the", "for", "and", "de", "del", "la", "los", "las", "y"))
 _PUBLIC_OFFICE_WORDS = words(
     """department dept dss ldss dhhs dhs mdh administration division bureau commission
     authority office services team cases exchange departamento oficina servicios"""
@@ -263,6 +269,7 @@ class Allowance:
         if not findings:
             return []
         spans, reader = self._read(text)
+        offices = _public_offices_addresses(text, findings)
         kept = [
             f
             for f in findings
@@ -273,6 +280,7 @@ class Allowance:
             and not (f.entity_type == E.PERSON and self._names_the_reader(text, f, reader))
             and not _public_contact(text, f)
             and not (f.entity_type == E.PERSON and self._beside_an_office_address(text, f))
+            and f not in offices
         ]
         # people who work with the writer or for an office, and their phone or address
         # written right after them ("Ms. Renee Dorsey, 410-555-0193")
@@ -519,6 +527,49 @@ def _public_office_line(line: str) -> bool:
     if any(w.lower() in _PUBLIC_OFFICE_WORDS for w in words):
         return True
     return load_world().names_an_office(line, line.index(words[0]), STAFFED)
+
+
+def _public_offices_addresses(text: str, findings: Sequence[Finding]) -> list[Finding]:
+    """The addresses written after a public office's name, and the parts of each that a
+    recognizer found apart ("Rockville, MD 20850" in or after "DHHS, 1335 Piccard Drive")."""
+    addresses = sorted((f for f in findings if f.entity_type == E.ADDRESS), key=_start)
+    offices: list[Finding] = []
+    for finding in addresses:
+        continued = any(
+            o.start <= finding.start
+            and (
+                finding.end <= o.end
+                or _OFFICE_CONTINUES.fullmatch(text, o.end, finding.start) is not None
+            )
+            for o in offices
+        )
+        if continued or _after_a_public_office(text, finding):
+            offices.append(finding)
+    return offices
+
+
+def _start(finding: Finding) -> int:
+    return finding.start
+
+
+def _after_a_public_office(text: str, finding: Finding) -> bool:
+    """An address written right after a public office's name on its line: "Maryland Health
+    Connection, P.O. Box 857, Lanham", "el Departamento de Servicios Sociales del Condado
+    de Frederick (100 East All Saints Street, ...)": the office's, as on its letterhead."""
+    line_start = max(finding.start - _OFFICE_REACH, text.rfind("\n", 0, finding.start) + 1)
+    before = _OFFICE_JOIN.sub("", text[line_start : finding.start])
+    if not before:
+        return False
+    # the office's name is the last words before the address, capitalised but for its
+    # particles ("of", "del"): try each start, longest first
+    words = list(_NAME_WORD.finditer(before))
+    for index, word in enumerate(words):
+        if not all(w.group()[0].isupper() or w.group() in _OFFICE_PARTICLES for w in words[index:]):
+            continue
+        name = before[word.start() :]
+        if word.group()[0].isupper() and _organisation_line(name) and _public_office_line(name):
+            return True
+    return False
 
 
 def _within(finding: Finding, blocks: Sequence[tuple[int, int]]) -> bool:

@@ -35,6 +35,7 @@ from pii_guard.recognizers.checksums import phone_key
 __all__ = ["SignatureAnchors", "names_the_writer", "office_blocks", "signature_blocks"]
 
 _LINE = re.compile(r"[^\n]*\n?")
+_PARTICLES = frozenset(("de", "del", "la", "las", "los", "da", "do", "dos", "van", "von", "y"))
 _LONGEST_LINE = 90  # characters: a signature line is short; a sentence of mail is not
 _MOST_LINES = 10
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
@@ -100,6 +101,17 @@ class SignatureAnchors:
         ):
             return True  # by digits: "(410) 555-0142" is the roster's 410-555-0142
         return self._names_the_writer(line)
+
+    def opens_a_card(self, line: str) -> bool:
+        """A line that opens with the writer's name and holds no prose: "Christine Bauer,
+        NPN 14402236" (not "To: Christine Bauer", nor "Christine Bauer here, about")."""
+        first = _WORD.search(line)
+        return (
+            first is not None
+            and self._writers_word(first.group().lower())
+            and self._names_the_writer(line)
+            and _no_prose_words(line)
+        )
 
     def _names_the_writer(self, line: str) -> bool:
         """A short line whose capitalised words are the writer's name: "Kevin Brooks",
@@ -212,8 +224,11 @@ def signature_blocks(text: str, anchors: SignatureAnchors) -> Iterator[tuple[int
         if first is None and _name_line_above(lines, index):
             index -= 1  # "Trevor" over "MHBE Escalated Cases": the signer's first name
         # a line naming the writer mid-mail ("Kevin Brooks here, about my client") opens no
-        # block: a signature follows a sign-off or ends what the writer wrote
-        if first is not None or _ends_the_part(lines, last):
+        # block: a signature follows a sign-off or ends what the writer wrote, or is a card
+        # of contact lines under a line of the writer's name and titles alone ("My
+        # information:" / "Christine Bauer, NPN 14402236" / "45 E. Main Street, ...")
+        card = last > index and anchors.opens_a_card(line.content)
+        if first is not None or card or _ends_the_part(lines, last):
             start = index if first is None else first
             yield lines[start].start, lines[last].start + len(lines[last].raw)
         index = last + 1
@@ -390,6 +405,11 @@ def _downwards(lines: list[_Line], anchor: int) -> int:
             break
         last = below
     return last
+
+
+def _no_prose_words(line: str) -> bool:
+    """A line of names, titles and numbers: no lower-case word but a name's particles."""
+    return not any(w.islower() and len(w) > 1 and w not in _PARTICLES for w in _WORD.findall(line))
 
 
 def _prose(line: str) -> bool:

@@ -100,6 +100,25 @@ def test_consumer_data_after_the_writers_name_mid_mail_is_redacted(guard: PiiGua
     assert "Maria Gonzalez" not in redacted and "410-555-9999" not in redacted
 
 
+def test_the_writers_contact_card_mid_mail_is_kept(guard: PiiGuard) -> None:
+    text = (
+        "Please update my record.\n\nMy information:\nKevin Brooks, NPN 19203344\n"
+        "Brooks Insurance Group\n12 Main St, Suite 200, Towson, MD 21204\n\n"
+        "Client Maria Gonzalez lives at 9 Elm Ct, Laurel, MD 20707.\n\nThanks\n"
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    assert "12 Main St, Suite 200, Towson, MD 21204" in redacted
+    assert "Maria Gonzalez" not in redacted and "9 Elm Ct" not in redacted
+
+
+def test_a_header_line_naming_the_writer_opens_no_card(guard: PiiGuard) -> None:
+    text = (
+        "Hi,\n\n-----Original Message-----\nTo: Kevin Brooks\nSubject: Rosa's renewal\n"
+        "Client Rosa Lindqvist called again.\n"
+    )
+    assert "Rosa" not in _redacted(guard, text, KEVIN)
+
+
 def test_identifiers_in_a_signature_block_are_still_redacted(guard: PiiGuard) -> None:
     text = "Thanks,\nKevin Brooks\nSSN 219-09-9999\n410-555-0142\n"
     assert "219-09-9999" not in _redacted(guard, text, KEVIN)
@@ -297,6 +316,31 @@ def test_a_letterhead_is_the_office_and_the_addressee_still_a_consumer(guard: Pi
     redacted = _redacted(guard, LETTER, KEVIN)
     assert "80 West Street, Annapolis, MD 21401" in redacted and "410-269-4500" in redacted
     assert "Maria Gonzalez" not in redacted
+
+
+@pytest.mark.parametrize(
+    "office",
+    [
+        "Maryland Health Connection, P.O. Box 857, Lanham, MD 20703",
+        "the Prince George's County DSS, 425 Brightseat Road, Landover, MD 20785",
+        "el Departamento de Servicios Sociales del Condado de Howard (7121 Columbia Gateway "
+        "Drive, Columbia, MD 21046)",
+    ],
+)
+def test_a_public_offices_address_on_its_line_is_the_offices(guard: PiiGuard, office: str) -> None:
+    text = f"They said to mail it to {office} by Friday. Her home is 9 Elm Ct, Laurel, MD 20707."
+    redacted = _redacted(guard, text, KEVIN)
+    assert office in redacted and "9 Elm Ct" not in redacted
+
+
+def test_a_consumers_address_after_a_carriers_name_in_prose_is_still_hers(
+    guard: PiiGuard,
+) -> None:
+    text = (
+        "Moved from Amerigroup/Wellpoint to her mother's. "
+        "Family lives at 4 Oak St, Apt B, La Plata, MD 20646."
+    )
+    assert "La Plata, MD 20646" not in _redacted(guard, text, KEVIN)
 
 
 def test_firm_addresses_and_the_people_beside_them_are_kept(guard: PiiGuard) -> None:
