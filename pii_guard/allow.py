@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 
 from pii_guard import entities as E
 from pii_guard.findings import AllowList, Finding
-from pii_guard.recognizers.base import fold
+from pii_guard.recognizers.base import CARRIER_NAMES, fold
 from pii_guard.recognizers.checksums import phone_key
 from pii_guard.recognizers.gazetteer import (
     ORG_WORDS,
@@ -99,7 +99,7 @@ _OFFICE_WORDS = (
         """team cases department dept office services service dss ldss dhhs dhs mdh
         administration division bureau unit program commission authority council center
         centre cpas cpa seguros benefits advisors advisers brokerage associates solutions
-        partners firm law attorneys llp pc pa"""
+        partners firm law attorneys llp pc pa equipo departamento oficina casos operations"""
     )
 ) - words("ltd limited gmbh plc srl inc corp company llc group")
 # what stands between an office's name and its address on a line: "DHHS, 1335 ...",
@@ -122,9 +122,9 @@ _COLLEAGUE_BEFORE = re.compile(
     r"|(?:fellow[ \t]+)?agent|rep|representative|case[ \t]?worker|case[ \t]+manager"
     r"|social[ \t]+worker|navigator|cpa|accountant|tax[ \t]+preparer|attorney|lawyer"
     r"|interpreter|translator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?|contador(?:a)?"
-    r"|abogad[oa]|trabajador(?:a)?[ \t]+social|int[ée]rprete)"
-    r"|\b(?:hotline|carrier|call[ \t]+cent(?:er|re)|customer[ \t]+service|phone|help[ \t]+desk)"
-    r"[ \t]+(?:rep|representative|agent|supervisor)"
+    r"|abogad[oa]|trabajador(?:a)?[ \t]+social|int[ée]rprete|associate)"
+    r"|\b(?:hotline|carrier|call[ \t]+cent(?:er|re)|customer[ \t]+service|phone|help[ \t]+desk"
+    rf"|{CARRIER_NAMES})[ \t]+(?:rep|representative|agent|supervisor)"
     r"|\b(?:case|care|social|foster[ \t]+care)[ \t]+(?:worker|manager)|\bfinancial[ \t]+counselor"
     r"|\bcaseworker|\bnavigator|\bcounselor|\bnotary)"
     r"[ \t]*[,(]?[ \t]*(?:is[ \t]+|es[ \t]+|named[ \t]+)?(?:(?:mr|mrs|ms|dr)\.?[ \t]*)?\Z"
@@ -169,12 +169,28 @@ _COLLEAGUE_HINTS = (
     "notary",
     "corredor",
     "int\u00e9rprete",
+    "associat",
 )
-# "Will Patterson from my office", "Ruth A. on your team", "la Sra. Bustamante de mi oficina"
+# "Will Patterson from my office", "Ruth A. on your team", "la Sra. Bustamante de mi oficina",
+# "Keisha on the hotline", "Brenda said on the hotline"
 _COLLEAGUE_AFTER = re.compile(
     r"(?:[ \t]+[A-Z]\.)?[ \t]*,?[ \t]*(?:(?:from|of|at|in|on)[ \t]+(?:my|our|your|the)[ \t]+"
     r"(?:office|team|agency|staff|firm)|(?:de|en)[ \t]+(?:mi|nuestra|su|la)[ \t]+"
     r"(?:oficina|agencia|equipo))\b",
+    re.IGNORECASE,
+)
+# "Keisha on the hotline", "Brenda said on the hotline": staff of a line, unless a consumer's
+# role stands before the name ("my client Maria Lopez on the hotline")
+_LINE_STAFF_AFTER = re.compile(
+    r"[ \t]*,?[ \t]*(?:(?:said|says|told[ \t]+me|mentioned|confirmed)[ \t]+)?(?:on|at|from)"
+    r"[ \t]+(?:the[ \t]+)?(?:hotline|call[ \t]+cent(?:er|re)|broker[ \t]+(?:line|desk)"
+    r"|help[ \t]+desk)\b|[ \t]*,?[ \t]*(?:de|en)[ \t]+la[ \t]+l[ií]nea\b",
+    re.IGNORECASE,
+)
+_CONSUMER_BEFORE = re.compile(
+    r"\b(?:clients?|consumers?|members?|enrollees?|applicants?|son|daughter|wife|husband|spouse"
+    r"|mother|father|mom|dad|child|kid|baby|clienta?s?|hij[oa]s?|espos[oa]|madre|padre)"
+    r"[ \t,:]*\Z",
     re.IGNORECASE,
 )
 _TITLE_AFTER = re.compile(
@@ -620,6 +636,8 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
         return True
     if _TITLE_AFTER.match(text, finding.end) or _COLLEAGUE_AFTER.match(text, finding.end):
         return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)", "... from my office"
+    if _LINE_STAFF_AFTER.match(text, finding.end) and not _CONSUMER_BEFORE.search(window):
+        return True
     at = _AT_AN_OFFICE.match(text, finding.end)
     return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
 

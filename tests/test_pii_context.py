@@ -215,6 +215,28 @@ def test_people_who_work_with_the_writer_are_no_consumers(guard: PiiGuard) -> No
     assert "Karen" in redacted and "Jenny" in redacted and "Maria Ruiz" not in redacted
 
 
+def test_staff_of_a_line_a_carriers_rep_and_an_associate_are_no_consumers(
+    guard: PiiGuard,
+) -> None:
+    text = (
+        "Shanice on the hotline told me to wait, and Dolores said on the hotline it was fixed. "
+        "Aetna rep Marlon gave ref AE-5521. Call my associate Priya Raman at 410-555-0161.\n\n"
+        "> Gracias.\n> Ignacio Ferrer\n> Equipo de Casos Escalados\n"
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    for staff in ("Shanice", "Dolores", "Marlon", "Priya Raman", "410-555-0161", "Ignacio Ferrer"):
+        assert staff in redacted, staff
+
+
+def test_a_consumer_who_called_the_hotline_is_still_a_consumer(guard: PiiGuard) -> None:
+    text = (
+        "My client Maria Lopez on the hotline was told to wait; "
+        "her son Omar at the call center too."
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    assert "Maria Lopez" not in redacted and "Omar" not in redacted
+
+
 def test_a_consumer_moved_from_a_carrier_is_still_a_consumer(guard: PiiGuard) -> None:
     assert "Choi" not in _redacted(guard, "Please remove Mr. Choi from the Kaiser plan.")
 
@@ -247,6 +269,9 @@ def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
         ('Client is Chidinma "Chi-Chi" Okeke.', 'Chidinma "Chi-Chi" Okeke'),
         ("Hope Adeyemi (PID 223344) and her son Will were dropped.", "Will"),
         ("The Johnsons moved to Towson last spring.", "Johnsons"),
+        # capitals with a bare initial; a role word heading the name
+        ("The card reads DESMOND K OKAFOR-BELL now.", "DESMOND K OKAFOR-BELL"),
+        ("Enrollee Md Shafiqul Alam\n", "Md Shafiqul Alam"),
     ],
 )
 def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None:

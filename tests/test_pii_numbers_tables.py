@@ -117,6 +117,10 @@ def test_digits_without_a_carrier_label_are_no_member_id(guard: PiiGuard, text: 
         ("THE CLIENT IS ROBERT GREAVES, BORN IN 1958, LAST 4 OF SSN 0613", "1958"),
         ("nacido en 1985 en El Salvador", "1985"),
         ("Her daughter was born 2019. She is on MCHP.", "2019"),
+        # a day and month without the year
+        ("the baby was born april 9 at Shady Grove", "april 9"),
+        ("el niño nació el 14 de octubre.", "14 de octubre"),
+        ("client turns 65 on August 21 and has Part A", "August 21"),
     ],
 )
 def test_birth_phrases_make_a_date_a_birth_date(guard: PiiGuard, text: str, value: str) -> None:
@@ -387,6 +391,38 @@ def test_a_labelled_line_says_what_its_value_is(
     guard: PiiGuard, text: str, value: str, entity: str
 ) -> None:
     assert found(guard, text)[value][0] == entity
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("Member ID on the card is QRT 551 020 884 02.", "QRT 551 020 884 02"),
+        ("su número de miembro de CareFirst: 7WX 0310 4452", "7WX 0310 4452"),
+        ("Her husband's Wellpoint ID is HLM 330 118 726", "HLM 330 118 726"),
+        ("my member ID on the temporary card is 550182733-02", "550182733-02"),
+    ],
+)
+def test_a_cards_prefix_and_digit_groups_after_a_label(
+    guard: PiiGuard, text: str, value: str
+) -> None:
+    assert found(guard, text)[value][0] == "MEMBER_ID"
+
+
+def test_a_ticket_in_groups_is_no_member_id(guard: PiiGuard) -> None:
+    assert "MEMBER_ID" not in {
+        kind for kind, _ in found(guard, "Ticket ID is INC 4455 2211 99").values()
+    }
+
+
+def test_a_csv_exports_snake_case_headers_name_its_columns(guard: PiiGuard) -> None:
+    text = (
+        "person_id,last_name,first_name,date_of_birth,kp_mrn\n"
+        "301122,Addo,Efua,1981-03-09,21-730-5521\n"
+    )
+    values = found(guard, text)
+    assert values["Addo"][0] == values["Efua"][0] == "PERSON"
+    assert values["1981-03-09"][0] == "DATE_OF_BIRTH" and values["21-730-5521"][0] == "MEMBER_ID"
+    assert "301122" not in values
 
 
 def test_a_nickname_in_parentheses_is_no_part_of_the_labelled_name(guard: PiiGuard) -> None:

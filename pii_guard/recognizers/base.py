@@ -36,7 +36,7 @@ __all__ = [
 # The carriers sold on the exchange and Maryland's Medicaid MCOs, as producers write them
 # (folded, lower case): their names label their members' numbers ("UHC ID", "Kaiser #").
 CARRIER_NAMES = (
-    r"kaiser|carefirst|aetna|uhc|unitedhealthcare|united|cigna|wellpoint|amerigroup"
+    r"kaiser|kp|carefirst|aetna|uhc|unitedhealthcare|united|cigna|wellpoint|amerigroup"
     r"|delta(?:\s+dental)?|bluechoice|humana|molina|priority\s+partners"
     r"|maryland\s+physicians\s+care|mpc|jai(?:\s+medical(?:\s+systems)?)?"
     r"|medstar(?:\s+family\s+choice)?"

@@ -143,6 +143,15 @@ _BIRTH_YEAR = re.compile(
     r"\b(?:born|b\.|nacid[oa]|naci[oó])[ \t]+(?:in[ \t]+|en[ \t]+(?:el[ \t]+)?(?:año[ \t]+)?)?"
     r"((?:19|20)\d{2})(?![\d/-]|\.\d|,?[ \t]*(?:at|a\s+las)\b)"
 )
+# a day and month without the year right after a birth, or the birthday a consumer turns
+# an age on: "born march 2", "nació el 3 de febrero", "turns 65 on June 3"
+_BIRTH_DAY = re.compile(
+    r"\b(?:born|b\.|nacid[oa]|naci[oó]|birthday(?:[ \t]+is)?|cumplea[nñ]os(?:[ \t]+es)?"
+    r"|turns[ \t]+\d{1,3}|cumple[ \t]+\d{1,3}(?:[ \t]+años)?)[ \t]+(?:on[ \t]+|el[ \t]+)?"
+    rf"(?P<v>{_MONTH}[ \t]+{_DAY}|{_DAY}[ \t]+(?:of[ \t]+|de[ \t]+)?{_MONTH})"
+    r"(?![\w/]|,?[ \t]*(?:de[ \t]+|del[ \t]+)?\d)"
+)
+_FULL_MONTH_DOT = re.compile(r"[^\W\d_]{5,}\.\Z")
 _WINDOW = 60
 _STRONG, _WEAK = 0.9, 0.45
 
@@ -168,10 +177,13 @@ class DateOfBirthRecognizer:
                 results.append(Finding(DATE_OF_BIRTH, start, end, score))
             prev_end, prev_birth = end, score == _STRONG
         taken = [(f.start, f.end) for f in results]
-        for match in _BIRTH_YEAR.finditer(lower):
-            start, end = match.span(1)
-            if not any(s <= start < e for s, e in taken):
-                results.append(Finding(DATE_OF_BIRTH, start, end, _STRONG))
+        for pattern, group in ((_BIRTH_YEAR, 1), (_BIRTH_DAY, "v")):
+            for match in pattern.finditer(lower):
+                start, end = match.span(group)
+                if lower.endswith(".", start, end) and _FULL_MONTH_DOT.search(lower, start, end):
+                    end -= 1  # "el 3 de febrero.": the sentence's full stop
+                if not any(s <= start < e for s, e in taken):
+                    results.append(Finding(DATE_OF_BIRTH, start, end, _STRONG))
         return results
 
     def _score(self, text: str, start: int, value: str, prev_end: int, prev_birth: bool) -> float:

@@ -242,8 +242,10 @@ class NameRecognizer:
         for run in _runs(context.text, self._name_shaped):
             if any(t.lower in ORG_WORDS for t in run) or names_a_firm(context.text, run[-1].end):
                 continue
-            if all(t.text.isupper() for t in run) and any(self._plain_word(t.lower) for t in run):
-                continue  # a line in capitals: "IDENTITY PROOFING (EXPERIAN) AND"
+            if all(t.text.isupper() for t in run) and any(
+                self._plain_word(t.lower) for t in run if not t.is_initial
+            ):
+                continue  # a line in capitals: "IDENTITY PROOFING (EXPERIAN) AND", not an initial
             tokens = self._trim(run)
             if not tokens:
                 if self._word_named_by_role(context, run):
@@ -277,11 +279,21 @@ class NameRecognizer:
     def _trim(self, run: list[_Token]) -> list[_Token]:
         never = self.gazetteer.is_never
         run = run[_greeting_head(run) :]
-        while run and (never(run[0].lower) or run[0].is_initial or run[0].text in _PARTICLES):
+        # "Enrollee Md Rafiqul Islam": a role word heading the run is its context, no name
+        while run and (
+            never(run[0].lower)
+            or run[0].is_initial
+            or run[0].text in _PARTICLES
+            or (_ROLE_WORD.fullmatch(run[0].lower) is not None and self._names_after(run[1:]))
+        ):
             run = run[1:]
         while run and (never(run[-1].lower) or run[-1].is_initial or run[-1].text in _PARTICLES):
             run = run[:-1]
         return run
+
+    def _names_after(self, rest: list[_Token]) -> bool:
+        """Words that may be a name after a role word: not "Household Income Verification"."""
+        return not all(self._plain_word(t.lower) for t in rest if not t.is_initial)
 
     def _word_named_by_role(self, context: _Context, run: list[_Token]) -> bool:
         """A given name that is also a word ("Will", "May"), alone right after a role word."""
@@ -321,6 +333,8 @@ class NameRecognizer:
         if context.role_before(start) or _AFTER.match(context.lower, end):
             if len(words) == 1 and self.english(words[0]) and not gaz.knows(words[0]):
                 return 0.0  # "Household Summary", "Client Portal": a heading
+            if len(words) > 1 and all(map(self._plain_word, words)):
+                return 0.0  # "Household Income Verification"
             return _CONTEXT if first or last or len(words) > 1 else _ONE_KNOWN
         if _IDS_AFTER.match(context.lower, end) and not all(map(self._plain_word, words)):
             return _CONTEXT  # not "Eligibility Results - PID 503388": a heading

@@ -315,8 +315,8 @@ _MEMBER_LABELS = (
     # a few words between label and value: "member ID with Delta was", "número de miembro
     # temporal de UHC:"
     r"(?:member\s*(?:id|#|number)|n[uú]mero\s+de\s+miembro|id\s+de\s+miembro)"
-    r"(?:\s+(?:with|at|from|for|of|de|del|en|con|para|temporal|temporary|new|nuevo|old|viejo)"
-    r"(?:\s+[a-z&.\-]+){0,2}?)",
+    r"(?:\s+(?:with|at|from|for|of|on|in|de|del|en|con|para|temporal|temporary|new|nuevo|old"
+    r"|viejo)(?:\s+[a-z&.\-]+){0,3}?)",
 )
 MEMBER_LABEL = labelled(*_MEMBER_LABELS)
 _MEMBER_GATE = (
@@ -441,6 +441,13 @@ def _member_digits(value: str) -> bool:
 _MARKETPLACE_POLICY = re.compile(r"20\d{2}-\d{5,8}-\d{2}")
 
 
+def _prefixed_groups(value: str) -> bool:
+    """A prefix with a letter in it (not a label's "ID"), then seven digits or more."""
+    prefix = value.split(None, 1)[0].split("-", 1)[0]
+    letters = any(c.isalpha() for c in prefix)
+    return letters and prefix.lower() not in _LABEL_LETTERS and len(digits(value)) >= 7
+
+
 def _not_a_label(value: str) -> bool:
     """The letters are the ID's, not its label's own ("member ID 123456789")."""
     return value[:-1].split(None, 1)[0].split("-", 1)[0].lower() not in _LABEL_LETTERS
@@ -522,6 +529,17 @@ NUMBER_RULES: tuple[Rule, ...] = (
         MEMBER_LABEL,
         0.85,
         _not_a_label,
+        gate=_MEMBER_GATE,
+    ),
+    # A card's prefix and its digits in groups after a label: "JXM 800 341 226 01",
+    # "3MK 0041 9920", "YRP 447 210 998"
+    IdRule(
+        E.MEMBER_ID,
+        re.compile(_opening("[A-Z0-9]") + r"[A-Z0-9]{1,3}(?:[ -]\d{2,6}){2,5})" + _R),
+        0.0,
+        MEMBER_LABEL,
+        0.85,
+        _prefixed_groups,
         gate=_MEMBER_GATE,
     ),
     # Carrier member IDs: a short letter prefix and digits; any alphanumeric after "member ID".

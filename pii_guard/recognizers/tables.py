@@ -146,7 +146,7 @@ _CARRIER_COLUMN = re.compile(
     rf"|(?:member )?(?:id|#|no|number|n[uú]mero)(?: de miembro)?(?: de| del)? (?:{CARRIER_NAMES})"
 )
 _STATES = frozenset({"state", "st", "estado_postal", "county", "condado"})
-_HEADER_WORD = re.compile(r"[^\w#/']+")
+_HEADER_WORD = re.compile(r"(?:[^\w#/']|_)+")  # "member_id" of a CSV export too
 # "A. ", "(c) ", "12) " before a column name; "D.O.B." has no blank after its "D."
 _ENUMERATOR = re.compile(r"\A[ \t]*\(?(?:[a-z]|\d{1,2})[.)][ \t]+")
 
