@@ -577,11 +577,14 @@ def _after_a_public_office(text: str, finding: Finding) -> bool:
     if not before:
         return False
     # the office's name is the last words before the address, capitalised but for its
-    # particles ("of", "del"): try each start, longest first
+    # particles ("of", "del"): the run of them, then each start in it, longest first
     words = list(_NAME_WORD.finditer(before))
-    for index, word in enumerate(words):
-        if not all(w.group()[0].isupper() or w.group() in _OFFICE_PARTICLES for w in words[index:]):
-            continue
+    run = len(words)
+    while run and (
+        words[run - 1].group()[0].isupper() or words[run - 1].group() in _OFFICE_PARTICLES
+    ):
+        run -= 1
+    for word in words[run:]:
         name = before[word.start() :]
         if word.group()[0].isupper() and _organisation_line(name) and _public_office_line(name):
             return True

@@ -185,10 +185,23 @@ def test_an_everyday_word_is_carried_only_where_it_reads_as_a_name(guard: PiiGua
         "Hola, mi cliente no recibió su tarjeta. Ella dice que pagó. Perdió la cobertura.",
         "Necesita ayuda con el crédito fiscal. Usó el portal pero no funcionó.",
         "¿Lo subimos por el portal de productores? Completé la renovación con la clienta.",
+        # a Spanish subject's first words, capitalised as a name would be
+        "Pago duplicado - tarjeta",
+        "Agregar recién nacida - PID 704415",
+        "Dependientes - PID 476530",
+        "Comisiones faltantes - Kaiser - 3 clientes",
+        "Cliente perdio trabajo - pasar a Medicaid",
     ],
 )
 def test_spanish_clauses_are_no_names(guard: PiiGuard, text: str) -> None:
     assert guard.scan(text) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "name"), [("Mi clienta Rosa llamó ayer.", "Rosa"), ("Cliente Paz Rivas", "Paz Rivas")]
+)
+def test_spanish_words_that_are_names_stay_names(guard: PiiGuard, text: str, name: str) -> None:
+    assert name not in _redacted(guard, text)
 
 
 def test_a_consumer_in_spanish_mail_is_still_found(guard: PiiGuard) -> None:

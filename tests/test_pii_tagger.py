@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pii_guard import PiiEngineError, PiiGuard, evaluate
-from pii_guard.recognizers.gazetteer import load_gazetteer
+from pii_guard.recognizers.gazetteer import SPANISH_WORDS_PATH, load_gazetteer
 from pii_guard.recognizers.tagged import TAGGED_SCORE
 from pii_guard.tagger.features import VOCABULARY_PATH
 from pii_guard.tagger.model import MODEL_PATH, TaggerModel
@@ -160,6 +160,11 @@ def test_the_shipped_model_is_what_the_script_trains(tmp_path: Path) -> None:
 def test_the_shipped_word_list_is_what_the_script_writes() -> None:
     shipped = gzip.decompress(VOCABULARY_PATH.read_bytes()).decode("utf-8")
     assert shipped == "".join(f"{word}\t{band}\n" for word, band in vocabulary.bands())
+
+
+def test_the_shipped_spanish_words_are_what_the_script_writes() -> None:
+    shipped = gzip.decompress(SPANISH_WORDS_PATH.read_bytes()).decode("utf-8")
+    assert shipped == "".join(f"{word}\n" for word in vocabulary.spanish_words())
 
 
 def test_unreadable_weights_are_a_clear_error(tmp_path: Path) -> None:

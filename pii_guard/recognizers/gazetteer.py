@@ -13,11 +13,13 @@ greeting is the recipient's name alone and the allow-list of it holds.
 from __future__ import annotations
 
 import functools
+import gzip
 import importlib
 import importlib.util
 import itertools
 import pkgutil
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,7 @@ __all__ = [
     "NEVER_NAMES",
     "ORG_WORDS",
     "PARTICLES",
+    "SPANISH_WORDS_PATH",
     "WORD_BEFORE_READ",
     "Gazetteer",
     "greeting_pairs",
@@ -38,6 +41,7 @@ __all__ = [
     "words",
 ]
 
+SPANISH_WORDS_PATH = Path(__file__).with_name("spanish_words.txt.gz")
 _LATIN = re.compile(r"^[A-Za-zÀ-ÖØ-öø-ɏ][A-Za-zÀ-ÖØ-öø-ɏ'-]+$")
 # Provider attributes that list names: "first_names_female_est", "last_names_rus",
 # "middle_names_male", "unisex_last_names"...; not name pairs, kana or formats.
@@ -215,6 +219,8 @@ class Gazetteer:
     # the function words of Spanish and of the other languages real mail comes in
     # (German, French, Portuguese, Italian) that English does not share: "Sie", "Wenn"
     function_words: frozenset[str] = frozenset()
+    # everyday Spanish words (``SPANISH_WORDS_PATH``), names among them
+    spanish_words: frozenset[str] = frozenset()
 
     def is_first(self, word: str) -> bool:
         """A given name that is not also an everyday word."""
@@ -231,6 +237,10 @@ class Gazetteer:
     def knows(self, word: str) -> bool:
         """Listed as a given name or a surname, everyday word or not."""
         return word in self.first or word in self.last
+
+    def plain_spanish(self, word: str) -> bool:
+        """An everyday Spanish word no list knows as a name: "pago", "agregar", not "rosa"."""
+        return word in self.spanish_words and not self.knows(word)
 
     def is_never(self, word: str) -> bool:
         return word in self.never or word in self.mail_words
@@ -293,7 +303,35 @@ def load_gazetteer() -> Gazetteer:
     others = frozenset().union(*(_stop_words(lang) for lang in _OTHER_LANGUAGES))
     # (the other languages' words that are also common names stay possible names)
     function = spanish | (others - english - _NAMES_NOT_WORDS)
-    return Gazetteer(frozenset(first), frozenset(last), never, common, mail, spanish, function)
+    return Gazetteer(
+        frozenset(first),
+        frozenset(last),
+        never,
+        common,
+        mail,
+        spanish,
+        function,
+        _spanish_words(),
+    )
+
+
+def _spanish_words() -> frozenset[str]:
+    """The everyday Spanish words shipped with the guard (``pii_guard.training.vocabulary``)."""
+    try:
+        with gzip.open(SPANISH_WORDS_PATH, "rt", encoding="utf-8") as handle:
+            listed = handle.read().split()
+        # and as written without accents, as mail often is ("perdio", "credito")
+        return frozenset(listed) | {_unaccented(word) for word in listed}
+    except OSError as exc:
+        raise PiiEngineError(
+            f"the Spanish word list cannot be read from {SPANISH_WORDS_PATH}: "
+            f"{type(exc).__name__}; rebuild it with: python -m pii_guard.training.vocabulary"
+        ) from exc
+
+
+def _unaccented(word: str) -> str:
+    decomposed = unicodedata.normalize("NFD", word)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def _countries() -> frozenset[str]:

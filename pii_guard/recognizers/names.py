@@ -367,8 +367,10 @@ class NameRecognizer:
         return 0.0
 
     def _plain_word(self, word: str) -> bool:
-        """An English word no name list knows as a name ("Eligibility", "Results")."""
+        """An English or Spanish word no name list knows as a name ("Eligibility", "Pago")."""
         gaz = self.gazetteer
+        if gaz.plain_spanish(word):
+            return True
         return self.english(word) and not gaz.is_first(word) and not gaz.is_surname(word)
 
     def _families(self, text: str) -> Iterator[tuple[int, int, float]]:

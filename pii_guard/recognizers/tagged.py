@@ -219,6 +219,8 @@ class TaggerRecognizer:
             return False  # "Mon, Jan", "June 5"
         if len(words) == 1 and self._plain_english(words[0]):
             return False  # "Summary", "Contact": a heading or a label, no name
+        if all(self._plain_spanish(w) for w in words):
+            return False  # "Pago duplicado", "Agregar recién nacida": a Spanish subject's words
         if len(words) == 1 and _gerund(words[0]) and not self._holds_a_known_name(value):
             return False  # "Pasting from my export"
         acronyms = any(_acronym(w) and not self.gazetteer.knows(w.lower()) for w in words)
@@ -248,6 +250,11 @@ class TaggerRecognizer:
         """An English word ("Summary") that no list knows as a name."""
         classes = self._classes(word)
         return "f" not in classes and "l" not in classes and any(b in classes for b in "Vvw")
+
+    def _plain_spanish(self, word: str) -> bool:
+        lowered = word.lower()
+        gazetteer = self.gazetteer
+        return gazetteer.plain_spanish(lowered) or lowered in gazetteer.spanish_stop_words
 
     def _holds_a_known_name(self, value: str) -> bool:
         """Some word of it is a given name or a surname the lists know.  Required in Spanish
