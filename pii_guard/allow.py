@@ -233,15 +233,25 @@ _ROLE_MAILBOX = re.compile(
     r"|(?:services?|support|team|desk|help|enrollment|escalations?|cases)$"
 )
 # The first line of a mail: a greeting, a name, and nothing after it but punctuation.
-_READER = r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[ \t]+(?:[/&][ \t]*|and[ \t]+)?[A-ZÀ-ÖØ-Þ][^\W\d_]*){0,2}"
+_READER = (
+    r"(?i:(?:mr|mrs|ms|dr|sr|sra|srta)\.?[ \t]+)?"  # "Good morning Mr. Quinn,"
+    r"[A-ZÀ-ÖØ-Þ][^\W\d_]*(?:[ \t]+(?:[/&][ \t]*|and[ \t]+|y[ \t]+)?[A-ZÀ-ÖØ-Þ][^\W\d_]*){0,2}"
+)
 _OPENING_GREETING = re.compile(
-    # a greeting, then a name: one to three capitalised words, or one lower-case word
-    # ("hi dana,"); then only punctuation or the rest of a greeting on the line
-    r"\s*(?i:hi|hello|hey|dear|good\s+(?:morning|afternoon)|hola|buen[oa]s\s+(?:d[ií]as|tardes)"
-    rf"|estimad[oa]|querid[oa])[ \t]+(?P<name>{_READER}|[^\W\d_]+)"
-    r"[ \t]*(?:[,:;!][^\n]*)?(?:\n|\Z)"
-    # or the name alone with its comma, as people open mail: "Brian," "Olivia / Tamika,"
-    rf"|\s*(?P<bare>{_READER}),[ \t]*(?:\n|\Z)"
+    # a greeting or thanks, then a name: one to three capitalised words, or one lower-case
+    # word ("hi dana,"); then only punctuation, a dash or a full stop before the rest of the
+    # line ("Hi Keisha - client is ...", "Got it, thanks Bethany. Will wait")
+    r"\s*(?:(?i:got[ \t]+it|ok(?:ay)?|perfect|perfecto|listo)[ \t]*[,!.]?[ \t]*)?"
+    r"(?i:hi|hello|hey|dear|good\s+(?:morning|afternoon)|hola|buen[oa]s\s+(?:d[ií]as|tardes)"
+    r"|estimad[oa]|querid[oa]|thanks|thank[ \t]+you|gracias|muchas[ \t]+gracias)"
+    rf"[ \t]+(?P<name>{_READER}|[^\W\d_]+)"
+    r"[ \t]*(?:[,:;!.\-\u2013\u2014][^\n]*)?(?:\n|\Z)"
+    # or the name alone with its comma, as people open mail: "Brian," "Olivia / Tamika,",
+    # or a greeting after it ("Yesenia, buenas tardes:"); one word with a dash after it
+    # ("Gloria — forwarding what my client sent me")
+    rf"|\s*(?P<bare>{_READER}),[ \t]*(?:(?i:buen[oa]s|good|hi|hello|hope|thanks|gracias)\b[^\n]*)?"
+    r"(?:\n|\Z)"
+    r"|\s*(?P<dashed>[A-ZÀ-ÖØ-Þ][^\W\d_]+)[ \t]+[-\u2013\u2014][ \t]"
 )
 _WEB_GLUE = frozenset("./@:_-=?&#%~+")  # what joins a word into a host name or a path
 _WEB_REACH = 200  # characters around a finding that a web address around it may span
@@ -342,7 +352,10 @@ class Allowance:
         opening = _OPENING_GREETING.match(text)
         if opening is None:
             return None
-        return opening.span("name") if opening.group("name") else opening.span("bare")
+        for group in ("name", "bare", "dashed"):
+            if opening.group(group):
+                return opening.span(group)
+        return None
 
     def _signs_for(self, text: str, finding: Finding) -> bool:
         """A name with its office after it on its line: "Casey Morgan, Escalated Cases

@@ -261,6 +261,31 @@ def test_the_caseworker_greeted_is_no_consumer_in_mail_to_the_desk(guard: PiiGua
     assert "Dana" not in _redacted(guard, text)  # our own mail greets its reader: found
 
 
+@pytest.mark.parametrize(
+    ("text", "reader", "consumer"),
+    [
+        ("Hi Keisha - client is Dwayne Fletcher, still no card.", "Keisha", "Dwayne Fletcher"),
+        ("Hey Priya — client Joy Castle bought Delta Dental.", "Priya", "Joy Castle"),
+        ("Gloria — forwarding what my client Ana Ruiz sent me.", "Gloria", "Ana Ruiz"),
+        ("Yesenia, buenas tardes:\n\nLa clienta Marta Ruiz llamó.", "Yesenia", "Marta Ruiz"),
+        ("Hola Priya y Gloria,\n\nLa clienta Xiomara Paz llamó.", "Priya y Gloria", "Xiomara Paz"),
+        ("Good morning Mr. Quinn,\n\nMy client Ana Ruiz.", "Mr. Quinn", "Ana Ruiz"),
+        ("Got it, thanks Bethany. Will wait for Reggie Fox.", "Bethany", "Reggie Fox"),
+        ("Gracias Marisol, ya el cliente Juan Soto recibió la tarjeta.", "Marisol", "Juan Soto"),
+    ],
+)
+def test_the_reader_is_greeted_in_many_ways(
+    guard: PiiGuard, text: str, reader: str, consumer: str
+) -> None:
+    redacted = _redacted(guard, text, AllowList(greeting_names_the_desk=True))
+    assert reader in redacted and consumer not in redacted
+
+
+def test_a_consumer_opening_a_mail_with_a_dash_is_still_found(guard: PiiGuard) -> None:
+    text = "Maria Lopez - DOB 01/02/1980 called about her card."
+    assert "Maria Lopez" not in _redacted(guard, text, AllowList(greeting_names_the_desk=True))
+
+
 def test_the_writer_signs_with_a_short_form_of_their_name(guard: PiiGuard) -> None:
     robert = AllowList(sender_name="Robert Hale", sender_email="rhale@agency.example")
     text = "Client Maria Ruiz needs help.\n\nThanks,\nBob\nHale Agency | 410-555-0199 fax\n"

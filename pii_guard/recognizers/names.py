@@ -333,8 +333,12 @@ class NameRecognizer:
         if context.role_before(start) or _AFTER.match(context.lower, end):
             if len(words) == 1 and self.english(words[0]) and not gaz.knows(words[0]):
                 return 0.0  # "Household Summary", "Client Portal": a heading
-            if len(words) > 1 and all(map(self._plain_word, words)):
-                return 0.0  # "Household Income Verification"
+            if (
+                len(words) > 1
+                and not any(map(gaz.knows, words))
+                and all(map(self._plain_word, words))
+            ):
+                return 0.0  # "Household Income Verification", not "client Joy Castle"
             return _CONTEXT if first or last or len(words) > 1 else _ONE_KNOWN
         if _IDS_AFTER.match(context.lower, end) and not all(map(self._plain_word, words)):
             return _CONTEXT  # not "Eligibility Results - PID 503388": a heading
