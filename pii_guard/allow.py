@@ -122,13 +122,14 @@ _COLLEAGUE_BEFORE = re.compile(
     r"|(?:fellow[ \t]+)?agent|rep|representative|case[ \t]?worker|case[ \t]+manager"
     r"|social[ \t]+worker|navigator|cpa|accountant|tax[ \t]+preparer|attorney|lawyer"
     r"|interpreter|translator|asistente|compa[ñn]er[oa]|agente|corredor(?:a)?|contador(?:a)?"
-    r"|abogad[oa]|trabajador(?:a)?[ \t]+social|int[ée]rprete|associate)"
+    r"|abogad[oa]|trabajador(?:a)?[ \t]+social|int[ée]rprete|associate|business[ \t]+partner"
+    r"|broker|productor(?:a)?|compa[ñn]er[oa][ \t]+de[ \t]+(?:oficina|trabajo))"
     r"|\b(?:hotline|carrier|call[ \t]+cent(?:er|re)|customer[ \t]+service|phone|help[ \t]+desk"
     rf"|{CARRIER_NAMES})[ \t]+(?:rep|representative|agent|supervisor)"
     r"|\b(?:case|care|social|foster[ \t]+care)[ \t]+(?:worker|manager)|\bfinancial[ \t]+counselor"
     r"|\bcaseworker|\bnavigator|\bcounselor|\bnotary)"
     r"[ \t]*[,(]?[ \t]*(?:is[ \t]+|es[ \t]+|named[ \t]+)?(?:(?:mr|mrs|ms|dr)\.?[ \t]*)?\Z"
-    r"|\b(?:rep|representative)[ \t]*\([ \t]*\Z",
+    r"|\b(?:rep|representative)[ \t]*[(:][ \t]*\Z",
     re.IGNORECASE,
 )
 # "at" only: "remove Mr. Choi from the Kaiser plan" is a consumer leaving a carrier
@@ -170,14 +171,47 @@ _COLLEAGUE_HINTS = (
     "corredor",
     "int\u00e9rprete",
     "associat",
+    "asist",
+    "partner",
+    "broker",
+    "product",
 )
 # "Will Patterson from my office", "Ruth A. on your team", "la Sra. Bustamante de mi oficina",
 # "Keisha on the hotline", "Brenda said on the hotline"
 _COLLEAGUE_AFTER = re.compile(
     r"(?:[ \t]+[A-Z]\.)?[ \t]*,?[ \t]*(?:(?:from|of|at|in|on)[ \t]+(?:my|our|your|the)[ \t]+"
-    r"(?:office|team|agency|staff|firm)|(?:de|en)[ \t]+(?:mi|nuestra|su|la)[ \t]+"
-    r"(?:oficina|agencia|equipo))\b",
+    r"(?:[A-Z][\w&-]*[ \t]+){0,3}(?:office|team|agency|staff|firm|unit)"
+    r"|(?:de|en)[ \t]+(?:mi|nuestra|su|la)[ \t]+(?:oficina|agencia|equipo)"
+    # "Shanice Porter, a navigator at ...", "Mr. Oyelaran, the financial counselor", "Esperanza,
+    # mi asistente"
+    r"|(?:a|an|the|our|my|their|el|la|mi|nuestr[oa])[ \t]+(?:[\w-]+[ \t]+){0,2}?"
+    r"(?:navigator|navegador[a]?|counselor|caseworker|case[ \t]+worker|social[ \t]+worker|rep"
+    r"|representative|supervisor[a]?|manager|specialist|assistant|asistente|agent|agente|broker"
+    r"|productor[a]?|cpa|accountant|contador[a]?|colleague|compa[ñn]er[oa])"
+    # (an apposition, not the subject of the next clause: "mi agente no me contesta")
+    r"(?=[ \t]*(?:[,;.)]|\n|\Z|(?:at|from|with|for|of|in|on|de|del|en|con)\b))"
+    # "Brenda Mullins in CareFirst's exchange reconciliation unit", "from Humana's broker desk"
+    r"|(?:from|at|in|of|with)[ \t]+[A-Z][\w&.-]*(?:[ \t]+[A-Z][\w&.-]*){0,3}['\u2019]s[ \t]+"
+    r"(?:[\w-]+[ \t]+){0,3}(?:unit|desk|team|department|dept|operations|office|services|line))\b",
     re.IGNORECASE,
+)
+# the names listed with one ("Brenda Mullins and Victor Oduya from CareFirst's ..."): what is
+# said after the last is said of each
+_LISTED_NAME = re.compile(
+    r"(?:[ \t]*,[ \t]*|[ \t]+(?:and|y|&)[ \t]+)(?:(?:Mr|Mrs|Ms|Dr|Sr|Sra)\.?[ \t]+)?"
+    r"[A-Z][\w'\u2019-]*(?:[ \t]+[A-Z][\w'\u2019.-]*){0,3}"
+)
+# an office or a role, then the name in parentheses: "the Wicomico County DSS worker (Mr.
+# Ennis)", "The Cambridge DSS office (Ms. Travers)", "del condado de Prince George's (la Sra. "
+_OFFICE_PAREN = re.compile(
+    r"\b(?:worker|office|oficina|officer|rep|representative|supervisor|caseworker|counselor"
+    r"|navigator|trabajador[a]?|dss|ldss|dhhs|department|departamento)\b[^()\n]{0,40}"
+    r"\([ \t]*(?:(?:la|el)[ \t]+)?(?:(?:mr|mrs|ms|dr|sr|sra|srta)\.?[ \t]*)?\Z",
+    re.IGNORECASE,
+)
+# a doctor's or a minister's title: "Dr. Rebecca Holloway", "Pastor Grayson", "la Dra. Ruiz"
+_PROFESSIONAL_TITLE = re.compile(
+    r"\b(?:dr|dra|doctor|doctora|pastor|rev|reverend)\.?[ \t]+\Z", re.IGNORECASE
 )
 # "Keisha on the hotline", "Brenda said on the hotline": staff of a line, unless a consumer's
 # role stands before the name ("my client Maria Lopez on the hotline")
@@ -190,7 +224,11 @@ _LINE_STAFF_AFTER = re.compile(
 _CONSUMER_BEFORE = re.compile(
     r"\b(?:clients?|consumers?|members?|enrollees?|applicants?|son|daughter|wife|husband|spouse"
     r"|mother|father|mom|dad|child|kid|baby|clienta?s?|hij[oa]s?|espos[oa]|madre|padre)"
-    r"[ \t,:]*\Z",
+    r"[ \t,:(]*\Z",
+    re.IGNORECASE,
+)
+_TITLE_AT_END = re.compile(
+    r"\b(?:mr|mrs|ms|mx|dr|dra|sr|sra|srta|doctor|doctora|pastor|rev|reverend)\.?[ \t]*\Z",
     re.IGNORECASE,
 )
 _TITLE_AFTER = re.compile(
@@ -203,7 +241,7 @@ _OFFICE_AFTER = re.compile(
 )
 _TEAM_WORDS = words(
     "team department dept office operations unit division desk bureau services equipo"
-    " departamento oficina"
+    " departamento oficina cases casos"
 )
 _TEAM_CHARS = 8  # "Producer Operations" in "MHBE Producer Operations Team"; not "Team"
 _AT_AN_OFFICE = re.compile(r"[ \t]+at[ \t]+(?:the[ \t]+)?")
@@ -650,12 +688,29 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
     window = text[max(0, start - 50) : start].lower()
     if any(hint in window for hint in _COLLEAGUE_HINTS) and _COLLEAGUE_BEFORE.search(window):
         return True
-    if _TITLE_AFTER.match(text, finding.end) or _COLLEAGUE_AFTER.match(text, finding.end):
-        return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)", "... from my office"
-    if _LINE_STAFF_AFTER.match(text, finding.end) and not _CONSUMER_BEFORE.search(window):
+    if _TITLE_AFTER.match(text, finding.end):
+        return True  # "Tom Whitcomb, CPA", "Mary Jo Kline (agent)"
+    # a consumer's role right before the name ("my client Dr. Amina Yusuf", "her son (Omar)")
+    # outweighs what follows it
+    if _CONSUMER_BEFORE.search(_TITLE_AT_END.sub("", window)):
+        return False
+    end = _past_listed_names(text, finding.end)
+    if _COLLEAGUE_AFTER.match(text, end) or _LINE_STAFF_AFTER.match(text, end):
+        return True  # "... from my office", "Keisha on the hotline"
+    if _OFFICE_PAREN.search(window) or _PROFESSIONAL_TITLE.search(window):
         return True
     at = _AT_AN_OFFICE.match(text, finding.end)
     return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
+
+
+def _past_listed_names(text: str, end: int) -> int:
+    """Past the names listed right after one (two at most)."""
+    for _ in range(2):
+        listed = _LISTED_NAME.match(text, end)
+        if listed is None:
+            break
+        end = listed.end()
+    return end
 
 
 def _public_contact(text: str, finding: Finding) -> bool:

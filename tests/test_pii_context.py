@@ -241,6 +241,52 @@ def test_staff_of_a_line_a_carriers_rep_and_an_associate_are_no_consumers(
         assert staff in redacted, staff
 
 
+@pytest.mark.parametrize(
+    ("text", "staff"),
+    [
+        (
+            "We met Gina Marsh and Tobias Reyes from CareFirst's exchange operations today.",
+            ("Gina Marsh", "Tobias Reyes"),
+        ),
+        ("I spoke with Lena Wirth in Aetna's reconciliation unit.", ("Lena Wirth",)),
+        (
+            "I work with Ifeoma Ade, a navigator at HAM, and Mr. Pruitt, the financial counselor "
+            "at UMMC.",
+            ("Ifeoma Ade", "Pruitt"),
+        ),
+        ("Quedo atenta. Rocío, mi asistente, también puede.", ("Rocío",)),
+        ("The Talbot County DSS worker (Mr. Ennals) told her to call.", ("Ennals",)),
+        ("She sees Dr. Miriam Osei at Hopkins.", ("Miriam Osei",)),
+        ("Wendell on the Escalated Cases team thought so.", ("Wendell",)),
+        ("Member services (rep: Quentin, ref CF-0115) says no.", ("Quentin",)),
+        ("My business partner Arjun Mehta finished the course.", ("Arjun Mehta",)),
+        ("Mi compañera de oficina, Celia Ibarra, habló ayer.", ("Celia Ibarra",)),
+        (">> Please do not include SSNs.\n>> Corinne Bale, Escalated Cases\n", ("Corinne Bale",)),
+    ],
+)
+def test_professionals_named_beside_their_office_or_role_are_kept(
+    guard: PiiGuard, text: str, staff: tuple[str, ...]
+) -> None:
+    redacted = _redacted(guard, text, KEVIN)
+    for name in staff:
+        assert name in redacted, name
+
+
+@pytest.mark.parametrize(
+    ("text", "consumer"),
+    [
+        ("My client Dr. Amina Yusuf lost coverage.", "Amina Yusuf"),
+        ("The DSS said my client (Maria Lopez) is eligible.", "Maria Lopez"),
+        ("My client Ana Ruiz and her son Omar Ruiz from Baltimore's west side unit.", "Omar"),
+        ("Mi nombre es Altagracia Peña, mi agente no me contesta.", "Altagracia Peña"),
+    ],
+)
+def test_a_consumer_beside_an_office_or_a_role_is_still_found(
+    guard: PiiGuard, text: str, consumer: str
+) -> None:
+    assert consumer not in _redacted(guard, text, KEVIN)
+
+
 def test_a_consumer_who_called_the_hotline_is_still_a_consumer(guard: PiiGuard) -> None:
     text = (
         "My client Maria Lopez on the hotline was told to wait; "
