@@ -356,6 +356,19 @@ def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
         # capitals with a bare initial; a role word heading the name
         ("The card reads DESMOND K OKAFOR-BELL now.", "DESMOND K OKAFOR-BELL"),
         ("Enrollee Md Shafiqul Alam\n", "Md Shafiqul Alam"),
+        # an Arabic article joined to the surname, a widow's name, a suffix mid-sentence
+        ("Primary: Samir Yousef al-Harbi, wife Huda al-Harbi.", "Samir Yousef al-Harbi"),
+        ("Primary: Samir Yousef al-Harbi, wife Huda al-Harbi.", "Huda al-Harbi"),
+        (
+            "La clienta Rosa Elvira Chávez vda. de Linares llamó.",
+            "Rosa Elvira Chávez vda. de Linares",
+        ),
+        ("ROSA ELVIRA CHÁVEZ VDA. DE LINARES\n", "ROSA ELVIRA CHÁVEZ VDA. DE LINARES"),
+        (
+            "La clienta Yesenia Marisol Portillo de Funes llamó.",
+            "Yesenia Marisol Portillo de Funes",
+        ),
+        ("client Ramon Dela Paz Jr. and his wife", "Ramon Dela Paz Jr."),
     ],
 )
 def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None:

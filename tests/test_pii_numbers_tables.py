@@ -121,6 +121,12 @@ def test_digits_without_a_carrier_label_are_no_member_id(guard: PiiGuard, text: 
         ("the baby was born april 9 at Shady Grove", "april 9"),
         ("el niño nació el 14 de octubre.", "14 de octubre"),
         ("client turns 65 on August 21 and has Part A", "August 21"),
+        # a month's name between slashes, Spanish abbreviations, spoken Spanish
+        ("DOB: 9/ago/2016", "9/ago/2016"),
+        ("fecha de nacimiento 03/marzo/1971", "03/marzo/1971"),
+        ("nacido el 4 dic. 1966", "4 dic. 1966"),
+        ("su fecha de nacimiento es 8 de junio del 79", "8 de junio del 79"),
+        ("nació el 11 del 10 del 1988", "11 del 10 del 1988"),
     ],
 )
 def test_birth_phrases_make_a_date_a_birth_date(guard: PiiGuard, text: str, value: str) -> None:

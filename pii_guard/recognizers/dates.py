@@ -26,7 +26,7 @@ _MONTH = (
     r"(?:jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?"
     r"|enero|febrero|marzo|abril|mayo|junio|julio|agosto|sep?tiembre|octubre|noviembre"
-    r"|diciembre)\.?"
+    r"|diciembre|ene|abr|ago|dic)\.?"  # (and Spanish abbreviations: "7 ene. 1980", "5/ago/2015")
 )
 _DAY = r"(?:0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?"
 _YEAR = r"(?:1[89]|20)\d{2}"
@@ -36,7 +36,10 @@ _DATE = re.compile(
     r"|\d{4}[/.-]\d{1,2}[/.-]\d{1,2}"
     rf"|{_MONTH}\s+{_DAY},?\s+{_YEAR}"
     rf"|{_DAY}\s+(?:of\s+|de\s+)?{_MONTH},?\s+(?:de\s+|del\s+)?{_YEAR}"
-    rf"|{_DAY}-{_MONTH}-(?:{_YEAR}|\d{{2}})"
+    rf"|{_DAY}([/.-]){_MONTH}\1(?:{_YEAR}|\d{{2}})"  # "14-Feb-1980", "08/marzo/1972"
+    # spoken Spanish: "5 de mayo del 77", "12 del 12 del 1990"
+    rf"|{_DAY}\s+de\s+{_MONTH}\s+del?\s+\d{{2}}"
+    r"|\d{1,2}\s+del?\s+\d{1,2}\s+del?\s+(?:\d{4}|\d{2})"
     rf"|{_MONTH},?\s+(?:de\s+)?{_YEAR}"
     r"|(?:19|20)\d{6}"
     r")(?![\w/-]|\.\d)",

@@ -32,11 +32,15 @@ _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"  # Latin capitals (Extended-A/B mix cases:
 _WORD_REST = r"(?:[^\W\d_]|['\u2019.-])*"
 _FAMILY = re.compile(rf"[Tt]he[ \t]+(?P<v>[{_UPPER}][a-zà-ÿ]+?)(?:es|s)\b")
 _MONTHS = words("jan feb mar apr jun jul aug sep sept oct nov dec")
-_PARTICLE = r"(?:van|von|de|del|della|da|di|du|la|le|bin|al)[ \t]+"
+_PARTICLE = r"(?:van|von|de|del|della|da|di|du|la|le|bin|bint|ibn|al|vda\.?|viuda)[ \t]+"
+# an Arabic article joined to the surname: "Noor al-Tamimi", "Hassan el-Sayed"
+_JOINED_ARTICLE = r"(?:al|el|ul)-"
 _REGION = re.compile(
     rf"[{_UPPER}](?<![^\W\d_][{_UPPER}]){_WORD_REST}"
-    rf"(?:[ \t]+(?:{_PARTICLE}){{0,2}}[{_UPPER}]{_WORD_REST})*"  # "Ana de la Fuente"
+    # "Ana de la Fuente", "Marta Guzmán vda. de Orellana", "Yusuf al-Tamimi"
+    rf"(?:[ \t]+(?:{_PARTICLE}){{0,2}}(?:{_JOINED_ARTICLE})?[{_UPPER}]{_WORD_REST})*"
 )
+_ARTICLE_JOINED = re.compile(rf"{_JOINED_ARTICLE}[{_UPPER}]")
 _POSSESSIVE = ("'s", "\u2019s")
 _SPACE = re.compile(r"[ \t]+")
 _INITIAL_GAP = re.compile(r"\.?[ \t]+")
@@ -111,7 +115,9 @@ _PERSONAL_NOUNS = words(
 _HONORIFICS = words("don doña dona sr sra srta mr mrs ms dr")
 # what closes a name: a middle initial ("Tariq J."), a generation ("Sow Jr.", "King III")
 _CLOSING_INITIAL = re.compile(
-    rf"(?:[ \t]+[{_UPPER}]\.|,?[ \t]+(?:Jr|Sr)\.?|[ \t]+(?:II|III|IV))(?=[ \t]*(?:$|[\r\n,;()]))",
+    rf"(?:[ \t]+[{_UPPER}]\.|,?[ \t]+Sr\.?)(?=[ \t]*(?:$|[\r\n,;()]))"
+    # "Jr." and numerals close a name wherever it stands ("Romeo Dela Cruz Jr. and ...")
+    r"|,?[ \t]+Jr\.?(?![\w])|[ \t]+(?:II|III|IV)\b",
     re.MULTILINE,
 )
 _SURNAME_COMMA = re.compile(r",[ \t]*")
@@ -261,9 +267,9 @@ class NameRecognizer:
     def _name_shaped(self, token: _Token) -> bool:
         word = token.text
         if not word[0].isupper():
-            return word in _PARTICLES
-        if len(word) > 1 and word.isupper():
-            return self._capitals_shaped(token.lower)
+            return word in _PARTICLES or _ARTICLE_JOINED.match(word) is not None
+        if len(word) > 1 and word.isupper():  # "VDA. DE RIVAS": particles in capitals too
+            return token.lower in _PARTICLES or self._capitals_shaped(token.lower)
         return True
 
     def _capitals_shaped(self, lower: str) -> bool:
@@ -323,7 +329,8 @@ class NameRecognizer:
 
     def _score(self, context: _Context, tokens: list[_Token]) -> float:
         words = [t.lower for t in tokens if not t.is_initial]
-        if len(words) > 4 or words[-1] in PLACE_WORDS:
+        named = [w for w in words if w not in _PARTICLES]  # "Yesenia Marisol Portillo de Funes"
+        if len(named) > 4 or words[-1] in PLACE_WORDS:
             return 0.0
         gaz = self.gazetteer
         first, last = gaz.is_first(words[0]), len(words) > 1 and gaz.is_last(words[-1])
@@ -576,6 +583,6 @@ def _region_runs(text: str, start: int, end: int, keep: Any) -> Iterator[list[_T
 
 def _joined(text: str, previous: _Token, token: _Token) -> bool:
     gap = text[previous.end : token.start]
-    if previous.is_initial:
+    if previous.is_initial or previous.lower == "vda":  # "Tariq J. Coleman", "vda. de"
         return _INITIAL_GAP.fullmatch(gap) is not None
     return _SPACE.fullmatch(gap) is not None
