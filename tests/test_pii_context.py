@@ -369,6 +369,18 @@ def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
             "Yesenia Marisol Portillo de Funes",
         ),
         ("client Ramon Dela Paz Jr. and his wife", "Ramon Dela Paz Jr."),
+        # initials, a household by its surname, a name with "de los", a name before an age
+        ("Client R.T. (PID 380014) was terminated.", "R.T."),
+        ("client initials M.A.P. per your request", "M.A.P."),
+        ("Please check the Okonkwo-Reyes household (PID 688120).", "Okonkwo-Reyes"),
+        ("La familia Zelaya llamó ayer.", "Zelaya"),
+        ("La clienta María de los Ángeles Fuentes llamó.", "María de los Ángeles Fuentes"),
+        (
+            "ESPOSA: MARÍA DE LOS ÁNGELES FUENTES ROJAS — F.N. 01/09/1991\n",
+            "MARÍA DE LOS ÁNGELES FUENTES ROJAS",
+        ),
+        ("- Hijos: Nayeli (8 años) y Josué (5 años)", "Nayeli"),
+        ("helo, my wife Parveen Akhter Chowdhury insurance stop", "Parveen Akhter Chowdhury"),
     ],
 )
 def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None:
@@ -376,6 +388,18 @@ def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None
     findings = guard.scan(text)
     start = text.index(name)
     assert any(f.start <= start and start + len(name) <= f.end for f in findings), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "He should not even be in the APTC household.",
+        "The Medicaid household and the Kaiser family plan differ.",
+        "Invitation - Delmarva health underwriters meeting",
+    ],
+)
+def test_programs_and_firms_before_household_words_are_no_names(guard: PiiGuard, text: str) -> None:
+    assert not [f for f in guard.scan(text) if f.entity_type == "PERSON"], text
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ from collections.abc import Collection
 
 from pii_guard import entities as E
 from pii_guard.findings import Finding
-from pii_guard.recognizers.gazetteer import Gazetteer
+from pii_guard.recognizers.gazetteer import PARTICLES, Gazetteer
 from pii_guard.recognizers.tables import column_kind, plausible
 
 __all__ = ["LabelledFieldRecognizer"]
@@ -43,7 +43,7 @@ _KINDS = frozenset(
 _LABELLED = re.compile(
     r"^[ \t>*\u2022-]*(?:(?:\d{1,2}|[A-Za-z])[.)]?[ \t]+)?"
     r"(?P<label>[^\W\d_][^:\n\uff1a]{0,39}?)[ \t]*(?:[:\uff1a]|\.{3,}|\u2026+)[ \t]*"
-    r"(?P<value>[^\n]*?)[ \t]*(?=\n|\Z|[ \t]{2}|\t|[|;])",
+    r"(?P<value>[^\n]*?)[ \t]*(?=\n|\Z|[ \t]{2}|\t|[|;]|[ \t]+[\u2013\u2014-][ \t])",
     re.MULTILINE,
 )
 # an identifier, in groups ("1234 5678 9012", "000-118-77-204"), each after the first
@@ -95,6 +95,8 @@ class LabelledFieldRecognizer:
 
     def _not_a_name(self, word: str) -> bool:
         lowered = word.strip(".,").lower()
+        if lowered in PARTICLES:
+            return False  # "MARÍA DE LOS ÁNGELES FUENTES"
         gaz = self.gazetteer
         listed = lowered in gaz.first or lowered in gaz.last
         return lowered in gaz.function_words or (gaz.is_never(lowered) and not listed)

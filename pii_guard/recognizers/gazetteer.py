@@ -179,7 +179,7 @@ def _stop_words(language: str) -> frozenset[str]:
 
 
 # Lower-case words inside a name ("Ludwig van Beethoven", "Ana de la Cruz").
-PARTICLES = words("van von de del della da di du la le bin bint ibn al vda viuda")
+PARTICLES = words("van von de del della da di du la las los le bin bint ibn al vda viuda")
 
 # A capitalised run with one of these is a firm, a plan or an office, not a person.
 ORG_WORDS = words(

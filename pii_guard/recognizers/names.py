@@ -31,8 +31,20 @@ _TOKEN = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
 _UPPER = "A-ZÀ-ÖØ-Þ\u0100-\u024f"  # Latin capitals (Extended-A/B mix cases: checked later)
 _WORD_REST = r"(?:[^\W\d_]|['\u2019.-])*"
 _FAMILY = re.compile(rf"[Tt]he[ \t]+(?P<v>[{_UPPER}][a-zà-ÿ]+?)(?:es|s)\b")
+# a household by its surname: "the Fairbanks household", "the Gutierrez-Lamb family",
+# "la familia Batres"
+_HOUSEHOLD = re.compile(
+    rf"\b(?:[Tt]he[ \t]+(?P<v>[{_UPPER}][\w'\u2019-]+)[ \t]+(?:household|family|kids|children)"
+    rf"|[Ll]a[ \t]+familia[ \t]+(?P<w>[{_UPPER}][\w'\u2019-]+))\b"
+)
+# a consumer by initials after a role: "Client K.M. (PID 380014)", "client initials G.O.S."
+_INITIALS = re.compile(
+    r"\b(?:clients?|consumers?|members?|enrollees?|applicants?|initials|cliente|clienta"
+    rf"|iniciales)[ \t:]+(?P<v>[{_UPPER}]\.(?:[ \t]?[{_UPPER}]\.){{1,3}})",
+    re.IGNORECASE,
+)
 _MONTHS = words("jan feb mar apr jun jul aug sep sept oct nov dec")
-_PARTICLE = r"(?:van|von|de|del|della|da|di|du|la|le|bin|bint|ibn|al|vda\.?|viuda)[ \t]+"
+_PARTICLE = r"(?:van|von|de|del|della|da|di|du|la|las|los|le|bin|bint|ibn|al|vda\.?|viuda)[ \t]+"
 # an Arabic article joined to the surname: "Noor al-Tamimi", "Hassan el-Sayed"
 _JOINED_ARTICLE = r"(?:al|el|ul)-"
 _REGION = re.compile(
@@ -62,7 +74,9 @@ _ROLE_GAP = re.compile(r"[\s,:;()'\"-]*(?:(?:is|was|es|de)\b[\s,:]*)?")
 _HONORIFIC = re.compile(
     r"\b(?:mr|mrs|ms|miss|mx|dr|sr|sra|srta|señor|señora|señorita|don|doña)\.?[ \t]+"
 )
-_AFTER = re.compile(r"\s*[(,-]\s*(?:" + _ROLE + r"|age|aged|dob|\d{1,3}\s*(?:yo|y/o|years))\b")
+_AFTER = re.compile(
+    r"\s*[(,-]\s*(?:" + _ROLE + r"|age|aged|edad|dob|\d{1,3}\s*(?:yo|y/o|years|años|anos))\b"
+)
 # A consumer's identifiers right after a name: "4. Grace Oyelaran - PID 302006".
 _IDS_AFTER = re.compile(
     r"[ \t]*[(,:-][ \t]*(?:dob|d\.o\.b|ssn|pid|person[ \t]+id|member[ \t]+id|medicaid)\b"
@@ -218,6 +232,8 @@ class NameRecognizer:
             *self._lower_case(context),
             *_nicknamed(text),
             *self._families(text),
+            *self._households(text),
+            *_initials(text),
         ]
         found += self._listed_with(text, found)
         return [
@@ -246,10 +262,12 @@ class NameRecognizer:
 
     def _capitalised(self, context: _Context) -> Iterator[tuple[int, int, float]]:
         for run in _runs(context.text, self._name_shaped):
-            if any(t.lower in ORG_WORDS for t in run) or names_a_firm(context.text, run[-1].end):
+            if any(t.lower in ORG_WORDS for t in run) or self._firm_after(context.text, run):
                 continue
             if all(t.text.isupper() for t in run) and any(
-                self._plain_word(t.lower) for t in run if not t.is_initial
+                self._plain_word(t.lower)
+                for t in run
+                if not t.is_initial and t.lower not in _PARTICLES
             ):
                 continue  # a line in capitals: "IDENTITY PROOFING (EXPERIAN) AND", not an initial
             tokens = self._trim(run)
@@ -263,6 +281,16 @@ class NameRecognizer:
                 continue  # the rest of "Kaiser Permanente": part of a name of a firm
             if score:
                 yield tokens[0].start, _with_middle_initial(context.text, run, tokens), score
+
+    @staticmethod
+    def _firm_after(text: str, run: list[_Token]) -> bool:
+        """A firm's word after the run ("Delmarva health underwriters", "Rose Hill Clinic");
+        in lower case after a full name it is what the sentence says of the person ("my
+        wife Parveen Akhter Chowdhury insurance stop")."""
+        if not names_a_firm(text, run[-1].end):
+            return False
+        following = _NEXT_WORD.match(text, run[-1].end)
+        return len(run) == 1 or following is None or not following.group(2)[:1].islower()
 
     def _name_shaped(self, token: _Token) -> bool:
         word = token.text
@@ -398,6 +426,27 @@ class NameRecognizer:
             if self.gazetteer.is_surname(surname) or self.gazetteer.is_surname(stem):
                 yield match.start("v"), match.end(), _ONE_KNOWN
 
+    def _households(self, text: str) -> Iterator[tuple[int, int, float]]:
+        """A household by its surname ("the Fairbanks household"): any surname-shaped word
+        that is no everyday word, no firm's and no place's ("the Medicaid household")."""
+        if (
+            "amil" not in text
+            and "ousehold" not in text
+            and "children" not in text
+            and "kids" not in text
+        ):
+            return
+        for match in _HOUSEHOLD.finditer(text):
+            group = "v" if match.group("v") else "w"
+            word = match.group(group).lower()
+            if match.group(group).isupper():
+                continue  # "the APTC household"
+            if word in ORG_WORDS or word in PLACE_WORDS or self._plain_word(word):
+                continue
+            if self.english(word) and not self.gazetteer.knows(word):
+                continue
+            yield match.start(group), match.end(group), _ONE_KNOWN
+
     def _owns_something(self, context: _Context, word: str, end: int) -> bool:
         """A known name with a possessive: "Nguyen's application", "Priya's daughter".  A
         given name that is also a word counts only before what people have ("Summer's SSN",
@@ -488,6 +537,13 @@ def _labelled_line(text: str, start: int) -> bool:
     """Only a label ("Primary:", "Spouse:", "- ") or nothing before ``start`` on its line."""
     line = text[text.rfind("\n", 0, start) + 1 : start]
     return _LINE_LABEL.fullmatch(line) is not None
+
+
+def _initials(text: str) -> Iterator[tuple[int, int, float]]:
+    if "." not in text:
+        return
+    for match in _INITIALS.finditer(text):
+        yield match.start("v"), match.end("v"), _CONTEXT
 
 
 def _nicknamed(text: str) -> Iterator[tuple[int, int, float]]:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pii_guard import entities as E
 from pii_guard.findings import Finding
 from pii_guard.recognizers.base import CARRIER_NAMES, fold
+from pii_guard.recognizers.gazetteer import PARTICLES
 
 __all__ = [
     "KEEP",
@@ -401,7 +402,8 @@ def plausible(kind: str, value: str) -> bool:
         return False
     count = len(_DIGIT.findall(value))
     if kind == E.PERSON:
-        return count == 0 and value[:1].isalpha() and len(value.split()) <= _NAME_WORDS
+        named = [w for w in folded.split() if w not in PARTICLES]  # "maría de los ángeles ..."
+        return count == 0 and value[:1].isalpha() and len(named) <= _NAME_WORDS
     if kind == E.EMAIL_ADDRESS:
         return "@" in value
     if kind == E.ADDRESS:
