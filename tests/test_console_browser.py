@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 import tomli_w
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.wait import WebDriverWait
 
@@ -205,13 +205,31 @@ def check_page(browser: WebDriver, name: str) -> None:
     assert not errors, f"{name} ({browser.current_url}) logged errors: {errors}"
 
 
+_NODE_GONE = "does not belong to the document"
+
+
 def _button(browser: WebDriver, label: str) -> None:
     browser.find_element(By.XPATH, f"//button[normalize-space()='{label}']").click()
 
 
 def _replaced(browser: WebDriver, element: WebElement) -> None:
     """Wait until the page ``element`` was on has gone (a form sent, its answer loaded)."""
-    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(element))
+    WebDriverWait(browser, 10).until(lambda _: _stale(element))
+
+
+def _stale(element: WebElement) -> bool:
+    """Whether ``element``'s page has gone. Chromedriver, asked while the new page
+    replaces it, may answer "Node with given id does not belong to the document" as an
+    unknown error instead of a stale reference: the same answer, told otherwise."""
+    try:
+        element.is_enabled()
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as exc:
+        if _NODE_GONE in str(exc):
+            return True
+        raise
+    return False
 
 
 def _has_text(browser: WebDriver, css: str, text: str, timeout: float = 10) -> bool:

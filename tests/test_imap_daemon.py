@@ -31,8 +31,9 @@ from tests.daemon import (
 from tests.dovecot import PASSWORD, DovecotServer, folder_count, inbox_session, shared_mailbox_toml
 from tests.mail import make_mail
 from ticketing.config import DatabaseConfig
+from ticketing.outbound.desk_copies import DESK_COPY
 from ticketing.store.db import create_db_engine, transaction
-from ticketing.store.models import Message
+from ticketing.store.models import Message, OutboxMessage, utcnow
 
 ENV = {**os.environ, **SECRET_ENV, "TICKETD_TEST_IMAP_PASSWORD": PASSWORD}
 
@@ -81,6 +82,22 @@ def _recorded(db_url: str) -> tuple[int, int]:
             rows = session.exec(select(func.count(), func.count(func.distinct(Message.message_id))))
             total, distinct = rows.one()
             return int(total), int(distinct)
+    finally:
+        engine.dispose()
+
+
+def _desk_copies(db_url: str) -> str:
+    """The desk copies' states, to say why originals stayed in the inbox."""
+    engine = create_db_engine(DatabaseConfig(url=db_url))
+    try:
+        with transaction(engine, readonly=True) as session:
+            query = (
+                select(OutboxMessage.status, func.count(), func.max(OutboxMessage.next_attempt_at))
+                .where(OutboxMessage.kind == DESK_COPY)
+                .group_by(OutboxMessage.status)
+            )
+            states = list(session.exec(query))
+            return f"desk copies by status (count, latest due) at {utcnow()}: {states}"
     finally:
         engine.dispose()
 
@@ -135,7 +152,7 @@ def test_500_messages_recorded_once_each_through_five_sigkills(
         producer.join()
         with inbox_session(dovecot, imap_user) as client:
             _wait_settled(client, db_url, 500)
-            assert folder_count(client, "INBOX") == 0
+            assert folder_count(client, "INBOX") == 0, _desk_copies(db_url)
             # a redact mailbox: each original replaced by its desk copy, once
             assert folder_count(client, "Desk") == 500
             assert folder_count(client, "ticketd.processed") == 0
