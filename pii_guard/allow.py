@@ -106,6 +106,7 @@ _OFFICE_WORDS = (
 # "Frederick (100 East ...", "office at 8401 ..."
 _OFFICE_JOIN = re.compile(r"(?:[ \t]*(?:[,:(\u2013-]|\b(?:at|en|in)\b))*[ \t]*\Z")
 _OFFICE_REACH = 100
+_LABEL_EDGES = re.compile(r"^[\s>*\u2022-]+|[\s:#.(\u2013\u2014-]+$")
 _OFFICE_CONTINUES = re.compile(r"[ \t]*,?[ \t]*")
 _OFFICE_PARTICLES = frozenset(("of", "the", "for", "and", "de", "del", "la", "los", "las", "y"))
 _PUBLIC_OFFICE_WORDS = words(
@@ -195,6 +196,13 @@ _COLLEAGUE_AFTER = re.compile(
     r"(?:[\w-]+[ \t]+){0,3}(?:unit|desk|team|department|dept|operations|office|services|line))\b",
     re.IGNORECASE,
 )
+# a firm named after a person: "el Sr. Alfredo Quintero de Quintero Tax Services", "Mr.
+# Darnell Whitfield of Chesapeake Benefits Group (NPN ...)"; its name is capitalised words
+_OF_A_FIRM = re.compile(
+    r"[ \t]*,?[ \t]+(?:of|from|with|de|del)[ \t]+"
+    r"(?P<firm>[A-Z][\w&.'\u2019-]*(?:[ \t]+(?:&|and|y|of|de|del|[A-Z][\w&.'\u2019-]*)){0,6})"
+)
+_LAST_PARTICLE = re.compile(r"[ \t]+(?:de|del|of)[ \t]+[A-Z][^ \t]*\Z")
 # the names listed with one ("Brenda Mullins and Victor Oduya from CareFirst's ..."): what is
 # said after the last is said of each
 _LISTED_NAME = re.compile(
@@ -699,6 +707,17 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
         return True  # "... from my office", "Keisha on the hotline"
     if _OFFICE_PAREN.search(window) or _PROFESSIONAL_TITLE.search(window):
         return True
+    # "Mr. Darnell Whitfield of Chesapeake Benefits Group", and the firm's first word taken
+    # into the name as a surname after its particle ("Alfredo Quintero de Quintero Tax ...")
+    inner = _LAST_PARTICLE.search(text, finding.start, finding.end)
+    for position in (end, inner.start() if inner else None):
+        of = _OF_A_FIRM.match(text, position) if position is not None else None
+        if (
+            of is not None
+            and _office_words(of.group("firm"))
+            and _organisation_line(of.group("firm"))
+        ):
+            return True
     at = _AT_AN_OFFICE.match(text, finding.end)
     return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
 
@@ -719,10 +738,18 @@ def _public_contact(text: str, finding: Finding) -> bool:
     an address named after a role, not a person ("brokerservices@", "enrollment@")."""
     value = text[finding.start : finding.end]
     if finding.entity_type == E.PHONE_NUMBER:
-        return phone_key(value)[:3] in _TOLL_FREE
+        return phone_key(value)[:3] in _TOLL_FREE or _labelled_by_an_office(text, finding)
     if finding.entity_type == E.EMAIL_ADDRESS:
         return _business_address(value)
     return False
+
+
+def _labelled_by_an_office(text: str, finding: Finding) -> bool:
+    """A number whose line names a public office before it: "MVA Customer Service:
+    410-768-7000", "Anne Arundel County DSS - 410-269-4500" (a letter's contact line)."""
+    line_start = max(finding.start - _OFFICE_REACH, text.rfind("\n", 0, finding.start) + 1)
+    label = _LABEL_EDGES.sub("", text[line_start : finding.start])
+    return bool(label) and _organisation_line(label) and _public_office_line(label)
 
 
 def _business_address(value: str) -> bool:

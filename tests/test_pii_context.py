@@ -339,6 +339,36 @@ def test_the_writer_signs_with_a_short_form_of_their_name(guard: PiiGuard) -> No
     assert "Bob" in redacted and "410-555-0199" in redacted and "Maria Ruiz" not in redacted
 
 
+@pytest.mark.parametrize(
+    ("writer", "short"), [("Deborah Strickland", "Debbie"), ("Thomas Brannigan", "Tom")]
+)
+def test_more_short_forms_sign_for_the_writer(guard: PiiGuard, writer: str, short: str) -> None:
+    allow = AllowList(sender_name=writer, sender_email="writer@agency.example")
+    text = (
+        f"Client Maria Ruiz needs help.\n\n{short}\n\n"
+        f"On Tue, Feb 11, 2025 MHBE Escalated Cases wrote:\n> Good afternoon {short},\n"
+    )
+    redacted = _redacted(guard, text, allow)
+    assert redacted.count(short) == 2 and "Maria Ruiz" not in redacted
+
+
+def test_a_person_of_a_firm_named_after_someone_works_there(guard: PiiGuard) -> None:
+    text = (
+        "Su contador, el Sr. Efraín Ochoa de Ochoa Tax Services en Highlandtown, dijo que sí. "
+        "The BOR went to Mr. Curtis Lam of Harbor Benefits Group (NPN 18830456). "
+        "La señora Dinora Ayala de Girón tenía Medicaid con Wellpoint."
+    )
+    redacted = _redacted(guard, text, KEVIN)
+    assert "Efraín Ochoa" in redacted and "Curtis Lam" in redacted
+    assert "Dinora Ayala" not in redacted
+
+
+def test_a_public_offices_number_on_its_line_is_the_offices(guard: PiiGuard) -> None:
+    text = "  MVA Customer Service: 410-768-7000\n  Client cell: 410-555-0111\n"
+    redacted = _redacted(guard, text, KEVIN)
+    assert "410-768-7000" in redacted and "410-555-0111" not in redacted
+
+
 def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
     redacted = _redacted(guard, 'Client is Oluwaseun "Seun" Bakare. Gerald (Gerry) Hutchins too.')
     assert "Seun" not in redacted and "Gerry" not in redacted
