@@ -106,6 +106,7 @@ _OFFICE_WORDS = (
 # "Frederick (100 East ...", "office at 8401 ..."
 _OFFICE_JOIN = re.compile(r"(?:[ \t]*(?:[,:(\u2013-]|\b(?:at|en|in)\b))*[ \t]*\Z")
 _OFFICE_REACH = 100
+_PHONE_KINDS = words("home work cell mobile direct main fax my her his their client office line")
 _LABEL_EDGES = re.compile(r"^[\s>*\u2022-]+|[\s:#.(\u2013\u2014-]+$")
 _OFFICE_CONTINUES = re.compile(r"[ \t]*,?[ \t]*")
 _OFFICE_PARTICLES = frozenset(("of", "the", "for", "and", "de", "del", "la", "los", "las", "y"))
@@ -749,7 +750,11 @@ def _labelled_by_an_office(text: str, finding: Finding) -> bool:
     410-768-7000", "Anne Arundel County DSS - 410-269-4500" (a letter's contact line)."""
     line_start = max(finding.start - _OFFICE_REACH, text.rfind("\n", 0, finding.start) + 1)
     label = _LABEL_EDGES.sub("", text[line_start : finding.start])
-    return bool(label) and _organisation_line(label) and _public_office_line(label)
+    words = [w.lower() for w in _NAME_WORD.findall(label)]
+    # an office's name, not a kind of number ("Office", "Home office", "Work")
+    if len(words) < 2 or not _PHONE_KINDS.isdisjoint(words):
+        return False
+    return _organisation_line(label) and _public_office_line(label)
 
 
 def _business_address(value: str) -> bool:

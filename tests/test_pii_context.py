@@ -367,6 +367,8 @@ def test_a_public_offices_number_on_its_line_is_the_offices(guard: PiiGuard) -> 
     text = "  MVA Customer Service: 410-768-7000\n  Client cell: 410-555-0111\n"
     redacted = _redacted(guard, text, KEVIN)
     assert "410-768-7000" in redacted and "410-555-0111" not in redacted
+    # a kind of number is no office ("Office", "Home office"): an unknown writer's own
+    assert "410-555-0133" not in _redacted(guard, "Thanks,\nAna Ruiz\nOffice 410-555-0133\n")
 
 
 def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
