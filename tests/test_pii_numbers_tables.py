@@ -406,6 +406,9 @@ def test_a_labelled_line_says_what_its_value_is(
         ("su número de miembro de CareFirst: 7WX 0310 4452", "7WX 0310 4452"),
         ("Her husband's Wellpoint ID is HLM 330 118 726", "HLM 330 118 726"),
         ("my member ID on the temporary card is 550182733-02", "550182733-02"),
+        ("The subscriber ID for the wife is 610334512-02.", "610334512-02"),
+        ("Dental ID: DQ-5512-0071-09", "DQ-5512-0071-09"),
+        ("her insurance card number is 771204558", "771204558"),
     ],
 )
 def test_a_cards_prefix_and_digit_groups_after_a_label(

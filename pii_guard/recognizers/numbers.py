@@ -309,18 +309,23 @@ _MEMBER_LABELS = (
     r"miembro",
     r"policy\s*(?:id|#|no\.?|number)",
     r"insurance\s+id",
+    r"insurance\s+card(?:\s*(?:id|#|no\.?|number))?",
+    r"(?:dental|vision|sub)\s*(?:id|#|no\.?|number)",
     r"carrier\s+id",
     # a carrier's own name for it: "Kaiser number 31055829", "UHC ID: 918442073"
     rf"(?:{CARRIER_NAMES})\s*(?:member\s*)?(?:id|#|no\.?|number)",
     # a few words between label and value: "member ID with Delta was", "número de miembro
     # temporal de UHC:"
-    r"(?:member\s*(?:id|#|number)|n[uú]mero\s+de\s+miembro|id\s+de\s+miembro)"
+    r"(?:(?:member|subscriber)\s*(?:id|#|number)|n[uú]mero\s+de\s+miembro|id\s+de\s+miembro)"
     r"(?:\s+(?:with|at|from|for|of|on|in|de|del|en|con|para|temporal|temporary|new|nuevo|old"
     r"|viejo)(?:\s+[a-z&.\-]+){0,3}?)",
 )
 MEMBER_LABEL = labelled(*_MEMBER_LABELS)
 _MEMBER_GATE = (
     "member",
+    "dental",
+    "vision",
+    "sub",
     "mrn",
     "medical",
     "subscriber",
