@@ -37,6 +37,7 @@ _HOUSEHOLD = re.compile(
     rf"\b(?:[Tt]he[ \t]+(?P<v>[{_UPPER}][\w'\u2019-]+)[ \t]+(?:household|family|kids|children)"
     rf"|[Ll]a[ \t]+familia[ \t]+(?P<w>[{_UPPER}][\w'\u2019-]+))\b"
 )
+_TWO_INITIALS = re.compile(rf"[{_UPPER}]\.[ \t]?[{_UPPER}]\.")
 # a consumer by initials after a role: "Client K.M. (PID 380014)", "client initials G.O.S."
 _INITIALS = re.compile(
     r"\b(?:clients?|consumers?|members?|enrollees?|applicants?|initials|cliente|clienta"
@@ -540,7 +541,7 @@ def _labelled_line(text: str, start: int) -> bool:
 
 
 def _initials(text: str) -> Iterator[tuple[int, int, float]]:
-    if "." not in text:
+    if _TWO_INITIALS.search(text) is None:  # (case-sensitive, from a class: quick to rule out)
         return
     for match in _INITIALS.finditer(text):
         yield match.start("v"), match.end("v"), _CONTEXT
