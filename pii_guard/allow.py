@@ -703,24 +703,34 @@ def _works_with_the_writer(text: str, finding: Finding) -> bool:
     # outweighs what follows it
     if _CONSUMER_BEFORE.search(_TITLE_AT_END.sub("", window)):
         return False
+    return _placed_at_work(text, finding, window)
+
+
+def _placed_at_work(text: str, finding: Finding, window: str) -> bool:
+    """Where a name stands says they work somewhere: "Keisha on the hotline", "the DSS worker
+    (Mr. Ennis)", "Dr. Holloway", "Karen at CareFirst", "… of Chesapeake Benefits Group"."""
     end = _past_listed_names(text, finding.end)
     if _COLLEAGUE_AFTER.match(text, end) or _LINE_STAFF_AFTER.match(text, end):
         return True  # "... from my office", "Keisha on the hotline"
     if _OFFICE_PAREN.search(window) or _PROFESSIONAL_TITLE.search(window):
         return True
-    # "Mr. Darnell Whitfield of Chesapeake Benefits Group", and the firm's first word taken
-    # into the name as a surname after its particle ("Alfredo Quintero de Quintero Tax ...")
+    if _of_a_firm(text, finding, end):
+        return True
+    at = _AT_AN_OFFICE.match(text, finding.end)
+    return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
+
+
+def _of_a_firm(text: str, finding: Finding, end: int) -> bool:
+    """ "Mr. Darnell Whitfield of Chesapeake Benefits Group", also when the firm's first word
+    was taken into the name as a surname after its particle ("Alfredo Quintero de Quintero
+    Tax Services")."""
     inner = _LAST_PARTICLE.search(text, finding.start, finding.end)
     for position in (end, inner.start() if inner else None):
         of = _OF_A_FIRM.match(text, position) if position is not None else None
-        if (
-            of is not None
-            and _office_words(of.group("firm"))
-            and _organisation_line(of.group("firm"))
-        ):
+        firm = of.group("firm") if of is not None else ""
+        if firm and _office_words(firm) and _organisation_line(firm):
             return True
-    at = _AT_AN_OFFICE.match(text, finding.end)
-    return at is not None and load_world().names_an_office(text, at.end(), STAFFED)
+    return False
 
 
 def _past_listed_names(text: str, end: int) -> int:
