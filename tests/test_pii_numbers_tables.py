@@ -33,6 +33,18 @@ def test_more_ways_an_ssn_is_written(guard: PiiGuard, text: str, value: str) -> 
 
 
 @pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("ssn last4 6642", "6642"),
+        ("SSN4: 6643", "6643"),
+        ("Last four of SSN are 6644 and 6645.", "6645"),
+    ],
+)
+def test_last_four_written_short_or_listed(guard: PiiGuard, text: str, value: str) -> None:
+    assert found(guard, text)[value][0] == "US_SSN"
+
+
+@pytest.mark.parametrize(
     ("text", "value", "entity"),
     [
         ("Her SSN ending 4321 is on file.", "4321", "US_SSN"),

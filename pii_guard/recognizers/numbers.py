@@ -159,7 +159,8 @@ _LAST_PHRASE = ctx(
     r"ending(?:\s+(?:in|with))?",
     r"end(?:s|ed)?\s+(?:in|with)",
     r"ends",
-    r"last\s+(?:4|four)(?:\s+digits)?",
+    r"last\s*(?:4|four)(?:\s+digits)?",
+    r"ssn\s?4",
     r"terminaci[oó]n",
     r"terminad[oa]\s+en",
     r"termina\s+en",
@@ -192,7 +193,10 @@ _LAST_LITERALS = (
     "ended with",
     "end with",
     "last 4",
+    "last4",
     "last four",
+    "ssn4",
+    "ssn 4",
     "termin",
     "últim",
     "ultim",
@@ -209,6 +213,7 @@ MASKED = re.compile(
 )
 _MASK_GROUPS = re.compile(_MASK + "+")
 _LAST_SURE, _LAST_GUESS = 0.85, 0.45
+_LISTED_LAST = re.compile(r"(?<![\w-])\d{4}[ \t]*(?:,|/|&|and|or|y|o)[ \t]*\Z")
 
 
 def _kind_before(lower: str, start: int, end: int) -> str | None:
@@ -227,11 +232,13 @@ def last_four(lower: str, start: int) -> tuple[str, float] | None:
         if start - match.end() <= _LAST_GAP and not _NO_GAP.search(lower, match.end(), start):
             phrase = match
     if phrase is None:
-        return None
+        # the next of a list: "last four of SSN are 9983 and 9982"
+        listed = _LISTED_LAST.search(lower, max(0, start - 12), start)
+        return last_four(lower, listed.start()) if listed else None
     kind = _kind_before(lower, phrase.start() - _KIND_BEFORE, start)
     if kind is not None:
         return kind, _LAST_SURE
-    if phrase.group().startswith(("last", "últimos", "ultimos")):
+    if phrase.group().startswith(("last", "últimos", "ultimos", "ssn")):
         return E.US_SSN, _LAST_GUESS  # "last 4: 4321" on this desk is an SSN's
     return None
 
