@@ -220,9 +220,14 @@ def _recognizers() -> list[Recognizer]:
         TableRecognizer(),
         LabelledFieldRecognizer(gazetteer),
         SpelledNumberRecognizer(),
-        NameRecognizer(gazetteer, _english(lexicon)),
+        NameRecognizer(gazetteer, _english(lexicon), _very_common(lexicon)),
         TaggerRecognizer(TaggerModel.load(), lexicon),
     ]
+
+
+def _very_common(lexicon: Lexicon) -> Callable[[str], bool]:
+    """Whether a lower-cased word is among English's commonest (wordfreq's Zipf 5 and up)."""
+    return lambda word: lexicon.vocabulary.get(word) == "V"
 
 
 def _english(lexicon: Lexicon) -> Callable[[str], bool]:

@@ -413,6 +413,11 @@ def test_a_nicknamed_consumer_is_found_whole(guard: PiiGuard) -> None:
         ),
         ("- Hijos: Nayeli (8 años) y Josué (5 años)", "Nayeli"),
         ("helo, my wife Parveen Akhter Chowdhury insurance stop", "Parveen Akhter Chowdhury"),
+        # more family words; a surname in lower case after an honorific
+        ("Hablé con su nuera, Dilcia.", "Dilcia"),
+        ("her son-in-law Tariku called", "Tariku"),
+        ("la señora alvarado llamó de nuevo", "alvarado"),
+        ("my client mrs. gonzalez called", "gonzalez"),
     ],
 )
 def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None:
@@ -428,6 +433,9 @@ def test_a_name_is_redacted_whole(guard: PiiGuard, text: str, name: str) -> None
         "He should not even be in the APTC household.",
         "The Medicaid household and the Kaiser family plan differ.",
         "Invitation - Delmarva health underwriters meeting",
+        # an honorific before one of English's commonest words; a premium is no cousin
+        "Mr. and Mrs. said they would call.",
+        "La prima Mensual subió a $412.",
     ],
 )
 def test_programs_and_firms_before_household_words_are_no_names(guard: PiiGuard, text: str) -> None:

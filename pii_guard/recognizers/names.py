@@ -68,6 +68,10 @@ _ROLE = (
     r"|baby|toddler|twins?|triplets|step(?:son|daughter)|grand(?:son|daughter|child)|niece"
     r"|nephew|aunt|uncle|goes\s+by|a\.?k\.?a\.?|nickname|beb[ée]|reci[ée]n\s+nacid[oa]"
     r"|niet[oa]|t[ií][oa]|sobrin[oa]|herman[oa]|abuel[oa]|suegr[oa]|apodo"
+    # ("prima" is a premium in insurance Spanish, no cousin)
+    r"|nuera|yerno|cu[ñn]ad[oa]|primo|padrastro|madrastra|hijastr[oa]|ahijad[oa]|bisniet[oa]"
+    r"|(?:daughter|son|mother|father|sister|brother)-in-law|step(?:mother|father|mom|dad)"
+    r"|cousin|god(?:son|daughter)|grand(?:ma|pa|mother|father)|fianc[ée]e?"
 )
 # Role words, honorifics and what may follow a name are matched on the folded text.
 _ROLE_WORD = re.compile(r"\b(?:" + _ROLE + r")\b")
@@ -109,6 +113,7 @@ _LEAD_WORD = re.compile(
     r"|buen[oa]s\s+(?:d[ií]as|tardes|noches)|dijo|pregunt[óo]"
     r"|meet|met|ask|tell|contact|name\?)[ \t]*,?[ \t]*\Z"
 )
+_LOWER_WORDS = re.compile(r"[a-zà-ÿ][a-zà-ÿ'-]+(?:[ \t]+[a-zà-ÿ][a-zà-ÿ'-]+){0,2}")
 _LOWER_NAMES = re.compile(
     r"[\s,:]+(?:is\s+|named\s+)?(?P<v>[a-zà-ÿ][a-zà-ÿ'-]+(?:[ \t]+[a-zà-ÿ][a-zà-ÿ'-]+){0,2})"
 )
@@ -219,10 +224,17 @@ class NameRecognizer:
 
     name = "NameRecognizer"
 
-    def __init__(self, gazetteer: Gazetteer, english: Callable[[str], bool] | None = None) -> None:
+    def __init__(
+        self,
+        gazetteer: Gazetteer,
+        english: Callable[[str], bool] | None = None,
+        very_common: Callable[[str], bool] | None = None,
+    ) -> None:
         self.gazetteer = gazetteer
-        # whether a (lower-cased) word is an English word ("results", "eligibility")
+        # whether a (lower-cased) word is an English word ("results", "eligibility"), and one
+        # of its commonest ("said", "will")
         self.english = english or (lambda word: False)
+        self.very_common = very_common or (lambda word: False)
 
     def analyze(self, text: str, entities: Collection[str]) -> list[Finding]:
         if PERSON not in entities:
@@ -231,6 +243,7 @@ class NameRecognizer:
         found = [
             *self._capitalised(context),
             *self._lower_case(context),
+            *self._honoured_lower_case(context),
             *_nicknamed(text),
             *self._families(text),
             *self._households(text),
@@ -480,6 +493,28 @@ class NameRecognizer:
             start = match.start("v")
             score = _BOTH_KNOWN if count > 1 else _ONE_KNOWN_LOWER
             yield start, _real_end(context.text, start, words[:count]), score
+
+    def _honoured_lower_case(self, context: _Context) -> Iterator[tuple[int, int, float]]:
+        """A name in lower case after an honorific: "my client mrs. gonzalez", "la señora
+        alvarado" (a word the name lists know, not a function word)."""
+        for end in context.honorific_ends:
+            match = _LOWER_WORDS.match(context.text, end)
+            if match is None:
+                continue
+            words = match.group().split()
+            count = 0
+            while count < len(words) and self._lower_surname(words[count]):
+                count += 1
+            if count:
+                yield end, _real_end(context.text, end, words[:count]), _ONE_KNOWN_LOWER
+
+    def _lower_surname(self, word: str) -> bool:
+        """A surname in lower case: listed, no everyday word ("young"), no function word, and
+        not one of English's commonest words ("mrs. said")."""
+        gaz = self.gazetteer
+        if not gaz.is_surname(word) or word in gaz.spanish_stop_words:
+            return False
+        return word not in gaz.function_words and not self.very_common(word)
 
     def _everyday_given_name(self, words: list[str]) -> bool:
         """A given name that is also an everyday word ("june", "hope", "will") is a name
