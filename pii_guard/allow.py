@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Iterable, Sequence
+from operator import attrgetter
 
 from pii_guard import entities as E
 from pii_guard.findings import AllowList, Finding
@@ -608,7 +609,7 @@ def _public_office_line(line: str) -> bool:
 def _public_offices_addresses(text: str, findings: Sequence[Finding]) -> list[Finding]:
     """The addresses written after a public office's name, and the parts of each that a
     recognizer found apart ("Rockville, MD 20850" in or after "DHHS, 1335 Piccard Drive")."""
-    addresses = sorted((f for f in findings if f.entity_type == E.ADDRESS), key=_start)
+    addresses = sorted((f for f in findings if f.entity_type == E.ADDRESS), key=attrgetter("start"))
     offices: list[Finding] = []
     for finding in addresses:
         continued = any(
@@ -624,16 +625,17 @@ def _public_offices_addresses(text: str, findings: Sequence[Finding]) -> list[Fi
     return offices
 
 
-def _start(finding: Finding) -> int:
-    return finding.start
+def _line_before(text: str, finding: Finding) -> str:
+    """What stands before ``finding`` on its line, within an office's name's reach."""
+    line_start = max(finding.start - _OFFICE_REACH, text.rfind("\n", 0, finding.start) + 1)
+    return text[line_start : finding.start]
 
 
 def _after_a_public_office(text: str, finding: Finding) -> bool:
     """An address written right after a public office's name on its line: "Maryland Health
     Connection, P.O. Box 857, Lanham", "el Departamento de Servicios Sociales del Condado
     de Frederick (100 East All Saints Street, ...)": the office's, as on its letterhead."""
-    line_start = max(finding.start - _OFFICE_REACH, text.rfind("\n", 0, finding.start) + 1)
-    before = _OFFICE_JOIN.sub("", text[line_start : finding.start])
+    before = _OFFICE_JOIN.sub("", _line_before(text, finding))
     if not before:
         return False
     # the office's name is the last words before the address, capitalised but for its
@@ -758,8 +760,7 @@ def _public_contact(text: str, finding: Finding) -> bool:
 def _labelled_by_an_office(text: str, finding: Finding) -> bool:
     """A number whose line names a public office before it: "MVA Customer Service:
     410-768-7000", "Anne Arundel County DSS - 410-269-4500" (a letter's contact line)."""
-    line_start = max(finding.start - _OFFICE_REACH, text.rfind("\n", 0, finding.start) + 1)
-    label = _LABEL_EDGES.sub("", text[line_start : finding.start])
+    label = _LABEL_EDGES.sub("", _line_before(text, finding))
     words = [w.lower() for w in _NAME_WORD.findall(label)]
     # an office's name, not a kind of number ("Office", "Home office", "Work")
     if len(words) < 2 or not _PHONE_KINDS.isdisjoint(words):

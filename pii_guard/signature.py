@@ -31,11 +31,13 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from pii_guard.recognizers.checksums import phone_key
+from pii_guard.recognizers.gazetteer import PARTICLES
 
 __all__ = ["SignatureAnchors", "names_the_writer", "office_blocks", "signature_blocks"]
 
 _LINE = re.compile(r"[^\n]*\n?")
-_PARTICLES = frozenset(("de", "del", "la", "las", "los", "da", "do", "dos", "van", "von", "y"))
+# a name's particles, and the ones a card's line may join two surnames with
+_PARTICLES = PARTICLES | {"do", "dos", "y"}
 _LONGEST_LINE = 90  # characters: a signature line is short; a sentence of mail is not
 _MOST_LINES = 10
 _WORD = re.compile(r"[^\W\d_]+(?:['\u2019-][^\W\d_]+)*")
